@@ -1,0 +1,86 @@
+// CpuModel: the DeepSeek-V3 forward pass on the CPU backend (spec §4–§9), over a paged latent KV
+// cache. One Forward call runs a batch of items — prefill chunks and decode tokens of different
+// sequences mixed — through every layer: per-token linear layers and the MoE run on all tokens of
+// the batch together; attention runs per item (naive MLA for chunks of more than one token,
+// absorbed MLA for single tokens, or as forced by AttentionForm).
+//
+// Precision::kF32 computes in float32 on the exactly dequantised weights (the golden-fixture
+// reference). Precision::kFp8Activations mirrors the GPU arithmetic: every FP8 linear layer
+// quantises its input per token in groups of 128 (spec §9) and stores a BF16 output.
+//
+// The weights are shared and immutable; a CpuModel is thread-compatible (one Forward at a time).
+#ifndef R1_WORKER_MODEL_CPU_MODEL_H_
+#define R1_WORKER_MODEL_CPU_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "worker/kv_cache/kv_cache.h"
+#include "worker/model/gating.h"
+#include "worker/model/model_weights.h"
+#include "worker/model/rope.h"
+
+namespace r1 {
+
+enum class Precision { kF32, kFp8Activations };
+enum class AttentionForm { kAuto, kNaive, kAbsorbed };
+
+struct ModelOptions {
+  Precision precision = Precision::kF32;
+  AttentionForm attention = AttentionForm::kAuto;
+};
+
+// One sequence's share of a step: `tokens` at absolute positions [start, start + tokens.size()).
+struct ForwardItem {
+  KvSequence* kv = nullptr;  // borrowed; must have capacity for start + tokens.size()
+  std::vector<int> tokens;
+  int64_t start = 0;
+  bool all_logits = false;  // logits for every position, else only the last
+};
+
+// Observes one MoE layer's gate: its input rows and the experts chosen per row (tests, metrics).
+using RoutingObserver = std::function<void(int layer, const std::vector<float>& gate_input,
+                                           const std::vector<ExpertChoice>& choices)>;
+
+class CpuModel {
+ public:
+  CpuModel(std::shared_ptr<const ModelWeights> weights, ModelOptions options);
+
+  const ModelConfig& config() const { return weights_->config; }
+  int row_size() const;  // KV row: kv_lora_rank + qk_rope_head_dim
+
+  // Runs the batch; `logits[i]` gets [rows][vocab] for item i (rows = tokens or 1).
+  // Positions [start, start+T) of each item are written to the cache and kv->length advanced.
+  absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                       std::vector<std::vector<float>>* logits);
+
+  void set_routing_observer(RoutingObserver obs) { routing_observer_ = std::move(obs); }
+
+ private:
+  struct TokenRef {
+    int item;
+    int64_t pos;
+  };
+  void Linear(const LinearWeight& w, const float* x, int64_t m, float* y) const;
+  void Attention(int layer, const float* h, const std::vector<ForwardItem>& items,
+                 const std::vector<TokenRef>& refs, PagedKvCache& cache, float* out) const;
+  void AttendNaive(int layer, const ForwardItem& item, const float* q, const PagedKvCache& cache,
+                   float* o) const;
+  void AttendAbsorbed(int layer, const ForwardItem& item, const float* q, const PagedKvCache& cache,
+                      float* o) const;
+  void Ffn(const FfnWeights& f, const float* x, int64_t m, float* y) const;
+  void Moe(int layer, const float* h, int64_t n, float* out) const;
+
+  std::shared_ptr<const ModelWeights> weights_;
+  ModelOptions options_;
+  Rope rope_;
+  float softmax_scale_;
+  RoutingObserver routing_observer_;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_MODEL_CPU_MODEL_H_

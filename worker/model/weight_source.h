@@ -1,0 +1,61 @@
+// WeightSource: where a model's tensors come from.
+//   CheckpointWeightSource — a Hugging Face safetensors checkpoint directory (borrowed views into
+//                            the mapped shards);
+//   SyntheticWeightSource  — random weights of any config, generated deterministically per tensor
+//                            from (seed, name) in the checkpoint's own formats (FP8 e4m3 with
+//                            128×128 block scales, BF16, F32).
+// Both validate dtype and shape against the WeightPlan; errors name the tensor and the file.
+// Fetch may be called from several threads on the same source.
+#ifndef R1_WORKER_MODEL_WEIGHT_SOURCE_H_
+#define R1_WORKER_MODEL_WEIGHT_SOURCE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/safetensors.h"
+#include "worker/model/weight_plan.h"
+
+namespace r1 {
+
+// Bytes of one tensor: either borrowed (`data` points into a mapped file that outlives the
+// source) or owned (`owned` holds them and `data` points into it).
+struct TensorBytes {
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+  std::string owned;
+  std::string origin;  // file (or "synthetic") for error messages
+};
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // Returns the bytes of `t`, checked against its planned dtype and shape.
+  virtual absl::StatusOr<TensorBytes> Fetch(const PlannedTensor& t) const = 0;
+  virtual std::string Describe() const = 0;
+};
+
+class CheckpointWeightSource : public WeightSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<CheckpointWeightSource>> Open(const std::string& dir);
+  absl::StatusOr<TensorBytes> Fetch(const PlannedTensor& t) const override;
+  std::string Describe() const override;
+
+ private:
+  std::unique_ptr<Checkpoint> checkpoint_;
+};
+
+class SyntheticWeightSource : public WeightSource {
+ public:
+  explicit SyntheticWeightSource(uint64_t seed) : seed_(seed) {}
+  absl::StatusOr<TensorBytes> Fetch(const PlannedTensor& t) const override;
+  std::string Describe() const override;
+
+ private:
+  uint64_t seed_;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_MODEL_WEIGHT_SOURCE_H_
