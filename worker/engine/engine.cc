@@ -1,0 +1,202 @@
+#include "worker/engine/engine.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace r1 {
+
+Engine::Engine(std::shared_ptr<const ModelWeights> weights, ModelOptions model,
+               EngineOptions options)
+    : model_(std::move(weights), model),
+      options_(options),
+      cache_(static_cast<int>(model_.config().num_hidden_layers), options.kv_blocks,
+             model_.row_size(), options.bf16_kv) {
+  if (options_.valid_vocab <= 0) options_.valid_vocab = model_.config().vocab_size;
+}
+
+int Engine::running() const {
+  int n = 0;
+  for (const auto& [id, s] : sequences_) n += s.admitted ? 1 : 0;
+  return n;
+}
+
+int Engine::waiting() const { return static_cast<int>(waiting_.size()); }
+
+absl::Status Engine::Submit(SequenceRequest r) {
+  const ModelConfig& c = model_.config();
+  if (r.prompt.empty()) return absl::InvalidArgumentError("prompt is empty");
+  for (int t : r.prompt) {
+    if (t < 0 || t >= c.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("prompt token id ", t, " is out of range"));
+    }
+  }
+  if (r.max_new_tokens <= 0) return absl::InvalidArgumentError("max_new_tokens must be > 0");
+  if (static_cast<int64_t>(r.prompt.size()) >= c.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt of ", r.prompt.size(),
+                                                   " tokens leaves no room in the context of ",
+                                                   c.max_position_embeddings));
+  }
+  const int64_t blocks_needed =
+      (static_cast<int64_t>(r.prompt.size()) + 1 + kBlockTokens - 1) / kBlockTokens;
+  if (blocks_needed > cache_.num_blocks()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt of ", r.prompt.size(), " tokens exceeds the KV cache capacity"));
+  }
+  if (auto st = ValidateSamplingParams(r.sampling); !st.ok()) return st;
+  if (sequences_.count(r.id)) {
+    return absl::AlreadyExistsError(absl::StrCat("sequence ", r.id, " already exists"));
+  }
+  Sequence s;
+  s.tokens = r.prompt;
+  s.sampler = Sampler(r.sampling.seed);
+  s.req = std::move(r);
+  const uint64_t id = s.req.id;
+  sequences_.emplace(id, std::move(s));
+  waiting_.push_back(id);
+  return absl::OkStatus();
+}
+
+void Engine::Cancel(uint64_t id) {
+  auto it = sequences_.find(id);
+  if (it != sequences_.end()) it->second.cancelled = true;
+}
+
+void Engine::Finish(Sequence& s, FinishReason reason, std::vector<SequenceOutput>* out) {
+  cache_.Release(&s.kv);
+  auto found = std::find_if(out->begin(), out->end(),
+                            [&](const SequenceOutput& o) { return o.id == s.req.id; });
+  if (found == out->end()) {
+    out->push_back({s.req.id, {}, reason, ""});
+  } else {
+    found->finish = reason;
+  }
+  const uint64_t id = s.req.id;
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
+  sequences_.erase(id);
+}
+
+bool Engine::PreemptOne(uint64_t after_order) {
+  Sequence* victim = nullptr;
+  for (auto& [id, s] : sequences_) {
+    if (!s.admitted || s.admit_order <= after_order) continue;
+    if (victim == nullptr || s.admit_order > victim->admit_order) victim = &s;
+  }
+  if (victim == nullptr) return false;
+  cache_.Release(&victim->kv);  // recomputed from victim->tokens when re-admitted
+  victim->admitted = false;
+  waiting_.push_front(victim->req.id);
+  ++preemptions_;
+  return true;
+}
+
+absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
+  std::vector<SequenceOutput> out;
+  std::vector<uint64_t> cancelled;
+  for (auto& [id, s] : sequences_) {
+    if (s.cancelled) cancelled.push_back(id);
+  }
+  for (uint64_t id : cancelled) Finish(sequences_.at(id), FinishReason::kCancelled, &out);
+
+  std::vector<ForwardItem> items;
+  std::vector<uint64_t> item_ids;
+  int budget = options_.max_step_tokens;
+  // 1. Decodes (one token each) for admitted sequences whose prompt is fully cached.
+  std::vector<uint64_t> decoders;
+  for (auto& [id, s] : sequences_) {
+    if (s.admitted && static_cast<int64_t>(s.tokens.size()) - s.kv.length == 1) {
+      decoders.push_back(id);
+    }
+  }
+  std::sort(decoders.begin(), decoders.end(), [&](uint64_t a, uint64_t b) {
+    return sequences_.at(a).admit_order < sequences_.at(b).admit_order;
+  });
+  for (uint64_t id : decoders) {
+    if (budget <= 0) break;
+    Sequence& s = sequences_.at(id);
+    if (!s.admitted) continue;  // preempted by an earlier decoder of this step
+    // Only sequences admitted after this one may be preempted for it (none of them is in
+    // `items` yet, since decoders go in admission order); failing that, it waits itself.
+    while (!cache_.Reserve(&s.kv, s.kv.length + 1).ok()) {
+      if (!PreemptOne(s.admit_order)) break;
+    }
+    if (s.kv.capacity() < s.kv.length + 1) {
+      cache_.Release(&s.kv);
+      s.admitted = false;
+      waiting_.push_front(id);
+      ++preemptions_;
+      continue;
+    }
+    items.push_back({&s.kv, {s.tokens.back()}, s.kv.length, false});
+    item_ids.push_back(id);
+    --budget;
+  }
+  // 2. Prefill chunks: admitted sequences mid-prefill, then waiting ones in FIFO order.
+  std::vector<uint64_t> prefills;
+  for (auto& [id, s] : sequences_) {
+    if (s.admitted && static_cast<int64_t>(s.tokens.size()) - s.kv.length > 1) {
+      prefills.push_back(id);
+    }
+  }
+  for (uint64_t id : waiting_) prefills.push_back(id);
+  int running_now = running();
+  std::vector<uint64_t> admitted_now;
+  for (uint64_t id : prefills) {
+    if (budget <= 0) break;
+    Sequence& s = sequences_.at(id);
+    if (!s.admitted && running_now >= options_.max_running) break;
+    const int64_t remaining = static_cast<int64_t>(s.tokens.size()) - s.kv.length;
+    const int64_t chunk = std::min<int64_t>(remaining, budget);
+    if (!cache_.Reserve(&s.kv, s.kv.length + chunk).ok()) break;
+    if (!s.admitted) {
+      s.admitted = true;
+      s.admit_order = ++admit_counter_;
+      ++running_now;
+      admitted_now.push_back(id);
+    }
+    items.push_back(
+        {&s.kv,
+         std::vector<int>(s.tokens.begin() + s.kv.length, s.tokens.begin() + s.kv.length + chunk),
+         s.kv.length, false});
+    item_ids.push_back(id);
+    budget -= static_cast<int>(chunk);
+  }
+  for (uint64_t id : admitted_now) {
+    waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
+  }
+  if (items.empty()) return out;
+
+  std::vector<std::vector<float>> logits;
+  if (auto st = model_.Forward(items, cache_, &logits); !st.ok()) {
+    for (uint64_t id : item_ids) {
+      out.push_back({id, {}, FinishReason::kError, std::string(st.message())});
+      Sequence& s = sequences_.at(id);
+      cache_.Release(&s.kv);
+      sequences_.erase(id);
+    }
+    return out;
+  }
+
+  const ModelConfig& c = model_.config();
+  const int64_t V = c.vocab_size;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Sequence& s = sequences_.at(item_ids[i]);
+    if (s.kv.length < static_cast<int64_t>(s.tokens.size())) continue;  // mid-prefill chunk
+    const int tok = s.sampler.Sample(logits[i].data(), V, options_.valid_vocab, s.req.sampling);
+    s.tokens.push_back(tok);
+    ++s.generated;
+    out.push_back({s.req.id, {tok}, FinishReason::kNone, ""});
+    const bool stop =
+        tok == c.eos_token_id ||
+        std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end();
+    if (stop) {
+      Finish(s, FinishReason::kStop, &out);
+    } else if (s.generated >= s.req.max_new_tokens ||
+               static_cast<int64_t>(s.tokens.size()) >= c.max_position_embeddings) {
+      Finish(s, FinishReason::kLength, &out);
+    }
+  }
+  return out;
+}
+
+}  // namespace r1

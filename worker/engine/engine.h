@@ -1,0 +1,99 @@
+// Engine: a single-process DeepSeek-V3 engine over the CPU model. It runs many sequences per
+// step with continuous batching: every running sequence that is decoding contributes one token,
+// and prefill chunks fill the rest of the per-step token budget (decode first, DESIGN §7).
+// When KV blocks run out, the most recently admitted sequence is preempted and later recomputed
+// from its tokens. Sequences end on EOS, a stop id, max_new_tokens, the context limit, or Cancel.
+//
+// Not thread-safe: one thread owns the Engine and calls Submit/Cancel/Step (the worker's step
+// loop; tests).
+#ifndef R1_WORKER_ENGINE_ENGINE_H_
+#define R1_WORKER_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/sampler.h"
+#include "worker/kv_cache/kv_cache.h"
+#include "worker/model/cpu_model.h"
+
+namespace r1 {
+
+struct EngineOptions {
+  int max_step_tokens = 256;  // token budget per step (decodes + prefill chunks)
+  int max_running = 64;       // sequences holding KV at once
+  int kv_blocks = 512;        // blocks of kBlockTokens tokens per layer
+  bool bf16_kv = false;       // round cached values to bf16
+  int64_t valid_vocab = 0;    // ids ≥ this are never sampled; 0 = vocab_size
+};
+
+struct SequenceRequest {
+  uint64_t id = 0;
+  std::vector<int> prompt;
+  SamplingParams sampling;
+  int max_new_tokens = 16;
+  std::vector<int> stop_ids;  // in addition to the config's EOS
+};
+
+enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
+
+struct SequenceOutput {
+  uint64_t id = 0;
+  std::vector<int> new_tokens;
+  FinishReason finish = FinishReason::kNone;
+  std::string error;
+};
+
+class Engine {
+ public:
+  Engine(std::shared_ptr<const ModelWeights> weights, ModelOptions model, EngineOptions options);
+
+  // Queues a sequence. InvalidArgument for empty/out-of-range prompts, bad sampling params,
+  // max_new_tokens ≤ 0, a prompt that leaves no room in the context, or a duplicate id.
+  absl::Status Submit(SequenceRequest request);
+  // Ends the sequence at the next step (reported with FinishReason::kCancelled). Unknown ids are
+  // ignored.
+  void Cancel(uint64_t id);
+  bool Idle() const { return sequences_.empty(); }
+  int free_kv_blocks() const { return cache_.free_blocks(); }
+  int running() const;
+  int waiting() const;
+  uint64_t preemptions() const { return preemptions_; }
+
+  // Runs one step. Returns the sequences that produced a token or finished.
+  absl::StatusOr<std::vector<SequenceOutput>> Step();
+
+  CpuModel& model() { return model_; }
+
+ private:
+  struct Sequence {
+    SequenceRequest req;
+    std::vector<int> tokens;  // prompt + generated
+    int generated = 0;
+    KvSequence kv;
+    bool admitted = false;
+    bool cancelled = false;
+    uint64_t admit_order = 0;
+    Sampler sampler{0};
+  };
+
+  void Finish(Sequence& s, FinishReason reason, std::vector<SequenceOutput>* out);
+  // Preempts the most recently admitted sequence admitted after `after_order`; false if none.
+  bool PreemptOne(uint64_t after_order);
+
+  CpuModel model_;
+  EngineOptions options_;
+  PagedKvCache cache_;
+  std::map<uint64_t, Sequence> sequences_;  // every live sequence
+  std::deque<uint64_t> waiting_;            // not admitted, FIFO (preempted go to the front)
+  uint64_t admit_counter_ = 0;
+  uint64_t preemptions_ = 0;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_ENGINE_ENGINE_H_

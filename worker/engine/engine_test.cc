@@ -1,0 +1,145 @@
+#include "worker/engine/engine.h"
+
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "worker/model/test_util.h"
+
+namespace r1 {
+namespace {
+
+std::shared_ptr<const ModelWeights> Weights() {
+  static std::shared_ptr<const ModelWeights> w = [] {
+    SyntheticWeightSource src(11);
+    auto m = LoadModelWeights(testing::SmallConfig(), src);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return std::shared_ptr<const ModelWeights>(std::move(*m));
+  }();
+  return w;
+}
+
+std::vector<int> Prompt(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> t(n);
+  for (int& x : t) x = 2 + static_cast<int>(rng() % 500);
+  return t;
+}
+
+// Runs the engine until idle; returns the generated tokens per id.
+std::map<uint64_t, std::vector<int>> RunAll(Engine& e, std::map<uint64_t, FinishReason>* reasons) {
+  std::map<uint64_t, std::vector<int>> out;
+  for (int steps = 0; !e.Idle() && steps < 10000; ++steps) {
+    auto r = e.Step();
+    EXPECT_TRUE(r.ok()) << r.status();
+    for (const auto& s : *r) {
+      out[s.id].insert(out[s.id].end(), s.new_tokens.begin(), s.new_tokens.end());
+      if (s.finish != FinishReason::kNone && reasons) (*reasons)[s.id] = s.finish;
+    }
+  }
+  return out;
+}
+
+std::vector<int> Alone(const SequenceRequest& r) {
+  Engine e(Weights(), {}, {});
+  EXPECT_TRUE(e.Submit(r).ok());
+  return RunAll(e, nullptr)[r.id];
+}
+
+TEST(EngineTest, ConcurrentSequencesMatchEachAlone) {
+  std::vector<SequenceRequest> reqs;
+  for (int i = 0; i < 8; ++i) {
+    SequenceRequest r;
+    r.id = 100 + i;
+    r.prompt = Prompt(3 + 23 * i, 50 + i);
+    r.max_new_tokens = 6 + i;
+    if (i % 2) r.sampling = {0.8f, 0.9f, 20, static_cast<uint64_t>(i)};
+    reqs.push_back(r);
+  }
+  Engine e(Weights(), {}, {.max_step_tokens = 64});  // chunked prefill mixed with decodes
+  for (const auto& r : reqs) ASSERT_TRUE(e.Submit(r).ok());
+  std::map<uint64_t, FinishReason> reasons;
+  auto got = RunAll(e, &reasons);
+  for (const auto& r : reqs) {
+    EXPECT_EQ(got[r.id], Alone(r)) << "sequence " << r.id;
+    EXPECT_EQ(static_cast<int>(got[r.id].size()), r.max_new_tokens);
+    EXPECT_EQ(reasons[r.id], FinishReason::kLength);
+  }
+  EXPECT_EQ(e.free_kv_blocks(), EngineOptions{}.kv_blocks);
+}
+
+TEST(EngineTest, PreemptionUnderKvPressureGivesTheSameTokens) {
+  std::vector<SequenceRequest> reqs;
+  for (int i = 0; i < 4; ++i) {
+    SequenceRequest r;
+    r.id = i + 1;
+    r.prompt = Prompt(60, 7 + i);
+    r.max_new_tokens = 12;
+    reqs.push_back(r);
+  }
+  Engine tight(Weights(), {}, {.kv_blocks = 5});  // 4 sequences need 8 blocks at the end
+  for (const auto& r : reqs) ASSERT_TRUE(tight.Submit(r).ok());
+  auto got = RunAll(tight, nullptr);
+  for (const auto& r : reqs) EXPECT_EQ(got[r.id], Alone(r)) << r.id;
+  EXPECT_GT(tight.preemptions(), 0u);
+  EXPECT_EQ(tight.free_kv_blocks(), 5);
+}
+
+TEST(EngineTest, CancelFreesTheSequenceWithinOneStep) {
+  Engine e(Weights(), {}, {});
+  SequenceRequest r;
+  r.id = 9;
+  r.prompt = Prompt(100, 3);
+  r.max_new_tokens = 1000;
+  ASSERT_TRUE(e.Submit(r).ok());
+  ASSERT_TRUE(e.Step().ok());
+  EXPECT_LT(e.free_kv_blocks(), EngineOptions{}.kv_blocks);
+  e.Cancel(9);
+  auto out = e.Step();
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].finish, FinishReason::kCancelled);
+  EXPECT_TRUE(e.Idle());
+  EXPECT_EQ(e.free_kv_blocks(), EngineOptions{}.kv_blocks);
+}
+
+TEST(EngineTest, StopIdsEndTheSequence) {
+  SequenceRequest r;
+  r.id = 1;
+  r.prompt = Prompt(10, 4);
+  r.max_new_tokens = 8;
+  std::vector<int> free_run = Alone(r);
+  ASSERT_GE(free_run.size(), 3u);
+  r.stop_ids = {free_run[2]};
+  Engine e(Weights(), {}, {});
+  ASSERT_TRUE(e.Submit(r).ok());
+  std::map<uint64_t, FinishReason> reasons;
+  auto got = RunAll(e, &reasons);
+  const auto first = std::find(free_run.begin(), free_run.end(), free_run[2]) - free_run.begin();
+  EXPECT_EQ(got[1], std::vector<int>(free_run.begin(), free_run.begin() + first + 1));
+  EXPECT_EQ(reasons[1], FinishReason::kStop);
+}
+
+TEST(EngineTest, SubmitRejectsBadRequests) {
+  Engine e(Weights(), {}, {.kv_blocks = 4});
+  SequenceRequest r;
+  r.id = 1;
+  EXPECT_FALSE(e.Submit(r).ok());  // empty prompt
+  r.prompt = {1, 2, 512};
+  EXPECT_FALSE(e.Submit(r).ok());  // id out of range
+  r.prompt = {1, 2, 3};
+  r.max_new_tokens = 0;
+  EXPECT_FALSE(e.Submit(r).ok());
+  r.max_new_tokens = 4;
+  r.sampling.top_p = 0.0f;
+  EXPECT_FALSE(e.Submit(r).ok());
+  r.sampling = {};
+  r.prompt = Prompt(300, 1);  // more than 4 blocks
+  EXPECT_FALSE(e.Submit(r).ok());
+  r.prompt = {5};
+  EXPECT_TRUE(e.Submit(r).ok());
+  EXPECT_EQ(e.Submit(r).code(), absl::StatusCode::kAlreadyExists);
+}
+
+}  // namespace
+}  // namespace r1
