@@ -9,22 +9,9 @@
 namespace r1 {
 namespace {
 
-std::shared_ptr<const ModelWeights> Weights() {
-  static std::shared_ptr<const ModelWeights> w = [] {
-    SyntheticWeightSource src(11);
-    auto m = LoadModelWeights(testing::SmallConfig(), src);
-    EXPECT_TRUE(m.ok()) << m.status();
-    return std::shared_ptr<const ModelWeights>(std::move(*m));
-  }();
-  return w;
-}
+std::shared_ptr<const ModelWeights> Weights() { return testing::SmallSyntheticWeights(11); }
 
-std::vector<int> Prompt(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<int> t(n);
-  for (int& x : t) x = 2 + static_cast<int>(rng() % 500);
-  return t;
-}
+std::vector<int> Prompt(int n, unsigned seed) { return testing::RandomTokens(n, seed); }
 
 // Runs the engine until idle; returns the generated tokens per id.
 std::map<uint64_t, std::vector<int>> RunAll(Engine& e, std::map<uint64_t, FinishReason>* reasons) {

@@ -9,6 +9,18 @@
 #include "worker/model/cpu_ops.h"
 
 namespace r1 {
+namespace {
+
+// MLA dimensions: heads, no-RoPE q/k, RoPE q/k, value, latent, and q/k head size.
+struct MlaDims {
+  int64_t heads, nope, rope, v, latent, qk;
+  static MlaDims Of(const ModelConfig& c) {
+    return {c.num_attention_heads, c.qk_nope_head_dim, c.qk_rope_head_dim,
+            c.v_head_dim,          c.kv_lora_rank,     c.qk_head_dim()};
+  }
+};
+
+}  // namespace
 
 CpuModel::CpuModel(std::shared_ptr<const ModelWeights> weights, ModelOptions options)
     : weights_(std::move(weights)),
@@ -85,10 +97,8 @@ void CpuModel::Moe(int layer, const float* h, int64_t n, float* out) const {
 
 void CpuModel::AttendNaive(int layer, const ForwardItem& item, const float* q,
                            const PagedKvCache& cache, float* o) const {
-  const ModelConfig& c = config();
   const LayerWeights& L = weights_->layers[layer];
-  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim,
-                dv = c.v_head_dim, dc = c.kv_lora_rank, dqk = c.qk_head_dim();
+  const auto [H, dn, dr, dv, dc, dqk] = MlaDims::Of(config());
   const int64_t T = static_cast<int64_t>(item.tokens.size());
   const int64_t S = item.start + T;
   std::vector<float> ckv(S * dc), kr(S * dr);
@@ -125,10 +135,8 @@ void CpuModel::AttendNaive(int layer, const ForwardItem& item, const float* q,
 
 void CpuModel::AttendAbsorbed(int layer, const ForwardItem& item, const float* q,
                               const PagedKvCache& cache, float* o) const {
-  const ModelConfig& c = config();
   const LayerWeights& L = weights_->layers[layer];
-  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim,
-                dv = c.v_head_dim, dc = c.kv_lora_rank, dqk = c.qk_head_dim();
+  const auto [H, dn, dr, dv, dc, dqk] = MlaDims::Of(config());
   const int64_t T = static_cast<int64_t>(item.tokens.size());
   std::vector<float> qt(dc), acc(dc), p(item.start + T);
   for (int64_t t = 0; t < T; ++t) {
@@ -170,8 +178,7 @@ void CpuModel::Attention(int layer, const float* h, const std::vector<ForwardIte
   const ModelConfig& c = config();
   const LayerWeights& L = weights_->layers[layer];
   const int64_t n = static_cast<int64_t>(refs.size());
-  const int64_t H = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim,
-                dv = c.v_head_dim, dc = c.kv_lora_rank, dqk = c.qk_head_dim();
+  const auto [H, dn, dr, dv, dc, dqk] = MlaDims::Of(c);
   const float eps = static_cast<float>(c.rms_norm_eps);
 
   std::vector<float> qa(n * c.q_lora_rank), q(n * H * dqk), kva(n * (dc + dr));

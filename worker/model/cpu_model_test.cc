@@ -15,22 +15,9 @@
 namespace r1 {
 namespace {
 
-std::shared_ptr<const ModelWeights> SmallWeights() {
-  static std::shared_ptr<const ModelWeights> w = [] {
-    SyntheticWeightSource src(7);
-    auto m = LoadModelWeights(testing::SmallConfig(), src);
-    EXPECT_TRUE(m.ok()) << m.status();
-    return std::shared_ptr<const ModelWeights>(std::move(*m));
-  }();
-  return w;
-}
+std::shared_ptr<const ModelWeights> SmallWeights() { return testing::SmallSyntheticWeights(7); }
 
-std::vector<int> RandomTokens(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<int> t(n);
-  for (int& x : t) x = 2 + static_cast<int>(rng() % 500);
-  return t;
-}
+using testing::RandomTokens;
 
 // max |a − b| / max |b|
 double RelMaxDiff(const std::vector<float>& a, const std::vector<float>& b) {

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -32,6 +34,25 @@ ModelConfig SmallConfig() {
   auto c = ParseModelConfig(SmallConfigJson(), "small-config");
   EXPECT_TRUE(c.ok()) << c.status();
   return *c;
+}
+
+std::shared_ptr<const ModelWeights> SmallSyntheticWeights(uint64_t seed) {
+  static std::map<uint64_t, std::shared_ptr<const ModelWeights>> cache;
+  auto& w = cache[seed];
+  if (!w) {
+    SyntheticWeightSource src(seed);
+    auto m = LoadModelWeights(SmallConfig(), src);
+    EXPECT_TRUE(m.ok()) << m.status();
+    w = std::move(*m);
+  }
+  return w;
+}
+
+std::vector<int> RandomTokens(int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> t(n);
+  for (int& x : t) x = 2 + static_cast<int>(rng() % 500);
+  return t;
 }
 
 std::string TempDir(const std::string& suffix) {
