@@ -81,6 +81,27 @@ def test_pre_tokenizer_pieces_match_hf(setup, build_dir):
             "pre-tokenizer pieces")
 
 
+def test_pre_tokenizer_covers_every_code_point(setup, build_dir):
+    """Every Unicode scalar value, in shuffled runs mixed with letters, digits, spaces and
+    newlines, pre-tokenizes as in Hugging Face (checks the generated character classes)."""
+    path, hf, _ = setup
+    r = random.Random(6)
+    cps = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    r.shuffle(cps)
+    texts = []
+    for i in range(0, len(cps), 96):
+        chars = [chr(c) for c in cps[i:i + 96]]
+        for _ in range(12):
+            chars.insert(r.randrange(len(chars) + 1), r.choice(["a", "Z", "1", " ", "  ", "\n", "\r\n", ".", "中"]))
+        texts.append("".join(chars))
+    table = _gpt2_byte_decoder()
+    want = [[bytes(table[c] for c in p).decode("utf-8") for p, _ in hf.pre_tokenizer.pre_tokenize_str(t)]
+            for t in texts]
+    got = run_cli(build_dir, path, [{"op": "pretokenize", "text": t} for t in texts])
+    _report([(t, w, g) for t, w, g in zip(texts, want, got) if g.get("pieces") != w], len(texts),
+            "pre-tokenizer pieces over all code points")
+
+
 def _gpt2_byte_decoder():
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
     cs = bs[:]
