@@ -64,14 +64,15 @@ void CpuModel::Moe(int layer, const float* h, int64_t n, float* out) const {
                   c.norm_topk_prob,
                   static_cast<float>(c.routed_scaling_factor)};
   std::vector<ExpertChoice> choices(n);
+  for (int64_t t = 0; t < n; ++t)
+    choices[t] = NoauxTcGate(&logits[t * e], L.router_bias.data(), gp);
+  if (routing_hook_) routing_hook_(layer, logits.data(), n, &choices);
   std::vector<std::vector<std::pair<int64_t, float>>> by_expert(e);
   for (int64_t t = 0; t < n; ++t) {
-    choices[t] = NoauxTcGate(&logits[t * e], L.router_bias.data(), gp);
     for (size_t j = 0; j < choices[t].experts.size(); ++j) {
       by_expert[choices[t].experts[j]].push_back({t, choices[t].weights[j]});
     }
   }
-  if (routing_observer_) routing_observer_(layer, std::vector<float>(h, h + n * d), choices);
 
   if (c.n_shared_experts > 0) {
     Ffn(L.shared, h, n, out);

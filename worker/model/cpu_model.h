@@ -41,9 +41,11 @@ struct ForwardItem {
   bool all_logits = false;  // logits for every position, else only the last
 };
 
-// Observes one MoE layer's gate: its input rows and the experts chosen per row (tests, metrics).
-using RoutingObserver = std::function<void(int layer, const std::vector<float>& gate_input,
-                                           const std::vector<ExpertChoice>& choices)>;
+// Called for every MoE layer after gating with the router logits ([n][n_routed_experts]) and the
+// choices per token; it may observe them (metrics, tests) or replace them (tests that pin routing
+// to another run's experts, see ChoiceForExperts).
+using RoutingHook = std::function<void(int layer, const float* router_logits, int64_t n,
+                                       std::vector<ExpertChoice>* choices)>;
 
 class CpuModel {
  public:
@@ -57,7 +59,7 @@ class CpuModel {
   absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
                        std::vector<std::vector<float>>* logits);
 
-  void set_routing_observer(RoutingObserver obs) { routing_observer_ = std::move(obs); }
+  void set_routing_hook(RoutingHook hook) { routing_hook_ = std::move(hook); }
 
  private:
   struct TokenRef {
@@ -78,7 +80,7 @@ class CpuModel {
   ModelOptions options_;
   Rope rope_;
   float softmax_scale_;
-  RoutingObserver routing_observer_;
+  RoutingHook routing_hook_;
 };
 
 }  // namespace r1

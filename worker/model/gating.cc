@@ -41,13 +41,23 @@ ExpertChoice NoauxTcGate(const float* logits, const float* bias, const GatingPar
   std::iota(order.begin(), order.end(), 0);
   std::partial_sort(order.begin(), order.begin() + p.top_k, order.end(),
                     [&](int x, int y) { return sel[x] > sel[y] || (sel[x] == sel[y] && x < y); });
+  std::vector<int> chosen(order.begin(), order.begin() + p.top_k);
+  return ChoiceForExperts(logits, std::move(chosen), p);
+}
+
+ExpertChoice ChoiceForExperts(const float* logits, std::vector<int> experts,
+                              const GatingParams& p) {
   ExpertChoice out;
-  out.experts.assign(order.begin(), order.begin() + p.top_k);
+  out.experts = std::move(experts);
   std::sort(out.experts.begin(), out.experts.end());
+  std::vector<float> s;
   float sum = 0.0f;
-  for (int x : out.experts) sum += s[x];
   for (int x : out.experts) {
-    float w = p.norm_topk_prob ? s[x] / (sum + 1e-20f) : s[x];
+    s.push_back(1.0f / (1.0f + std::exp(-logits[x])));
+    sum += s.back();
+  }
+  for (float a : s) {
+    float w = p.norm_topk_prob ? a / (sum + 1e-20f) : a;
     out.weights.push_back(w * p.routed_scaling_factor);
   }
   return out;

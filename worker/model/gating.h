@@ -26,6 +26,10 @@ struct ExpertChoice {
 // Excluded groups get selection score −∞ (spec §15).
 ExpertChoice NoauxTcGate(const float* logits, const float* bias, const GatingParams& p);
 
+// The routing weights noaux_tc would give `experts` (ascending) for these logits: their sigmoid
+// affinities, normalised over the set when norm_topk_prob, times routed_scaling_factor.
+ExpertChoice ChoiceForExperts(const float* logits, std::vector<int> experts, const GatingParams& p);
+
 }  // namespace r1
 
 #endif  // R1_WORKER_MODEL_GATING_H_

@@ -2,12 +2,14 @@
 // weights) on the golden fixtures of tests/golden/ (made by tools/golden/generate.py).
 //   fp32:              max |Δlogit| ≤ 1e-3 · max |logit|, prefill and token-by-token decode;
 //   FP8 activations:   the target is top-1 agreement ≥ 99 % and relative L2 ≤ 3e-2. These
-//                      random-weight fixtures do not reach it (measured 0.73–0.84 top-1, relative
-//                      L2 0.09–0.24): their routing margins are as small as 3e-5, so the ~1 %
-//                      perturbations of FP8 activations and a BF16 cache flip experts, and the
-//                      flips dominate the logits (with FP8 quantisation off and only BF16 rounding
-//                      on, tiny_a already drifts to 1.8e-2). The asserted bounds below are a
-//                      regression guard at the measured level, not the target;
+//                      random-weight fixtures do not reach it: free routing 0.73–0.84 top-1,
+//                      relative L2 0.09–0.24; with routing pinned to the fp32 experts 0.86–0.88
+//                      and 0.056–0.095. Each FP8 GEMM of random weights adds ~3 % relative error
+//                      (e4m3 keeps 3 mantissa bits; nothing in random weights makes the errors
+//                      cancel), logits are flat (max 4.5 over 200–256 ids) so top-1 is fragile,
+//                      and routing margins as small as 3e-5 let the perturbation flip experts.
+//                      The asserted bounds are regression guards at the measured levels, not
+//                      the target; the target is to be re-measured on a trained model;
 //   routing:           the recorded layer's chosen experts and weights.
 #include <cmath>
 #include <cstring>
@@ -78,8 +80,9 @@ Case Load(const std::string& dir) {
 
 // Logits for every position of `tokens`, either by one prefill or token by token.
 std::vector<float> RunModel(const Case& c, Precision precision, const std::vector<int>& tokens,
-                            bool token_by_token) {
+                            bool token_by_token, RoutingHook hook = nullptr) {
   CpuModel model(c.weights, {precision, AttentionForm::kAuto});
+  model.set_routing_hook(std::move(hook));
   PagedKvCache cache(static_cast<int>(c.config.num_hidden_layers),
                      static_cast<int>(tokens.size() / kBlockTokens + 1), model.row_size(),
                      precision == Precision::kFp8Activations);
@@ -145,31 +148,69 @@ TEST_P(GoldenTest, Fp32MatchesTransformers) {
   }
 }
 
+struct Agreement {
+  int64_t positions = 0, agree = 0;
+  double err2 = 0, ref2 = 0;
+  void Add(const float* got, const float* want, int64_t V) {
+    agree += (std::max_element(got, got + V) - got) == (std::max_element(want, want + V) - want);
+    ++positions;
+    for (int64_t v = 0; v < V; ++v) {
+      err2 += (got[v] - want[v]) * static_cast<double>(got[v] - want[v]);
+      ref2 += want[v] * static_cast<double>(want[v]);
+    }
+  }
+  double top1() const { return static_cast<double>(agree) / positions; }
+  double rel_l2() const { return std::sqrt(err2 / ref2); }
+};
+
+// FP8-activation mode against the transformers logits, twice: as is, and with every MoE layer's
+// expert set pinned to the one the fp32 run chose (weights still computed from the FP8 run's own
+// router logits). The pinned run measures the FP8 arithmetic; the free run adds the discrete
+// expert flips that these random-weight fixtures invite (routing margins down to 3e-5).
 TEST_P(GoldenTest, Fp8ActivationsAgreeWithTransformers) {
   Case c = Load(GetParam());
   const int64_t V = c.config.vocab_size;
-  int64_t positions = 0, agree = 0;
-  double err2 = 0, ref2 = 0;
+  const GatingParams gp{static_cast<int>(c.config.n_routed_experts),
+                        static_cast<int>(c.config.n_group),
+                        static_cast<int>(c.config.topk_group),
+                        static_cast<int>(c.config.num_experts_per_tok),
+                        c.config.norm_topk_prob,
+                        static_cast<float>(c.config.routed_scaling_factor)};
+  Agreement free_run, pinned;
   for (const Expected& e : Expectations(c)) {
+    std::vector<std::vector<ExpertChoice>> fp32_routing;
+    RunModel(c, Precision::kF32, e.tokens, e.token_by_token,
+             [&](int, const float*, int64_t, std::vector<ExpertChoice>* choices) {
+               fp32_routing.push_back(*choices);
+             });
+    size_t next = 0;
+    std::vector<float> got_pinned = RunModel(
+        c, Precision::kFp8Activations, e.tokens, e.token_by_token,
+        [&](int, const float* logits, int64_t n, std::vector<ExpertChoice>* choices) {
+          ASSERT_LT(next, fp32_routing.size());
+          const auto& want = fp32_routing[next++];
+          ASSERT_EQ(static_cast<int64_t>(want.size()), n);
+          for (int64_t t = 0; t < n; ++t) {
+            (*choices)[t] = ChoiceForExperts(logits + t * gp.n_experts, want[t].experts, gp);
+          }
+        });
     std::vector<float> got = RunModel(c, Precision::kFp8Activations, e.tokens, e.token_by_token);
     const int64_t rows = static_cast<int64_t>(e.logits.size()) / V;
     for (int64_t r = 0; r < rows; ++r) {
-      const float* g = &got[(e.first + r) * V];
-      const float* w = &e.logits[r * V];
-      agree += (std::max_element(g, g + V) - g) == (std::max_element(w, w + V) - w);
-      ++positions;
-      for (int64_t v = 0; v < V; ++v) {
-        err2 += (g[v] - w[v]) * static_cast<double>(g[v] - w[v]);
-        ref2 += w[v] * static_cast<double>(w[v]);
-      }
+      free_run.Add(&got[(e.first + r) * V], &e.logits[r * V], V);
+      pinned.Add(&got_pinned[(e.first + r) * V], &e.logits[r * V], V);
     }
   }
-  const double top1 = static_cast<double>(agree) / positions, rel_l2 = std::sqrt(err2 / ref2);
-  std::printf("%s fp8-activations: top-1 agreement %.4f over %lld positions, relative L2 %.4g\n",
-              c.dir.c_str(), top1, static_cast<long long>(positions), rel_l2);
-  // Regression guard at the measured level (see the file comment): not the 99 % / 3e-2 target.
-  EXPECT_GE(top1, 0.70);
-  EXPECT_LE(rel_l2, 0.30);
+  std::printf(
+      "%s fp8-activations over %lld positions: routing pinned to fp32: top-1 %.4f, "
+      "relative L2 %.4g; free routing: top-1 %.4f, relative L2 %.4g\n",
+      c.dir.c_str(), static_cast<long long>(pinned.positions), pinned.top1(), pinned.rel_l2(),
+      free_run.top1(), free_run.rel_l2());
+  // Regression guards at the measured levels (see the file comment), not the 0.99 / 3e-2 target.
+  EXPECT_GE(pinned.top1(), 0.80);
+  EXPECT_LE(pinned.rel_l2(), 0.15);
+  EXPECT_GE(free_run.top1(), 0.70);
+  EXPECT_LE(free_run.rel_l2(), 0.30);
 }
 
 TEST_P(GoldenTest, RoutingMatchesTransformers) {
