@@ -1,0 +1,38 @@
+// gRPC adapters of the coordinator's cluster plane (thin: proto ↔ ClusterState):
+//   ClusterService — r1.v1.Cluster/Attach, one bidirectional stream per worker for its life;
+//   AdminService   — r1.v1.Admin/ClusterStatus (Drain, Plan and Rebalance answer UNIMPLEMENTED).
+// Both borrow the ClusterState, which must outlive them. Thread-safe (gRPC calls them from its
+// own threads).
+#ifndef R1_COORDINATOR_CLUSTER_CLUSTER_SERVICE_H_
+#define R1_COORDINATOR_CLUSTER_CLUSTER_SERVICE_H_
+
+#include "coordinator/cluster/cluster_state.h"
+#include "r1/v1/admin.grpc.pb.h"
+#include "r1/v1/cluster.grpc.pb.h"
+
+namespace r1 {
+
+class ClusterService final : public r1::v1::Cluster::Service {
+ public:
+  explicit ClusterService(ClusterState* state) : state_(state) {}
+  grpc::Status Attach(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<r1::v1::CoordinatorMessage, r1::v1::WorkerMessage>* stream) override;
+
+ private:
+  ClusterState* state_;  // borrowed
+};
+
+class AdminService final : public r1::v1::Admin::Service {
+ public:
+  explicit AdminService(const ClusterState* state) : state_(state) {}
+  grpc::Status ClusterStatus(grpc::ServerContext* ctx, const r1::v1::ClusterStatusRequest* req,
+                             r1::v1::ClusterStatusResponse* resp) override;
+
+ private:
+  const ClusterState* state_;  // borrowed
+};
+
+}  // namespace r1
+
+#endif  // R1_COORDINATOR_CLUSTER_CLUSTER_SERVICE_H_

@@ -1,0 +1,377 @@
+#include "coordinator/cluster/cluster_state.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "r1/v1/inference.pb.h"
+
+namespace r1 {
+
+// Tokens of one sequence on their way from the worker's TokenEvents to the front end.
+class ClusterState::Channel {
+ public:
+  void Push(const std::vector<int32_t>& ids, GenerationEnd end, const std::string& error) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (end_ != GenerationEnd::kNone) return;
+      tokens_.insert(tokens_.end(), ids.begin(), ids.end());
+      end_ = end;
+      error_ = error;
+    }
+    cv_.notify_all();
+  }
+
+  TokenBatch Next(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
+                 [&] { return !tokens_.empty() || end_ != GenerationEnd::kNone; });
+    TokenBatch b;
+    b.token_ids.assign(tokens_.begin(), tokens_.end());
+    tokens_.clear();
+    b.end = end_;
+    b.error = error_;
+    return b;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int32_t> tokens_;
+  GenerationEnd end_ = GenerationEnd::kNone;
+  std::string error_;
+};
+
+class ClusterState::Handle : public GenerationHandle {
+ public:
+  Handle(ClusterState* state, uint64_t seq, std::shared_ptr<Channel> ch)
+      : state_(state), seq_(seq), ch_(std::move(ch)) {}
+  ~Handle() override {
+    if (!done_) state_->CancelSequence(seq_);
+  }
+  TokenBatch Next(absl::Duration timeout) override {
+    TokenBatch b = ch_->Next(timeout);
+    if (b.end != GenerationEnd::kNone) done_ = true;
+    return b;
+  }
+  void Cancel() override { state_->CancelSequence(seq_); }
+
+ private:
+  ClusterState* state_;  // outlives every handle
+  uint64_t seq_;
+  std::shared_ptr<Channel> ch_;
+  bool done_ = false;
+};
+
+namespace {
+
+GenerationEnd EndFromProto(int reason) {
+  switch (reason) {
+    case r1::v1::FINISH_REASON_STOP:
+      return GenerationEnd::kStop;
+    case r1::v1::FINISH_REASON_LENGTH:
+      return GenerationEnd::kLength;
+    case r1::v1::FINISH_REASON_CANCELLED:
+      return GenerationEnd::kCancelled;
+    default:
+      return GenerationEnd::kError;
+  }
+}
+
+}  // namespace
+
+ClusterState::ClusterState(ClusterOptions options) : options_(std::move(options)) {}
+
+ClusterState::~ClusterState() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [seq, f] : inflight_)
+    f.channel->Push({}, GenerationEnd::kError, "coordinator exiting");
+  for (auto& [id, w] : workers_) w.outbox->Close();
+}
+
+r1::v1::ExpertPlacement ClusterState::Place(int num_experts, int size) {
+  r1::v1::ExpertPlacement p;
+  for (int r = 0; r < size; ++r) p.add_ranks();
+  for (int e = 0; e < num_experts; ++e) p.mutable_ranks(e % size)->add_experts(e);
+  return p;
+}
+
+absl::StatusOr<std::string> ClusterState::AddWorker(const r1::v1::Hello& hello,
+                                                    std::shared_ptr<WorkerOutbox> outbox) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string id = hello.worker_id();
+  if (id.empty() || id.size() > 256) id = absl::StrCat("worker-", workers_.size() + 1);
+  auto it = workers_.find(id);
+  if (it != workers_.end() && it->second.state != r1::v1::WORKER_STATE_DEAD) {
+    return absl::AlreadyExistsError(absl::StrCat("worker id ", id, " is already attached"));
+  }
+  Worker w;
+  w.id = id;
+  w.hello = hello;
+  w.outbox = std::move(outbox);
+  w.last_seen = w.attached = absl::Now();
+  workers_[id] = std::move(w);
+  log::Info({}, "worker {} attached (device {}, {})", id, hello.device_name(),
+            hello.device() == r1::v1::DEVICE_KIND_CUDA ? "cuda" : "cpu");
+  FormGroupsLocked();
+  return id;
+}
+
+void ClusterState::FormGroupsLocked() {
+  for (;;) {
+    std::vector<Worker*> idle;
+    for (auto& [id, w] : workers_) {
+      if (w.state == r1::v1::WORKER_STATE_IDLE) idle.push_back(&w);
+    }
+    if (static_cast<int>(idle.size()) < options_.group_size) return;
+    std::sort(idle.begin(), idle.end(),
+              [](const Worker* a, const Worker* b) { return a->attached < b->attached; });
+    Group g;
+    g.id = next_group_++;
+    g.placement = Place(options_.num_experts, options_.group_size);
+    // Unique per formation, so that a re-formed group never reads a dead group's keys.
+    const std::string prefix =
+        absl::StrCat("group/", g.id, "/", absl::ToUnixMicros(absl::Now()), "/");
+    for (int r = 0; r < options_.group_size; ++r) {
+      Worker& w = *idle[r];
+      w.state = r1::v1::WORKER_STATE_LOADING;
+      w.group_id = g.id;
+      w.rank = static_cast<uint32_t>(r);
+      w.load.Clear();
+      g.workers.push_back(w.id);
+      r1::v1::CoordinatorMessage msg;
+      r1::v1::Assign* a = msg.mutable_assign();
+      a->set_group_id(g.id);
+      a->set_rank(w.rank);
+      a->set_group_size(static_cast<uint32_t>(options_.group_size));
+      *a->mutable_placement() = g.placement;
+      a->set_model_source(options_.model_source);
+      a->set_expert_dtype(r1::v1::WEIGHT_DTYPE_FP8);
+      a->set_kv_dtype(r1::v1::KV_DTYPE_F32);
+      a->set_kv_cache_fraction(0.9f);
+      a->set_rendezvous_prefix(prefix);
+      a->set_max_model_len(options_.max_model_len);
+      w.outbox->Push(std::move(msg));
+    }
+    log::Info({}, "group {} forming with {} workers", g.id, g.workers.size());
+    groups_[g.id] = std::move(g);
+  }
+}
+
+void ClusterState::OnMessage(const std::string& worker_id, const r1::v1::WorkerMessage& msg) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.state == r1::v1::WORKER_STATE_DEAD) return;
+  Worker& w = it->second;
+  w.last_seen = absl::Now();
+  switch (msg.msg_case()) {
+    case r1::v1::WorkerMessage::kLoadProgress:
+      w.load = msg.load_progress();
+      break;
+    case r1::v1::WorkerMessage::kReady: {
+      if (w.state != r1::v1::WORKER_STATE_LOADING) break;
+      w.state = r1::v1::WORKER_STATE_READY;
+      Group& g = groups_[w.group_id];
+      const bool all_ready = std::all_of(g.workers.begin(), g.workers.end(), [&](const auto& id) {
+        return workers_[id].state == r1::v1::WORKER_STATE_READY;
+      });
+      if (all_ready && g.state == r1::v1::GROUP_STATE_FORMING) {
+        g.state = r1::v1::GROUP_STATE_SERVING;
+        log::Info({}, "group {} serving", g.id);
+      }
+      break;
+    }
+    case r1::v1::WorkerMessage::kStats:
+      w.stats = msg.stats();
+      w.routed_tokens_since_stats = 0;
+      break;
+    case r1::v1::WorkerMessage::kTokenEvents:
+      for (const auto& s : msg.token_events().sequences()) {
+        auto f = inflight_.find(s.sequence_id());
+        if (f == inflight_.end() || f->second.worker_id != worker_id) continue;
+        std::vector<int32_t> ids(s.token_ids().begin(), s.token_ids().end());
+        if (s.finished()) {
+          f->second.channel->Push(ids, EndFromProto(s.finish_reason()), s.error());
+          EndSequenceLocked(s.sequence_id(), -1, "");
+        } else {
+          f->second.channel->Push(ids, GenerationEnd::kNone, "");
+        }
+      }
+      break;
+    case r1::v1::WorkerMessage::kError:
+      log::Warn({}, "worker {} error: {}", worker_id, msg.error().message());
+      break;
+    default:
+      break;
+  }
+}
+
+void ClusterState::EndSequenceLocked(uint64_t seq, int reason, const std::string& error) {
+  auto f = inflight_.find(seq);
+  if (f == inflight_.end()) return;
+  if (reason >= 0) f->second.channel->Push({}, EndFromProto(reason), error);
+  auto w = workers_.find(f->second.worker_id);
+  if (w != workers_.end()) w->second.inflight--;
+  auto g = groups_.find(f->second.group_id);
+  if (g != groups_.end()) g->second.inflight--;
+  inflight_.erase(f);
+}
+
+void ClusterState::GroupDownLocked(uint64_t group_id, const std::string& why) {
+  auto g = groups_.find(group_id);
+  if (g == groups_.end()) return;
+  log::Warn({}, "group {} down: {}", group_id, why);
+  std::vector<uint64_t> seqs;
+  for (const auto& [seq, f] : inflight_) {
+    if (f.group_id == group_id) seqs.push_back(seq);
+  }
+  for (uint64_t seq : seqs) {
+    EndSequenceLocked(seq, r1::v1::FINISH_REASON_ERROR, absl::StrCat("engine group failed: ", why));
+  }
+  for (const std::string& id : g->second.workers) {
+    auto w = workers_.find(id);
+    if (w == workers_.end() || w->second.state == r1::v1::WORKER_STATE_DEAD) continue;
+    w->second.state = r1::v1::WORKER_STATE_IDLE;  // re-assigned when a group can form
+    w->second.group_id = 0;
+  }
+  groups_.erase(g);
+}
+
+void ClusterState::RemoveWorker(const std::string& worker_id, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.state == r1::v1::WORKER_STATE_DEAD) return;
+  log::Warn({}, "worker {} gone: {}", worker_id, why);
+  it->second.state = r1::v1::WORKER_STATE_DEAD;
+  it->second.outbox->Close();
+  if (it->second.group_id != 0) {
+    GroupDownLocked(it->second.group_id, absl::StrCat("worker ", worker_id, " ", why));
+  }
+  workers_.erase(it);
+  FormGroupsLocked();
+}
+
+void ClusterState::CheckHeartbeats(absl::Time now) {
+  std::vector<std::string> stale;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, w] : workers_) {
+      if (now - w.last_seen > options_.heartbeat_timeout) stale.push_back(id);
+    }
+  }
+  for (const auto& id : stale) RemoveWorker(id, "missed heartbeats");
+}
+
+absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(GenerationRequest req) {
+  if (req.prompt_token_ids.empty()) return absl::InvalidArgumentError("prompt is empty");
+  if (req.max_new_tokens <= 0) return absl::InvalidArgumentError("max_new_tokens must be > 0");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (static_cast<int>(inflight_.size()) >= options_.max_inflight) {
+    return absl::ResourceExhaustedError("too many requests in flight");
+  }
+  // Least-loaded serving group, then least-loaded rank in it.
+  auto load = [](const Worker& w) {
+    return static_cast<int64_t>(w.stats.queued_tokens()) + w.routed_tokens_since_stats +
+           64 * static_cast<int64_t>(w.inflight);
+  };
+  Worker* best = nullptr;
+  Group* best_group = nullptr;
+  int64_t best_load = std::numeric_limits<int64_t>::max();
+  for (auto& [gid, g] : groups_) {
+    if (g.state != r1::v1::GROUP_STATE_SERVING) continue;
+    for (const std::string& id : g.workers) {
+      Worker& w = workers_[id];
+      const int64_t l = load(w) + 16 * g.inflight;
+      if (l < best_load) {
+        best_load = l;
+        best = &w;
+        best_group = &g;
+      }
+    }
+  }
+  if (best == nullptr) return absl::UnavailableError("no engine group is ready to serve");
+  const uint64_t seq = next_seq_++;
+  r1::v1::CoordinatorMessage msg;
+  r1::v1::Submit* s = msg.mutable_submit();
+  s->set_sequence_id(seq);
+  s->mutable_prompt_token_ids()->Add(req.prompt_token_ids.begin(), req.prompt_token_ids.end());
+  s->set_temperature(req.temperature);
+  s->set_top_p(req.top_p);
+  s->set_top_k(req.top_k);
+  s->set_seed(req.seed.value_or(seq * 0x9E3779B97F4A7C15ull));
+  s->set_max_new_tokens(req.max_new_tokens);
+  s->mutable_stop_token_ids()->Add(req.stop_token_ids.begin(), req.stop_token_ids.end());
+  if (req.deadline != absl::InfiniteFuture()) {
+    s->set_deadline_unix_ms(absl::ToUnixMillis(req.deadline));
+  }
+  s->set_request_id(req.request_id);
+  if (!best->outbox->Push(std::move(msg))) {
+    return absl::UnavailableError("worker is not accepting work");
+  }
+  auto ch = std::make_shared<Channel>();
+  inflight_[seq] = Inflight{best->id, best_group->id, ch};
+  best->inflight++;
+  best->routed_tokens_since_stats += static_cast<int64_t>(req.prompt_token_ids.size());
+  best_group->inflight++;
+  best_group->served++;
+  requests_routed_++;
+  log::Debug(req.request_id, "routed as sequence {} to worker {} (group {})", seq, best->id,
+             best_group->id);
+  return std::unique_ptr<GenerationHandle>(new Handle(this, seq, std::move(ch)));
+}
+
+void ClusterState::CancelSequence(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto f = inflight_.find(seq);
+  if (f == inflight_.end()) return;
+  auto w = workers_.find(f->second.worker_id);
+  if (w != workers_.end()) {
+    r1::v1::CoordinatorMessage msg;
+    msg.mutable_cancel()->set_sequence_id(seq);
+    w->second.outbox->Push(std::move(msg));
+  }
+  EndSequenceLocked(seq, r1::v1::FINISH_REASON_CANCELLED, "");
+}
+
+bool ClusterState::Ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, g] : groups_) {
+    if (g.state == r1::v1::GROUP_STATE_SERVING) return true;
+  }
+  return false;
+}
+
+r1::v1::ClusterStatusResponse ClusterState::Status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  r1::v1::ClusterStatusResponse out;
+  out.set_group_size(static_cast<uint32_t>(options_.group_size));
+  out.set_model(options_.model.id);
+  const absl::Time now = absl::Now();
+  for (const auto& [id, w] : workers_) {
+    auto* ws = out.add_workers();
+    ws->set_worker_id(id);
+    ws->set_state(w.state);
+    ws->set_device(w.hello.device());
+    ws->set_device_name(w.hello.device_name());
+    ws->set_group_id(w.group_id);
+    ws->set_rank(w.rank);
+    *ws->mutable_load_progress() = w.load;
+    *ws->mutable_stats() = w.stats;
+    ws->set_last_seen_seconds_ago(absl::ToDoubleSeconds(now - w.last_seen));
+  }
+  for (const auto& [gid, g] : groups_) {
+    auto* gs = out.add_groups();
+    gs->set_group_id(gid);
+    gs->set_state(g.state);
+    for (const auto& id : g.workers) gs->add_worker_ids(id);
+    *gs->mutable_placement() = g.placement;
+    gs->set_requests_in_flight(static_cast<uint32_t>(std::max(0, g.inflight)));
+    gs->set_requests_served(g.served);
+  }
+  return out;
+}
+
+}  // namespace r1

@@ -1,0 +1,73 @@
+// Generator: the coordinator's internal interface between the public APIs (OpenAI HTTP, gRPC
+// Inference) and the cluster that generates tokens. The front ends tokenize, render the chat
+// template and detokenize; a Generator only moves token ids.
+//
+// Implementations: the cluster router (coordinator/cluster) in production; fakes in front-end
+// tests. Thread-safe: Submit may be called from many threads; each GenerationHandle is used by
+// one thread at a time (Cancel may come from any thread).
+#ifndef R1_COORDINATOR_CORE_GENERATOR_H_
+#define R1_COORDINATOR_CORE_GENERATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace r1 {
+
+struct GenerationRequest {
+  std::string request_id;                 // for logs; never empty
+  std::vector<int32_t> prompt_token_ids;  // non-empty, ids < vocab
+  float temperature = 0.0f;               // 0 = greedy
+  float top_p = 1.0f;                     // (0, 1]
+  int32_t top_k = 0;                      // 0 = off
+  std::optional<uint64_t> seed;           // unset = random
+  int32_t max_new_tokens = 16;            // > 0
+  std::vector<int32_t> stop_token_ids;    // besides EOS
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+enum class GenerationEnd { kNone, kStop, kLength, kCancelled, kError };
+
+// Tokens produced since the previous Next() call, and whether the sequence ended.
+struct TokenBatch {
+  std::vector<int32_t> token_ids;
+  GenerationEnd end = GenerationEnd::kNone;  // kNone while running
+  std::string error;                         // with kError
+};
+
+class GenerationHandle {
+ public:
+  virtual ~GenerationHandle() = default;
+  // Waits up to `timeout` for tokens or the end. An empty batch with end == kNone means the
+  // timeout passed with nothing new. After a batch with end != kNone, Next is not called again.
+  virtual TokenBatch Next(absl::Duration timeout) = 0;
+  // Asks the cluster to stop the sequence (client gone, deadline); idempotent, any thread.
+  virtual void Cancel() = 0;
+};
+
+struct ServedModel {
+  std::string id;
+  int64_t max_model_len = 0;  // context length in tokens
+  int64_t vocab_size = 0;     // ids must be < this
+  int64_t created_unix = 0;
+};
+
+class Generator {
+ public:
+  virtual ~Generator() = default;
+  // Queues a request. Errors: InvalidArgument (bad request), ResourceExhausted (queue full:
+  // HTTP 429), Unavailable (no group can serve: HTTP 503).
+  virtual absl::StatusOr<std::unique_ptr<GenerationHandle>> Submit(GenerationRequest request) = 0;
+  // True when at least one engine group can serve (/ready, gRPC health).
+  virtual bool Ready() const = 0;
+  virtual ServedModel Model() const = 0;
+};
+
+}  // namespace r1
+
+#endif  // R1_COORDINATOR_CORE_GENERATOR_H_
