@@ -11,7 +11,20 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/string_view.h"
 #include "spdlog/spdlog.h"
+
+#if !defined(ABSL_USES_STD_STRING_VIEW)
+// Debian's abseil has its own string_view type (absl::Status::message() returns it); let log
+// lines format it like any string.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  template <typename Context>
+  auto format(absl::string_view s, Context& ctx) const {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(s.data(), s.size()), ctx);
+  }
+};
+#endif
 
 namespace r1::log {
 

@@ -102,6 +102,7 @@ TEST_P(TokenizerFileTest, UserTextModesKeepSpecialStringsAsText) {
 }
 
 TEST_P(TokenizerFileTest, AddSpecialTokensPrependsBos) {
+  if (tok_->prefix_ids().empty()) GTEST_SKIP() << "this file's post-processor adds no BOS";
   const int32_t bos = *tok_->AddedTokenId("<｜begin▁of▁sentence｜>");
   EXPECT_EQ(tok_->prefix_ids(), std::vector<int32_t>{bos});
   auto ids = tok_->Encode("Hi", {.add_special_tokens = true});

@@ -154,6 +154,7 @@ void ClusterState::FormGroupsLocked() {
       a->set_kv_cache_fraction(0.9f);
       a->set_rendezvous_prefix(prefix);
       a->set_max_model_len(options_.max_model_len);
+      a->set_valid_vocab_size(options_.valid_vocab_size);
       w.outbox->Push(std::move(msg));
     }
     log::Info({}, "group {} forming with {} workers", g.id, g.workers.size());

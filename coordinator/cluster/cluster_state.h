@@ -25,7 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "coordinator/cluster/outbox.h"
+#include "common/outbox.h"
 #include "coordinator/core/generator.h"
 #include "r1/v1/admin.pb.h"
 #include "r1/v1/cluster.pb.h"
@@ -39,6 +39,7 @@ struct ClusterOptions {
   int num_experts = 0;       // routed experts per MoE layer (placement)
   std::string model_source;  // sent in Assign
   uint32_t max_model_len = 4096;
+  uint32_t valid_vocab_size = 0;  // 0 = the model's vocab_size
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   int max_inflight = 1024;  // sequences in flight in the whole cluster (429 beyond)
   ServedModel model;

@@ -21,6 +21,14 @@ int Engine::running() const {
   return n;
 }
 
+int64_t Engine::queued_tokens() const {
+  int64_t n = 0;
+  for (const auto& [id, s] : sequences_) {
+    n += static_cast<int64_t>(s.tokens.size()) - s.kv.length - 1;
+  }
+  return std::max<int64_t>(n, 0);
+}
+
 int Engine::waiting() const { return static_cast<int>(waiting_.size()); }
 
 absl::Status Engine::Submit(SequenceRequest r) {

@@ -60,6 +60,9 @@ class Engine {
   void Cancel(uint64_t id);
   bool Idle() const { return sequences_.empty(); }
   int free_kv_blocks() const { return cache_.free_blocks(); }
+  int kv_blocks() const { return cache_.num_blocks(); }
+  // Tokens known but not yet in the KV cache (prompts waiting or mid-prefill).
+  int64_t queued_tokens() const;
   int running() const;
   int waiting() const;
   uint64_t preemptions() const { return preemptions_; }

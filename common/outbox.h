@@ -1,7 +1,7 @@
-// Outbox: a bounded, closable FIFO of messages for one worker's control stream. Producers
+// Outbox: a bounded, closable FIFO (for example the messages of one control stream). Producers
 // (routing, group formation) Push; the stream's writer thread Pops. Thread-safe.
-#ifndef R1_COORDINATOR_CLUSTER_OUTBOX_H_
-#define R1_COORDINATOR_CLUSTER_OUTBOX_H_
+#ifndef R1_COMMON_OUTBOX_H_
+#define R1_COMMON_OUTBOX_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -60,4 +60,4 @@ class Outbox {
 
 }  // namespace r1
 
-#endif  // R1_COORDINATOR_CLUSTER_OUTBOX_H_
+#endif  // R1_COMMON_OUTBOX_H_

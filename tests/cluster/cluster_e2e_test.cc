@@ -1,0 +1,172 @@
+// The coordinator's cluster plane and real workers over gRPC on loopback, in one process:
+// workers attach, groups form and serve, requests stream tokens back, and greedy outputs equal
+// the single-process engine's.
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "coordinator/cluster/cluster_service.h"
+#include "coordinator/cluster/rendezvous_service.h"
+#include "worker/engine/engine.h"
+#include "worker/service/worker_runtime.h"
+
+namespace r1 {
+namespace {
+
+constexpr char kModel[] = "tests/golden/tiny_a";
+
+class ClusterE2eTest : public ::testing::Test {
+ protected:
+  void Start(int group_size, int workers) {
+    auto config = LoadModelConfig(std::string(kModel) + "/config.json");
+    ASSERT_TRUE(config.ok());
+    config_ = *config;
+    ClusterOptions o;
+    o.group_size = group_size;
+    o.num_experts = static_cast<int>(config_.n_routed_experts);
+    o.model_source = std::string("checkpoint:") + kModel;
+    o.max_model_len = static_cast<uint32_t>(config_.max_position_embeddings);
+    o.model = {"tiny", o.max_model_len, config_.vocab_size, 0};
+    state_ = std::make_unique<ClusterState>(o);
+    cluster_ = std::make_unique<ClusterService>(state_.get());
+    admin_ = std::make_unique<AdminService>(state_.get());
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(cluster_.get());
+    b.RegisterService(&rendezvous_);
+    b.RegisterService(admin_.get());
+    server_ = b.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    for (int i = 0; i < workers; ++i) AddWorker();
+  }
+
+  void AddWorker() {
+    const int i = static_cast<int>(threads_.size());
+    threads_.emplace_back([this, i] {
+      WorkerOptions w;
+      w.coordinator = "127.0.0.1:" + std::to_string(port_);
+      w.worker_id = "w" + std::to_string(i);
+      w.kv_cache_bytes = 16 << 20;
+      w.max_step_tokens = 48;
+      w.stats_interval = absl::Milliseconds(100);
+      WorkerRuntime(w).Run().IgnoreError();
+    });
+  }
+
+  bool WaitGroups(int serving) {
+    for (int i = 0; i < 300; ++i) {
+      int n = 0;
+      const r1::v1::ClusterStatusResponse st = state_->Status();
+      for (const auto& g : st.groups()) n += g.state() == r1::v1::GROUP_STATE_SERVING;
+      if (n >= serving) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    for (auto& t : threads_) t.join();
+  }
+
+  std::vector<int32_t> Generate(const std::vector<int32_t>& prompt, int max_new,
+                                GenerationEnd* end = nullptr) {
+    GenerationRequest r;
+    r.request_id = "t";
+    r.prompt_token_ids = prompt;
+    r.max_new_tokens = max_new;
+    auto h = state_->Submit(r);
+    EXPECT_TRUE(h.ok()) << h.status();
+    if (!h.ok()) return {};
+    std::vector<int32_t> out;
+    for (int i = 0; i < 1000; ++i) {
+      TokenBatch b = (*h)->Next(absl::Seconds(5));
+      out.insert(out.end(), b.token_ids.begin(), b.token_ids.end());
+      if (b.end != GenerationEnd::kNone) {
+        if (end) *end = b.end;
+        break;
+      }
+    }
+    return out;
+  }
+
+  std::vector<int32_t> Reference(const std::vector<int32_t>& prompt, int max_new) {
+    static std::shared_ptr<const ModelWeights> w = [] {
+      auto src = CheckpointWeightSource::Open(kModel);
+      auto cfg = LoadModelConfig(std::string(kModel) + "/config.json");
+      return std::shared_ptr<const ModelWeights>(std::move(*LoadModelWeights(*cfg, **src)));
+    }();
+    Engine e(w, {}, {});
+    SequenceRequest r;
+    r.id = 1;
+    r.prompt.assign(prompt.begin(), prompt.end());
+    r.max_new_tokens = max_new;
+    EXPECT_TRUE(e.Submit(r).ok());
+    std::vector<int32_t> out;
+    while (!e.Idle()) {
+      auto step = e.Step();
+      EXPECT_TRUE(step.ok());
+      for (const auto& s : *step) out.insert(out.end(), s.new_tokens.begin(), s.new_tokens.end());
+    }
+    return out;
+  }
+
+  static std::vector<int32_t> Prompt(int n, int seed) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < n; ++i) p.push_back(2 + (seed * 31 + i * 7) % 250);
+    return p;
+  }
+
+  ModelConfig config_;
+  std::unique_ptr<ClusterState> state_;
+  std::unique_ptr<ClusterService> cluster_;
+  std::unique_ptr<AdminService> admin_;
+  RendezvousService rendezvous_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(ClusterE2eTest, GreedyOutputsEqualTheSingleProcessEngine) {
+  Start(1, 1);
+  ASSERT_TRUE(WaitGroups(1));
+  std::vector<std::vector<int32_t>> prompts = {Prompt(5, 1), Prompt(70, 2), Prompt(130, 3)};
+  std::vector<std::thread> clients;
+  std::vector<std::vector<int32_t>> got(prompts.size());
+  std::vector<GenerationEnd> ends(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    clients.emplace_back([&, i] { got[i] = Generate(prompts[i], 12, &ends[i]); });
+  }
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(got[i], Reference(prompts[i], 12)) << "prompt " << i;
+    EXPECT_TRUE(ends[i] == GenerationEnd::kLength || ends[i] == GenerationEnd::kStop);
+  }
+}
+
+TEST_F(ClusterE2eTest, ScaleOutAddsAGroupThatServes) {
+  Start(1, 1);
+  ASSERT_TRUE(WaitGroups(1));
+  AddWorker();
+  ASSERT_TRUE(WaitGroups(2));
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) clients.emplace_back([&, i] { Generate(Prompt(20, i), 4); });
+  for (auto& t : clients) t.join();
+  auto st = state_->Status();
+  ASSERT_EQ(st.groups_size(), 2);
+  EXPECT_GT(st.groups(0).requests_served(), 0u);
+  EXPECT_GT(st.groups(1).requests_served(), 0u);
+}
+
+TEST_F(ClusterE2eTest, BadPromptEndsWithAnErrorAndTheWorkerKeepsServing) {
+  Start(1, 1);
+  ASSERT_TRUE(WaitGroups(1));
+  GenerationEnd end = GenerationEnd::kNone;
+  EXPECT_TRUE(Generate({5, 9999}, 4, &end).empty());  // id beyond the vocabulary
+  EXPECT_EQ(end, GenerationEnd::kError);
+  EXPECT_EQ(Generate(Prompt(10, 4), 3).size(), 3u);
+}
+
+}  // namespace
+}  // namespace r1

@@ -1,0 +1,311 @@
+#include "worker/service/worker_runtime.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/model_config.h"
+#include "common/outbox.h"
+#include "r1/v1/cluster.grpc.pb.h"
+#include "r1/v1/inference.pb.h"
+
+namespace r1 {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<r1::v1::WorkerMessage, r1::v1::CoordinatorMessage>;
+
+// A command from the reader thread; `closed` marks the end of the stream.
+struct Command {
+  r1::v1::CoordinatorMessage msg;
+  bool closed = false;
+};
+
+int ProtoFinish(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop:
+      return r1::v1::FINISH_REASON_STOP;
+    case FinishReason::kLength:
+      return r1::v1::FINISH_REASON_LENGTH;
+    case FinishReason::kCancelled:
+      return r1::v1::FINISH_REASON_CANCELLED;
+    default:
+      return r1::v1::FINISH_REASON_ERROR;
+  }
+}
+
+// The serving state built by one Assign.
+struct Assignment {
+  r1::v1::Assign assign;
+  std::shared_ptr<const ModelWeights> weights;
+  std::unique_ptr<Engine> engine;
+  std::map<uint64_t, absl::Time> deadlines;
+  bool draining = false;
+};
+
+class Session {
+ public:
+  Session(const WorkerOptions& o, Stream* stream) : o_(o), stream_(stream) {}
+
+  bool Send(const r1::v1::WorkerMessage& m) { return stream_->Write(m); }
+
+  void SendError(const absl::Status& st, bool fatal) {
+    r1::v1::WorkerMessage m;
+    m.mutable_error()->set_code(static_cast<int>(st.code()));
+    m.mutable_error()->set_message(std::string(st.message()));
+    m.mutable_error()->set_fatal(fatal);
+    Send(m);
+  }
+
+  void EndSequence(uint64_t id, FinishReason reason, const std::string& error) {
+    r1::v1::WorkerMessage m;
+    auto* s = m.mutable_token_events()->add_sequences();
+    s->set_sequence_id(id);
+    s->set_finished(true);
+    s->set_finish_reason(ProtoFinish(reason));
+    s->set_error(error);
+    Send(m);
+  }
+
+  absl::Status HandleAssign(const r1::v1::Assign& a) {
+    current_.reset();
+    if (a.group_size() != 1) {
+      return absl::UnimplementedError(
+          "expert parallelism across workers is not available in this build (group size must "
+          "be 1)");
+    }
+    if (!absl::StartsWith(a.model_source(), "checkpoint:")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported model source '", a.model_source(), "'"));
+    }
+    const std::string dir = a.model_source().substr(std::string("checkpoint:").size());
+    auto config = LoadModelConfig(dir + "/config.json");
+    if (!config.ok()) return config.status();
+    auto source = CheckpointWeightSource::Open(dir);
+    if (!source.ok()) return source.status();
+    const absl::Time start = absl::Now();
+    LoadOptions lo;
+    // Experts this rank holds: from the placement (every expert when the placement is empty).
+    std::vector<bool> mine;
+    if (a.placement().ranks_size() > static_cast<int>(a.rank())) {
+      mine.assign(config->n_routed_experts, false);
+      for (int e : a.placement().ranks(a.rank()).experts()) {
+        if (e >= 0 && e < config->n_routed_experts) mine[e] = true;
+      }
+      lo.want_expert = [mine](int, int e) { return mine[e]; };
+    }
+    auto weights = LoadModelWeights(*config, **source, lo);
+    if (!weights.ok()) return weights.status();
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    // Weights load in one pass on the CPU backend: report the whole share once, when done.
+    const uint64_t bytes =
+        PlanWeights(*config).ComputeTotals(ExpertFormat::kCheckpoint).main_model();
+    r1::v1::WorkerMessage progress;
+    progress.mutable_load_progress()->set_bytes_loaded(bytes);
+    progress.mutable_load_progress()->set_bytes_total(bytes);
+    progress.mutable_load_progress()->set_bytes_per_second(secs > 0 ? bytes / secs : 0);
+    progress.mutable_load_progress()->set_eta_seconds(0);
+    Send(progress);
+
+    auto as = std::make_unique<Assignment>();
+    as->assign = a;
+    as->weights = std::shared_ptr<const ModelWeights>(std::move(*weights));
+    EngineOptions eo;
+    eo.max_step_tokens = o_.max_step_tokens;
+    eo.max_running = o_.max_running;
+    const int64_t row_bytes = (config->kv_lora_rank + config->qk_rope_head_dim) * 4;
+    const int64_t block_bytes = row_bytes * kBlockTokens * config->num_hidden_layers;
+    eo.kv_blocks = static_cast<int>(std::max<int64_t>(1, o_.kv_cache_bytes / block_bytes));
+    eo.valid_vocab = a.valid_vocab_size();
+    as->engine = std::make_unique<Engine>(as->weights, ModelOptions{}, eo);
+    current_ = std::move(as);
+    log::Info({}, "assigned group {} rank {}: loaded {} in {:.2f} s, {} KV blocks", a.group_id(),
+              a.rank(), dir, secs, eo.kv_blocks);
+    r1::v1::WorkerMessage ready;
+    ready.mutable_ready()->set_kv_capacity_tokens(static_cast<uint64_t>(eo.kv_blocks) *
+                                                  kBlockTokens);
+    ready.mutable_ready()->set_max_running_sequences(static_cast<uint32_t>(eo.max_running));
+    Send(ready);
+    return absl::OkStatus();
+  }
+
+  void HandleSubmit(const r1::v1::Submit& s) {
+    if (!current_ || current_->draining) {
+      EndSequence(s.sequence_id(), FinishReason::kError, "worker is not serving");
+      return;
+    }
+    SequenceRequest r;
+    r.id = s.sequence_id();
+    r.prompt.assign(s.prompt_token_ids().begin(), s.prompt_token_ids().end());
+    r.sampling = {s.temperature(), s.top_p() == 0.0f ? 1.0f : s.top_p(), s.top_k(), s.seed()};
+    r.max_new_tokens = s.max_new_tokens();
+    r.stop_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
+    if (auto st = current_->engine->Submit(std::move(r)); !st.ok()) {
+      EndSequence(s.sequence_id(), FinishReason::kError, std::string(st.message()));
+      return;
+    }
+    if (s.deadline_unix_ms() > 0) {
+      current_->deadlines[s.sequence_id()] = absl::FromUnixMillis(s.deadline_unix_ms());
+    }
+    log::Debug(s.request_id(), "sequence {} admitted ({} prompt tokens)", s.sequence_id(),
+               s.prompt_token_ids_size());
+  }
+
+  // One engine step; false when the stream broke.
+  bool Step() {
+    Engine& e = *current_->engine;
+    const absl::Time now = absl::Now();
+    for (auto it = current_->deadlines.begin(); it != current_->deadlines.end();) {
+      if (it->second < now) {
+        e.Cancel(it->first);
+        it = current_->deadlines.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto out = e.Step();
+    if (!out.ok()) {
+      SendError(out.status(), false);
+      return true;
+    }
+    if (out->empty()) return true;
+    r1::v1::WorkerMessage m;
+    auto* te = m.mutable_token_events();
+    te->set_step(++steps_);
+    for (const SequenceOutput& so : *out) {
+      auto* s = te->add_sequences();
+      s->set_sequence_id(so.id);
+      s->mutable_token_ids()->Add(so.new_tokens.begin(), so.new_tokens.end());
+      if (so.finish != FinishReason::kNone) {
+        s->set_finished(true);
+        s->set_finish_reason(ProtoFinish(so.finish));
+        s->set_error(so.error);
+        current_->deadlines.erase(so.id);
+      }
+    }
+    return Send(m);
+  }
+
+  bool SendStats() {
+    r1::v1::WorkerMessage m;
+    auto* st = m.mutable_stats();
+    st->set_steps(steps_);
+    if (current_) {
+      Engine& e = *current_->engine;
+      st->set_running_sequences(static_cast<uint32_t>(e.running()));
+      st->set_waiting_sequences(static_cast<uint32_t>(e.waiting()));
+      st->set_kv_blocks_total(static_cast<uint64_t>(e.kv_blocks()));
+      st->set_kv_blocks_free(static_cast<uint64_t>(e.free_kv_blocks()));
+      st->set_queued_tokens(static_cast<uint64_t>(e.queued_tokens()));
+    }
+    return Send(m);
+  }
+
+  bool busy() const { return current_ && !current_->engine->Idle(); }
+  Assignment* current() { return current_.get(); }
+
+ private:
+  const WorkerOptions& o_;
+  Stream* stream_;
+  std::unique_ptr<Assignment> current_;
+  uint64_t steps_ = 0;
+};
+
+}  // namespace
+
+absl::Status WorkerRuntime::Run() {
+  auto channel = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options_.connect_timeout))) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach the coordinator at ", options_.coordinator));
+  }
+  auto stub = r1::v1::Cluster::NewStub(channel);
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> stream = stub->Attach(&ctx);
+
+  r1::v1::WorkerMessage hello;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  const std::string id =
+      options_.worker_id.empty() ? absl::StrCat(host, ":", getpid(), ":cpu") : options_.worker_id;
+  hello.mutable_hello()->set_worker_id(id);
+  hello.mutable_hello()->set_device(r1::v1::DEVICE_KIND_CPU);
+  hello.mutable_hello()->set_device_name("cpu");
+  hello.mutable_hello()->set_version("r1serve 0.1");
+  if (!stream->Write(hello)) return absl::UnavailableError("coordinator closed the stream");
+
+  Outbox<Command> commands(1 << 16);
+  std::thread reader([&] {
+    r1::v1::CoordinatorMessage msg;
+    while (stream->Read(&msg)) {
+      if (!commands.Push(Command{msg, false})) break;
+    }
+    commands.Push(Command{{}, true});
+  });
+
+  Session session(options_, stream.get());
+  absl::Status result = absl::OkStatus();
+  absl::Time next_stats = absl::Now();
+  bool running = true;
+  while (running) {
+    // Drain commands; block briefly only when there is nothing to step.
+    auto wait = session.busy() ? std::chrono::milliseconds(0) : std::chrono::milliseconds(100);
+    while (auto cmd = commands.Pop(wait)) {
+      wait = std::chrono::milliseconds(0);
+      if (cmd->closed) {
+        result = absl::UnavailableError("lost the coordinator's control stream");
+        running = false;
+        break;
+      }
+      const auto& m = cmd->msg;
+      switch (m.msg_case()) {
+        case r1::v1::CoordinatorMessage::kAssign:
+          if (auto st = session.HandleAssign(m.assign()); !st.ok()) {
+            log::Error({}, "assign failed: {}", st.message());
+            session.SendError(st, true);
+            result = st;
+            running = false;
+          }
+          break;
+        case r1::v1::CoordinatorMessage::kSubmit:
+          session.HandleSubmit(m.submit());
+          break;
+        case r1::v1::CoordinatorMessage::kCancel:
+          if (session.current()) session.current()->engine->Cancel(m.cancel().sequence_id());
+          break;
+        case r1::v1::CoordinatorMessage::kDrain:
+          if (session.current()) session.current()->draining = true;
+          break;
+        case r1::v1::CoordinatorMessage::kShutdown:
+          log::Info({}, "shutdown: {}", m.shutdown().reason());
+          running = false;
+          break;
+        default:
+          break;
+      }
+      if (!running) break;
+    }
+    if (!running) break;
+    if (session.busy() && !session.Step()) {
+      result = absl::UnavailableError("lost the coordinator's control stream");
+      break;
+    }
+    if (absl::Now() >= next_stats) {
+      if (!session.SendStats()) {
+        result = absl::UnavailableError("lost the coordinator's control stream");
+        break;
+      }
+      next_stats = absl::Now() + options_.stats_interval;
+    }
+  }
+  stream->WritesDone();
+  ctx.TryCancel();
+  reader.join();
+  return result;
+}
+
+}  // namespace r1

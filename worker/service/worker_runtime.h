@@ -1,0 +1,48 @@
+// WorkerRuntime: the r1-worker process around the engine. It dials the coordinator, keeps the
+// Cluster/Attach stream for its life, and turns the coordinator's commands into engine calls:
+//   Assign → load its share of the model (replicated parts + its experts) and build the engine,
+//            reporting LoadProgress and Ready;
+//   Submit / Cancel → the engine; Drain → stop taking work; Shutdown → exit.
+// Its step loop runs engine steps while there is work (idle: it waits on its command queue, no
+// spinning), sends one TokenEvents message per step and a Stats message (the heartbeat) every
+// `stats_interval`. Sequences past their deadline are cancelled.
+//
+// Threads: the caller's thread runs Run() (step loop and all stream writes); one reader thread
+// reads the stream into a bounded command queue. Nothing else is shared.
+#ifndef R1_WORKER_SERVICE_WORKER_RUNTIME_H_
+#define R1_WORKER_SERVICE_WORKER_RUNTIME_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "worker/engine/engine.h"
+
+namespace r1 {
+
+struct WorkerOptions {
+  std::string coordinator = "127.0.0.1:50051";
+  std::string worker_id;  // empty: host:pid
+  int64_t kv_cache_bytes = 256ll << 20;
+  int max_step_tokens = 256;
+  int max_running = 64;
+  absl::Duration stats_interval = absl::Seconds(1);
+  absl::Duration connect_timeout = absl::Seconds(60);
+};
+
+class WorkerRuntime {
+ public:
+  explicit WorkerRuntime(WorkerOptions options) : options_(std::move(options)) {}
+  // Runs until Shutdown, a lost stream (Unavailable) or a fatal error.
+  absl::Status Run();
+
+ private:
+  WorkerOptions options_;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_SERVICE_WORKER_RUNTIME_H_
