@@ -4,16 +4,23 @@
 //   r1ctl gen-checkpoint --config FILE --out DIR [--seed N] [--shards N]
 //                                   write a synthetic HF-format checkpoint for a config
 //   r1ctl weights FILE              per-group weight bytes of a config (FP8 and INT4 experts)
+//   r1ctl plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]
+//             [--gpu-gib G] [--mtp]       per-GPU memory plan and KV capacity
+//   r1ctl status [--coordinator HOST:PORT]  workers, groups, placement, load progress
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "common/file_util.h"
 #include "common/model_config.h"
 #include "common/safetensors.h"
+#include "r1/v1/admin.grpc.pb.h"
 #include "worker/model/checkpoint_writer.h"
+#include "worker/model/memory_plan.h"
 #include "worker/model/weight_plan.h"
 #include "worker/model/weight_source.h"
 
@@ -25,7 +32,12 @@ constexpr char kUsage[] =
     "  inspect DIR         open a safetensors checkpoint and list its tensors\n"
     "  gen-checkpoint --config FILE --out DIR [--seed N] [--shards N]\n"
     "                      write a synthetic Hugging Face checkpoint (FP8 block-quantised)\n"
-    "  weights FILE        weight bytes of a config by group, FP8 and INT4 routed experts\n";
+    "  weights FILE        weight bytes of a config by group, FP8 and INT4 routed experts\n"
+    "  plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]\n"
+    "            [--gpu-gib G] [--mtp]\n"
+    "                      per-GPU memory: weights, KV capacity in tokens, what fits\n"
+    "  status [--coordinator HOST:PORT]\n"
+    "                      workers, groups, placement and load progress of a running cluster\n";
 
 int Fail(const absl::Status& st) {
   std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
@@ -141,6 +153,93 @@ int Weights(const std::string& path) {
   return 0;
 }
 
+int Plan(const std::vector<std::string>& args) {
+  auto c = r1::LoadModelConfig(args[1]);
+  if (!c.ok()) return Fail(c.status());
+  r1::MemoryPlanInput in;
+  in.context_tokens = 32768;
+  double gib = 139;
+  for (size_t i = 2; i < args.size(); ++i) {
+    const std::string& k = args[i];
+    const bool has_value = i + 1 < args.size();
+    const std::string v = has_value ? args[i + 1] : "";
+    bool ok = true;
+    if (k == "--mtp") {
+      in.include_mtp = true;
+      continue;
+    } else if (k == "--group-size" && has_value) {
+      ok = absl::SimpleAtoi(v, &in.group_size) && in.group_size >= 1 && in.group_size <= 4096;
+    } else if (k == "--experts" && (v == "fp8" || v == "int4")) {
+      in.experts = v == "int4" ? r1::ExpertFormat::kInt4 : r1::ExpertFormat::kCheckpoint;
+    } else if (k == "--kv" && (v == "bf16" || v == "fp8")) {
+      in.kv = v == "fp8" ? r1::KvFormat::kFp8 : r1::KvFormat::kBf16;
+    } else if (k == "--context" && has_value) {
+      ok = absl::SimpleAtoi(v, &in.context_tokens) && in.context_tokens >= 0;
+    } else if (k == "--gpu-gib" && has_value) {
+      ok = absl::SimpleAtod(v, &gib) && gib > 0 && gib < 1e6;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "r1ctl plan: bad option %s %s\n", k.c_str(), v.c_str());
+      return 2;
+    }
+    ++i;
+  }
+  in.device_bytes = static_cast<uint64_t>(gib * 1024 * 1024 * 1024);
+  const r1::MemoryPlan p = r1::PlanMemory(*c, in);
+  std::printf("%s: group size %d, %s experts, %s KV, context %lld, %.0f GiB per GPU\n%s",
+              args[1].c_str(), in.group_size,
+              in.experts == r1::ExpertFormat::kInt4 ? "INT4" : "FP8",
+              in.kv == r1::KvFormat::kFp8 ? "FP8" : "BF16",
+              static_cast<long long>(in.context_tokens), gib, p.Report().c_str());
+  return p.fits ? 0 : 3;
+}
+
+int Status(const std::vector<std::string>& args) {
+  std::string address = "127.0.0.1:50051";
+  if (args.size() == 3 && args[1] == "--coordinator")
+    address = args[2];
+  else if (args.size() != 1)
+    return 2;
+  auto stub =
+      r1::v1::Admin::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  r1::v1::ClusterStatusResponse st;
+  grpc::Status s = stub->ClusterStatus(&ctx, {}, &st);
+  if (!s.ok()) {
+    std::fprintf(stderr, "error: %s: %s\n", address.c_str(), s.error_message().c_str());
+    return 1;
+  }
+  std::printf("model %s, group size %u, %d workers, %d groups\n", st.model().c_str(),
+              st.group_size(), st.workers_size(), st.groups_size());
+  for (const auto& w : st.workers()) {
+    std::printf(
+        "worker %s %s group %llu rank %u device %s loaded %llu/%llu B running %u "
+        "waiting %u kv free %llu/%llu seen %.1fs ago\n",
+        w.worker_id().c_str(), r1::v1::WorkerState_Name(w.state()).c_str(),
+        static_cast<unsigned long long>(w.group_id()), w.rank(), w.device_name().c_str(),
+        static_cast<unsigned long long>(w.load_progress().bytes_loaded()),
+        static_cast<unsigned long long>(w.load_progress().bytes_total()),
+        w.stats().running_sequences(), w.stats().waiting_sequences(),
+        static_cast<unsigned long long>(w.stats().kv_blocks_free()),
+        static_cast<unsigned long long>(w.stats().kv_blocks_total()), w.last_seen_seconds_ago());
+  }
+  for (const auto& g : st.groups()) {
+    std::printf("group %llu %s workers [%s] in flight %u served %llu\n",
+                static_cast<unsigned long long>(g.group_id()),
+                r1::v1::GroupState_Name(g.state()).c_str(),
+                absl::StrJoin(g.worker_ids(), ", ").c_str(), g.requests_in_flight(),
+                static_cast<unsigned long long>(g.requests_served()));
+    for (int r = 0; r < g.placement().ranks_size(); ++r) {
+      std::printf("  rank %d experts [%s]\n", r,
+                  absl::StrJoin(g.placement().ranks(r).experts(), ",").c_str());
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,6 +252,8 @@ int main(int argc, char** argv) {
   if (args[0] == "inspect" && args.size() == 2) return Inspect(args[1]);
   if (args[0] == "gen-checkpoint") return GenCheckpoint(args);
   if (args[0] == "weights" && args.size() == 2) return Weights(args[1]);
+  if (args[0] == "plan" && args.size() >= 2) return Plan(args);
+  if (args[0] == "status") return Status(args);
   std::fprintf(stderr, "r1ctl: unknown command or wrong arguments\n%s", kUsage);
   return 2;
 }
