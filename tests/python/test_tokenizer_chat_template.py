@@ -166,3 +166,10 @@ def test_rendered_prompt_tokens_match_hf(build_dir, path):
     for ids in want:
         assert ids[0] == bos and ids.count(bos) == 1
     assert want[0][-2] == think and hf.decode([want[0][-1]]) == "\n"
+
+
+def test_tiny_tokenizer_config_carries_r1_template():
+    cfg = json.loads((ROOT / "models" / "r1-tiny" / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert cfg["chat_template"] == TEMPLATE
+    assert cfg["bos_token"] == BOS and cfg["eos_token"] == "<｜end▁of▁sentence｜>"
+    assert cfg["add_bos_token"] is True
