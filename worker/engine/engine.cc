@@ -172,7 +172,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
   for (uint64_t id : admitted_now) {
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
   }
-  if (items.empty()) return out;
+  if (items.empty() && !options_.lockstep) return out;
 
   std::vector<std::vector<float>> logits;
   if (auto st = model_.Forward(items, cache_, &logits); !st.ok()) {

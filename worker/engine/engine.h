@@ -29,6 +29,9 @@ struct EngineOptions {
   int kv_blocks = 512;        // blocks of kBlockTokens tokens per layer
   bool bf16_kv = false;       // round cached values to bf16
   int64_t valid_vocab = 0;    // ids ≥ this are never sampled; 0 = vocab_size
+  // Run the model every step even with nothing to compute: in an expert-parallel group every
+  // rank must join every MoE exchange of every step (DESIGN §3, lockstep).
+  bool lockstep = false;
 };
 
 struct SequenceRequest {
