@@ -51,7 +51,7 @@ void CpuModel::Ffn(const FfnWeights& f, const float* x, int64_t m, float* y) con
   Linear(f.down, g.data(), m, y);
 }
 
-void CpuModel::Moe(int layer, const float* h, int64_t n, float* out) const {
+absl::Status CpuModel::Moe(int layer, const float* h, int64_t n, float* out) const {
   const ModelConfig& c = config();
   const LayerWeights& L = weights_->layers[layer];
   const int64_t d = c.hidden_size, e = c.n_routed_experts;
@@ -79,6 +79,17 @@ void CpuModel::Moe(int layer, const float* h, int64_t n, float* out) const {
   } else {
     std::fill(out, out + n * d, 0.0f);
   }
+  if (expert_executor_ != nullptr) {
+    auto ffn = [&](int x, const float* in, int64_t m, float* y) -> absl::Status {
+      if (x < 0 || x >= e || L.experts[x].gate.empty()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("layer ", layer, ": routed expert ", x, " is not loaded here"));
+      }
+      Ffn(L.experts[x], in, m, y);
+      return absl::OkStatus();
+    };
+    return expert_executor_->Run(layer, h, n, choices, ffn, out);
+  }
   std::vector<float> xs, ys;
   for (int64_t x = 0; x < e; ++x) {
     const auto& rows = by_expert[x];
@@ -94,6 +105,7 @@ void CpuModel::Moe(int layer, const float* h, int64_t n, float* out) const {
       for (int64_t i = 0; i < d; ++i) o[i] += w * ys[r * d + i];
     }
   }
+  return absl::OkStatus();
 }
 
 void CpuModel::AttendNaive(int layer, const ForwardItem& item, const float* q,
@@ -249,7 +261,7 @@ absl::Status CpuModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& ca
     for (int64_t i = 0; i < n * d; ++i) x[i] += y[i];
     cpu::RmsNorm(x.data(), L.post_attention_norm.data(), h.data(), n, d, eps);
     if (L.moe) {
-      Moe(layer, h.data(), n, y.data());
+      RETURN_IF_ERROR(Moe(layer, h.data(), n, y.data()));
     } else {
       Ffn(L.dense, h.data(), n, y.data());
     }

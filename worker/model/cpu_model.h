@@ -47,6 +47,22 @@ struct ForwardItem {
 using RoutingHook = std::function<void(int layer, const float* router_logits, int64_t n,
                                        std::vector<ExpertChoice>* choices)>;
 
+// Runs the routed experts of every MoE layer in place of CpuModel's local loop, e.g. across the
+// ranks of an expert-parallel group (worker/comm/ep_moe.h). Forward calls it once per MoE layer,
+// also with n = 0 (an empty lockstep step), after the shared expert has written `out`.
+class ExpertExecutor {
+ public:
+  // Runs routed expert `expert` of the current layer on x[m][d] into y[m][d] with the model's FFN
+  // and precision; FailedPrecondition when this rank did not load that expert.
+  using ExpertFfn = std::function<absl::Status(int expert, const float* x, int64_t m, float* y)>;
+
+  virtual ~ExpertExecutor() = default;
+  // Adds Σ_j choices[t].weights[j] · FFN_{choices[t].experts[j]}(h[t]) to out[t] for t < n.
+  virtual absl::Status Run(int layer, const float* h, int64_t n,
+                           const std::vector<ExpertChoice>& choices, const ExpertFfn& ffn,
+                           float* out) = 0;
+};
+
 class CpuModel {
  public:
   CpuModel(std::shared_ptr<const ModelWeights> weights, ModelOptions options);
@@ -60,6 +76,8 @@ class CpuModel {
                        std::vector<std::vector<float>>* logits);
 
   void set_routing_hook(RoutingHook hook) { routing_hook_ = std::move(hook); }
+  // Borrowed (must outlive Forward calls); null, the default, runs every routed expert locally.
+  void set_expert_executor(ExpertExecutor* executor) { expert_executor_ = executor; }
 
  private:
   struct TokenRef {
@@ -74,13 +92,14 @@ class CpuModel {
   void AttendAbsorbed(int layer, const ForwardItem& item, const float* q, const PagedKvCache& cache,
                       float* o) const;
   void Ffn(const FfnWeights& f, const float* x, int64_t m, float* y) const;
-  void Moe(int layer, const float* h, int64_t n, float* out) const;
+  absl::Status Moe(int layer, const float* h, int64_t n, float* out) const;
 
   std::shared_ptr<const ModelWeights> weights_;
   ModelOptions options_;
   Rope rope_;
   float softmax_scale_;
   RoutingHook routing_hook_;
+  ExpertExecutor* expert_executor_ = nullptr;
 };
 
 }  // namespace r1

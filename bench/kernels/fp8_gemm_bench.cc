@@ -1,0 +1,79 @@
+// FP8 block-scaled GEMM on R1's real shapes (the activation quantiser has its own bench).
+// Prints TFLOP/s against the FP8 ceiling for prefill-sized m and weight TB/s against the HBM
+// ceiling for decode-sized m. usage: fp8_gemm_bench
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "bench/kernels/bench_util.h"
+#include "kernels/fp8_gemm/fp8_gemm.h"
+#include "kernels/fp8_gemm/fp8_gemm_cuda.h"
+#include "kernels/internal/device_buffer.h"
+#include "kernels/internal/test_data.h"
+
+namespace r1 {
+namespace {
+
+using kernels::testing::DeviceBuffer;
+
+void BenchGemm(int64_t m, int64_t n, int64_t k, const char* name) {
+  std::mt19937 rng(static_cast<unsigned>(m + n + k));
+  const int64_t xld = kernels::Fp8GemmActScaleLd(m), wld = kernels::Fp8GemmWeightScaleLd(k);
+  static const auto pattern = kernels::testing::RandomFp8((size_t{16} << 20) + 4096, rng);
+  DeviceBuffer<uint8_t> x(m * k);
+  bench::FillTiled(x.get(), x.size(), pattern);
+  DeviceBuffer<float> xs(kernels::testing::RandomFloat(k / 128 * xld, rng, 0.01f, 0.1f));
+  DeviceBuffer<uint8_t> w(n * k);
+  bench::FillTiled(w.get(), w.size(), pattern);
+  DeviceBuffer<float> ws(kernels::testing::RandomFloat((n + 127) / 128 * wld, rng, 1e-3f, 1e-2f));
+  DeviceBuffer<uint16_t> out(m * n);
+  DeviceBuffer<uint8_t> work(kernels::Fp8GemmWorkspaceBytes(m, n, k));
+  kernels::Fp8GemmParams p{x.get(), xs.get(), xld, w.get(), ws.get(),   wld,        out.get(),
+                           n,       m,        n,   k,       work.get(), work.size()};
+  kernels::Fp8GemmBackend used;
+  bench::Check(kernels::LaunchFp8Gemm(p, nullptr, &used), "fp8 gemm");
+  double us_heur = 0;
+  if (used == kernels::Fp8GemmBackend::kCublasLt) {
+    us_heur = bench::TimeUs([&] { (void)kernels::LaunchFp8Gemm(p, nullptr); });
+    bench::Check(kernels::AutotuneFp8Gemm(p, nullptr), "autotune");
+  }
+  const double us = bench::TimeUs([&] { (void)kernels::LaunchFp8Gemm(p, nullptr); });
+  const double tflops = 2.0 * m * n * k / us / 1e6;
+  const double wbytes = static_cast<double>(n) * k + m * k + 2.0 * m * n;
+  const double tbs = wbytes / us / 1e6;
+  std::printf(
+      "%-10s m=%5ld n=%6ld k=%6ld %-8s %9.1f us %8.1f TFLOP/s (%.2f of FP8 %.0f) %6.2f TB/s (%.2f "
+      "of HBM)",
+      name, static_cast<long>(m), static_cast<long>(n), static_cast<long>(k),
+      used == kernels::Fp8GemmBackend::kCublasLt ? "cublasLt" : "stream", us, tflops,
+      tflops / bench::kFp8Tflops, bench::kFp8Tflops, tbs, tbs / bench::kHbmTBs);
+  if (us_heur > 0) {
+    std::printf("  [autotuned; heuristic pick %.1f us = %.1f TFLOP/s]", us_heur,
+                2.0 * m * n * k / us_heur / 1e6);
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+}  // namespace r1
+
+int main() {
+  r1::bench::PrintDevice();
+  r1::bench::WarmUpGpu();
+  // Prefill-sized: the target shape first (o_proj: n 7168, k 16384), then the other projections.
+  r1::BenchGemm(4096, 7168, 16384, "o_proj");
+  r1::BenchGemm(4096, 24576, 1536, "q_b_proj");
+  r1::BenchGemm(4096, 1536, 7168, "q_a_proj");
+  r1::BenchGemm(4096, 576, 7168, "kv_a_proj");
+  r1::BenchGemm(4096, 36864, 7168, "dense_w13");
+  r1::BenchGemm(4096, 7168, 18432, "dense_w2");
+  r1::BenchGemm(8192, 8192, 8192, "square");
+  // Decode-sized m: weight streaming.
+  for (int64_t m : {1, 8, 32, 64, 128}) {
+    r1::BenchGemm(m, 7168, 16384, "o_proj");
+    r1::BenchGemm(m, 24576, 1536, "q_b_proj");
+    r1::BenchGemm(m, 1536, 7168, "q_a_proj");
+    r1::BenchGemm(m, 7168, 2048, "shared_w2");
+  }
+  return 0;
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the bundled kernel GPU tests and benches on a GPU machine (see bench/results/). Expects a
+# bundle made by /work/shared/tools/device-bundle.sh in .device/; writes logs to $OUT (or /tmp).
+# usage: bench/kernels/run_device.sh [tests|bench|all] [name-filter]
+set -uo pipefail
+what=${1:-all}
+filter=${2:-}
+out=${OUT:-/tmp}
+source .device/env.sh
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
+if [ "$what" = tests ] || [ "$what" = all ]; then
+  for t in .device/bin/*_gpu_test; do
+    case "$t" in *"$filter"*) ;; *) continue ;; esac
+    echo "== $t"
+    timeout 300 "$t" >/tmp/test.log 2>&1
+    rc=$?
+    cat /tmp/test.log >>"$out/tests_full.log"
+    grep -E "^\[  (PASSED|FAILED) |^\[  FAILED|Failure|Expected|Which is|actual|case|probe|fp8_gemm|max_rel|rel_l2" \
+      /tmp/test.log | head -40
+    echo "rc=$rc $t"
+  done 2>&1 | tee "$out/tests.txt"
+fi
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  for b in .device/bin/*_bench; do
+    case "$b" in *"$filter"*) ;; *) continue ;; esac
+    echo "== $b"
+    timeout 240 "$b"
+    echo "rc=$? $b"
+  done 2>&1 | tee "$out/bench.txt"
+fi

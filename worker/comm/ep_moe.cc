@@ -1,0 +1,245 @@
+#include "worker/comm/ep_moe.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace r1 {
+namespace {
+
+// A dispatch record, sent as three 32-bit words: the row within the block, the expert, the
+// routing weight.
+struct Entry {
+  int32_t row;
+  int32_t expert;
+  float weight;
+};
+constexpr int64_t kEntryWords = 3;
+static_assert(sizeof(Entry) == kEntryWords * sizeof(float));
+
+// Bounds on what a peer may announce (rows and entries per block), so that a corrupt count cannot
+// make this rank allocate without limit.
+constexpr int64_t kMaxRowsPerPeer = int64_t{1} << 22;
+
+}  // namespace
+
+EpPlacement EpPlacement::RoundRobin(int n_experts, int world) {
+  EpPlacement p;
+  p.expert_rank.resize(n_experts);
+  for (int e = 0; e < n_experts; ++e) p.expert_rank[e] = world > 0 ? e % world : 0;
+  return p;
+}
+
+const std::vector<int>& EpPlacement::ForLayer(int layer) const {
+  auto it = per_layer.find(layer);
+  return it == per_layer.end() ? expert_rank : it->second;
+}
+
+absl::Status EpPlacement::Validate(int n_experts, int world) const {
+  auto check = [&](const std::vector<int>& m, const std::string& what) -> absl::Status {
+    if (static_cast<int>(m.size()) != n_experts) {
+      return absl::InvalidArgumentError(absl::StrCat("expert placement ", what, ": ", m.size(),
+                                                     " entries for ", n_experts, " experts"));
+    }
+    for (int e = 0; e < n_experts; ++e) {
+      if (m[e] < 0 || m[e] >= world) {
+        return absl::InvalidArgumentError(absl::StrCat("expert placement ", what, ": expert ", e,
+                                                       " on rank ", m[e], " of ", world));
+      }
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(check(expert_rank, "(all layers)"));
+  for (const auto& [layer, m] : per_layer) {
+    RETURN_IF_ERROR(check(m, absl::StrCat("of layer ", layer)));
+  }
+  return absl::OkStatus();
+}
+
+std::function<bool(int, int)> EpPlacement::WantExpert(int rank) const {
+  return [p = *this, rank](int layer, int expert) {
+    const std::vector<int>& m = p.ForLayer(layer);
+    return expert >= 0 && expert < static_cast<int>(m.size()) && m[expert] == rank;
+  };
+}
+
+absl::StatusOr<std::unique_ptr<EpMoe>> EpMoe::Create(Communicator* comm, const ModelConfig& config,
+                                                     EpPlacement placement, EpMoeOptions options) {
+  if (comm == nullptr) return absl::InvalidArgumentError("EpMoe: no communicator");
+  const int n_experts = static_cast<int>(config.n_routed_experts);
+  RETURN_IF_ERROR(placement.Validate(n_experts, comm->size()));
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("EpMoe: timeout must be positive");
+  }
+  return std::unique_ptr<EpMoe>(
+      new EpMoe(comm, config.hidden_size, n_experts, std::move(placement), options));
+}
+
+EpMoe::EpMoe(Communicator* comm, int64_t hidden, int n_experts, EpPlacement placement,
+             EpMoeOptions options)
+    : comm_(comm),
+      d_(hidden),
+      n_experts_(n_experts),
+      placement_(std::move(placement)),
+      options_(options) {}
+
+absl::Status EpMoe::Run(int layer, const float* h, int64_t n,
+                        const std::vector<ExpertChoice>& choices, const ExpertFfn& ffn,
+                        float* out) {
+  stats_ = {};
+  absl::Status st = Exchange(layer, h, n, choices, ffn, out);
+  // Peers are (or will be) blocked in this layer's exchange: make them fail now.
+  if (!st.ok()) comm_->Abort();
+  return st;
+}
+
+absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
+                             const std::vector<ExpertChoice>& choices, const ExpertFfn& ffn,
+                             float* out) {
+  const int W = comm_->size(), me = comm_->rank();
+  const int64_t d = d_;
+  const std::vector<int>& place = placement_.ForLayer(layer);
+  const std::string where = absl::StrCat("expert-parallel MoE, layer ", layer, ", rank ", me);
+  if (static_cast<int64_t>(choices.size()) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": ", choices.size(), " routing choices for ", n, " tokens"));
+  }
+
+  // Plan: per destination, the tokens to send (each once) and the (row, expert, weight) records.
+  std::vector<std::vector<int64_t>> rows(W);
+  std::vector<std::vector<Entry>> entries(W);
+  for (int64_t t = 0; t < n; ++t) {
+    const ExpertChoice& c = choices[t];
+    if (c.weights.size() != c.experts.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": token ", t, " has ",
+                                                     c.experts.size(), " experts but ",
+                                                     c.weights.size(), " weights"));
+    }
+    for (size_t j = 0; j < c.experts.size(); ++j) {
+      const int e = c.experts[j];
+      if (e < 0 || e >= n_experts_ || !std::isfinite(c.weights[j])) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": token ", t, " routed to expert ",
+                                                       e, " with weight ", c.weights[j]));
+      }
+      const int p = place[e];
+      if (rows[p].empty() || rows[p].back() != t) rows[p].push_back(t);
+      entries[p].push_back(
+          {static_cast<int32_t>(rows[p].size() - 1), static_cast<int32_t>(e), c.weights[j]});
+    }
+  }
+
+  // 1. Counts: (rows, entries) to and from every peer.
+  std::vector<int64_t> send_counts(2 * W), recv_counts(2 * W);
+  for (int p = 0; p < W; ++p) {
+    send_counts[2 * p] = static_cast<int64_t>(rows[p].size());
+    send_counts[2 * p + 1] = static_cast<int64_t>(entries[p].size());
+  }
+  const std::vector<int64_t> twos(W, 2);
+  RETURN_IF_ERROR(comm_->AllToAllV<int64_t>(send_counts, twos, absl::MakeSpan(recv_counts), twos,
+                                            options_.timeout));
+  std::vector<int64_t> in_rows(W), in_entries(W);
+  for (int p = 0; p < W; ++p) {
+    in_rows[p] = recv_counts[2 * p];
+    in_entries[p] = recv_counts[2 * p + 1];
+    if (in_rows[p] < 0 || in_rows[p] > kMaxRowsPerPeer || in_entries[p] < in_rows[p] ||
+        in_entries[p] > in_rows[p] * n_experts_) {
+      return absl::DataLossError(absl::StrCat(where, ": rank ", p, " announces ", in_rows[p],
+                                              " rows with ", in_entries[p], " records"));
+    }
+  }
+
+  // 2. Dispatch: per peer, its records then its rows.
+  std::vector<int64_t> send_words(W), recv_words(W);
+  std::vector<int64_t> send_off(W + 1, 0), recv_off(W + 1, 0);  // block offsets, in words
+  for (int p = 0; p < W; ++p) {
+    send_words[p] = kEntryWords * send_counts[2 * p + 1] + d * send_counts[2 * p];
+    recv_words[p] = kEntryWords * in_entries[p] + d * in_rows[p];
+    send_off[p + 1] = send_off[p] + send_words[p];
+    recv_off[p + 1] = recv_off[p] + recv_words[p];
+  }
+  std::vector<float> send(send_off[W]), recv(recv_off[W]);
+  for (int p = 0; p < W; ++p) {
+    float* block = send.data() + send_off[p];
+    if (!entries[p].empty()) {
+      std::memcpy(block, entries[p].data(), entries[p].size() * sizeof(Entry));
+    }
+    float* row = block + kEntryWords * static_cast<int64_t>(entries[p].size());
+    for (int64_t t : rows[p]) {
+      std::memcpy(row, h + t * d, d * sizeof(float));
+      row += d;
+    }
+  }
+  RETURN_IF_ERROR(comm_->AllToAllV<float>(send, send_words, absl::MakeSpan(recv), recv_words,
+                                          options_.timeout));
+
+  // 3. Run this rank's experts on everything received; sums[g] = Σ weight · FFN(row g).
+  std::vector<int64_t> row_base(W + 1, 0);
+  std::vector<const float*> in_row_ptr;  // global received row → its data
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(n_experts_);
+  for (int p = 0; p < W; ++p) {
+    const float* block = recv.data() + recv_off[p];
+    row_base[p + 1] = row_base[p] + in_rows[p];
+    const float* row = block + kEntryWords * in_entries[p];
+    for (int64_t r = 0; r < in_rows[p]; ++r) in_row_ptr.push_back(row + r * d);
+    for (int64_t k = 0; k < in_entries[p]; ++k) {
+      Entry en;
+      std::memcpy(&en, block + kEntryWords * k, sizeof(Entry));
+      if (en.row < 0 || en.row >= in_rows[p] || en.expert < 0 || en.expert >= n_experts_ ||
+          place[en.expert] != me || !std::isfinite(en.weight)) {
+        return absl::DataLossError(absl::StrCat(where, ": bad record from rank ", p, ": row ",
+                                                en.row, ", expert ", en.expert));
+      }
+      by_expert[en.expert].push_back({row_base[p] + en.row, en.weight});
+    }
+  }
+  const int64_t in_total = row_base[W];
+  std::vector<float> sums(in_total * d, 0.0f), xs, ys;
+  for (int e = 0; e < n_experts_; ++e) {
+    const auto& list = by_expert[e];
+    if (list.empty()) continue;
+    const int64_t m = static_cast<int64_t>(list.size());
+    xs.resize(m * d);
+    ys.resize(m * d);
+    for (int64_t r = 0; r < m; ++r) std::memcpy(&xs[r * d], in_row_ptr[list[r].first], d * 4);
+    RETURN_IF_ERROR(ffn(e, xs.data(), m, ys.data()));
+    for (int64_t r = 0; r < m; ++r) {
+      float* s = &sums[list[r].first * d];
+      const float w = list[r].second;
+      for (int64_t i = 0; i < d; ++i) s[i] += w * ys[r * d + i];
+    }
+  }
+
+  // 4. Combine: the sums go back to the ranks that own the tokens.
+  std::vector<int64_t> back_send(W), back_recv(W);
+  int64_t back_total = 0;
+  for (int p = 0; p < W; ++p) {
+    back_send[p] = in_rows[p] * d;
+    back_recv[p] = send_counts[2 * p] * d;
+    back_total += back_recv[p];
+  }
+  std::vector<float> back(back_total);
+  RETURN_IF_ERROR(
+      comm_->AllToAllV<float>(sums, back_send, absl::MakeSpan(back), back_recv, options_.timeout));
+  const float* b = back.data();
+  for (int p = 0; p < W; ++p) {
+    for (int64_t t : rows[p]) {
+      float* o = out + t * d;
+      for (int64_t i = 0; i < d; ++i) o[i] += b[i];
+      b += d;
+    }
+  }
+
+  for (int p = 0; p < W; ++p) {
+    if (p == me) {
+      stats_.local_rows = in_rows[p];
+    } else {
+      stats_.rows_sent += static_cast<int64_t>(rows[p].size());
+      stats_.rows_received += in_rows[p];
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace r1

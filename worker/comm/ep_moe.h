@@ -1,0 +1,95 @@
+// Expert-parallel MoE over a Communicator (DESIGN.md §3, §6): the ExpertExecutor that CpuModel
+// calls for every MoE layer once a worker belongs to a group of W > 1 ranks.
+//
+// Every rank holds the attention, router and shared expert and runs gating for its own tokens;
+// routed expert e of layer l lives on rank placement.ForLayer(l)[e]. Per MoE layer every rank,
+// also one without tokens (n = 0), takes part in three collectives in the same order:
+//   1. counts:   AllToAllV of (rows, entries) per peer;
+//   2. dispatch: AllToAllV of one block per peer: `entries` records (row, expert, weight) then
+//                `rows` hidden rows, a token's row sent once per peer however many of its experts
+//                live there;
+//   3. combine:  each rank runs its experts on the rows it received (one FFN call per expert),
+//                sums Σ weight · FFN(row) per received row and sends the sums back (AllToAllV),
+//                where they are added to out[token].
+// The result equals CpuModel's local loop up to float summation order.
+//
+// Any error (a collective failing or timing out, a bad choice, an expert this rank does not hold,
+// a malformed block from a peer) aborts the communicator so that peers fail fast instead of
+// waiting for their timeouts, and is returned; the group must be rebuilt afterwards.
+//
+// Borrows the communicator (must outlive the executor). Thread-compatible: one Run at a time
+// (CpuModel runs one Forward at a time).
+#ifndef R1_WORKER_COMM_EP_MOE_H_
+#define R1_WORKER_COMM_EP_MOE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/model_config.h"
+#include "worker/comm/communicator.h"
+#include "worker/model/cpu_model.h"
+
+namespace r1 {
+
+// Which rank runs each routed expert: one expert → rank map for every MoE layer, with optional
+// per-layer overrides. (Redundant copies of hot experts are not modelled yet.)
+struct EpPlacement {
+  std::vector<int> expert_rank;               // [n_experts] → rank
+  std::map<int, std::vector<int>> per_layer;  // layer → [n_experts] → rank
+
+  // Expert e on rank e % world.
+  static EpPlacement RoundRobin(int n_experts, int world);
+
+  const std::vector<int>& ForLayer(int layer) const;
+  // Every map has n_experts entries in [0, world).
+  absl::Status Validate(int n_experts, int world) const;
+  // For LoadOptions::want_expert: whether `rank` holds (layer, expert).
+  std::function<bool(int, int)> WantExpert(int rank) const;
+};
+
+struct EpMoeOptions {
+  // Per collective.
+  absl::Duration timeout = absl::Seconds(60);
+};
+
+// Traffic of the last Run (this rank's view), for metrics and tests.
+struct EpMoeStats {
+  int64_t rows_sent = 0;      // hidden rows dispatched to other ranks
+  int64_t rows_received = 0;  // hidden rows received from other ranks
+  int64_t local_rows = 0;     // rows that stayed on this rank
+};
+
+class EpMoe final : public ExpertExecutor {
+ public:
+  static absl::StatusOr<std::unique_ptr<EpMoe>> Create(Communicator* comm,
+                                                       const ModelConfig& config,
+                                                       EpPlacement placement,
+                                                       EpMoeOptions options = {});
+
+  absl::Status Run(int layer, const float* h, int64_t n, const std::vector<ExpertChoice>& choices,
+                   const ExpertFfn& ffn, float* out) override;
+
+  const EpMoeStats& last_stats() const { return stats_; }
+
+ private:
+  EpMoe(Communicator* comm, int64_t hidden, int n_experts, EpPlacement placement,
+        EpMoeOptions options);
+  absl::Status Exchange(int layer, const float* h, int64_t n,
+                        const std::vector<ExpertChoice>& choices, const ExpertFfn& ffn, float* out);
+
+  Communicator* comm_;
+  const int64_t d_;
+  const int n_experts_;
+  const EpPlacement placement_;
+  const EpMoeOptions options_;
+  EpMoeStats stats_;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_COMM_EP_MOE_H_
