@@ -15,6 +15,12 @@ ABSL_FLAG(int64_t, kv_cache_mb, 256, "Host memory for the KV cache in MiB (cpu b
 ABSL_FLAG(int, max_step_tokens, 256, "Token budget per engine step.");
 ABSL_FLAG(int, max_running, 64, "Sequences running at once.");
 ABSL_FLAG(int, connect_timeout_s, 60, "Seconds to wait for the coordinator at start.");
+ABSL_FLAG(std::string, comm_host, "127.0.0.1",
+          "Address this worker binds and advertises for its group's expert-parallel traffic.");
+ABSL_FLAG(std::string, comm_iface, "",
+          "Network interface for the group's traffic (overrides --comm_host), e.g. eth0.");
+ABSL_FLAG(int, group_connect_timeout_s, 300,
+          "Seconds for every rank of a new group to load and connect.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off.");
 
 int main(int argc, char** argv) {
@@ -35,6 +41,9 @@ int main(int argc, char** argv) {
   o.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
   o.max_running = absl::GetFlag(FLAGS_max_running);
   o.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s));
+  o.group.host = absl::GetFlag(FLAGS_comm_host);
+  o.group.iface = absl::GetFlag(FLAGS_comm_iface);
+  o.group.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_group_connect_timeout_s));
   r1::WorkerRuntime runtime(o);
   absl::Status st = runtime.Run();
   if (!st.ok()) {

@@ -204,6 +204,13 @@ void ClusterState::OnMessage(const std::string& worker_id, const r1::v1::WorkerM
       break;
     case r1::v1::WorkerMessage::kError:
       log::Warn({}, "worker {} error: {}", worker_id, msg.error().message());
+      // A fatal error from a group member (its data plane broke, its load failed) takes the
+      // whole group down: its peers cannot step without it.
+      if (msg.error().fatal() && w.group_id != 0) {
+        GroupDownLocked(w.group_id,
+                        absl::StrCat("worker ", worker_id, ": ", msg.error().message()));
+        FormGroupsLocked();
+      }
       break;
     default:
       break;

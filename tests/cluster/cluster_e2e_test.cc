@@ -128,10 +128,16 @@ class ClusterE2eTest : public ::testing::Test {
   std::vector<std::thread> threads_;
 };
 
-TEST_F(ClusterE2eTest, GreedyOutputsEqualTheSingleProcessEngine) {
-  Start(1, 1);
+// One group of 1, 2 or 4 workers (expert parallelism over Gloo for 2 and 4), requests spread over
+// its ranks: the same tokens as the single-process engine.
+class ClusterGroupSizeTest : public ClusterE2eTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ClusterGroupSizeTest, GreedyOutputsEqualTheSingleProcessEngine) {
+  const int g = GetParam();
+  Start(g, g);
   ASSERT_TRUE(WaitGroups(1));
-  std::vector<std::vector<int32_t>> prompts = {Prompt(5, 1), Prompt(70, 2), Prompt(130, 3)};
+  std::vector<std::vector<int32_t>> prompts = {Prompt(5, 1), Prompt(70, 2), Prompt(130, 3),
+                                               Prompt(17, 4), Prompt(40, 5)};
   std::vector<std::thread> clients;
   std::vector<std::vector<int32_t>> got(prompts.size());
   std::vector<GenerationEnd> ends(prompts.size());
@@ -143,7 +149,12 @@ TEST_F(ClusterE2eTest, GreedyOutputsEqualTheSingleProcessEngine) {
     EXPECT_EQ(got[i], Reference(prompts[i], 12)) << "prompt " << i;
     EXPECT_TRUE(ends[i] == GenerationEnd::kLength || ends[i] == GenerationEnd::kStop);
   }
+  const r1::v1::ClusterStatusResponse st = state_->Status();
+  ASSERT_EQ(st.groups_size(), 1);
+  EXPECT_EQ(st.groups(0).worker_ids_size(), g);
 }
+
+INSTANTIATE_TEST_SUITE_P(GroupSizes, ClusterGroupSizeTest, ::testing::Values(1, 2, 4));
 
 TEST_F(ClusterE2eTest, ScaleOutAddsAGroupThatServes) {
   Start(1, 1);

@@ -13,6 +13,7 @@
 #include "common/outbox.h"
 #include "r1/v1/cluster.grpc.pb.h"
 #include "r1/v1/inference.pb.h"
+#include "worker/service/group_link.h"
 
 namespace r1 {
 namespace {
@@ -42,6 +43,9 @@ int ProtoFinish(FinishReason r) {
 struct Assignment {
   r1::v1::Assign assign;
   std::shared_ptr<const ModelWeights> weights;
+  // Expert-parallel groups only; the engine's model borrows its executor (declared first, so it
+  // outlives the engine).
+  std::unique_ptr<GroupLink> link;
   std::unique_ptr<Engine> engine;
   std::map<uint64_t, absl::Time> deadlines;
   bool draining = false;
@@ -49,7 +53,8 @@ struct Assignment {
 
 class Session {
  public:
-  Session(const WorkerOptions& o, Stream* stream) : o_(o), stream_(stream) {}
+  Session(const WorkerOptions& o, Stream* stream, std::shared_ptr<grpc::Channel> channel)
+      : o_(o), stream_(stream), channel_(std::move(channel)) {}
 
   bool Send(const r1::v1::WorkerMessage& m) { return stream_->Write(m); }
 
@@ -73,10 +78,10 @@ class Session {
 
   absl::Status HandleAssign(const r1::v1::Assign& a) {
     current_.reset();
-    if (a.group_size() != 1) {
-      return absl::UnimplementedError(
-          "expert parallelism across workers is not available in this build (group size must "
-          "be 1)");
+    busy_ = false;
+    if (a.group_size() == 0 || a.rank() >= a.group_size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("assign: rank ", a.rank(), " of a group of ", a.group_size()));
     }
     if (!absl::StartsWith(a.model_source(), "checkpoint:")) {
       return absl::InvalidArgumentError(
@@ -121,7 +126,15 @@ class Session {
     const int64_t block_bytes = row_bytes * kBlockTokens * config->num_hidden_layers;
     eo.kv_blocks = static_cast<int>(std::max<int64_t>(1, o_.kv_cache_bytes / block_bytes));
     eo.valid_vocab = a.valid_vocab_size();
+    if (a.group_size() > 1) {
+      // Joins the group once every rank has loaded; from then on all ranks step together.
+      auto link = GroupLink::Create(a, *config, channel_, o_.group);
+      if (!link.ok()) return link.status();
+      as->link = std::move(*link);
+      eo.lockstep = true;
+    }
     as->engine = std::make_unique<Engine>(as->weights, ModelOptions{}, eo);
+    if (as->link) as->engine->model().set_expert_executor(as->link->executor());
     current_ = std::move(as);
     log::Info({}, "assigned group {} rank {}: loaded {} in {:.2f} s, {} KV blocks", a.group_id(),
               a.rank(), dir, secs, eo.kv_blocks);
@@ -190,6 +203,44 @@ class Session {
     return Send(m);
   }
 
+  // One tick of the step loop: agrees with the group whether anyone has work and, if so, runs one
+  // engine step. False when the control stream broke.
+  bool Tick() {
+    if (!current_) {
+      busy_ = false;
+      return true;
+    }
+    bool any = !current_->engine->Idle();
+    if (current_->link) {
+      auto r = current_->link->AnyBusy(any);
+      if (!r.ok()) return FailGroup(r.status());
+      any = *r;
+    }
+    busy_ = any;
+    if (!any) return true;
+    if (!Step()) return false;
+    if (current_->link) {
+      if (absl::Status h = current_->link->health(); !h.ok()) return FailGroup(h);
+    }
+    return true;
+  }
+
+  // The group's data plane broke (a peer died or timed out): the assignment is gone. Sequences
+  // still running here end with an error at the coordinator, which takes the group down and
+  // re-forms groups from the workers left. False when the control stream broke.
+  bool FailGroup(const absl::Status& st) {
+    log::Error({}, "group {} rank {} failed: {}", current_->assign.group_id(),
+               current_->assign.rank(), st.message());
+    current_->link->Abort();
+    current_.reset();
+    busy_ = false;
+    r1::v1::WorkerMessage m;
+    m.mutable_error()->set_code(static_cast<int>(st.code()));
+    m.mutable_error()->set_message(absl::StrCat("engine group data plane failed: ", st.message()));
+    m.mutable_error()->set_fatal(true);
+    return Send(m);
+  }
+
   bool SendStats() {
     r1::v1::WorkerMessage m;
     auto* st = m.mutable_stats();
@@ -205,13 +256,16 @@ class Session {
     return Send(m);
   }
 
-  bool busy() const { return current_ && !current_->engine->Idle(); }
+  // Whether the loop should tick again without waiting for commands.
+  bool busy() const { return busy_ || (current_ && !current_->engine->Idle()); }
   Assignment* current() { return current_.get(); }
 
  private:
   const WorkerOptions& o_;
   Stream* stream_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Assignment> current_;
+  bool busy_ = false;  // the group's answer at the last tick
   uint64_t steps_ = 0;
 };
 
@@ -247,7 +301,7 @@ absl::Status WorkerRuntime::Run() {
     commands.Push(Command{{}, true});
   });
 
-  Session session(options_, stream.get());
+  Session session(options_, stream.get(), channel);
   absl::Status result = absl::OkStatus();
   absl::Time next_stats = absl::Now();
   bool running = true;
@@ -290,7 +344,7 @@ absl::Status WorkerRuntime::Run() {
       if (!running) break;
     }
     if (!running) break;
-    if (session.busy() && !session.Step()) {
+    if (!session.Tick()) {
       result = absl::UnavailableError("lost the coordinator's control stream");
       break;
     }

@@ -5,7 +5,10 @@
 //   Submit / Cancel → the engine; Drain → stop taking work; Shutdown → exit.
 // Its step loop runs engine steps while there is work (idle: it waits on its command queue, no
 // spinning), sends one TokenEvents message per step and a Stats message (the heartbeat) every
-// `stats_interval`. Sequences past their deadline are cancelled.
+// `stats_interval`. Sequences past their deadline are cancelled. In a group of several workers
+// (expert parallelism) every tick starts with the group agreeing whether anyone has work, and
+// then all ranks step together (GroupLink); a broken data plane drops the assignment and is
+// reported to the coordinator as a fatal error.
 //
 // Threads: the caller's thread runs Run() (step loop and all stream writes); one reader thread
 // reads the stream into a bounded command queue. Nothing else is shared.
@@ -20,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "worker/engine/engine.h"
+#include "worker/service/group_link.h"
 
 namespace r1 {
 
@@ -31,6 +35,8 @@ struct WorkerOptions {
   int max_running = 64;
   absl::Duration stats_interval = absl::Seconds(1);
   absl::Duration connect_timeout = absl::Seconds(60);
+  // The expert-parallel data plane (groups of more than one worker).
+  GroupLinkOptions group;
 };
 
 class WorkerRuntime {
