@@ -1,0 +1,117 @@
+// Parsing and validation of OpenAI request bodies (POST /v1/chat/completions and
+// /v1/completions) into OpenAiRequest, and of an OpenAiRequest plus its prompt ids into the
+// cluster's GenerationRequest. Pure functions: no sockets, no tokenizer (prompt_builder.h turns
+// messages/prompt into ids).
+//
+// Rules (OpenAI's, where it has one):
+//   - the body is a JSON object (nesting at most kMaxJsonDepth); unknown fields are ignored,
+//     known fields of the wrong type are rejected; null means "not given" for optional fields;
+//   - model must equal the served model id (404 model_not_found);
+//   - max_tokens / max_completion_tokens: integer > 0 (max_completion_tokens wins when both are
+//     given); unset = all the context the prompt leaves; prompt + max_tokens over the context
+//     length is refused (400 context_length_exceeded), as OpenAI and vLLM do;
+//   - temperature [0, 2] (default 1), top_p (0, 1] (default 1), top_k integer >= -1 (0 and -1 =
+//     off), seed integer, stop: string or array of at most 4 non-empty strings, n: only 1,
+//     stream bool, stream_options object {include_usage bool} only with stream = true;
+//     stop_token_ids (vLLM's extension): at most kMaxStopTokenIds ids in [0, vocab_size);
+//   - features this server does not implement are refused rather than ignored: logprobs,
+//     top_logprobs, echo, best_of > 1, suffix, non-zero presence/frequency penalties, logit_bias,
+//     non-text content parts, tools / functions (non-empty), response_format other than text;
+//   - chat: messages is a non-empty array of {role, content, tool_calls}; roles system,
+//     developer (treated as system), user, assistant, tool; content a string or an array of
+//     {"type":"text","text":...} parts (joined with "\n"); null content only for an assistant
+//     message with tool_calls; tool_calls an array of {"type":"function","function":{"name",
+//     "arguments"}} with string name and arguments (other fields such as "id" are ignored);
+//   - completions: prompt a string, an array of one string, or a non-empty array of token ids
+//     (each in [0, vocab_size)).
+// Every error is an absl::Status made with InvalidRequest/ApiStatus (api_error.h): status code,
+// message, `param` (e.g. "messages[1].content") and `code` where OpenAI has one.
+//
+// Stateless functions; thread-safe.
+#ifndef R1_COORDINATOR_HTTP_OPENAI_REQUEST_H_
+#define R1_COORDINATOR_HTTP_OPENAI_REQUEST_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "coordinator/core/generator.h"
+#include "nlohmann/json.hpp"
+
+namespace r1::http {
+
+enum class ApiKind { kChat, kCompletion };
+
+inline constexpr int kMaxJsonDepth = 64;
+inline constexpr size_t kMaxStopStrings = 4;
+inline constexpr size_t kMaxStopStringBytes = 1024;
+inline constexpr size_t kMaxStopTokenIds = 64;
+
+// One chat message after validation: content flattened to a string (nullopt = JSON null).
+struct ChatToolCall {
+  std::string type;  // "function"
+  std::string name;
+  std::string arguments;
+};
+struct ChatMessage {
+  std::string role;  // system, user, assistant, tool ("developer" arrives as "system")
+  std::optional<std::string> content;
+  std::vector<ChatToolCall> tool_calls;
+  bool has_tool_calls = false;  // "tool_calls" was present (possibly empty)
+};
+
+struct OpenAiRequest {
+  ApiKind kind = ApiKind::kChat;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+
+  std::vector<ChatMessage> messages;  // kChat
+  // kCompletion: text, or token ids when prompt_is_ids.
+  std::string prompt_text;
+  std::vector<int32_t> prompt_ids;
+  bool prompt_is_ids = false;
+
+  std::optional<int64_t> max_tokens;
+  double temperature = 1.0;
+  double top_p = 1.0;
+  int32_t top_k = 0;  // 0 = off (-1 in the request means off too)
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;
+  std::vector<int32_t> stop_token_ids;  // besides EOS
+};
+
+// What the parser checks requests against.
+struct RequestLimits {
+  std::string model_id;    // the served model
+  int64_t vocab_size = 0;  // token ids in a prompt must be < this (0 = no check)
+};
+
+// Parses and validates a request body.
+absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(ApiKind kind, absl::string_view body,
+                                                 const RequestLimits& limits);
+
+// The same, from an already parsed JSON value.
+absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const nlohmann::json& body,
+                                                     const RequestLimits& limits);
+
+// The deepest nesting of arrays/objects in `text` (a cheap scan: strings are skipped), so that
+// absurdly nested bodies are refused before a JSON parser builds them.
+int JsonNestingDepth(absl::string_view text);
+
+// Builds the GenerationRequest: checks the context (prompt + max(max_tokens, 1) > max_model_len:
+// 400 context_length_exceeded) and sets max_new_tokens (default: max_model_len - prompt).
+// stop_token_ids = `extra_stop_ids` (e.g. EOS) + the request's.
+absl::StatusOr<GenerationRequest> MakeGenerationRequest(const OpenAiRequest& request,
+                                                        std::vector<int32_t> prompt_ids,
+                                                        const ServedModel& model,
+                                                        std::string request_id, absl::Time deadline,
+                                                        std::vector<int32_t> extra_stop_ids);
+
+}  // namespace r1::http
+
+#endif  // R1_COORDINATOR_HTTP_OPENAI_REQUEST_H_

@@ -1,0 +1,231 @@
+// Parsing and validation of OpenAI request bodies, GenerationRequest building, error objects and
+// API keys: pure functions, no sockets.
+#include "coordinator/http/openai_request.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/http/api_error.h"
+#include "coordinator/http/api_keys.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace r1::http {
+namespace {
+
+using json = nlohmann::json;
+
+const RequestLimits kLimits{"m", 1000};
+
+absl::StatusOr<OpenAiRequest> Chat(const std::string& body) {
+  return ParseOpenAiRequest(ApiKind::kChat, body, kLimits);
+}
+absl::StatusOr<OpenAiRequest> Completion(const std::string& body) {
+  return ParseOpenAiRequest(ApiKind::kCompletion, body, kLimits);
+}
+
+TEST(OpenAiRequestTest, ChatDefaults) {
+  auto r = Chat(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->kind, ApiKind::kChat);
+  EXPECT_EQ(r->model, "m");
+  EXPECT_FALSE(r->stream);
+  EXPECT_FALSE(r->include_usage);
+  EXPECT_FALSE(r->max_tokens.has_value());
+  EXPECT_EQ(r->temperature, 1.0);
+  EXPECT_EQ(r->top_p, 1.0);
+  EXPECT_EQ(r->top_k, 0);
+  EXPECT_FALSE(r->seed.has_value());
+  EXPECT_TRUE(r->stop.empty());
+  ASSERT_EQ(r->messages.size(), 1u);
+  EXPECT_EQ(r->messages[0].role, "user");
+  EXPECT_EQ(r->messages[0].content, "hi");
+}
+
+TEST(OpenAiRequestTest, ChatEverything) {
+  auto r = Chat(R"({"model":"m","messages":[
+      {"role":"developer","content":"be brief"},
+      {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",
+        "function":{"name":"f","arguments":"{\"x\":1}"}}]},
+      {"role":"tool","content":"42","tool_call_id":"c1"}],
+    "stream":true,"stream_options":{"include_usage":true},"max_tokens":10,
+    "max_completion_tokens":20,"temperature":0,"top_p":0.5,"top_k":-1,"seed":-3,
+    "stop":["x","yy"],"stop_token_ids":[7],"n":1,"user":"u","logprobs":false,
+    "presence_penalty":0,"frequency_penalty":0.0,"logit_bias":{},"tools":[],
+    "response_format":{"type":"text"},"unknown_field":{"a":[1]},"metadata":null})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
+  EXPECT_EQ(r->max_tokens, 20);  // max_completion_tokens wins
+  EXPECT_EQ(r->temperature, 0.0);
+  EXPECT_EQ(r->top_p, 0.5);
+  EXPECT_EQ(r->top_k, 0);
+  EXPECT_EQ(r->seed, static_cast<uint64_t>(-3));
+  EXPECT_EQ(r->stop, (std::vector<std::string>{"x", "yy"}));
+  EXPECT_EQ(r->stop_token_ids, std::vector<int32_t>{7});
+  ASSERT_EQ(r->messages.size(), 4u);
+  EXPECT_EQ(r->messages[0].role, "system");
+  EXPECT_EQ(r->messages[1].content, "a\nb");
+  EXPECT_FALSE(r->messages[2].content.has_value());
+  ASSERT_EQ(r->messages[2].tool_calls.size(), 1u);
+  EXPECT_EQ(r->messages[2].tool_calls[0].name, "f");
+  EXPECT_EQ(r->messages[2].tool_calls[0].arguments, "{\"x\":1}");
+  EXPECT_EQ(r->messages[3].role, "tool");
+}
+
+TEST(OpenAiRequestTest, NullMeansNotGiven) {
+  auto r = Chat(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":null,
+      "temperature":null,"stop":null,"stream":null,"stream_options":null,"seed":null})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->max_tokens.has_value());
+  EXPECT_EQ(r->temperature, 1.0);
+}
+
+TEST(OpenAiRequestTest, CompletionPrompts) {
+  auto r = Completion(R"({"model":"m","prompt":"hello","stop":"\n"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->prompt_text, "hello");
+  EXPECT_FALSE(r->prompt_is_ids);
+  EXPECT_EQ(r->stop, std::vector<std::string>{"\n"});
+  r = Completion(R"({"model":"m","prompt":["one"]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prompt_text, "one");
+  r = Completion(R"({"model":"m","prompt":[1,2,999]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->prompt_is_ids);
+  EXPECT_EQ(r->prompt_ids, (std::vector<int32_t>{1, 2, 999}));
+  // Chat-only fields are ignored by completions, completions-only ones refused when used.
+  r = Completion(R"({"model":"m","prompt":"x","max_completion_tokens":0,"echo":false,
+      "best_of":1,"suffix":""})");
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
+// Status code, param and code of an error.
+void ExpectBad(const absl::StatusOr<OpenAiRequest>& r, int http, const std::string& param,
+               const std::string& code) {
+  ASSERT_FALSE(r.ok());
+  const ApiError e = ApiErrorFromStatus(r.status());
+  EXPECT_EQ(e.http_status, http) << r.status();
+  EXPECT_EQ(e.param.value_or(""), param) << r.status();
+  EXPECT_EQ(e.code.value_or(""), code) << r.status();
+}
+
+TEST(OpenAiRequestTest, Refusals) {
+  const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
+  ExpectBad(Chat(m + R"("top_k":1e3})"), 400, "top_k", "invalid_type");
+  ExpectBad(Chat(m + R"("seed":1.0})"), 400, "seed", "invalid_type");
+  ExpectBad(Chat(m + R"("stop_token_ids":[1000]})"), 400, "stop_token_ids[0]", "invalid_value");
+  ExpectBad(Chat(m + R"("stop_token_ids":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,
+      21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,
+      51,52,53,54,55,56,57,58,59,60,61,62,63,64,65]})"),
+            400, "stop_token_ids", "invalid_value");
+  ExpectBad(Chat(m + R"("functions":[{"name":"f"}]})"), 400, "functions", "unsupported_parameter");
+  ExpectBad(Chat(m + R"("response_format":{}})"), 400, "response_format.type",
+            "missing_required_parameter");
+  ExpectBad(Chat(m + R"("response_format":"json"})"), 400, "response_format", "invalid_type");
+  ExpectBad(Chat(m + R"("best_of":2})"), 400, "best_of", "unsupported_parameter");
+  ExpectBad(Chat(R"({"model":"other","messages":[{"role":"user","content":"hi"}]})"), 404, "model",
+            "model_not_found");
+  // Errors in the body are reported before an unknown model.
+  ExpectBad(Chat(R"({"model":"other","messages":[]})"), 400, "messages", "invalid_value");
+  ExpectBad(Completion(R"({"model":"m","prompt":[1,2.5]})"), 400, "prompt[1]", "invalid_type");
+}
+
+TEST(OpenAiRequestTest, JsonNestingDepth) {
+  EXPECT_EQ(JsonNestingDepth(R"({"a":[1,{"b":2}]})"), 3);
+  EXPECT_EQ(JsonNestingDepth(R"({"a":"[[[[{{{"})"), 1);
+  EXPECT_EQ(JsonNestingDepth(R"({"a":"\"[[["})"), 1);
+  const std::string deep = std::string(65, '[') + std::string(65, ']');
+  ExpectBad(Chat(deep), 400, "", "invalid_json");
+}
+
+TEST(OpenAiRequestTest, MakeGenerationRequest) {
+  const ServedModel model{"m", 100, 1000, 0};
+  auto r = Chat(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.5,
+      "top_p":0.25,"top_k":5,"seed":9,"stop_token_ids":[3,2]})");
+  ASSERT_TRUE(r.ok());
+  std::vector<int32_t> prompt(40, 1);
+  auto g = MakeGenerationRequest(*r, prompt, model, "id1", absl::InfiniteFuture(), {2});
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->request_id, "id1");
+  EXPECT_EQ(g->max_new_tokens, 60);  // the rest of the context
+  EXPECT_FLOAT_EQ(g->temperature, 0.5f);
+  EXPECT_FLOAT_EQ(g->top_p, 0.25f);
+  EXPECT_EQ(g->top_k, 5);
+  EXPECT_EQ(g->seed, 9u);
+  EXPECT_EQ(g->stop_token_ids, (std::vector<int32_t>{2, 3}));
+  r->max_tokens = 60;
+  EXPECT_TRUE(MakeGenerationRequest(*r, prompt, model, "id", absl::InfiniteFuture(), {}).ok());
+  r->max_tokens = 61;
+  auto bad = MakeGenerationRequest(*r, prompt, model, "id", absl::InfiniteFuture(), {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(ApiErrorFromStatus(bad.status()).code, "context_length_exceeded");
+  EXPECT_NE(bad.status().message().find("101 tokens (40 in the messages, 61 in the completion)"),
+            absl::string_view::npos)
+      << bad.status();
+  r->max_tokens.reset();
+  std::vector<int32_t> full(100, 1);
+  bad = MakeGenerationRequest(*r, full, model, "id", absl::InfiniteFuture(), {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(ApiErrorFromStatus(bad.status()).param, "messages");
+  bad = MakeGenerationRequest(*r, {}, model, "id", absl::InfiniteFuture(), {});
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST(ApiErrorTest, JsonAndMapping) {
+  const ApiError e = ApiErrorFromStatus(InvalidRequest("bad \xff value", "temperature"));
+  EXPECT_EQ(e.http_status, 400);
+  const json j = json::parse(e.Json());
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(j["error"]["param"], "temperature");
+  EXPECT_TRUE(j["error"]["code"].is_null());
+  EXPECT_EQ(j["error"]["message"], "bad \xEF\xBF\xBD value");  // invalid UTF-8 replaced
+  EXPECT_EQ(ApiErrorFromStatus(absl::ResourceExhaustedError("x")).http_status, 429);
+  EXPECT_EQ(ApiErrorFromStatus(absl::ResourceExhaustedError("x")).type, "rate_limit_error");
+  EXPECT_EQ(ApiErrorFromStatus(absl::UnavailableError("x")).http_status, 503);
+  EXPECT_EQ(ApiErrorFromStatus(absl::UnavailableError("x")).type, "server_error");
+  EXPECT_EQ(ApiErrorFromStatus(absl::DeadlineExceededError("x")).http_status, 504);
+  EXPECT_EQ(ApiErrorFromStatus(absl::NotFoundError("x")).http_status, 404);
+  EXPECT_EQ(ApiErrorFromStatus(absl::UnknownError("x")).http_status, 500);
+  EXPECT_EQ(MakeApiError(413, "big").type, "invalid_request_error");
+}
+
+TEST(ApiKeysTest, ParseFile) {
+  auto keys = ParseApiKeys("# comment\n\n  sk-one  \nsk-two\r\n", "keys.txt");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(*keys, (std::vector<std::string>{"sk-one", "sk-two"}));
+  EXPECT_FALSE(ParseApiKeys("# only a comment\n", "k").ok());
+  auto bad = ParseApiKeys("good\nsk bad\n", "k");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("k:2"), absl::string_view::npos);
+  EXPECT_EQ(bad.status().message().find("sk bad"), absl::string_view::npos);  // never the key
+  EXPECT_FALSE(ParseApiKeys(std::string(600, 'a'), "k").ok());
+  EXPECT_FALSE(LoadApiKeysFile("/nonexistent/keys").ok());
+}
+
+TEST(ApiKeysTest, Matching) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "ab"));
+  ApiKeySet none;
+  EXPECT_TRUE(none.empty());
+  EXPECT_FALSE(none.Matches("x"));
+  ApiKeySet keys({"short", "a-much-longer-key"});
+  EXPECT_TRUE(keys.Matches("short"));
+  EXPECT_TRUE(keys.Matches("a-much-longer-key"));
+  EXPECT_FALSE(keys.Matches("shor"));
+  EXPECT_FALSE(keys.Matches("shortt"));
+  EXPECT_FALSE(keys.Matches(std::string("short\0\0", 7)));  // zero padding is not a match
+  EXPECT_FALSE(keys.Matches(""));
+  EXPECT_FALSE(keys.Matches("a-much-longer-key-and-more"));
+  EXPECT_TRUE(keys.Authorizes("Bearer short"));
+  EXPECT_TRUE(keys.Authorizes("  BEARER   short  "));
+  EXPECT_FALSE(keys.Authorizes("short"));
+  EXPECT_FALSE(keys.Authorizes("Bearer"));
+  EXPECT_FALSE(keys.Authorizes("Token short"));
+}
+
+}  // namespace
+}  // namespace r1::http

@@ -1,0 +1,118 @@
+#include "coordinator/http/openai_response.h"
+
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace r1::http {
+
+using json = nlohmann::json;
+
+std::string DumpJson(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string SseEvent(const json& payload) {
+  return absl::StrCat("data: ", DumpJson(payload), "\n\n");
+}
+
+std::string NewResponseId(absl::string_view prefix) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_int_distribution<size_t> pick(0, sizeof(kAlphabet) - 2);
+  std::string id(prefix);
+  for (int i = 0; i < 24; ++i) id.push_back(kAlphabet[pick(rng)]);
+  return id;
+}
+
+json UsageJson(const Usage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"completion_tokens_details", {{"reasoning_tokens", u.reasoning_tokens}}}};
+}
+
+namespace {
+
+json Envelope(const ResponseMeta& meta, absl::string_view object) {
+  return {{"id", meta.id},
+          {"object", std::string(object)},
+          {"created", meta.created},
+          {"model", meta.model}};
+}
+
+json FinishJson(absl::string_view finish_reason) {
+  return finish_reason.empty() ? json(nullptr) : json(std::string(finish_reason));
+}
+
+}  // namespace
+
+json ChatCompletion(const ResponseMeta& meta, const std::string& reasoning,
+                    const std::string& content, absl::string_view finish_reason,
+                    const Usage& usage) {
+  json out = Envelope(meta, "chat.completion");
+  json message = {{"role", "assistant"}, {"content", content}};
+  message["reasoning_content"] = reasoning.empty() ? json(nullptr) : json(reasoning);
+  out["choices"] = json::array({{{"index", 0},
+                                 {"message", std::move(message)},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", FinishJson(finish_reason)}}});
+  out["usage"] = UsageJson(usage);
+  return out;
+}
+
+json ChatChunk(const ResponseMeta& meta, json delta, absl::string_view finish_reason,
+               bool usage_null) {
+  json out = Envelope(meta, "chat.completion.chunk");
+  out["choices"] = json::array({{{"index", 0},
+                                 {"delta", std::move(delta)},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", FinishJson(finish_reason)}}});
+  if (usage_null) out["usage"] = nullptr;
+  return out;
+}
+
+json UsageChunk(const ResponseMeta& meta, absl::string_view object, const Usage& usage) {
+  json out = Envelope(meta, object);
+  out["choices"] = json::array();
+  out["usage"] = UsageJson(usage);
+  return out;
+}
+
+json TextCompletion(const ResponseMeta& meta, const std::string& text,
+                    absl::string_view finish_reason, const Usage& usage) {
+  json out = Envelope(meta, "text_completion");
+  out["choices"] = json::array({{{"index", 0},
+                                 {"text", text},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", FinishJson(finish_reason)}}});
+  out["usage"] = UsageJson(usage);
+  return out;
+}
+
+json TextCompletionChunk(const ResponseMeta& meta, const std::string& text,
+                         absl::string_view finish_reason, bool usage_null) {
+  json out = Envelope(meta, "text_completion");
+  out["choices"] = json::array({{{"index", 0},
+                                 {"text", text},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", FinishJson(finish_reason)}}});
+  if (usage_null) out["usage"] = nullptr;
+  return out;
+}
+
+json ModelObject(const ServedModel& model) {
+  return {{"id", model.id},
+          {"object", "model"},
+          {"created", model.created_unix},
+          {"owned_by", "r1serve"},
+          {"max_model_len", model.max_model_len}};
+}
+
+json ModelList(const ServedModel& model) {
+  return {{"object", "list"}, {"data", json::array({ModelObject(model)})}};
+}
+
+}  // namespace r1::http

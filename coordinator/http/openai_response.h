@@ -1,0 +1,76 @@
+// OpenAI response bodies and server-sent events.
+//
+// Shapes (what the official clients parse):
+//   chat.completion        {id, object, created, model, choices:[{index, message:{role,
+//                           content, reasoning_content}, logprobs, finish_reason}], usage}
+//   chat.completion.chunk  {id, object, created, model, choices:[{index, delta, logprobs,
+//                           finish_reason}]} (+ "usage": null on every chunk when the client asked
+//                           for stream_options.include_usage, and a last chunk with "choices": []
+//                           and the usage)
+//   text_completion        {id, object, created, model, choices:[{index, text, logprobs,
+//                           finish_reason}], usage} (streamed chunks have the same object name)
+//   usage                  {prompt_tokens, completion_tokens, total_tokens,
+//                           completion_tokens_details:{reasoning_tokens}}
+// SSE: every event is "data: <json>\n\n"; a stream ends with "data: [DONE]\n\n".
+//
+// Stateless functions; thread-safe.
+#ifndef R1_COORDINATOR_HTTP_OPENAI_RESPONSE_H_
+#define R1_COORDINATOR_HTTP_OPENAI_RESPONSE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "coordinator/core/generator.h"
+#include "nlohmann/json.hpp"
+
+namespace r1::http {
+
+inline constexpr absl::string_view kSseDone = "data: [DONE]\n\n";
+
+// "data: <compact json>\n\n". Invalid UTF-8 in strings becomes U+FFFD (never an exception).
+std::string SseEvent(const nlohmann::json& payload);
+// Compact JSON, invalid UTF-8 replaced.
+std::string DumpJson(const nlohmann::json& value);
+
+// "chatcmpl-" / "cmpl-" + 24 random alphanumerics.
+std::string NewResponseId(absl::string_view prefix);
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t reasoning_tokens = 0;
+};
+nlohmann::json UsageJson(const Usage& usage);
+
+// Identity shared by every object of one response.
+struct ResponseMeta {
+  std::string id;
+  int64_t created = 0;
+  std::string model;
+};
+
+// Chat.
+nlohmann::json ChatCompletion(const ResponseMeta& meta, const std::string& reasoning,
+                              const std::string& content, absl::string_view finish_reason,
+                              const Usage& usage);
+// One streamed chunk; `delta` is an object ({"role":"assistant","content":""}, {"content":..},
+// {"reasoning_content":..}, or {}); finish_reason empty = null.
+nlohmann::json ChatChunk(const ResponseMeta& meta, nlohmann::json delta,
+                         absl::string_view finish_reason, bool usage_null);
+// The last chunk when include_usage: "choices": [] and the usage.
+nlohmann::json UsageChunk(const ResponseMeta& meta, absl::string_view object, const Usage& usage);
+
+// Completions.
+nlohmann::json TextCompletion(const ResponseMeta& meta, const std::string& text,
+                              absl::string_view finish_reason, const Usage& usage);
+nlohmann::json TextCompletionChunk(const ResponseMeta& meta, const std::string& text,
+                                   absl::string_view finish_reason, bool usage_null);
+
+// GET /v1/models and /v1/models/{id}.
+nlohmann::json ModelObject(const ServedModel& model);
+nlohmann::json ModelList(const ServedModel& model);
+
+}  // namespace r1::http
+
+#endif  // R1_COORDINATOR_HTTP_OPENAI_RESPONSE_H_

@@ -1,0 +1,38 @@
+#include "coordinator/http/output_tracker.h"
+
+#include <utility>
+
+#include "common/status_macros.h"
+
+namespace r1::http {
+
+OutputTracker::OutputTracker(const tok::Tokenizer* tokenizer, detok::OutputOptions options)
+    : stream_(tokenizer, std::move(options)) {}
+
+absl::Status OutputTracker::Append(absl::Span<const int32_t> ids, detok::OutputDelta* delta,
+                                   size_t* consumed) {
+  size_t i = 0;
+  if (consumed != nullptr) *consumed = 0;
+  for (; i < ids.size() && !stream_.finished(); ++i) {
+    const size_t before = delta->content.size();
+    RETURN_IF_ERROR(stream_.Append(ids.subspan(i, 1), delta));
+    ++completion_tokens_;
+    if (consumed != nullptr) *consumed = i + 1;
+    if (!content_seen_) {
+      if (delta->content.size() > before) {
+        content_seen_ = true;
+      } else {
+        ++reasoning_tokens_;
+      }
+    }
+    if (stream_.finished()) stopped_ = true;
+  }
+  return absl::OkStatus();
+}
+
+void OutputTracker::Finish(detok::OutputDelta* delta) {
+  if (stream_.finished()) return;
+  stream_.Finish(delta);
+}
+
+}  // namespace r1::http
