@@ -33,8 +33,9 @@ absl::Status LtMatmul(const LtGemm& g, const void* a, const void* b, void* d, vo
 
 // Times up to `candidates` of cuBLASLt's heuristic algorithms for this exact problem (each run
 // `iters` times on `stream`, which is synchronised) and caches the fastest, so later LtMatmul
-// calls with the same problem use it. Writes `d` while timing. Returns NotFound when there is
-// no algorithm. Meant for start-up, not the serving loop.
+// calls with the same problem use it; the heuristic's first pick is kept unless the fastest beats
+// it by more than 2% when the two are timed again, alternately. Writes `d` while timing. Returns
+// NotFound when there is no algorithm. Meant for start-up, not the serving loop.
 absl::Status LtAutotune(const LtGemm& g, const void* a, const void* b, void* d, void* workspace,
                         size_t workspace_bytes, cudaStream_t stream, int candidates = 16,
                         int iters = 10);

@@ -2,10 +2,16 @@
 //
 // Shape of the work: a CTA of 8 warps owns 128 weight rows (one FP8 scale block row) of one
 // expert; each warp owns 16 rows (one m16 MMA tile) and all tokens of the pass (up to 32, i.e.
-// up to four n8 tiles). Registers are capped at 128 so two CTAs (16 warps) share an SM: the
-// INT4 kernel's dequantisation is issue-bound with fewer warps. Weights and activations stream
-// through a multi-stage cp.async pipeline in 128-wide K blocks; the MMA's A operand is the weight
-// (rows = output channels), B the tokens.
+// up to four n8 tiles). Registers are capped at 128 so two CTAs (16 warps) share an SM.
+//
+// Measured on H200 (bench/results/kernels-2026-11-22.md): FP8 streams 3.9–4.1 TB/s of weights at
+// 1–8 tokens per expert, falling to ~3.0 at 32; INT4 reaches 2.7–2.9 TB/s at 1–8 tokens and ~1.8
+// at 32. INT4 is issue/latency-bound, not memory-bound (Nsight Compute at 32 tokens: DRAM 40%,
+// ALU pipe 46%, 1.2 eligible warps per scheduler — the nibble→bf16 dequantisation and the MMAs'
+// operand loads); a 16-warp, 256-row CTA that kept 25–50% more weight bytes in flight in the
+// same shared memory was no faster for either format, so bytes in flight are not the limit. Weights
+// and activations stream through a multi-stage cp.async pipeline in 128-wide K blocks; the MMA's A
+// operand is the weight (rows = output channels), B the tokens.
 //
 // K permutation. A thread of an m16n8 MMA tile holds the A elements of K slots {4l..4l+3} and
 // {16+4l..16+4l+3} (FP8, k32) — l = lane % 4. Any bijection between those logical slots and the
@@ -48,12 +54,11 @@ __device__ __forceinline__ GroupRange LoadGroup(const int32_t* offsets, int64_t 
 }
 
 // ------------------------------------------------------------------------------------------
-// Pipeline shape. The kernels are bound by weight bytes in flight: at ~3.5 µs of loaded HBM
-// latency, 4 TB/s needs ~100 KB of weight loads outstanding per SM. Each CTA therefore keeps
-// stages−1 128-wide K blocks of its 128 weight rows in flight, two CTAs per SM, and the stage
-// count depends on the pass's token count (fewer tokens → smaller activation tile → more
-// stages in the same ~110 KB). Scales travel in the same stages (cp.async), so the loop never
-// waits on a plain global load.
+// Pipeline shape. Streaming at ~4 TB/s needs on the order of 100 KB of weight loads outstanding
+// per SM (bandwidth × loaded HBM latency). Each CTA keeps stages−1 K blocks of its 128 weight rows
+// in flight, two CTAs per SM, and the stage count depends on the pass's token count (fewer
+// tokens → smaller activation tile → more stages in the same ~110 KB). Scales travel in the same
+// stages (cp.async), so the loop never waits on a plain global load.
 // ------------------------------------------------------------------------------------------
 
 // 4-byte global→shared copy with zero-fill.
@@ -246,8 +251,8 @@ __global__ void ReduceSplitsKernel(const float* __restrict__ partial, int splits
 // INT4 W4A16
 // ------------------------------------------------------------------------------------------
 
-// A stage holds two K groups (256 K): 128 bytes per weight row, a full 128-byte line (with one
-// group per stage the rows' 64-byte pieces left DRAM at half efficiency).
+// A stage holds two K groups (256 K): 128 bytes per weight row, a full 128-byte line (one group
+// per stage would fetch 64-byte half lines per row).
 constexpr int kI4WBytes = kRows * 128;  // 16 KB: 128 rows × 256 int4
 template <int NT>
 struct I4Stage {
