@@ -5,11 +5,11 @@
 namespace r1::http {
 
 bool ElasticThreadPool::TrySchedule(std::function<void()> task) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (shutdown_) return false;
   if (queue_.size() < waiting_ + starting_) {
     queue_.push_back(std::move(task));
-    cv_.notify_one();
+    cv_.Signal();
     return true;
   }
   if (threads_.size() >= max_threads_) return false;
@@ -20,35 +20,36 @@ bool ElasticThreadPool::TrySchedule(std::function<void()> task) {
 }
 
 void ElasticThreadPool::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  mu_.Lock();
   --starting_;
   while (true) {
     ++waiting_;
-    cv_.wait(lock, [this] { return !queue_.empty() || shutdown_; });
+    while (queue_.empty() && !shutdown_) cv_.Wait(&mu_);
     --waiting_;
-    if (queue_.empty()) return;  // shut down
+    if (queue_.empty()) break;  // shut down
     std::function<void()> task = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
+    mu_.Unlock();
     task();
     task = nullptr;  // destroy captures before taking the lock again
-    lock.lock();
+    mu_.Lock();
   }
+  mu_.Unlock();
 }
 
 void ElasticThreadPool::Shutdown() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     shutdown_ = true;
     threads.swap(threads_);
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   for (std::thread& t : threads) t.join();
 }
 
 size_t ElasticThreadPool::threads() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return threads_.size();
 }
 

@@ -8,15 +8,14 @@
 #ifndef R1_COORDINATOR_HTTP_ELASTIC_THREAD_POOL_H_
 #define R1_COORDINATOR_HTTP_ELASTIC_THREAD_POOL_H_
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace r1::http {
 
@@ -39,8 +38,8 @@ class ElasticThreadPool {
   void Loop();
 
   const size_t max_threads_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   size_t waiting_ ABSL_GUARDED_BY(mu_) = 0;   // threads waiting for a task
   size_t starting_ ABSL_GUARDED_BY(mu_) = 0;  // threads started, not yet waiting

@@ -16,9 +16,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "coordinator/detok/incremental_detokenizer.h"
@@ -178,9 +180,9 @@ class ServerCore {
   std::atomic<int> rejecting_{0};        // over-limit connections being answered 503
   std::unique_ptr<ElasticThreadPool> jobs_;
 
-  std::mutex mu_;
-  std::condition_variable sessions_cv_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // guarded by mu_
+  absl::Mutex mu_;
+  // Registered (not rejected) connections.
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
 
   // Declared last: destroyed first (pending handlers own sessions, which use the members above).
   std::unique_ptr<net::io_context> ioc_;
@@ -701,7 +703,7 @@ void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
   }
   size_t open;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     open = sessions_.size();
   }
   if (open >= static_cast<size_t>(options_.max_connections)) {
@@ -717,7 +719,7 @@ void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
   } else {
     auto s = std::make_shared<Session>(this, std::move(socket));
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       sessions_.emplace(s.get(), s);
     }
     s->Start();
@@ -726,17 +728,16 @@ void ServerCore::OnAccept(error_code ec, tcp::socket socket) {
 }
 
 void ServerCore::Unregister(Session* s) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (sessions_.erase(s) == 0) {
     --rejecting_;  // a rejected connection was never registered
   }
-  sessions_cv_.notify_all();
 }
 
 void ServerCore::ForEachSession(const std::function<void(const std::shared_ptr<Session>&)>& fn) {
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto& [ptr, weak] : sessions_) {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
@@ -745,9 +746,9 @@ void ServerCore::ForEachSession(const std::function<void(const std::shared_ptr<S
 }
 
 bool ServerCore::WaitSessions(absl::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return sessions_cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout),
-                               [this] { return sessions_.empty(); });
+  absl::MutexLock lock(&mu_);
+  auto empty = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return sessions_.empty(); };
+  return mu_.AwaitWithTimeout(absl::Condition(&empty), timeout);
 }
 
 void ServerCore::Stop() {

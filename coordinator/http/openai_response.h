@@ -22,6 +22,7 @@
 
 #include "absl/strings/string_view.h"
 #include "coordinator/core/generator.h"
+#include "coordinator/http/output_tracker.h"  // IWYU pragma: export (OutputTracker lived here)
 #include "nlohmann/json.hpp"
 
 namespace r1::http {

@@ -35,4 +35,9 @@ void OutputTracker::Finish(detok::OutputDelta* delta) {
   stream_.Finish(delta);
 }
 
+absl::string_view FinishReasonText(bool stopped_by_output, GenerationEnd end) {
+  if (stopped_by_output) return "stop";
+  return end == GenerationEnd::kLength ? "length" : "stop";
+}
+
 }  // namespace r1::http

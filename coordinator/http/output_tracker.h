@@ -18,8 +18,10 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/core/generator.h"
 #include "coordinator/detok/output_stream.h"
 
 namespace r1::http {
@@ -51,6 +53,10 @@ class OutputTracker {
   bool content_seen_ = false;
   bool stopped_ = false;
 };
+
+// "stop" when the output stopped itself (stop token or string) or the generator ended with kStop;
+// "length" for kLength. (CompletionSession's FinishReasonText(CompletionFinish) is the same rule.)
+absl::string_view FinishReasonText(bool stopped_by_output, GenerationEnd end);
 
 }  // namespace r1::http
 
