@@ -14,11 +14,25 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/model_config.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/cluster/cluster_metrics.h"
 #include "coordinator/cluster/cluster_service.h"
 #include "coordinator/cluster/rendezvous_service.h"
+#include "coordinator/grpc_api/inference_service.h"
+#include "coordinator/http/api_keys.h"
+#include "coordinator/http/openai_http_server.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051",
-          "gRPC listen address (worker Attach, Rendezvous, Admin, health).");
+          "gRPC listen address (Inference API, worker Attach, Rendezvous, Admin, health).");
+ABSL_FLAG(std::string, http_address, "127.0.0.1:8000",
+          "OpenAI-compatible HTTP listen address (HOST:PORT; port 0 picks a free one).");
+ABSL_FLAG(std::string, api_key_file, "",
+          "File of API keys, one per line ('#' comments); empty = no authentication.");
+ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json; default <model>/tokenizer.json.");
+ABSL_FLAG(int, http_threads, 4, "HTTP I/O threads.");
+ABSL_FLAG(int, max_connections, 1024, "Open HTTP connections (more get 503).");
 ABSL_FLAG(std::string, model, "", "Model directory (config.json, tokenizer.json, safetensors).");
 ABSL_FLAG(std::string, served_model_name, "deepseek-r1", "Model id shown to clients.");
 ABSL_FLAG(int, group_size, 1, "Workers per engine group (expert-parallel degree).");
@@ -31,11 +45,27 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
+// Splits HOST:PORT (IPv6 as [addr]:port).
+bool SplitHostPort(const std::string& s, std::string* host, int* port) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= s.size()) return false;
+  std::string h = s.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty()) return false;
+  char* end = nullptr;
+  const long p = std::strtol(s.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || p < 0 || p > 65535) return false;
+  *host = h;
+  *port = static_cast<int>(p);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "r1-coordinator --model=DIR --group_size=N [--grpc_address=HOST:PORT]\n"
+      "               [--http_address=HOST:PORT] [--api_key_file=FILE]\n"
       "Serves DeepSeek-R1 from a cluster of r1-worker processes.");
   absl::ParseCommandLine(argc, argv);
   r1::log::Init("coordinator", absl::GetFlag(FLAGS_log_level));
@@ -49,6 +79,35 @@ int main(int argc, char** argv) {
     r1::log::Error({}, "{}", config.status().message());
     return 2;
   }
+  const std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer).empty()
+                                         ? dir + "/tokenizer.json"
+                                         : absl::GetFlag(FLAGS_tokenizer);
+  auto tokenizer = r1::tok::Tokenizer::LoadFromFile(tokenizer_path);
+  if (!tokenizer.ok()) {
+    r1::log::Error({}, "{}", tokenizer.status().message());
+    return 2;
+  }
+  if ((*tokenizer)->id_limit() > config->vocab_size) {
+    r1::log::Error({}, "{}: token ids reach {} but the model's vocab_size is {}", tokenizer_path,
+                   (*tokenizer)->id_limit(), config->vocab_size);
+    return 2;
+  }
+  r1::http::OpenAiHttpServerOptions ho;
+  if (!SplitHostPort(absl::GetFlag(FLAGS_http_address), &ho.address, &ho.port)) {
+    r1::log::Error({}, "--http_address must be HOST:PORT, got '{}'",
+                   absl::GetFlag(FLAGS_http_address));
+    return 2;
+  }
+  ho.io_threads = absl::GetFlag(FLAGS_http_threads);
+  ho.max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (!absl::GetFlag(FLAGS_api_key_file).empty()) {
+    auto keys = r1::http::LoadApiKeysFile(absl::GetFlag(FLAGS_api_key_file));
+    if (!keys.ok()) {
+      r1::log::Error({}, "{}", keys.status().message());
+      return 2;
+    }
+    ho.api_keys = std::move(*keys);
+  }
   if (absl::GetFlag(FLAGS_group_size) < 1 || absl::GetFlag(FLAGS_group_size) > 1024) {
     r1::log::Error({}, "--group_size must be in [1, 1024]");
     return 2;
@@ -61,12 +120,19 @@ int main(int argc, char** argv) {
                                                ? absl::GetFlag(FLAGS_max_model_len)
                                                : config->max_position_embeddings);
   co.heartbeat_timeout = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_timeout_s));
+  // Rows past the tokenizer's last id are untrained padding (spec §8): never sampled.
+  co.valid_vocab_size = static_cast<uint32_t>((*tokenizer)->id_limit());
   co.model = {absl::GetFlag(FLAGS_served_model_name), co.max_model_len, config->vocab_size,
               absl::ToUnixSeconds(absl::Now())};
   r1::ClusterState state(co);
   r1::ClusterService cluster(&state);
   r1::RendezvousService rendezvous;
   r1::AdminService admin(&state);
+  auto inference = r1::InferenceService::Create(tokenizer->get(), &state);
+  if (!inference.ok()) {
+    r1::log::Error({}, "{}", inference.status().message());
+    return 2;
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -77,6 +143,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&cluster);
   builder.RegisterService(&rendezvous);
   builder.RegisterService(&admin);
+  builder.RegisterService(inference->get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
     r1::log::Error({}, "cannot listen on {}", absl::GetFlag(FLAGS_grpc_address));
@@ -85,7 +152,23 @@ int main(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus("", false);
   r1::log::Info({}, "gRPC listening on port {}; model {} ({} layers); group size {}", grpc_port,
                 dir, config->num_hidden_layers, co.group_size);
-  std::printf("grpc_port=%d\n", grpc_port);
+
+  // /metrics: the cluster gauges are refreshed from a status snapshot at every scrape.
+  auto registry = std::make_shared<prometheus::Registry>();
+  r1::ClusterMetrics cluster_metrics(registry.get());
+  auto metrics_text = [&] {
+    cluster_metrics.Update(state.Status());
+    return prometheus::TextSerializer().Serialize(registry->Collect());
+  };
+  r1::http::OpenAiHttpServer http(ho, tokenizer->get(), &state, registry.get(), metrics_text);
+  auto http_port = http.Start();
+  if (!http_port.ok()) {
+    r1::log::Error({}, "HTTP: {}", http_port.status().message());
+    server->Shutdown();
+    return 1;
+  }
+  r1::log::Info({}, "HTTP listening on {}:{}", ho.address, *http_port);
+  std::printf("grpc_port=%d\nhttp_port=%d\n", grpc_port, *http_port);
   std::fflush(stdout);
 
   std::signal(SIGINT, OnSignal);
@@ -101,6 +184,7 @@ int main(int argc, char** argv) {
     }
   }
   r1::log::Info({}, "shutting down");
+  http.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
 }

@@ -11,4 +11,6 @@ if command -v ccache >/dev/null; then
   export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 fi
 cmake -S . -B "$BUILD_DIR" -G Ninja "${launcher[@]}" "$@" >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${BUILD_TARGET:-all}"
+# BUILD_TARGET: one or more targets separated by spaces (default: all).
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target ${BUILD_TARGET:-all}

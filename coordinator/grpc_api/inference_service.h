@@ -1,0 +1,68 @@
+// InferenceService: the public gRPC API r1.v1.Inference (proto/r1/v1/inference.proto) with the
+// OpenAI HTTP API's semantics. A GenerateRequest is turned into the JSON body of the matching
+// OpenAI request (messages → chat completion, prompt / prompt_token_ids → completion) and parsed
+// by the same validator (coordinator/http/openai_request.h), so both front ends accept and refuse
+// exactly the same requests; prompts are built by the same PromptBuilder, and output runs through
+// the same CompletionSession (OutputTracker: incremental detokenizer, reasoning split at
+// </think>, stop strings; deadline; cancellation).
+//
+//   Generate   server-streaming: one GenerateResponse per batch of new text (reasoning_delta /
+//              content_delta and the token ids), the last one with finished, finish_reason and
+//              usage. Bad requests: INVALID_ARGUMENT (NOT_FOUND for an unknown model) before any
+//              message; a generation that fails midway ends with UNAVAILABLE after a last
+//              message carrying FINISH_REASON_ERROR and the error. A cancelled call (client gone,
+//              deadline) cancels the sequence in the cluster.
+//   Tokenize   text (special tokens matched) or messages rendered with R1's chat template.
+//   ListModels the served model.
+//
+// Thread-safe (gRPC's sync server calls it from many threads); the tokenizer, generator and prompt
+// builder are borrowed and must outlive *this.
+#ifndef R1_COORDINATOR_GRPC_API_INFERENCE_SERVICE_H_
+#define R1_COORDINATOR_GRPC_API_INFERENCE_SERVICE_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/tokenizer/tokenizer.h"
+#include "coordinator/core/generator.h"
+#include "coordinator/http/completion_session.h"
+#include "coordinator/http/prompt_builder.h"
+#include "r1/v1/inference.grpc.pb.h"
+
+namespace r1 {
+
+struct InferenceServiceOptions {
+  // Upper bound on a generation (GenerateRequest.timeout_ms may shorten it).
+  absl::Duration request_timeout = absl::Seconds(600);
+  // How often a generation checks for a cancelled call while it waits for tokens.
+  absl::Duration poll_interval = absl::Milliseconds(50);
+  std::string eos_token = "<｜end▁of▁sentence｜>";
+};
+
+class InferenceService final : public r1::v1::Inference::Service {
+ public:
+  static absl::StatusOr<std::unique_ptr<InferenceService>> Create(
+      const tok::Tokenizer* tokenizer, Generator* generator, InferenceServiceOptions options = {});
+
+  grpc::Status Generate(grpc::ServerContext* context, const r1::v1::GenerateRequest* request,
+                        grpc::ServerWriter<r1::v1::GenerateResponse>* writer) override;
+  grpc::Status Tokenize(grpc::ServerContext* context, const r1::v1::TokenizeRequest* request,
+                        r1::v1::TokenizeResponse* response) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const r1::v1::ListModelsRequest* request,
+                          r1::v1::ListModelsResponse* response) override;
+
+ private:
+  InferenceService(const tok::Tokenizer* tokenizer, Generator* generator,
+                   InferenceServiceOptions options, std::unique_ptr<http::PromptBuilder> prompts);
+
+  const tok::Tokenizer* tokenizer_;
+  Generator* generator_;
+  InferenceServiceOptions options_;
+  std::unique_ptr<http::PromptBuilder> prompts_;
+  http::CompletionEnv env_;  // points at the members above
+};
+
+}  // namespace r1
+
+#endif  // R1_COORDINATOR_GRPC_API_INFERENCE_SERVICE_H_
