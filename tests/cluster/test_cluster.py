@@ -258,6 +258,7 @@ def test_client_disconnect_frees_the_sequence(cluster2):
     while kv_usage(c) > baseline and time.time() - t0 < 10:
         time.sleep(0.1)
     freed_after = time.time() - t0
+    print(f"disconnect: KV usage back to baseline {freed_after:.2f} s after the client closed")
     assert kv_usage(c) == baseline, f"KV not freed {freed_after:.1f} s after the disconnect"
     # Stats arrive once a second; the worker freed it at its next step.
     assert freed_after < 5
@@ -415,6 +416,8 @@ def test_killed_worker_ends_its_groups_streams_and_the_other_group_serves(tmp_pa
         errored = [r for r in results.values() if r[1] is not None]
         completed = [r for r in results.values() if r[1] is None]
         assert errored, f"no stream saw the failure: {results}"
+        print(f"SIGKILL: {len(errored)} streams ended with an error event after "
+              f"{max(r[3] for r in errored) - t_kill:.2f} s at most; {len(completed)} completed")
         for events, error, done, t_end in errored:
             assert t_end - t_kill < 10, f"error event {t_end - t_kill:.1f} s after the kill"
             assert error.get("message")
