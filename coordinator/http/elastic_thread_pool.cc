@@ -1,5 +1,6 @@
 #include "coordinator/http/elastic_thread_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace r1::http {
@@ -12,10 +13,17 @@ bool ElasticThreadPool::TrySchedule(std::function<void()> task) {
     cv_.Signal();
     return true;
   }
-  if (threads_.size() >= max_threads_) return false;
+  if (threads_.size() < max_threads_) {
+    queue_.push_back(std::move(task));
+    ++starting_;
+    threads_.emplace_back([this] { Loop(); });
+    return true;
+  }
+  // Every thread is busy; the next one to finish takes the task. Tasks that an idle or starting
+  // thread is about to take do not count against the queue's bound.
+  const size_t backlog = queue_.size() - std::min(queue_.size(), waiting_ + starting_);
+  if (backlog >= max_threads_) return false;
   queue_.push_back(std::move(task));
-  ++starting_;
-  threads_.emplace_back([this] { Loop(); });
   return true;
 }
 

@@ -1,10 +1,15 @@
 // ElasticThreadPool: runs tasks that block for a long time (a generation waiting on
 // GenerationHandle::Next and on its client's socket), one thread per running task, at most
-// `max_threads` at once. Threads are started on demand and kept for reuse; TrySchedule refuses
-// (returns false) instead of queueing when every thread is busy, so the caller can answer 503 at
-// once.
+// `max_threads` threads. Threads are started on demand and kept for reuse. When every thread is
+// busy a task waits in a queue of at most `max_threads`; beyond that TrySchedule refuses (returns
+// false) so the caller can answer 503 at once.
 //
-// Thread-safe. Shutdown() (also run by the destructor) waits for running tasks to return.
+// The HTTP server schedules at most one task per open connection and bounds connections by
+// `max_threads`, so a queued task only waits for a thread finishing the tail of a task whose
+// response is already out (the client may send its next request before that thread is free).
+//
+// Thread-safe. Shutdown() (also run by the destructor) runs what is queued, waits for running
+// tasks to return and joins every thread.
 #ifndef R1_COORDINATOR_HTTP_ELASTIC_THREAD_POOL_H_
 #define R1_COORDINATOR_HTTP_ELASTIC_THREAD_POOL_H_
 
@@ -26,8 +31,8 @@ class ElasticThreadPool {
   ElasticThreadPool(const ElasticThreadPool&) = delete;
   ElasticThreadPool& operator=(const ElasticThreadPool&) = delete;
 
-  // Runs `task` on an idle or a new thread; false when `max_threads` tasks are running or the
-  // pool is shut down.
+  // Runs `task` on an idle or a new thread, or queues it when every thread is busy; false when
+  // the queue is full too or the pool is shut down.
   bool TrySchedule(std::function<void()> task);
   // Refuses new tasks, waits for running ones, joins every thread. Idempotent.
   void Shutdown();
