@@ -9,7 +9,8 @@
 //                      cancel), logits are flat (max 4.5 over 200–256 ids) so top-1 is fragile,
 //                      and routing margins as small as 3e-5 let the perturbation flip experts.
 //                      The asserted bounds are regression guards at the measured levels, not
-//                      the target; the target is to be re-measured on a trained model;
+//                      the target. On the trained r1-tiny the target is met
+//                      (tests/accuracy/fp8_r1_tiny_test.cc: top-1 0.991, relative L2 0.024);
 //   routing:           the recorded layer's chosen experts and weights.
 #include <cmath>
 #include <cstring>
