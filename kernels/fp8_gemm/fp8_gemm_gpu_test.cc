@@ -32,10 +32,19 @@ struct Shape {
 
 TEST(Fp8GemmGpuTest, MatchesReference) {
   const std::vector<Shape> shapes = {
-      {1, 576, 7168, Fp8GemmBackend::kStream},     {7, 2048, 512, Fp8GemmBackend::kStream},
-      {32, 7168, 2048, Fp8GemmBackend::kStream},   {37, 256, 384, Fp8GemmBackend::kStream},
-      {100, 576, 1536, Fp8GemmBackend::kCublasLt}, {128, 384, 384, Fp8GemmBackend::kCublasLt},
-      {256, 1024, 7168, Fp8GemmBackend::kCublasLt}};
+      {1, 576, 7168, Fp8GemmBackend::kStream},
+      {7, 2048, 512, Fp8GemmBackend::kStream},
+      {32, 7168, 2048, Fp8GemmBackend::kStream},
+      {37, 256, 384, Fp8GemmBackend::kStream},
+      {100, 576, 1536, Fp8GemmBackend::kCublasLt},
+      {128, 384, 384, Fp8GemmBackend::kCublasLt},
+      {256, 1024, 7168, Fp8GemmBackend::kCublasLt},
+      // Small models: one or two K blocks (scale rows padded from 1 or 2 to 4), n < 128.
+      {112, 128, 128, Fp8GemmBackend::kCublasLt},
+      {112, 160, 128, Fp8GemmBackend::kCublasLt},
+      {112, 512, 128, Fp8GemmBackend::kCublasLt},
+      {112, 128, 256, Fp8GemmBackend::kCublasLt},
+      {36, 64, 128, Fp8GemmBackend::kCublasLt}};
   int id = 0;
   for (const Shape& s : shapes) {
     std::mt19937 rng(++id);

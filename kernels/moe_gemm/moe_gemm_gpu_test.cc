@@ -37,6 +37,8 @@ const std::vector<Case>& Cases() {
       {{0, 1, 9, 33, 17, 0, 8}, 3, 320, 384},
       {{70, 5}, 0, 256, 256},
       {{32, 8}, 1, 2048, 7168},  // R1 expert shape (down proj is 7168×2048; gate_up 4096×7168)
+      // A small model's prefill: one K block, many rows for some experts.
+      {{60, 3, 0, 41, 28, 97, 1, 34, 12, 0, 5, 66, 23, 19, 44, 15}, 0, 256, 128},
   };
   return cases;
 }

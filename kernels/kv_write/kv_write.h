@@ -1,0 +1,36 @@
+// Writes new latent-cache rows into the paged KV cache (spec §6.7):
+//
+//   cache[slots[i] / 64][slots[i] % 64][:] = rows[i][:]          for i < tokens
+//
+// `rows` holds, per token, the row_dim values [c_kv (kv_lora_rank, after kv_a_layernorm) ;
+// k_rope (roped)] in bf16; slots[i] = page·64 + position % 64 is where token i's position lives.
+// Slots of one call are distinct. A negative slot skips the row (padding tokens).
+#ifndef R1_KERNELS_KV_WRITE_KV_WRITE_H_
+#define R1_KERNELS_KV_WRITE_KV_WRITE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace r1::kernels {
+
+inline constexpr int64_t kKvWritePageTokens = 64;
+
+struct KvWriteParams {
+  const uint16_t* rows = nullptr;  // bf16, row i at rows + i·rows_stride; not null when tokens > 0
+  int64_t rows_stride = 0;         // elements, ≥ row_dim
+  const int32_t* slots = nullptr;  // [tokens]; not null when tokens > 0
+  uint16_t* cache = nullptr;       // [num_pages][64][row_dim] bf16; not null
+  int64_t num_pages = 0;           // > 0
+  int64_t row_dim = 0;             // > 0 (the CUDA kernel needs row_dim % 8 == 0)
+  int64_t tokens = 0;              // ≥ 0
+};
+
+absl::Status ValidateKvWrite(const KvWriteParams& p);
+
+// CPU reference; pointers are host memory. Slots ≥ num_pages·64 are InvalidArgument.
+absl::Status KvWriteReference(const KvWriteParams& p);
+
+}  // namespace r1::kernels
+
+#endif  // R1_KERNELS_KV_WRITE_KV_WRITE_H_

@@ -1,0 +1,79 @@
+// CudaModel: the DeepSeek-V3 forward pass on one CUDA GPU, from the kernels/ ops, with the
+// semantics of CpuModel in Precision::kFp8Activations (spec §4–§9): every FP8 linear layer
+// quantises its input per token in groups of 128 and runs the block-scaled FP8 GEMM with a bf16
+// output; the residual stream, norms and the latent KV cache are bf16; the router and lm_head
+// run in bf16 with f32 outputs; routed experts run through the grouped expert GEMM.
+//
+// Attention is the absorbed form (spec §6.6) for every token, prefill chunks included: the
+// chunk's rows are written to the cache first and each query token attends to the positions up
+// to its own (causal by construction). R1-sized layers (latent 512, rope 64, heads % 64 == 0)
+// use kernels/mla_decode, any other size kernels/mla_attend.
+//
+// The latent cache lives on the device ([layer][block][64][row] bf16, `kv_blocks` blocks per
+// layer); block ids come from the items' KvSequence, allocated by the caller (e.g. a
+// PagedKvCache used only for its block allocator). Forward runs on the model's own stream and
+// returns when the logits are on the host.
+//
+// Owns its stream, cuBLAS handle, cache and scratch; shares the weights. Thread-compatible: one
+// Forward at a time, from any thread, with the same CUDA device current as at construction.
+#ifndef R1_WORKER_BACKEND_CUDA_MODEL_H_
+#define R1_WORKER_BACKEND_CUDA_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/backend/cuda_weights.h"
+#include "worker/model/cpu_model.h"
+
+namespace r1 {
+
+struct CudaModelOptions {
+  // Dense FP8 GEMMs of more than 32 tokens go through cuBLASLt's block-scaled mode when its
+  // layouts apply (kernels/fp8_gemm); false keeps every one on the weight-streaming kernel.
+  bool cublaslt_fp8 = true;
+};
+
+class CudaModel {
+ public:
+  // `weights` must live on the current device. Allocates the cache for `kv_blocks` blocks.
+  static absl::StatusOr<std::unique_ptr<CudaModel>> Create(
+      std::shared_ptr<const CudaWeights> weights, int kv_blocks, CudaModelOptions options = {});
+  ~CudaModel();
+  CudaModel(const CudaModel&) = delete;
+  CudaModel& operator=(const CudaModel&) = delete;
+
+  const ModelConfig& config() const { return weights_->config; }
+  int row_size() const;  // KV row: kv_lora_rank + qk_rope_head_dim
+  int kv_blocks() const { return kv_blocks_; }
+
+  // As CpuModel::Forward: `logits[i]` gets [rows][vocab] f32 for item i (rows = tokens with
+  // all_logits, else 1); positions [start, start+T) are written to the device cache and
+  // kv->length advanced. Items with block ids outside [0, kv_blocks) are InvalidArgument.
+  absl::Status Forward(std::vector<ForwardItem>& items, std::vector<std::vector<float>>* logits);
+
+  // Per-forward device buffers (opaque; defined in cuda_model.cc).
+  struct Scratch;
+
+ private:
+  CudaModel(std::shared_ptr<const CudaWeights> weights, int kv_blocks, CudaModelOptions options);
+  absl::Status Init();
+  absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows);
+
+  std::shared_ptr<const CudaWeights> weights_;
+  int kv_blocks_;
+  CudaModelOptions options_;
+  void* stream_ = nullptr;  // cudaStream_t
+  void* cublas_ = nullptr;  // cublasHandle_t
+  DeviceArena cache_arena_;
+  uint16_t* cache_ = nullptr;  // [layers][kv_blocks][64][row_size] bf16
+  std::vector<float> cos_, sin_;
+  float* cos_table_ = nullptr;
+  float* sin_table_ = nullptr;
+  std::unique_ptr<Scratch> scratch_;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_BACKEND_CUDA_MODEL_H_

@@ -1,0 +1,218 @@
+#include "worker/backend/cuda_weights.h"
+
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "common/numeric.h"
+#include "common/status_macros.h"
+#include "kernels/fp8_gemm/fp8_gemm.h"
+#include "worker/model/weight_plan.h"
+
+namespace r1 {
+namespace {
+
+int64_t RoundUp128(int64_t v) { return (v + 127) / 128 * 128; }
+
+// Host staging of one (possibly stacked) FP8 linear before upload.
+struct HostFp8 {
+  DeviceFp8Linear shape;
+  std::vector<uint8_t> w;
+  std::vector<float> scale;
+  HostFp8(int64_t n, int64_t k, int64_t count) {
+    shape.n = n;
+    shape.k = k;
+    shape.k_pad = RoundUp128(k);
+    shape.scale_ld = kernels::Fp8GemmWeightScaleLd(shape.k_pad);
+    shape.count = count;
+    w.assign(static_cast<size_t>(count * n * shape.k_pad), 0);
+    scale.assign(static_cast<size_t>(count * ((n + 127) / 128) * shape.scale_ld), 0.0f);
+  }
+  int64_t scale_rows() const { return (shape.n + 127) / 128; }
+};
+
+class Loader {
+ public:
+  Loader(const ModelConfig& c, const WeightSource& src, DeviceArena* arena)
+      : src_(src), plan_(PlanWeights(c)), arena_(arena) {
+    for (const PlannedTensor& t : plan_.tensors) by_name_[t.name] = &t;
+  }
+
+  absl::StatusOr<const PlannedTensor*> Planned(const std::string& name) const {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) return absl::InternalError(absl::StrCat("unplanned tensor ", name));
+    return it->second;
+  }
+
+  // A BF16 tensor as is, or an F32 one (router bias) as f32.
+  absl::StatusOr<uint16_t*> Bf16(const std::string& name) const {
+    ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
+    if (t->dtype != DType::kBF16) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", name, "': expected BF16, planned ", DTypeName(t->dtype)));
+    }
+    ASSIGN_OR_RETURN(TensorBytes b, src_.Fetch(*t));
+    ASSIGN_OR_RETURN(void* p, arena_->Upload(b.data, b.size));
+    return static_cast<uint16_t*>(p);
+  }
+  absl::StatusOr<float*> F32(const std::string& name) const {
+    ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
+    if (t->dtype != DType::kF32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", name, "': expected F32, planned ", DTypeName(t->dtype)));
+    }
+    ASSIGN_OR_RETURN(TensorBytes b, src_.Fetch(*t));
+    ASSIGN_OR_RETURN(void* p, arena_->Upload(b.data, b.size));
+    return static_cast<float*>(p);
+  }
+
+  // Copies FP8 weight `name` ([rows][k]) into matrix `index` of `dst` starting at output row
+  // `row0` (a multiple of 128), with its block scales.
+  absl::Status PutFp8(const std::string& name, HostFp8* dst, int64_t index, int64_t row0) const {
+    ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
+    if (!t->quantized_linear) {
+      return absl::UnimplementedError(
+          absl::StrCat("tensor '", name, "': the CUDA backend needs FP8 linear weights"));
+    }
+    const int64_t rows = t->shape[0], k = t->shape[1];
+    if (k != dst->shape.k || row0 + rows > dst->shape.n || row0 % 128 != 0) {
+      return absl::InternalError(absl::StrCat("tensor '", name, "': does not fit its stack"));
+    }
+    ASSIGN_OR_RETURN(TensorBytes q, src_.Fetch(*t));
+    ASSIGN_OR_RETURN(const PlannedTensor* st, Planned(ScaleName(name)));
+    ASSIGN_OR_RETURN(TensorBytes s, src_.Fetch(*st));
+    const int64_t kp = dst->shape.k_pad;
+    uint8_t* w = dst->w.data() + index * dst->shape.n * kp;
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(w + (row0 + r) * kp, q.data + r * k, k);
+    const int64_t sr = st->shape[0], sc = st->shape[1];
+    float* scale = dst->scale.data() + index * dst->scale_rows() * dst->shape.scale_ld;
+    for (int64_t i = 0; i < sr; ++i) {
+      for (int64_t j = 0; j < sc; ++j) {
+        float v;
+        std::memcpy(&v, s.data + (i * sc + j) * 4, 4);
+        if (!std::isfinite(v)) {
+          return absl::InvalidArgumentError(absl::StrCat(s.origin, ": tensor '", ScaleName(name),
+                                                         "': non-finite scale at index ",
+                                                         i * sc + j));
+        }
+        scale[(row0 / 128 + i) * dst->shape.scale_ld + j] = v;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<DeviceFp8Linear> Upload(HostFp8& h) const {
+    DeviceFp8Linear d = h.shape;
+    ASSIGN_OR_RETURN(d.w, arena_->UploadVector(h.w));
+    ASSIGN_OR_RETURN(d.scale, arena_->UploadVector(h.scale));
+    h.w = {};
+    h.scale = {};
+    return d;
+  }
+
+  absl::StatusOr<DeviceFp8Linear> Linear(const std::string& name) const {
+    ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
+    HostFp8 h(t->shape[0], t->shape[1], 1);
+    RETURN_IF_ERROR(PutFp8(name, &h, 0, 0));
+    return Upload(h);
+  }
+
+  // One FFN, or `prefixes.size()` stacked ones (routed experts), of width `inter`.
+  absl::StatusOr<DeviceFfn> Ffn(const std::vector<std::string>& prefixes, int64_t inter,
+                                int64_t hidden) const {
+    DeviceFfn f;
+    f.inter = inter;
+    f.inter_pad = RoundUp128(inter);
+    const int64_t count = static_cast<int64_t>(prefixes.size());
+    HostFp8 gu(2 * f.inter_pad, hidden, count), down(hidden, inter, count);
+    for (int64_t e = 0; e < count; ++e) {
+      RETURN_IF_ERROR(PutFp8(prefixes[e] + "gate_proj.weight", &gu, e, 0));
+      RETURN_IF_ERROR(PutFp8(prefixes[e] + "up_proj.weight", &gu, e, f.inter_pad));
+      RETURN_IF_ERROR(PutFp8(prefixes[e] + "down_proj.weight", &down, e, 0));
+    }
+    ASSIGN_OR_RETURN(f.gate_up, Upload(gu));
+    ASSIGN_OR_RETURN(f.down, Upload(down));
+    return f;
+  }
+
+  // kv_b_proj dequantised (spec §3.3: W = e4m3(Q) · S per 128×128 block) to bf16.
+  absl::StatusOr<uint16_t*> DequantBf16(const std::string& name) const {
+    ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
+    const int64_t rows = t->shape[0], k = t->shape[1];
+    HostFp8 h(rows, k, 1);
+    RETURN_IF_ERROR(PutFp8(name, &h, 0, 0));
+    std::vector<uint16_t> out(rows * k);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < k; ++j) {
+        const float s = h.scale[(r / 128) * h.shape.scale_ld + j / 128];
+        out[r * k + j] = FloatToBf16(Fp8E4m3ToFloat(h.w[r * h.shape.k_pad + j]) * s);
+      }
+    }
+    return arena_->UploadVector(out);
+  }
+
+ private:
+  const WeightSource& src_;
+  WeightPlan plan_;
+  DeviceArena* arena_;
+  std::unordered_map<std::string, const PlannedTensor*> by_name_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& c,
+                                                             const WeightSource& source) {
+  if (!c.is_fp8()) {
+    return absl::UnimplementedError("CUDA backend: only FP8 block-quantised checkpoints");
+  }
+  if (c.hidden_size % 128 != 0 || c.q_lora_rank % 128 != 0) {
+    return absl::UnimplementedError(absl::StrCat("CUDA backend: hidden_size (", c.hidden_size,
+                                                 ") and q_lora_rank (", c.q_lora_rank,
+                                                 ") must be multiples of 128"));
+  }
+  if (c.kv_lora_rank % 8 != 0 || c.qk_rope_head_dim % 8 != 0) {
+    return absl::UnimplementedError(
+        "CUDA backend: kv_lora_rank and qk_rope_head_dim must be multiples of 8");
+  }
+  auto m = std::make_unique<CudaWeights>();
+  m->config = c;
+  Loader ld(c, source, &m->arena);
+  const int64_t d = c.hidden_size;
+  ASSIGN_OR_RETURN(m->embed, ld.Bf16("model.embed_tokens.weight"));
+  ASSIGN_OR_RETURN(m->final_norm, ld.Bf16("model.norm.weight"));
+  ASSIGN_OR_RETURN(m->lm_head, ld.Bf16("lm_head.weight"));
+  m->layers.resize(c.num_hidden_layers);
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    DeviceLayer& L = m->layers[i];
+    const std::string p = LayerPrefix(i);
+    ASSIGN_OR_RETURN(L.input_norm, ld.Bf16(p + "input_layernorm.weight"));
+    ASSIGN_OR_RETURN(L.post_attention_norm, ld.Bf16(p + "post_attention_layernorm.weight"));
+    ASSIGN_OR_RETURN(L.q_a_norm, ld.Bf16(p + "self_attn.q_a_layernorm.weight"));
+    ASSIGN_OR_RETURN(L.kv_a_norm, ld.Bf16(p + "self_attn.kv_a_layernorm.weight"));
+    ASSIGN_OR_RETURN(L.q_a, ld.Linear(p + "self_attn.q_a_proj.weight"));
+    ASSIGN_OR_RETURN(L.q_b, ld.Linear(p + "self_attn.q_b_proj.weight"));
+    ASSIGN_OR_RETURN(L.kv_a, ld.Linear(p + "self_attn.kv_a_proj_with_mqa.weight"));
+    ASSIGN_OR_RETURN(L.kv_b_bf16, ld.DequantBf16(p + "self_attn.kv_b_proj.weight"));
+    ASSIGN_OR_RETURN(L.o, ld.Linear(p + "self_attn.o_proj.weight"));
+    L.moe = c.is_moe_layer(i);
+    if (!L.moe) {
+      ASSIGN_OR_RETURN(L.dense, ld.Ffn({p + "mlp."}, c.intermediate_size, d));
+      continue;
+    }
+    ASSIGN_OR_RETURN(L.router, ld.Bf16(p + "mlp.gate.weight"));
+    ASSIGN_OR_RETURN(L.router_bias, ld.F32(p + "mlp.gate.e_score_correction_bias"));
+    std::vector<std::string> experts;
+    for (int e = 0; e < c.n_routed_experts; ++e) {
+      experts.push_back(absl::StrCat(p, "mlp.experts.", e, "."));
+    }
+    ASSIGN_OR_RETURN(L.experts, ld.Ffn(experts, c.moe_intermediate_size, d));
+    if (c.n_shared_experts > 0) {
+      L.has_shared = true;
+      ASSIGN_OR_RETURN(L.shared, ld.Ffn({p + "mlp.shared_experts."}, c.shared_expert_width(), d));
+    }
+  }
+  return m;
+}
+
+}  // namespace r1

@@ -1,0 +1,80 @@
+// CudaWeights: a DeepSeek-V3 FP8 checkpoint's main-model weights in device memory, in the layouts
+// the kernels/ ops read (spec §3, DESIGN.md §13):
+//  * FP8 linear layers keep the checkpoint's e4m3 codes and 128×128 block scales. The input
+//    dimension is padded with zero columns to a multiple of 128 (the GEMMs' K granularity) and
+//    the scale rows to Fp8GemmWeightScaleLd (cuBLASLt's layout); ⌈k/128⌉ is unchanged by the
+//    padding, so the checkpoint's scales are used as they are. Padded activations are zero, so
+//    a padded GEMM computes what the unpadded one would, including the per-token 128-group
+//    activation scales of a partial last group.
+//  * gate_proj and up_proj of an FFN are stacked into one [gate (Ip rows) | up (Ip rows)] weight,
+//    Ip = intermediate rounded up to 128 with zero rows, so one GEMM writes the [gate | up] row
+//    that the fused SiLU·mul quantisation reads, and the pad columns of SiLU(gate)·up are zero.
+//  * routed experts of a layer are stacked [E][...] for the grouped expert GEMM.
+//  * kv_b_proj is also kept dequantised to bf16 for the absorbed attention (W_UK, W_UV).
+//  * BF16 tensors (embedding, norms, router, lm_head) as they are; the router bias in f32.
+// The MTP layers are not loaded. Built once by LoadCudaWeights; immutable afterwards, so several
+// CudaModels on the same device may share it. Owns its device memory.
+#ifndef R1_WORKER_BACKEND_CUDA_WEIGHTS_H_
+#define R1_WORKER_BACKEND_CUDA_WEIGHTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model_config.h"
+#include "worker/backend/device_arena.h"
+#include "worker/model/weight_source.h"
+
+namespace r1 {
+
+// One FP8 linear (or a stack of `count` of them): y[m][n] = x[m][k] · Wᵀ.
+struct DeviceFp8Linear {
+  int64_t n = 0;           // output rows (padded for stacked FFN halves)
+  int64_t k = 0;           // input columns as in the checkpoint
+  int64_t k_pad = 0;       // k rounded up to 128: the row stride of `w`
+  int64_t scale_ld = 0;    // row stride of `scale`
+  int64_t count = 1;       // stacked matrices (experts); matrix e at w + e·n·k_pad
+  uint8_t* w = nullptr;    // [count][n][k_pad] e4m3
+  float* scale = nullptr;  // [count][⌈n/128⌉][scale_ld] f32
+};
+
+struct DeviceFfn {
+  int64_t inter = 0;        // intermediate width of the checkpoint
+  int64_t inter_pad = 0;    // rounded up to 128
+  DeviceFp8Linear gate_up;  // [2·inter_pad][k_pad(hidden)]
+  DeviceFp8Linear down;     // [hidden][inter_pad]
+};
+
+struct DeviceLayer {
+  uint16_t *input_norm = nullptr, *post_attention_norm = nullptr, *q_a_norm = nullptr,
+           *kv_a_norm = nullptr;  // bf16
+  DeviceFp8Linear q_a, q_b, kv_a, o;
+  uint16_t* kv_b_bf16 = nullptr;  // [H·(nope + v)][kv_lora] bf16, dequantised kv_b_proj
+  bool moe = false;
+  DeviceFfn dense;               // !moe
+  uint16_t* router = nullptr;    // moe: [E][hidden] bf16
+  float* router_bias = nullptr;  // moe: [E] f32
+  DeviceFfn experts;             // moe: gate_up and down stacked over E experts
+  bool has_shared = false;
+  DeviceFfn shared;
+};
+
+struct CudaWeights {
+  ModelConfig config;
+  uint16_t* embed = nullptr;       // [V][hidden] bf16
+  uint16_t* final_norm = nullptr;  // [hidden] bf16
+  uint16_t* lm_head = nullptr;     // [V][hidden] bf16
+  std::vector<DeviceLayer> layers;
+  DeviceArena arena;  // owns every pointer above
+};
+
+// Loads the main model from `source` onto the current CUDA device. Unimplemented for
+// configurations the CUDA backend does not run yet (unquantised checkpoints, hidden_size or
+// q_lora_rank not a multiple of 128); errors from the source name tensor and file.
+absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& config,
+                                                             const WeightSource& source);
+
+}  // namespace r1
+
+#endif  // R1_WORKER_BACKEND_CUDA_WEIGHTS_H_
