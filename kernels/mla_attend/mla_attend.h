@@ -40,13 +40,13 @@ struct MlaAttendParams {
   const int32_t* block_table = nullptr;  // [batch][block_table_stride] page ids; not null
   int64_t block_table_stride = 0;        // > 0 (max pages per entry)
   const int32_t* seq_lens = nullptr;     // [batch], 0 ≤ len ≤ block_table_stride·64; not null
-  uint16_t* out = nullptr;               // bf16, (b, h) at out + b·out_batch_stride + h·out_head_stride
-  int64_t out_batch_stride = 0;          // elements
-  int64_t out_head_stride = 0;           // elements, ≥ latent_dim
-  int64_t batch = 0;                     // ≥ 0
-  int64_t heads = 0;                     // > 0
-  int64_t latent_dim = 0;                // 1..kMlaAttendMaxLatent, multiple of 8
-  int64_t rope_dim = 0;                  // 0..kMlaAttendMaxRope, multiple of 2
+  uint16_t* out = nullptr;       // bf16, (b, h) at out + b·out_batch_stride + h·out_head_stride
+  int64_t out_batch_stride = 0;  // elements
+  int64_t out_head_stride = 0;   // elements, ≥ latent_dim
+  int64_t batch = 0;             // ≥ 0
+  int64_t heads = 0;             // > 0
+  int64_t latent_dim = 0;        // 1..kMlaAttendMaxLatent, multiple of 8
+  int64_t rope_dim = 0;          // 0..kMlaAttendMaxRope, multiple of 2
   float softmax_scale = 0;
 };
 

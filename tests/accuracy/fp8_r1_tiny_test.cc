@@ -84,16 +84,16 @@ TEST_F(Fp8R1TinyTest, Fp8ActivationsAgreeWithFp32OnHeldOutAnswers) {
     // The fp32 model's greedy answer (recomputed per token: short sequences, simple code).
     CpuModel model(*weights_, {Precision::kF32, AttentionForm::kAuto});
     PagedKvCache cache(static_cast<int>(config_->num_hidden_layers),
-                       static_cast<int>((prompt + kMaxAnswer) / kBlockTokens + 1),
-                       model.row_size(), false);
+                       static_cast<int>((prompt + kMaxAnswer) / kBlockTokens + 1), model.row_size(),
+                       false);
     KvSequence kv;
     ASSERT_TRUE(cache.Reserve(&kv, prompt + kMaxAnswer).ok());
     std::vector<std::vector<float>> logits;
     std::vector<ForwardItem> items = {{&kv, tokens, 0, false}};
     for (int t = 0; t < kMaxAnswer; ++t) {
       ASSERT_TRUE(model.Forward(items, cache, &logits).ok());
-      const int next =
-          static_cast<int>(std::max_element(logits[0].begin(), logits[0].end()) - logits[0].begin());
+      const int next = static_cast<int>(std::max_element(logits[0].begin(), logits[0].end()) -
+                                        logits[0].begin());
       items = {{&kv, {next}, static_cast<int64_t>(tokens.size()), false}};
       tokens.push_back(next);
       if (next == config_->eos_token_id) break;
@@ -105,10 +105,11 @@ TEST_F(Fp8R1TinyTest, Fp8ActivationsAgreeWithFp32OnHeldOutAnswers) {
       if (t + 1 >= prompt) answer.Add(&got[t * V], &ref[t * V], V);
     }
   }
-  std::printf("r1-tiny fp8-activations vs fp32: all %lld positions top-1 %.4f rel-L2 %.4f; "
-              "answer %lld positions top-1 %.4f rel-L2 %.4f\n",
-              static_cast<long long>(all.positions), all.top1(), all.rel_l2(),
-              static_cast<long long>(answer.positions), answer.top1(), answer.rel_l2());
+  std::printf(
+      "r1-tiny fp8-activations vs fp32: all %lld positions top-1 %.4f rel-L2 %.4f; "
+      "answer %lld positions top-1 %.4f rel-L2 %.4f\n",
+      static_cast<long long>(all.positions), all.top1(), all.rel_l2(),
+      static_cast<long long>(answer.positions), answer.top1(), answer.rel_l2());
   EXPECT_GE(all.top1(), 0.99);
   EXPECT_LE(all.rel_l2(), 3e-2);
   EXPECT_GE(answer.top1(), 0.99);
