@@ -5,6 +5,10 @@
 // `rows` holds, per token, the row_dim values [c_kv (kv_lora_rank, after kv_a_layernorm) ;
 // k_rope (roped)] in bf16; slots[i] = page·64 + position % 64 is where token i's position lives.
 // Slots of one call are distinct. A negative slot skips the row (padding tokens).
+//
+// KvGather is the inverse, for attention forms that read a sequence's rows contiguously (the
+// naive MLA prefill): rows[i][:] = cache[slots[i] / 64][slots[i] % 64][:]; negative slots leave
+// row i untouched.
 #ifndef R1_KERNELS_KV_WRITE_KV_WRITE_H_
 #define R1_KERNELS_KV_WRITE_KV_WRITE_H_
 
@@ -30,6 +34,21 @@ absl::Status ValidateKvWrite(const KvWriteParams& p);
 
 // CPU reference; pointers are host memory. Slots ≥ num_pages·64 are InvalidArgument.
 absl::Status KvWriteReference(const KvWriteParams& p);
+
+struct KvGatherParams {
+  const uint16_t* cache = nullptr;  // [num_pages][64][row_dim] bf16; not null
+  int64_t num_pages = 0;            // > 0
+  int64_t row_dim = 0;              // > 0 (the CUDA kernel needs row_dim % 8 == 0)
+  const int32_t* slots = nullptr;   // [tokens]; not null when tokens > 0
+  uint16_t* rows = nullptr;  // bf16, row i at rows + i·rows_stride; not null when tokens > 0
+  int64_t rows_stride = 0;   // elements, ≥ row_dim
+  int64_t tokens = 0;        // ≥ 0
+};
+
+absl::Status ValidateKvGather(const KvGatherParams& p);
+
+// CPU reference; pointers are host memory. Slots ≥ num_pages·64 are InvalidArgument.
+absl::Status KvGatherReference(const KvGatherParams& p);
 
 }  // namespace r1::kernels
 

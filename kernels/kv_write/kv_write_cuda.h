@@ -12,6 +12,9 @@ namespace r1::kernels {
 
 absl::Status LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
 
+// Same requirements; slots outside [0, num_pages·64) leave their row untouched.
+absl::Status LaunchKvGather(const KvGatherParams& p, cudaStream_t stream);
+
 }  // namespace r1::kernels
 
 #endif  // R1_KERNELS_KV_WRITE_KV_WRITE_CUDA_H_

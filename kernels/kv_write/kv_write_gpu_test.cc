@@ -72,5 +72,26 @@ TEST(KvWriteGpuTest, RejectsUnalignedShapes) {
   EXPECT_TRUE(LaunchKvWrite(p, nullptr).ok());
 }
 
+TEST(KvWriteGpuTest, GatherMatchesReference) {
+  std::mt19937 rng(7);
+  const int64_t pages = 5, row_dim = 576, stride = 584, tokens = 200;
+  const int64_t num_slots = pages * kKvWritePageTokens;
+  auto cache = testing::RandomBf16(num_slots * row_dim, rng);
+  std::vector<int32_t> slots(tokens);
+  for (auto& s : slots) s = static_cast<int32_t>(rng() % num_slots);
+  slots[5] = -1;
+  auto rows = testing::RandomBf16(tokens * stride, rng);
+  std::vector<uint16_t> want = rows;
+  KvGatherParams p{cache.data(), pages, row_dim, slots.data(), want.data(), stride, tokens};
+  ASSERT_TRUE(KvGatherReference(p).ok());
+  DeviceBuffer<uint16_t> dcache(cache), drows(rows);
+  DeviceBuffer<int32_t> dslots(slots);
+  p.cache = dcache.get();
+  p.slots = dslots.get();
+  p.rows = drows.get();
+  ASSERT_TRUE(LaunchKvGather(p, nullptr).ok());
+  EXPECT_EQ(drows.Download(), want);
+}
+
 }  // namespace
 }  // namespace r1::kernels

@@ -53,5 +53,28 @@ TEST(KvWriteReferenceTest, Validation) {
   EXPECT_TRUE(KvWriteReference(empty).ok());
 }
 
+TEST(KvGatherReferenceTest, GatherIsTheInverseOfWrite) {
+  const int64_t pages = 3, row_dim = 4, stride = 6, tokens = 4;
+  std::vector<uint16_t> cache(pages * kKvWritePageTokens * row_dim);
+  for (size_t i = 0; i < cache.size(); ++i) cache[i] = static_cast<uint16_t>(i);
+  const std::vector<int32_t> slots = {2 * 64 + 1, -1, 63, 64};
+  std::vector<uint16_t> rows(tokens * stride, 9);
+  KvGatherParams p{cache.data(), pages, row_dim, slots.data(), rows.data(), stride, tokens};
+  ASSERT_TRUE(KvGatherReference(p).ok());
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t j = 0; j < stride; ++j) {
+      const uint16_t want =
+          (slots[t] < 0 || j >= row_dim) ? 9 : static_cast<uint16_t>(slots[t] * row_dim + j);
+      EXPECT_EQ(rows[t * stride + j], want) << t << " " << j;
+    }
+  }
+  std::vector<int32_t> bad_slots = {pages * 64};
+  p.slots = bad_slots.data();
+  p.tokens = 1;
+  EXPECT_EQ(KvGatherReference(p).code(), absl::StatusCode::kInvalidArgument);
+  p.rows_stride = row_dim - 1;
+  EXPECT_FALSE(ValidateKvGather(p).ok());
+}
+
 }  // namespace
 }  // namespace r1::kernels

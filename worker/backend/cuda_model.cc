@@ -16,6 +16,7 @@
 #include "kernels/kv_write/kv_write_cuda.h"
 #include "kernels/mla_attend/mla_attend_cuda.h"
 #include "kernels/mla_decode/mla_decode_cuda.h"
+#include "kernels/mla_prefill/mla_prefill_cuda.h"
 #include "kernels/moe_gating/moe_gating_cuda.h"
 #include "kernels/moe_gemm/moe_gemm_cuda.h"
 #include "kernels/moe_permute/moe_permute_cuda.h"
@@ -70,7 +71,7 @@ struct Dims {
 
 // Per-forward device buffers, sized for `tokens` tokens (grow-only; reallocated together).
 struct CudaModel::Scratch {
-  int64_t tokens = 0, max_pages = 0, logit_rows = 0;
+  int64_t tokens = 0, max_pages = 0, logit_rows = 0, gather_rows = 0;
   DeviceArena arena;
   int32_t *ids, *positions, *slots, *seq_lens, *block_table;
   uint16_t *x, *y, *h, *qa, *q, *kva, *ql, *lat, *ao, *gu, *ys;
@@ -82,6 +83,8 @@ struct CudaModel::Scratch {
   float *xps, *hes;
   uint16_t *gue, *ye;
   float* logits;
+  int32_t* gather_slots;  // naive prefill: cache slots of the chunks' sequences, concatenated
+  uint16_t *ckv, *kvx;    // their gathered rows, and kv_b_proj of the latents [rows][H·(nope+v)]
   void* gemm_ws;
   size_t gemm_ws_bytes;
   void* attn_ws;
@@ -144,15 +147,17 @@ absl::Status CudaModel::Init() {
   return absl::OkStatus();
 }
 
-absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logit_rows) {
+absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logit_rows,
+                                      int64_t gather_rows) {
   if (scratch_ != nullptr && n <= scratch_->tokens && max_pages <= scratch_->max_pages &&
-      logit_rows <= scratch_->logit_rows) {
+      logit_rows <= scratch_->logit_rows && gather_rows <= scratch_->gather_rows) {
     return absl::OkStatus();
   }
   if (scratch_ != nullptr) {
     n = std::max(n, scratch_->tokens);
     max_pages = std::max(max_pages, scratch_->max_pages);
     logit_rows = std::max(logit_rows, scratch_->logit_rows);
+    gather_rows = std::max(gather_rows, scratch_->gather_rows);
   }
   scratch_.reset();
   auto s = std::make_unique<Scratch>();
@@ -160,6 +165,7 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   s->tokens = n;
   s->max_pages = max_pages;
   s->logit_rows = logit_rows;
+  s->gather_rows = gather_rows;
   DeviceArena& a = s->arena;
   const int64_t nk = n * std::max<int64_t>(D.K, 1);
   const int64_t kmax = std::max({D.d, D.qlora, D.o_pad, D.ffn_pad});
@@ -198,6 +204,10 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   ASSIGN_OR_RETURN(s->hes, a.AllocArray<float>(nk * (ep / 128)));
   ASSIGN_OR_RETURN(s->ye, a.AllocArray<uint16_t>(nk * D.d));
   ASSIGN_OR_RETURN(s->logits, a.AllocArray<float>(std::max<int64_t>(logit_rows, 1) * D.v_ld));
+  const int64_t g = std::max<int64_t>(gather_rows, 1);
+  ASSIGN_OR_RETURN(s->gather_slots, a.AllocArray<int32_t>(g));
+  ASSIGN_OR_RETURN(s->ckv, a.AllocArray<uint16_t>(g * D.row));
+  ASSIGN_OR_RETURN(s->kvx, a.AllocArray<uint16_t>(g * D.H * (D.dn + D.dv)));
   // FP8 GEMM workspace: the largest any linear of this model needs at n tokens.
   size_t ws = 0;
   const int64_t outs[] = {D.qlora, D.H * D.dqk, D.row, D.d, 2 * D.ffn_pad};
@@ -218,6 +228,13 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
 }
 
 namespace {
+
+// A prefill chunk run in the naive form: its tokens [token0, token0 + tokens) of the batch at
+// positions [start, start + tokens), and its sequence's gathered rows [row0, row0 + start +
+// tokens) of Scratch::ckv.
+struct NaiveChunk {
+  int64_t token0, tokens, start, row0;
+};
 
 // The forward pass's kernel sequence over one Scratch (borrowed for the call).
 class Pass {
@@ -409,7 +426,8 @@ class Pass {
   // Attention of h into out [n][d]; writes this step's cache rows of `layer` first.
   absl::Status Attention(const DeviceLayer& L, uint16_t* cache, int64_t kv_blocks,
                          const float* cos_table, const float* sin_table, int64_t max_seq_len,
-                         float softmax_scale) {
+                         float softmax_scale, const std::vector<NaiveChunk>& naive,
+                         int64_t gather_rows) {
     const ModelConfig& c = w_.config;
     RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
     RETURN_IF_ERROR(Gemm(L.q_a, s_.xq, s_.xs, s_.qa, D_.qlora));
@@ -509,8 +527,65 @@ class Pass {
                                    CUDA_R_16BF, D_.H * D_.dc, D_.dc, &zero, s_.ao, CUDA_R_16BF,
                                    D_.o_pad, D_.dv, D_.H, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
         "W_UV absorption"));
+    if (!naive.empty())
+      RETURN_IF_ERROR(NaivePrefill(L, cache, kv_blocks, softmax_scale, naive, gather_rows));
     RETURN_IF_ERROR(Quant(s_.ao, D_.o_pad, n_, D_.o_pad, false, s_.xq, s_.xs, scale_ld_));
     return Gemm(L.o, s_.xq, s_.xs, s_.y, D_.d);
+  }
+
+  // The naive form for prefill chunks (spec §6.5): gathers each chunk's sequence rows from the
+  // cache, decompresses k_nope and v through kv_b_proj (bf16), and overwrites the chunk's rows
+  // of ao (which the absorbed path left zero: its entries have length 0).
+  absl::Status NaivePrefill(const DeviceLayer& L, const uint16_t* cache, int64_t kv_blocks,
+                            float softmax_scale, const std::vector<NaiveChunk>& naive,
+                            int64_t gather_rows) {
+    kernels::KvGatherParams g;
+    g.cache = cache;
+    g.num_pages = kv_blocks;
+    g.row_dim = D_.row;
+    g.slots = s_.gather_slots;
+    g.rows = s_.ckv;
+    g.rows_stride = D_.row;
+    g.tokens = gather_rows;
+    RETURN_IF_ERROR(kernels::LaunchKvGather(g, stream_));
+    const int64_t kv_ld = D_.H * (D_.dn + D_.dv);
+    kernels::Bf16GemmParams kb;
+    kb.x = s_.ckv;
+    kb.x_ld = D_.row;
+    kb.w = L.kv_b_bf16;
+    kb.w_ld = D_.dc;
+    kb.out_bf16 = s_.kvx;
+    kb.out_ld = kv_ld;
+    kb.m = gather_rows;
+    kb.n = kv_ld;
+    kb.k = D_.dc;
+    kb.workspace = s_.gemm_ws;
+    kb.workspace_bytes = s_.gemm_ws_bytes;
+    RETURN_IF_ERROR(kernels::LaunchBf16Gemm(kb, stream_));
+    for (const NaiveChunk& c : naive) {
+      kernels::MlaPrefillParams p;
+      p.q = s_.q + c.token0 * D_.H * D_.dqk;
+      p.q_token_stride = D_.H * D_.dqk;
+      p.q_head_stride = D_.dqk;
+      p.kv = s_.kvx + c.row0 * kv_ld;
+      p.kv_token_stride = kv_ld;
+      p.kv_head_stride = D_.dn + D_.dv;
+      p.k_rope = s_.ckv + c.row0 * D_.row + D_.dc;
+      p.k_rope_stride = D_.row;
+      p.out = s_.ao + c.token0 * D_.o_pad;
+      p.out_token_stride = D_.o_pad;
+      p.out_head_stride = D_.dv;
+      p.tokens = c.tokens;
+      p.q_start = c.start;
+      p.kv_len = c.start + c.tokens;
+      p.heads = D_.H;
+      p.nope_dim = D_.dn;
+      p.rope_dim = D_.dr;
+      p.v_dim = D_.dv;
+      p.softmax_scale = softmax_scale;
+      RETURN_IF_ERROR(kernels::LaunchMlaPrefill(p, stream_));
+    }
+    return absl::OkStatus();
   }
 
  private:
@@ -565,7 +640,27 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
     }
   }
   const int64_t n = static_cast<int64_t>(ids.size());
-  RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows));
+  // Prefill chunks in the naive form, while their sequences' rows fit the option's bound.
+  std::vector<NaiveChunk> naive;
+  std::vector<int32_t> gather_slots;
+  {
+    int64_t token0 = 0, rows = 0;
+    for (const ForwardItem& it : items) {
+      const int64_t T = static_cast<int64_t>(it.tokens.size()), end = it.start + T;
+      if (T > 1 && rows + end <= options_.naive_prefill_max_rows) {
+        naive.push_back({token0, T, it.start, rows});
+        for (int64_t pos = 0; pos < end; ++pos) {
+          gather_slots.push_back(static_cast<int32_t>(
+              it.kv->blocks[pos / kBlockTokens] * kBlockTokens + pos % kBlockTokens));
+        }
+        for (int64_t t = 0; t < T; ++t) seq_lens[token0 + t] = 0;  // not the absorbed path's
+        rows += end;
+      }
+      token0 += T;
+    }
+  }
+  const int64_t gather_rows = static_cast<int64_t>(gather_slots.size());
+  RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows, gather_rows));
   Scratch& s = *scratch_;
   std::vector<int32_t> table(n * s.max_pages, 0);
   {
@@ -586,6 +681,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
   RETURN_IF_ERROR(up(s.slots, slots));
   RETURN_IF_ERROR(up(s.seq_lens, seq_lens));
   RETURN_IF_ERROR(up(s.block_table, table));
+  if (gather_rows > 0) RETURN_IF_ERROR(up(s.gather_slots, gather_slots));
 
   Pass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_), options_.cublaslt_fp8);
   kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.d, n, D.V, D.d};
@@ -601,7 +697,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
       RETURN_IF_ERROR(pass.Norm(s.y, D.d, s.x, L.input_norm, s.h, D.d, D.d));
     }
     RETURN_IF_ERROR(pass.Attention(L, cache_ + layer * layer_values, kv_blocks_, cos_table_,
-                                   sin_table_, max_len, softmax_scale));
+                                   sin_table_, max_len, softmax_scale, naive, gather_rows));
     RETURN_IF_ERROR(pass.Norm(s.y, D.d, s.x, L.post_attention_norm, s.h, D.d, D.d));
     if (L.moe) {
       RETURN_IF_ERROR(pass.Moe(L, s.y));

@@ -4,10 +4,11 @@
 // output; the residual stream, norms and the latent KV cache are bf16; the router and lm_head
 // run in bf16 with f32 outputs; routed experts run through the grouped expert GEMM.
 //
-// Attention is the absorbed form (spec §6.6) for every token, prefill chunks included: the
-// chunk's rows are written to the cache first and each query token attends to the positions up
-// to its own (causal by construction). R1-sized layers (latent 512, rope 64, heads % 64 == 0)
-// use kernels/mla_decode, any other size kernels/mla_attend.
+// Every token's cache row is written first. Decode tokens then run the absorbed form (spec
+// §6.6), each attending to the positions up to its own: R1-sized layers (latent 512, rope 64,
+// heads % 64 == 0) through kernels/mla_decode, any other size through kernels/mla_attend.
+// Prefill chunks run the naive form (spec §6.5, kernels/mla_prefill) on their sequence's
+// gathered latent rows, or the absorbed form too (CudaModelOptions::naive_prefill_max_rows).
 //
 // The latent cache lives on the device ([layer][block][64][row] bf16, `kv_blocks` blocks per
 // layer); block ids come from the items' KvSequence, allocated by the caller (e.g. a
@@ -33,6 +34,10 @@ struct CudaModelOptions {
   // Dense FP8 GEMMs of more than 32 tokens go through cuBLASLt's block-scaled mode when its
   // layouts apply (kernels/fp8_gemm); false keeps every one on the weight-streaming kernel.
   bool cublaslt_fp8 = true;
+  // Prefill chunks (items of more than one token) run the naive form (kernels/mla_prefill: keys
+  // and values decompressed through kv_b_proj) while their sequences' latent rows, summed over
+  // the forward's chunks, number at most this; beyond it, and with 0, the absorbed form.
+  int64_t naive_prefill_max_rows = 32768;
 };
 
 class CudaModel {
@@ -59,7 +64,8 @@ class CudaModel {
  private:
   CudaModel(std::shared_ptr<const CudaWeights> weights, int kv_blocks, CudaModelOptions options);
   absl::Status Init();
-  absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows);
+  absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows,
+                             int64_t gather_rows);
 
   std::shared_ptr<const CudaWeights> weights_;
   int kv_blocks_;
