@@ -22,6 +22,7 @@
 #include "kernels/moe_permute/moe_permute_cuda.h"
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
 #include "kernels/rope/rope_cuda.h"
+#include "kernels/silu_mul/silu_mul_cuda.h"
 #include "worker/model/rope.h"
 
 namespace r1 {
@@ -39,6 +40,7 @@ absl::Status CublasStatus(cublasStatus_t s, const char* what) {
 // The model's dimensions, named once.
 struct Dims {
   int64_t d, H, dn, dr, dv, dc, dqk, row, qlora, E, K, V, v_ld, e_ld, o_pad, ffn_pad, exp_pad;
+  bool int4_experts;
   static Dims Of(const CudaWeights& w) {
     const ModelConfig& c = w.config;
     Dims x{};
@@ -61,6 +63,7 @@ struct Dims {
       if (!L.moe) x.ffn_pad = std::max(x.ffn_pad, L.dense.inter_pad);
       if (L.has_shared) x.ffn_pad = std::max(x.ffn_pad, L.shared.inter_pad);
       if (L.moe) x.exp_pad = std::max(x.exp_pad, L.experts.inter_pad);
+      if (L.moe && L.experts.int4) x.int4_experts = true;
     }
     return x;
   }
@@ -82,6 +85,7 @@ struct CudaModel::Scratch {
   uint8_t *xp, *he;
   float *xps, *hes;
   uint16_t *gue, *ye;
+  uint16_t *xpb, *heb;  // INT4 experts: bf16 permuted rows of h, and SiLU(gate)·up
   float* logits;
   int32_t* gather_slots;  // naive prefill: cache slots of the chunks' sequences, concatenated
   uint16_t *ckv, *kvx;    // their gathered rows, and kv_b_proj of the latents [rows][H·(nope+v)]
@@ -203,6 +207,10 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   ASSIGN_OR_RETURN(s->he, a.AllocArray<uint8_t>(nk * ep));
   ASSIGN_OR_RETURN(s->hes, a.AllocArray<float>(nk * (ep / 128)));
   ASSIGN_OR_RETURN(s->ye, a.AllocArray<uint16_t>(nk * D.d));
+  if (D.int4_experts) {
+    ASSIGN_OR_RETURN(s->xpb, a.AllocArray<uint16_t>(nk * D.d));
+    ASSIGN_OR_RETURN(s->heb, a.AllocArray<uint16_t>(nk * ep));
+  }
   ASSIGN_OR_RETURN(s->logits, a.AllocArray<float>(std::max<int64_t>(logit_rows, 1) * D.v_ld));
   const int64_t g = std::max<int64_t>(gather_rows, 1);
   ASSIGN_OR_RETURN(s->gather_slots, a.AllocArray<int32_t>(g));
@@ -311,6 +319,101 @@ class Pass {
     return Gemm(f.down, s_.hq, s_.hs, out, D_.d);
   }
 
+  // Routed experts in FP8 W8A8: permuted e4m3 rows of h (and their scales) → gate_up → fused
+  // SiLU·mul quantisation → down, into ye.
+  absl::Status Fp8Experts(const DeviceFfn& f, int64_t nk) {
+    RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
+    kernels::MoeGatherRowsParams gr;
+    gr.src = s_.xq;
+    gr.src_stride = D_.d;
+    gr.dst = s_.xp;
+    gr.dst_stride = D_.d;
+    gr.row_bytes = D_.d;
+    gr.perm_src = s_.perm_src;
+    gr.top_k = static_cast<int>(D_.K);
+    gr.rows = nk;
+    RETURN_IF_ERROR(kernels::LaunchMoeGatherRows(gr, stream_));
+    kernels::MoeGatherScalesParams gs;
+    gs.src = s_.xs;
+    gs.src_ld = scale_ld_;
+    gs.dst = s_.xps;
+    gs.dst_ld = nk;
+    gs.groups = D_.d / 128;
+    gs.perm_src = s_.perm_src;
+    gs.top_k = static_cast<int>(D_.K);
+    gs.rows = nk;
+    RETURN_IF_ERROR(kernels::LaunchMoeGatherScales(gs, stream_));
+
+    kernels::MoeGemmFp8Params up;
+    up.x = s_.xp;
+    up.x_scale = s_.xps;
+    up.x_scale_ld = nk;
+    up.w = f.gate_up.w;
+    up.w_scale = f.gate_up.scale;
+    up.w_scale_ld = f.gate_up.scale_ld;
+    up.expert_offsets = s_.offsets;
+    up.out = s_.gue;
+    up.tokens = nk;
+    up.experts = D_.E;
+    up.n = f.gate_up.n;
+    up.k = f.gate_up.k_pad;
+    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(up, stream_));
+    RETURN_IF_ERROR(Quant(s_.gue, 2 * f.inter_pad, nk, f.inter_pad, true, s_.he, s_.hes, nk));
+    kernels::MoeGemmFp8Params down = up;
+    down.x = s_.he;
+    down.x_scale = s_.hes;
+    down.w = f.down.w;
+    down.w_scale = f.down.scale;
+    down.w_scale_ld = f.down.scale_ld;
+    down.out = s_.ye;
+    down.n = f.down.n;
+    down.k = f.down.k_pad;
+    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(down, stream_));
+
+    return absl::OkStatus();
+  }
+
+  // Routed experts in INT4 W4A16: permuted bf16 rows of h → gate_up → SiLU·mul (bf16) → down.
+  absl::Status Int4Experts(const DeviceFfn& f, int64_t nk) {
+    kernels::MoeGatherRowsParams gr;
+    gr.src = reinterpret_cast<const uint8_t*>(s_.h);
+    gr.src_stride = D_.d * 2;
+    gr.dst = reinterpret_cast<uint8_t*>(s_.xpb);
+    gr.dst_stride = D_.d * 2;
+    gr.row_bytes = D_.d * 2;
+    gr.perm_src = s_.perm_src;
+    gr.top_k = static_cast<int>(D_.K);
+    gr.rows = nk;
+    RETURN_IF_ERROR(kernels::LaunchMoeGatherRows(gr, stream_));
+    kernels::MoeGemmInt4Params up;
+    up.x = s_.xpb;
+    up.w = f.gate_up4.w;
+    up.w_scale = f.gate_up4.scale;
+    up.expert_offsets = s_.offsets;
+    up.out = s_.gue;
+    up.tokens = nk;
+    up.experts = D_.E;
+    up.n = f.gate_up4.n;
+    up.k = f.gate_up4.k_pad;
+    RETURN_IF_ERROR(kernels::LaunchMoeGemmInt4(up, stream_));
+    kernels::SiluMulParams sm;
+    sm.x = s_.gue;
+    sm.x_stride = 2 * f.inter_pad;
+    sm.out = s_.heb;
+    sm.out_stride = f.inter_pad;
+    sm.rows = nk;
+    sm.n = f.inter_pad;
+    RETURN_IF_ERROR(kernels::LaunchSiluMul(sm, stream_));
+    kernels::MoeGemmInt4Params down = up;
+    down.x = s_.heb;
+    down.w = f.down4.w;
+    down.w_scale = f.down4.scale;
+    down.out = s_.ye;
+    down.n = f.down4.n;
+    down.k = f.down4.k_pad;
+    return kernels::LaunchMoeGemmInt4(down, stream_);
+  }
+
   absl::Status Moe(const DeviceLayer& L, uint16_t* out) {
     const ModelConfig& c = w_.config;
     const int64_t nk = n_ * D_.K;
@@ -350,9 +453,7 @@ class Pass {
     g.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
     RETURN_IF_ERROR(kernels::LaunchMoeGating(g, stream_));
 
-    // Shared expert first (it reads xq of h, which the routed path reuses).
     if (L.has_shared) RETURN_IF_ERROR(Ffn(L.shared, s_.ys));
-    RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
 
     kernels::MoePermuteParams pm;
     pm.topk_ids = s_.topk_ids;
@@ -363,53 +464,12 @@ class Pass {
     pm.perm_src = s_.perm_src;
     pm.inv_perm = s_.inv_perm;
     RETURN_IF_ERROR(kernels::LaunchMoePermute(pm, stream_));
-    kernels::MoeGatherRowsParams gr;
-    gr.src = s_.xq;
-    gr.src_stride = D_.d;
-    gr.dst = s_.xp;
-    gr.dst_stride = D_.d;
-    gr.row_bytes = D_.d;
-    gr.perm_src = s_.perm_src;
-    gr.top_k = static_cast<int>(D_.K);
-    gr.rows = nk;
-    RETURN_IF_ERROR(kernels::LaunchMoeGatherRows(gr, stream_));
-    kernels::MoeGatherScalesParams gs;
-    gs.src = s_.xs;
-    gs.src_ld = scale_ld_;
-    gs.dst = s_.xps;
-    gs.dst_ld = nk;
-    gs.groups = D_.d / 128;
-    gs.perm_src = s_.perm_src;
-    gs.top_k = static_cast<int>(D_.K);
-    gs.rows = nk;
-    RETURN_IF_ERROR(kernels::LaunchMoeGatherScales(gs, stream_));
-
     const DeviceFfn& f = L.experts;
-    kernels::MoeGemmFp8Params up;
-    up.x = s_.xp;
-    up.x_scale = s_.xps;
-    up.x_scale_ld = nk;
-    up.w = f.gate_up.w;
-    up.w_scale = f.gate_up.scale;
-    up.w_scale_ld = f.gate_up.scale_ld;
-    up.expert_offsets = s_.offsets;
-    up.out = s_.gue;
-    up.tokens = nk;
-    up.experts = D_.E;
-    up.n = f.gate_up.n;
-    up.k = f.gate_up.k_pad;
-    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(up, stream_));
-    RETURN_IF_ERROR(Quant(s_.gue, 2 * f.inter_pad, nk, f.inter_pad, true, s_.he, s_.hes, nk));
-    kernels::MoeGemmFp8Params down = up;
-    down.x = s_.he;
-    down.x_scale = s_.hes;
-    down.w = f.down.w;
-    down.w_scale = f.down.scale;
-    down.w_scale_ld = f.down.scale_ld;
-    down.out = s_.ye;
-    down.n = f.down.n;
-    down.k = f.down.k_pad;
-    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(down, stream_));
+    if (f.int4) {
+      RETURN_IF_ERROR(Int4Experts(f, nk));
+    } else {
+      RETURN_IF_ERROR(Fp8Experts(f, nk));
+    }
 
     kernels::MoeCombineParams cb;
     cb.y = s_.ye;

@@ -4,7 +4,7 @@
 //     see there), and both are printed side by side;
 //   * the trained r1-tiny: logits against the CPU fp32 model on held-out prompts + answers, the
 //     FP8 target (top-1 ≥ 99 %, relative L2 ≤ 3e-2); greedy answers to the 200 held-out
-//     problems batched on the GPU (≥ 95 % correct);
+//     problems batched on the GPU (≥ 95 % correct), also with INT4 routed experts;
 //   * token-by-token decode against one prefill over ≥ 3 KV blocks, and 8 sequences batched
 //     against each alone (identical on a row-independent configuration; see the tests);
 //   * an R1-shaped model (R1's attention widths, synthetic weights, 2 layers) through
@@ -236,9 +236,10 @@ class R1TinyGpuTest : public ::testing::Test {
   // Greedy continuations of every prompt, batched on the GPU: one prefill step for all prompts,
   // then one decode step for every unfinished sequence.
   static std::vector<std::vector<int>> GreedyBatch(const std::vector<std::vector<int>>& prompts,
-                                                   int max_new) {
+                                                   int max_new, CudaModel* model = nullptr) {
+    if (model == nullptr) model = gpu_;
     const size_t n = prompts.size();
-    BlockCounter blocks(gpu_->kv_blocks());
+    BlockCounter blocks(model->kv_blocks());
     std::vector<KvSequence> kv(n);
     std::vector<std::vector<int>> out(n);
     std::vector<ForwardItem> items;
@@ -250,7 +251,7 @@ class R1TinyGpuTest : public ::testing::Test {
     for (size_t i = 0; i < n; ++i) owner[i] = i;
     for (int step = 0; step < max_new && !items.empty(); ++step) {
       std::vector<std::vector<float>> logits;
-      auto st = gpu_->Forward(items, &logits);
+      auto st = model->Forward(items, &logits);
       EXPECT_TRUE(st.ok()) << st;
       if (!st.ok()) break;
       std::vector<ForwardItem> next;
@@ -270,6 +271,34 @@ class R1TinyGpuTest : public ::testing::Test {
       owner = std::move(next_owner);
     }
     return out;
+  }
+
+  // Greedy answers of `model` to the 200 held-out problems: the fraction that stop on EOS with
+  // the expected text after "</think>".
+  static double HeldOutAccuracy(CudaModel* model) {
+    std::vector<std::vector<int>> prompts;
+    for (const auto& p : *problems_) {
+      prompts.push_back(p.at("prompt_token_ids").get<std::vector<int>>());
+    }
+    const auto answers = GreedyBatch(prompts, 160, model);
+    auto tokenizer = tok::Tokenizer::LoadFromFile(std::string(kTiny) + "/tokenizer.json");
+    EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+    if (!tokenizer.ok()) return 0;
+    int correct = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      std::vector<int> ids = answers[i];
+      if (ids.empty() || ids.back() != config_->eos_token_id) continue;
+      ids.pop_back();
+      auto text = (*tokenizer)->Decode(std::vector<int32_t>(ids.begin(), ids.end()));
+      if (!text.ok()) continue;
+      const size_t at = text->find("</think>");
+      if (at == std::string::npos) continue;
+      std::string answer = text->substr(at + 8);
+      answer.erase(0, answer.find_first_not_of(" \n"));
+      answer.erase(answer.find_last_not_of(" \n") + 1);
+      correct += answer == (*problems_)[i].at("answer").get<std::string>();
+    }
+    return static_cast<double>(correct) / prompts.size();
   }
 
   static ModelConfig* config_;
@@ -309,31 +338,31 @@ TEST_F(R1TinyGpuTest, LogitsMeetFp8TargetAgainstCpuFp32) {
 }
 
 TEST_F(R1TinyGpuTest, AnswersHeldOutProblems) {
-  std::vector<std::vector<int>> prompts;
-  for (const auto& p : *problems_) {
-    prompts.push_back(p.at("prompt_token_ids").get<std::vector<int>>());
-  }
-  const auto answers = GreedyBatch(prompts, 160);
-  auto tokenizer = tok::Tokenizer::LoadFromFile(std::string(kTiny) + "/tokenizer.json");
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  int correct = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    // Counts when generation stopped on EOS and the text after "</think>" is the answer.
-    std::vector<int> ids = answers[i];
-    if (ids.empty() || ids.back() != config_->eos_token_id) continue;
-    ids.pop_back();
-    auto text = (*tokenizer)->Decode(std::vector<int32_t>(ids.begin(), ids.end()));
-    ASSERT_TRUE(text.ok()) << text.status();
-    const size_t at = text->find("</think>");
-    if (at == std::string::npos) continue;
-    std::string answer = text->substr(at + 8);
-    answer.erase(0, answer.find_first_not_of(" \n"));
-    answer.erase(answer.find_last_not_of(" \n") + 1);
-    correct += answer == (*problems_)[i].at("answer").get<std::string>();
-  }
-  const double acc = static_cast<double>(correct) / prompts.size();
-  std::printf("r1-tiny CUDA greedy over %zu held-out problems: %d correct (%.3f)\n", prompts.size(),
-              correct, acc);
+  const double acc = HeldOutAccuracy(gpu_);
+  std::printf("r1-tiny CUDA greedy over %zu held-out problems: accuracy %.3f\n", problems_->size(),
+              acc);
+  EXPECT_GE(acc, 0.95);
+}
+
+// Routed experts converted to INT4 W4A16 at load (spec §13.3): the R1-on-4-GPUs configuration.
+TEST_F(R1TinyGpuTest, AnswersHeldOutProblemsWithInt4Experts) {
+  auto src = CheckpointWeightSource::Open(kTiny);
+  ASSERT_TRUE(src.ok()) << src.status();
+  auto w = LoadCudaWeights(*config_, **src, {.int4_experts = true});
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto m = CudaModel::Create(std::shared_ptr<const CudaWeights>(std::move(*w)), 2048);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const double acc = HeldOutAccuracy(m->get());
+  std::vector<int> tokens = (*problems_)[0].at("prompt_token_ids").get<std::vector<int>>();
+  const auto answer = GreedyBatch({tokens}, 96, m->get())[0];
+  tokens.insert(tokens.end(), answer.begin(), answer.end());
+  Agreement a;
+  a.AddRows(GpuLogits(**m, tokens, false), CpuLogits(*cpu_, Precision::kF32, tokens),
+            config_->vocab_size);
+  std::printf(
+      "r1-tiny CUDA, INT4 experts: held-out accuracy %.3f; one problem's %lld positions "
+      "vs CPU fp32 (FP8 experts): top-1 %.4f rel-L2 %.4f\n",
+      acc, static_cast<long long>(a.positions), a.top1(), a.rel_l2());
   EXPECT_GE(acc, 0.95);
 }
 

@@ -4,10 +4,13 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <cuda_runtime.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/numeric.h"
 #include "common/status_macros.h"
 #include "kernels/fp8_gemm/fp8_gemm.h"
+#include "kernels/int4_quant/int4_quant_cuda.h"
 #include "worker/model/weight_plan.h"
 
 namespace r1 {
@@ -102,10 +105,11 @@ class Loader {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<DeviceFp8Linear> Upload(HostFp8& h) const {
+  absl::StatusOr<DeviceFp8Linear> Upload(HostFp8& h, DeviceArena* arena = nullptr) const {
+    if (arena == nullptr) arena = arena_;
     DeviceFp8Linear d = h.shape;
-    ASSIGN_OR_RETURN(d.w, arena_->UploadVector(h.w));
-    ASSIGN_OR_RETURN(d.scale, arena_->UploadVector(h.scale));
+    ASSIGN_OR_RETURN(d.w, arena->UploadVector(h.w));
+    ASSIGN_OR_RETURN(d.scale, arena->UploadVector(h.scale));
     h.w = {};
     h.scale = {};
     return d;
@@ -118,9 +122,36 @@ class Loader {
     return Upload(h);
   }
 
-  // One FFN, or `prefixes.size()` stacked ones (routed experts), of width `inter`.
+  // INT4 copy of a stacked FP8 linear, converted on the device.
+  absl::StatusOr<DeviceInt4Linear> ToInt4(const DeviceFp8Linear& f) const {
+    DeviceInt4Linear q;
+    q.n = f.n;
+    q.k_pad = f.k_pad;
+    q.count = f.count;
+    ASSIGN_OR_RETURN(q.w, arena_->AllocArray<uint8_t>(f.count * f.n * f.k_pad / 2));
+    ASSIGN_OR_RETURN(q.scale, arena_->AllocArray<uint16_t>(f.count * (f.k_pad / 128) * f.n));
+    const int64_t scale_rows = (f.n + 127) / 128;
+    for (int64_t e = 0; e < f.count; ++e) {
+      kernels::Int4FromFp8Params p;
+      p.w = f.w + e * f.n * f.k_pad;
+      p.w_scale = f.scale + e * scale_rows * f.scale_ld;
+      p.w_scale_ld = f.scale_ld;
+      p.out = q.w + e * f.n * f.k_pad / 2;
+      p.out_scale = q.scale + e * (f.k_pad / 128) * f.n;
+      p.n = f.n;
+      p.k = f.k_pad;
+      RETURN_IF_ERROR(kernels::LaunchInt4FromFp8(p, nullptr));
+    }
+    if (cudaError_t err = cudaDeviceSynchronize(); err != cudaSuccess) {
+      return absl::InternalError(absl::StrCat("INT4 conversion: ", cudaGetErrorString(err)));
+    }
+    return q;
+  }
+
+  // One FFN, or `prefixes.size()` stacked ones (routed experts), of width `inter`; with `int4`
+  // only the INT4 conversion is kept (the FP8 stack lives in a scratch arena meanwhile).
   absl::StatusOr<DeviceFfn> Ffn(const std::vector<std::string>& prefixes, int64_t inter,
-                                int64_t hidden) const {
+                                int64_t hidden, bool int4 = false) const {
     DeviceFfn f;
     f.inter = inter;
     f.inter_pad = RoundUp128(inter);
@@ -131,8 +162,17 @@ class Loader {
       RETURN_IF_ERROR(PutFp8(prefixes[e] + "up_proj.weight", &gu, e, f.inter_pad));
       RETURN_IF_ERROR(PutFp8(prefixes[e] + "down_proj.weight", &down, e, 0));
     }
-    ASSIGN_OR_RETURN(f.gate_up, Upload(gu));
-    ASSIGN_OR_RETURN(f.down, Upload(down));
+    if (!int4) {
+      ASSIGN_OR_RETURN(f.gate_up, Upload(gu));
+      ASSIGN_OR_RETURN(f.down, Upload(down));
+      return f;
+    }
+    DeviceArena staging;
+    f.int4 = true;
+    ASSIGN_OR_RETURN(DeviceFp8Linear gu8, Upload(gu, &staging));
+    ASSIGN_OR_RETURN(f.gate_up4, ToInt4(gu8));
+    ASSIGN_OR_RETURN(DeviceFp8Linear down8, Upload(down, &staging));
+    ASSIGN_OR_RETURN(f.down4, ToInt4(down8));
     return f;
   }
 
@@ -162,7 +202,8 @@ class Loader {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& c,
-                                                             const WeightSource& source) {
+                                                             const WeightSource& source,
+                                                             const CudaLoadOptions& options) {
   if (!c.is_fp8()) {
     return absl::UnimplementedError("CUDA backend: only FP8 block-quantised checkpoints");
   }
@@ -206,7 +247,7 @@ absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& 
     for (int e = 0; e < c.n_routed_experts; ++e) {
       experts.push_back(absl::StrCat(p, "mlp.experts.", e, "."));
     }
-    ASSIGN_OR_RETURN(L.experts, ld.Ffn(experts, c.moe_intermediate_size, d));
+    ASSIGN_OR_RETURN(L.experts, ld.Ffn(experts, c.moe_intermediate_size, d, options.int4_experts));
     if (c.n_shared_experts > 0) {
       L.has_shared = true;
       ASSIGN_OR_RETURN(L.shared, ld.Ffn({p + "mlp.shared_experts."}, c.shared_expert_width(), d));

@@ -9,7 +9,8 @@
 //  * gate_proj and up_proj of an FFN are stacked into one [gate (Ip rows) | up (Ip rows)] weight,
 //    Ip = intermediate rounded up to 128 with zero rows, so one GEMM writes the [gate | up] row
 //    that the fused SiLU·mul quantisation reads, and the pad columns of SiLU(gate)·up are zero.
-//  * routed experts of a layer are stacked [E][...] for the grouped expert GEMM.
+//  * routed experts of a layer are stacked [E][...] for the grouped expert GEMM, optionally
+//    converted to INT4 W4A16 on the device (CudaLoadOptions::int4_experts).
 //  * kv_b_proj is also kept dequantised to bf16 for the absorbed attention (W_UK, W_UV).
 //  * BF16 tensors (embedding, norms, router, lm_head) as they are; the router bias in f32.
 // The MTP layers are not loaded. Built once by LoadCudaWeights; immutable afterwards, so several
@@ -39,11 +40,21 @@ struct DeviceFp8Linear {
   float* scale = nullptr;  // [count][⌈n/128⌉][scale_ld] f32
 };
 
+// A stack of INT4 W4A16 linears (spec §13.3; layout of kernels/int4_quant), converted from FP8
+// at load.
+struct DeviceInt4Linear {
+  int64_t n = 0, k_pad = 0, count = 0;
+  uint8_t* w = nullptr;       // [count][n][k_pad/2] packed int4
+  uint16_t* scale = nullptr;  // [count][k_pad/128][n] bf16
+};
+
 struct DeviceFfn {
   int64_t inter = 0;        // intermediate width of the checkpoint
   int64_t inter_pad = 0;    // rounded up to 128
-  DeviceFp8Linear gate_up;  // [2·inter_pad][k_pad(hidden)]
-  DeviceFp8Linear down;     // [hidden][inter_pad]
+  DeviceFp8Linear gate_up;  // [2·inter_pad][k_pad(hidden)] (not held when int4)
+  DeviceFp8Linear down;     // [hidden][inter_pad] (not held when int4)
+  bool int4 = false;        // routed experts converted to INT4 at load
+  DeviceInt4Linear gate_up4, down4;
 };
 
 struct DeviceLayer {
@@ -69,11 +80,18 @@ struct CudaWeights {
   DeviceArena arena;  // owns every pointer above
 };
 
+struct CudaLoadOptions {
+  // Routed experts as INT4 W4A16 (group 128 along K, bf16 scales), converted on the device from
+  // the FP8 checkpoint (kernels/int4_quant); their GEMMs then take bf16 activations.
+  bool int4_experts = false;
+};
+
 // Loads the main model from `source` onto the current CUDA device. Unimplemented for
 // configurations the CUDA backend does not run yet (unquantised checkpoints, hidden_size or
 // q_lora_rank not a multiple of 128); errors from the source name tensor and file.
 absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& config,
-                                                             const WeightSource& source);
+                                                             const WeightSource& source,
+                                                             const CudaLoadOptions& options = {});
 
 }  // namespace r1
 
