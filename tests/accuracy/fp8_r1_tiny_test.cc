@@ -14,28 +14,16 @@
 
 #include "nlohmann/json.hpp"
 #include "worker/model/cpu_model.h"
+#include "worker/model/test_util.h"
 
 namespace r1 {
 namespace {
 
+using testing::Agreement;
+
 constexpr char kModel[] = "models/r1-tiny";
 constexpr int kProblems = 24;
 constexpr int kMaxAnswer = 96;
-
-struct Agreement {
-  int64_t positions = 0, agree = 0;
-  double err2 = 0, ref2 = 0;
-  void Add(const float* got, const float* want, int64_t V) {
-    agree += (std::max_element(got, got + V) - got) == (std::max_element(want, want + V) - want);
-    ++positions;
-    for (int64_t v = 0; v < V; ++v) {
-      err2 += (got[v] - want[v]) * static_cast<double>(got[v] - want[v]);
-      ref2 += want[v] * static_cast<double>(want[v]);
-    }
-  }
-  double top1() const { return static_cast<double>(agree) / positions; }
-  double rel_l2() const { return std::sqrt(err2 / ref2); }
-};
 
 class Fp8R1TinyTest : public ::testing::Test {
  protected:

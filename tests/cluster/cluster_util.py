@@ -32,6 +32,14 @@ def prepare_model(work: pathlib.Path) -> pathlib.Path:
     tiny = ROOT / "models" / "r1-tiny"
     if (tiny / "config.json").exists() and (tiny / "model.safetensors.index.json").exists():
         return tiny
+    return prepare_random_model(work)
+
+
+def prepare_random_model(work: pathlib.Path) -> pathlib.Path:
+    """A random model of r1-tiny's architecture with its tokenizer. Its generations do not end
+    early the way the trained model's short answers do, which tests of long-running streams
+    (disconnects, killed workers) need."""
+    tiny = ROOT / "models" / "r1-tiny"
     out = work / "model"
     if not (out / "config.json").exists():
         subprocess.run(

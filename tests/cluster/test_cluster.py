@@ -16,7 +16,7 @@ import openai
 import pytest
 from tokenizers import Tokenizer
 
-from cluster_util import Cluster, prepare_model, sse_events
+from cluster_util import Cluster, prepare_model, prepare_random_model, sse_events
 
 MODEL_ID = "r1-tiny"
 
@@ -24,6 +24,12 @@ MODEL_ID = "r1-tiny"
 @pytest.fixture(scope="session")
 def model(tmp_path_factory) -> pathlib.Path:
     return prepare_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> pathlib.Path:
+    """For long-running streams: the trained model ends its answers within a few dozen tokens."""
+    return prepare_random_model(tmp_path_factory.mktemp("random"))
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +61,14 @@ def start(tmp_path, model, group_size, workers, name="c", extra=None) -> Cluster
 def cluster2(tmp_path, model):
     """2 workers, one group with expert parallelism 2."""
     c = start(tmp_path, model, 2, 2)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def cluster2_random(tmp_path, random_model):
+    """As cluster2, serving the random model."""
+    c = start(tmp_path, random_model, 2, 2)
     yield c
     c.stop()
 
@@ -231,8 +245,8 @@ def kv_usage(c: Cluster) -> float:
     return c.metrics().get("r1_kv_cache_usage_ratio", 0.0)
 
 
-def test_client_disconnect_frees_the_sequence(cluster2):
-    c = cluster2
+def test_client_disconnect_frees_the_sequence(cluster2_random):
+    c = cluster2_random
     deadline = time.time() + 10
     while kv_usage(c) != 0.0 and time.time() < deadline:
         time.sleep(0.2)
@@ -375,8 +389,9 @@ def test_malformed_requests_get_4xx_error_objects(cluster2):
 
 # --- worker failure -------------------------------------------------------------------------
 
-def test_killed_worker_ends_its_groups_streams_and_the_other_group_serves(tmp_path, model):
-    c = start(tmp_path, model, 2, 4)
+def test_killed_worker_ends_its_groups_streams_and_the_other_group_serves(tmp_path,
+                                                                          random_model):
+    c = start(tmp_path, random_model, 2, 4)
     try:
         results = {}
         started = threading.Barrier(9)

@@ -666,17 +666,10 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
   const Dims D = Dims::Of(*weights_);
   std::vector<int32_t> ids, positions, slots, seq_lens;
   int64_t max_pages = 1, max_len = 0, logit_rows = 0;
+  RETURN_IF_ERROR(ValidateForwardItems(items, c));
   for (size_t i = 0; i < items.size(); ++i) {
     const ForwardItem& it = items[i];
-    if (it.kv == nullptr || it.tokens.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": empty"));
-    }
     const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
-    if (it.start != it.kv->length || end > it.kv->capacity() || end > c.max_position_embeddings) {
-      return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": positions [", it.start,
-                                                     ", ", end, ") do not follow the cached ",
-                                                     it.kv->length, " or exceed capacity"));
-    }
     for (int b : it.kv->blocks) {
       if (b < 0 || b >= kv_blocks_) {
         return absl::InvalidArgumentError(
@@ -687,10 +680,6 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
     max_len = std::max(max_len, end);
     logit_rows += it.all_logits ? static_cast<int64_t>(it.tokens.size()) : 1;
     for (size_t t = 0; t < it.tokens.size(); ++t) {
-      if (it.tokens[t] < 0 || it.tokens[t] >= D.V) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("forward item ", i, ": token id ", it.tokens[t], " out of range"));
-      }
       const int64_t pos = it.start + static_cast<int64_t>(t);
       ids.push_back(it.tokens[t]);
       positions.push_back(static_cast<int32_t>(pos));

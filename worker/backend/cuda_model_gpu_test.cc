@@ -25,30 +25,14 @@
 #include "nlohmann/json.hpp"
 #include "worker/backend/cuda_model.h"
 #include "worker/model/cpu_model.h"
+#include "worker/model/test_util.h"
 
 namespace r1 {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::Agreement;
 
-struct Agreement {
-  int64_t positions = 0, agree = 0;
-  double err2 = 0, ref2 = 0;
-  void Add(const float* got, const float* want, int64_t V) {
-    agree += (std::max_element(got, got + V) - got) == (std::max_element(want, want + V) - want);
-    ++positions;
-    for (int64_t v = 0; v < V; ++v) {
-      err2 += (got[v] - want[v]) * static_cast<double>(got[v] - want[v]);
-      ref2 += want[v] * static_cast<double>(want[v]);
-    }
-  }
-  void AddRows(const std::vector<float>& got, const std::vector<float>& want, int64_t V) {
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t r = 0; r < got.size() / V; ++r) Add(&got[r * V], &want[r * V], V);
-  }
-  double top1() const { return static_cast<double>(agree) / std::max<int64_t>(positions, 1); }
-  double rel_l2() const { return std::sqrt(err2 / ref2); }
-};
+namespace fs = std::filesystem;
 
 // Hands out KV blocks from a counter (the device cache needs only block ids).
 struct BlockCounter {
@@ -329,7 +313,8 @@ TEST_F(R1TinyGpuTest, LogitsMeetFp8TargetAgainstCpuFp32) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     std::vector<int> tokens = prompts[i];
     tokens.insert(tokens.end(), answers[i].begin(), answers[i].end());
-    all.AddRows(GpuLogits(*gpu_, tokens, false), CpuLogits(*cpu_, Precision::kF32, tokens), V);
+    EXPECT_TRUE(
+        all.AddRows(GpuLogits(*gpu_, tokens, false), CpuLogits(*cpu_, Precision::kF32, tokens), V));
   }
   std::printf("r1-tiny CUDA vs CPU fp32 over %lld positions: top-1 %.4f, relative L2 %.4f\n",
               static_cast<long long>(all.positions), all.top1(), all.rel_l2());
@@ -357,8 +342,8 @@ TEST_F(R1TinyGpuTest, AnswersHeldOutProblemsWithInt4Experts) {
   const auto answer = GreedyBatch({tokens}, 96, m->get())[0];
   tokens.insert(tokens.end(), answer.begin(), answer.end());
   Agreement a;
-  a.AddRows(GpuLogits(**m, tokens, false), CpuLogits(*cpu_, Precision::kF32, tokens),
-            config_->vocab_size);
+  EXPECT_TRUE(a.AddRows(GpuLogits(**m, tokens, false), CpuLogits(*cpu_, Precision::kF32, tokens),
+                        config_->vocab_size));
   std::printf(
       "r1-tiny CUDA, INT4 experts: held-out accuracy %.3f; one problem's %lld positions "
       "vs CPU fp32 (FP8 experts): top-1 %.4f rel-L2 %.4f\n",
@@ -378,11 +363,12 @@ TEST_F(R1TinyGpuTest, DecodeEqualsPrefillOverThreeBlocks) {
     tokens.insert(tokens.end(), ids.begin(), ids.end());
   }
   Agreement exact;
-  exact.AddRows(GpuLogits(*gpu_stream_, tokens, true), GpuLogits(*gpu_stream_, tokens, false), V);
+  EXPECT_TRUE(exact.AddRows(GpuLogits(*gpu_stream_, tokens, true),
+                            GpuLogits(*gpu_stream_, tokens, false), V));
   const std::vector<float> f32 = CpuLogits(*cpu_, Precision::kF32, tokens);
   Agreement decode, prefill;
-  decode.AddRows(GpuLogits(*gpu_, tokens, true), f32, V);
-  prefill.AddRows(GpuLogits(*gpu_, tokens, false), f32, V);
+  EXPECT_TRUE(decode.AddRows(GpuLogits(*gpu_, tokens, true), f32, V));
+  EXPECT_TRUE(prefill.AddRows(GpuLogits(*gpu_, tokens, false), f32, V));
   std::printf(
       "r1-tiny CUDA over %zu tokens: row-independent model decode vs prefill top-1 %.4f "
       "rel-L2 %.3g; default model vs CPU fp32: decode top-1 %.4f rel-L2 %.4f, prefill "
@@ -428,9 +414,9 @@ TEST_F(R1TinyGpuTest, BatchedEqualsAlone) {
     Agreement vs_alone, batched_f32, alone_f32;
     for (size_t i = 0; i < seqs.size(); ++i) {
       const std::vector<float> alone = GpuLogits(*model, seqs[i], false);
-      vs_alone.AddRows(batched[i], alone, V);
-      batched_f32.AddRows(batched[i], f32[i], V);
-      alone_f32.AddRows(alone, f32[i], V);
+      EXPECT_TRUE(vs_alone.AddRows(batched[i], alone, V));
+      EXPECT_TRUE(batched_f32.AddRows(batched[i], f32[i], V));
+      EXPECT_TRUE(alone_f32.AddRows(alone, f32[i], V));
     }
     const bool exact = model == gpu_stream_;
     std::printf(
@@ -496,9 +482,9 @@ TEST(R1ShapedGpuTest, MlaDecodePathAgreesWithCpuFp8) {
   const std::vector<float> f32 = CpuLogits(cpu, Precision::kF32, tokens);
   const std::vector<float> cpu8 = CpuLogits(cpu, Precision::kFp8Activations, tokens);
   Agreement prefill, decode, reference;
-  prefill.AddRows(GpuLogits(*gpu, tokens, false), f32, c.vocab_size);
-  decode.AddRows(GpuLogits(*gpu, tokens, true), f32, c.vocab_size);
-  reference.AddRows(cpu8, f32, c.vocab_size);
+  EXPECT_TRUE(prefill.AddRows(GpuLogits(*gpu, tokens, false), f32, c.vocab_size));
+  EXPECT_TRUE(decode.AddRows(GpuLogits(*gpu, tokens, true), f32, c.vocab_size));
+  EXPECT_TRUE(reference.AddRows(cpu8, f32, c.vocab_size));
   std::printf(
       "R1-shaped (2 layers) vs CPU fp32 over %zu tokens: CUDA prefill top-1 %.4f "
       "rel-L2 %.4f; CUDA decode top-1 %.4f rel-L2 %.4f; CPU FP8 top-1 %.4f rel-L2 %.4f\n",

@@ -22,6 +22,28 @@ struct MlaDims {
 
 }  // namespace
 
+absl::Status ValidateForwardItems(const std::vector<ForwardItem>& items, const ModelConfig& c) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ForwardItem& it = items[i];
+    if (it.kv == nullptr || it.tokens.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": empty"));
+    }
+    const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
+    if (it.start != it.kv->length || end > it.kv->capacity() || end > c.max_position_embeddings) {
+      return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": positions [", it.start,
+                                                     ", ", end, ") do not follow the cached ",
+                                                     it.kv->length, " or exceed capacity"));
+    }
+    for (int tok : it.tokens) {
+      if (tok < 0 || tok >= c.vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("forward item ", i, ": token id ", tok, " out of range"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 CpuModel::CpuModel(std::shared_ptr<const ModelWeights> weights, ModelOptions options)
     : weights_(std::move(weights)),
       options_(options),
@@ -228,24 +250,11 @@ absl::Status CpuModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& ca
   const ModelConfig& c = config();
   const int64_t d = c.hidden_size, V = c.vocab_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
+  RETURN_IF_ERROR(ValidateForwardItems(items, c));
   std::vector<TokenRef> refs;
   for (size_t i = 0; i < items.size(); ++i) {
-    const ForwardItem& it = items[i];
-    if (it.kv == nullptr || it.tokens.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": empty"));
-    }
-    const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
-    if (it.start != it.kv->length || end > it.kv->capacity() || end > c.max_position_embeddings) {
-      return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": positions [", it.start,
-                                                     ", ", end, ") do not follow the cached ",
-                                                     it.kv->length, " or exceed capacity"));
-    }
-    for (size_t t = 0; t < it.tokens.size(); ++t) {
-      if (it.tokens[t] < 0 || it.tokens[t] >= V) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("forward item ", i, ": token id ", it.tokens[t], " out of range"));
-      }
-      refs.push_back({static_cast<int>(i), it.start + static_cast<int64_t>(t)});
+    for (size_t t = 0; t < items[i].tokens.size(); ++t) {
+      refs.push_back({static_cast<int>(i), items[i].start + static_cast<int64_t>(t)});
     }
   }
   const int64_t n = static_cast<int64_t>(refs.size());

@@ -41,6 +41,11 @@ struct ForwardItem {
   bool all_logits = false;  // logits for every position, else only the last
 };
 
+// Checks a Forward batch against the model: every item non-empty, its positions following the
+// cached length inside the sequence's capacity and the context, token ids in [0, vocab_size).
+// InvalidArgument naming the item otherwise. Shared by every backend's Forward.
+absl::Status ValidateForwardItems(const std::vector<ForwardItem>& items, const ModelConfig& c);
+
 // Called for every MoE layer after gating with the router logits ([n][n_routed_experts]) and the
 // choices per token; it may observe them (metrics, tests) or replace them (tests that pin routing
 // to another run's experts, see ChoiceForExperts).

@@ -21,9 +21,12 @@
 #include "common/safetensors.h"
 #include "worker/model/cpu_model.h"
 #include "worker/model/cpu_ops.h"
+#include "worker/model/test_util.h"
 
 namespace r1 {
 namespace {
+
+using testing::Agreement;
 
 namespace fs = std::filesystem;
 
@@ -148,21 +151,6 @@ TEST_P(GoldenTest, Fp32MatchesTransformers) {
                 e.label.c_str(), max_diff, max_diff / max_ref, max_ref);
   }
 }
-
-struct Agreement {
-  int64_t positions = 0, agree = 0;
-  double err2 = 0, ref2 = 0;
-  void Add(const float* got, const float* want, int64_t V) {
-    agree += (std::max_element(got, got + V) - got) == (std::max_element(want, want + V) - want);
-    ++positions;
-    for (int64_t v = 0; v < V; ++v) {
-      err2 += (got[v] - want[v]) * static_cast<double>(got[v] - want[v]);
-      ref2 += want[v] * static_cast<double>(want[v]);
-    }
-  }
-  double top1() const { return static_cast<double>(agree) / positions; }
-  double rel_l2() const { return std::sqrt(err2 / ref2); }
-};
 
 // FP8-activation mode against the transformers logits, twice: as is, and with every MoE layer's
 // expert set pinned to the one the fp32 run chose (weights still computed from the FP8 run's own

@@ -2,6 +2,9 @@
 #ifndef R1_WORKER_MODEL_TEST_UTIL_H_
 #define R1_WORKER_MODEL_TEST_UTIL_H_
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +28,29 @@ std::vector<int> RandomTokens(int n, unsigned seed);
 
 // A fresh empty directory under the test temp dir, named after the running test.
 std::string TempDir(const std::string& suffix);
+
+// How well rows of logits agree with reference rows: top-1 agreement and relative L2 error
+// over all rows added.
+struct Agreement {
+  int64_t positions = 0, agree = 0;
+  double err2 = 0, ref2 = 0;
+  void Add(const float* got, const float* want, int64_t V) {
+    agree += (std::max_element(got, got + V) - got) == (std::max_element(want, want + V) - want);
+    ++positions;
+    for (int64_t v = 0; v < V; ++v) {
+      err2 += (got[v] - want[v]) * static_cast<double>(got[v] - want[v]);
+      ref2 += want[v] * static_cast<double>(want[v]);
+    }
+  }
+  // Every row of equally long [rows][V] vectors (false when the sizes differ).
+  bool AddRows(const std::vector<float>& got, const std::vector<float>& want, int64_t V) {
+    if (got.size() != want.size()) return false;
+    for (size_t r = 0; r < got.size() / V; ++r) Add(&got[r * V], &want[r * V], V);
+    return true;
+  }
+  double top1() const { return static_cast<double>(agree) / std::max<int64_t>(positions, 1); }
+  double rel_l2() const { return std::sqrt(err2 / ref2); }
+};
 
 }  // namespace r1::testing
 
