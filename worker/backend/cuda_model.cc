@@ -660,6 +660,18 @@ class Pass {
 
 }  // namespace
 
+absl::Status CudaModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                                std::vector<std::vector<float>>* logits) {
+  if (cache.num_blocks() != kv_blocks_) {
+    return absl::FailedPreconditionError(absl::StrCat("CudaModel: the block allocator has ",
+                                                      cache.num_blocks(),
+                                                      " blocks, the device "
+                                                      "cache ",
+                                                      kv_blocks_));
+  }
+  return Forward(items, logits);
+}
+
 absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
                                 std::vector<std::vector<float>>* logits) {
   const ModelConfig& c = config();

@@ -40,7 +40,7 @@ struct CudaModelOptions {
   int64_t naive_prefill_max_rows = 32768;
 };
 
-class CudaModel {
+class CudaModel : public ForwardModel {
  public:
   // `weights` must live on the current device. Allocates the cache for `kv_blocks` blocks.
   static absl::StatusOr<std::unique_ptr<CudaModel>> Create(
@@ -49,14 +49,19 @@ class CudaModel {
   CudaModel(const CudaModel&) = delete;
   CudaModel& operator=(const CudaModel&) = delete;
 
-  const ModelConfig& config() const { return weights_->config; }
-  int row_size() const;  // KV row: kv_lora_rank + qk_rope_head_dim
+  const ModelConfig& config() const override { return weights_->config; }
+  int row_size() const override;  // KV row: kv_lora_rank + qk_rope_head_dim
   int kv_blocks() const { return kv_blocks_; }
+  bool uses_host_cache_rows() const override { return false; }
 
   // As CpuModel::Forward: `logits[i]` gets [rows][vocab] f32 for item i (rows = tokens with
   // all_logits, else 1); positions [start, start+T) are written to the device cache and
   // kv->length advanced. Items with block ids outside [0, kv_blocks) are InvalidArgument.
   absl::Status Forward(std::vector<ForwardItem>& items, std::vector<std::vector<float>>* logits);
+  // ForwardModel: `cache` only allocates block ids (it must have kv_blocks() blocks; an Engine
+  // makes it without host rows).
+  absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                       std::vector<std::vector<float>>* logits) override;
 
   // Per-forward device buffers (opaque; defined in cuda_model.cc).
   struct Scratch;

@@ -24,6 +24,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "worker/backend/cuda_model.h"
+#include "worker/engine/engine.h"
 #include "worker/model/cpu_model.h"
 #include "worker/model/test_util.h"
 
@@ -264,12 +265,17 @@ class R1TinyGpuTest : public ::testing::Test {
     for (const auto& p : *problems_) {
       prompts.push_back(p.at("prompt_token_ids").get<std::vector<int>>());
     }
-    const auto answers = GreedyBatch(prompts, 160, model);
+    return Score(GreedyBatch(prompts, 160, model));
+  }
+
+  // The fraction of held-out problems whose generated ids stop on EOS with the expected text
+  // after "</think>".
+  static double Score(const std::vector<std::vector<int>>& answers) {
     auto tokenizer = tok::Tokenizer::LoadFromFile(std::string(kTiny) + "/tokenizer.json");
     EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
     if (!tokenizer.ok()) return 0;
     int correct = 0;
-    for (size_t i = 0; i < prompts.size(); ++i) {
+    for (size_t i = 0; i < answers.size(); ++i) {
       std::vector<int> ids = answers[i];
       if (ids.empty() || ids.back() != config_->eos_token_id) continue;
       ids.pop_back();
@@ -282,7 +288,7 @@ class R1TinyGpuTest : public ::testing::Test {
       answer.erase(answer.find_last_not_of(" \n") + 1);
       correct += answer == (*problems_)[i].at("answer").get<std::string>();
     }
-    return static_cast<double>(correct) / prompts.size();
+    return static_cast<double>(correct) / problems_->size();
   }
 
   static ModelConfig* config_;
@@ -327,6 +333,45 @@ TEST_F(R1TinyGpuTest, AnswersHeldOutProblems) {
   std::printf("r1-tiny CUDA greedy over %zu held-out problems: accuracy %.3f\n", problems_->size(),
               acc);
   EXPECT_GE(acc, 0.95);
+}
+
+// The Engine (continuous batching, chunked prefill, recompute preemption, the host sampler) on
+// the CUDA model, with too few KV blocks for all 200 problems at once.
+TEST_F(R1TinyGpuTest, EngineAnswersHeldOutProblems) {
+  auto src = CheckpointWeightSource::Open(kTiny);
+  ASSERT_TRUE(src.ok()) << src.status();
+  auto w = LoadCudaWeights(*config_, **src);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EngineOptions options;
+  options.max_step_tokens = 512;
+  options.max_running = 200;
+  options.kv_blocks = 120;
+  options.valid_vocab = valid_vocab_;
+  auto m = CudaModel::Create(std::shared_ptr<const CudaWeights>(std::move(*w)), options.kv_blocks);
+  ASSERT_TRUE(m.ok()) << m.status();
+  Engine engine(std::move(*m), options);
+  for (size_t i = 0; i < problems_->size(); ++i) {
+    SequenceRequest r;
+    r.id = i;
+    r.prompt = (*problems_)[i].at("prompt_token_ids").get<std::vector<int>>();
+    r.max_new_tokens = 160;
+    ASSERT_TRUE(engine.Submit(r).ok());
+  }
+  std::vector<std::vector<int>> answers(problems_->size());
+  int steps = 0;
+  for (; !engine.Idle() && steps < 100000; ++steps) {
+    auto out = engine.Step();
+    ASSERT_TRUE(out.ok()) << out.status();
+    for (const auto& o : *out) {
+      ASSERT_NE(o.finish, FinishReason::kError) << o.error;
+      answers[o.id].insert(answers[o.id].end(), o.new_tokens.begin(), o.new_tokens.end());
+    }
+  }
+  const double acc = Score(answers);
+  std::printf("r1-tiny Engine on CUDA: held-out accuracy %.3f in %d steps, %llu preemptions\n", acc,
+              steps, static_cast<unsigned long long>(engine.preemptions()));
+  EXPECT_GE(acc, 0.95);
+  EXPECT_GT(engine.preemptions(), 0u);
 }
 
 // Routed experts converted to INT4 W4A16 at load (spec §13.3): the R1-on-4-GPUs configuration.

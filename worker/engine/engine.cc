@@ -8,11 +8,15 @@ namespace r1 {
 
 Engine::Engine(std::shared_ptr<const ModelWeights> weights, ModelOptions model,
                EngineOptions options)
-    : model_(std::move(weights), model),
+    : Engine(std::make_unique<CpuModel>(std::move(weights), model), options) {}
+
+Engine::Engine(std::unique_ptr<ForwardModel> model, EngineOptions options)
+    : model_(std::move(model)),
+      cpu_model_(dynamic_cast<CpuModel*>(model_.get())),
       options_(options),
-      cache_(static_cast<int>(model_.config().num_hidden_layers), options.kv_blocks,
-             model_.row_size(), options.bf16_kv) {
-  if (options_.valid_vocab <= 0) options_.valid_vocab = model_.config().vocab_size;
+      cache_(static_cast<int>(model_->config().num_hidden_layers), options.kv_blocks,
+             model_->row_size(), options.bf16_kv, model_->uses_host_cache_rows()) {
+  if (options_.valid_vocab <= 0) options_.valid_vocab = model_->config().vocab_size;
 }
 
 int Engine::running() const {
@@ -32,7 +36,7 @@ int64_t Engine::queued_tokens() const {
 int Engine::waiting() const { return static_cast<int>(waiting_.size()); }
 
 absl::Status Engine::Submit(SequenceRequest r) {
-  const ModelConfig& c = model_.config();
+  const ModelConfig& c = model_->config();
   if (r.prompt.empty()) return absl::InvalidArgumentError("prompt is empty");
   for (int t : r.prompt) {
     if (t < 0 || t >= c.vocab_size) {
@@ -175,7 +179,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
   if (items.empty() && !options_.lockstep) return out;
 
   std::vector<std::vector<float>> logits;
-  if (auto st = model_.Forward(items, cache_, &logits); !st.ok()) {
+  if (auto st = model_->Forward(items, cache_, &logits); !st.ok()) {
     for (uint64_t id : item_ids) {
       out.push_back({id, {}, FinishReason::kError, std::string(st.message())});
       Sequence& s = sequences_.at(id);
@@ -185,7 +189,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     return out;
   }
 
-  const ModelConfig& c = model_.config();
+  const ModelConfig& c = model_->config();
   const int64_t V = c.vocab_size;
   for (size_t i = 0; i < items.size(); ++i) {
     Sequence& s = sequences_.at(item_ids[i]);

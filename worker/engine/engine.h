@@ -1,4 +1,5 @@
-// Engine: a single-process DeepSeek-V3 engine over the CPU model. It runs many sequences per
+// Engine: a single-process DeepSeek-V3 engine over a ForwardModel (the CPU model, or the CUDA
+// backend's). It runs many sequences per
 // step with continuous batching: every running sequence that is decoding contributes one token,
 // and prefill chunks fill the rest of the per-step token budget (decode first, DESIGN §7).
 // When KV blocks run out, the most recently admitted sequence is preempted and later recomputed
@@ -53,7 +54,10 @@ struct SequenceOutput {
 
 class Engine {
  public:
+  // Runs a CpuModel on `weights`.
   Engine(std::shared_ptr<const ModelWeights> weights, ModelOptions model, EngineOptions options);
+  // Runs any backend's model (not null); options.kv_blocks must match a device cache's size.
+  Engine(std::unique_ptr<ForwardModel> model, EngineOptions options);
 
   // Queues a sequence. InvalidArgument for empty/out-of-range prompts, bad sampling params,
   // max_new_tokens ≤ 0, a prompt that leaves no room in the context, or a duplicate id.
@@ -73,7 +77,9 @@ class Engine {
   // Runs one step. Returns the sequences that produced a token or finished.
   absl::StatusOr<std::vector<SequenceOutput>> Step();
 
-  CpuModel& model() { return model_; }
+  ForwardModel& model() { return *model_; }
+  // The CPU model when the Engine runs one (expert executors, routing hooks), else null.
+  CpuModel* cpu_model() { return cpu_model_; }
 
  private:
   struct Sequence {
@@ -91,7 +97,8 @@ class Engine {
   // Preempts the most recently admitted sequence admitted after `after_order`; false if none.
   bool PreemptOne(uint64_t after_order);
 
-  CpuModel model_;
+  std::unique_ptr<ForwardModel> model_;
+  CpuModel* cpu_model_ = nullptr;  // model_ when it is a CpuModel
   EngineOptions options_;
   PagedKvCache cache_;
   std::map<uint64_t, Sequence> sequences_;  // every live sequence

@@ -7,12 +7,14 @@
 
 namespace r1 {
 
-PagedKvCache::PagedKvCache(int num_layers, int num_blocks, int row_size, bool bf16_values)
+PagedKvCache::PagedKvCache(int num_layers, int num_blocks, int row_size, bool bf16_values,
+                           bool hold_rows)
     : num_layers_(num_layers),
       num_blocks_(num_blocks),
       row_size_(row_size),
       bf16_values_(bf16_values),
-      data_(static_cast<size_t>(num_layers) * num_blocks * kBlockTokens * row_size, 0.0f) {
+      data_(hold_rows ? static_cast<size_t>(num_layers) * num_blocks * kBlockTokens * row_size : 0,
+            0.0f) {
   free_.reserve(num_blocks);
   for (int b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
 }

@@ -27,7 +27,10 @@ struct KvSequence {
 
 class PagedKvCache {
  public:
-  PagedKvCache(int num_layers, int num_blocks, int row_size, bool bf16_values);
+  // `hold_rows` false keeps only the block bookkeeping (a device cache holds the rows): Row and
+  // Write must not be called then.
+  PagedKvCache(int num_layers, int num_blocks, int row_size, bool bf16_values,
+               bool hold_rows = true);
 
   int num_blocks() const { return num_blocks_; }
   int free_blocks() const { return static_cast<int>(free_.size()); }

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "worker/kv_cache/kv_cache.h"
+#include "worker/model/forward_model.h"
 #include "worker/model/gating.h"
 #include "worker/model/model_weights.h"
 #include "worker/model/rope.h"
@@ -31,14 +32,6 @@ enum class AttentionForm { kAuto, kNaive, kAbsorbed };
 struct ModelOptions {
   Precision precision = Precision::kF32;
   AttentionForm attention = AttentionForm::kAuto;
-};
-
-// One sequence's share of a step: `tokens` at absolute positions [start, start + tokens.size()).
-struct ForwardItem {
-  KvSequence* kv = nullptr;  // borrowed; must have capacity for start + tokens.size()
-  std::vector<int> tokens;
-  int64_t start = 0;
-  bool all_logits = false;  // logits for every position, else only the last
 };
 
 // Checks a Forward batch against the model: every item non-empty, its positions following the
@@ -68,17 +61,17 @@ class ExpertExecutor {
                            float* out) = 0;
 };
 
-class CpuModel {
+class CpuModel : public ForwardModel {
  public:
   CpuModel(std::shared_ptr<const ModelWeights> weights, ModelOptions options);
 
-  const ModelConfig& config() const { return weights_->config; }
-  int row_size() const;  // KV row: kv_lora_rank + qk_rope_head_dim
+  const ModelConfig& config() const override { return weights_->config; }
+  int row_size() const override;  // KV row: kv_lora_rank + qk_rope_head_dim
 
   // Runs the batch; `logits[i]` gets [rows][vocab] for item i (rows = tokens or 1).
   // Positions [start, start+T) of each item are written to the cache and kv->length advanced.
   absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
-                       std::vector<std::vector<float>>* logits);
+                       std::vector<std::vector<float>>* logits) override;
 
   void set_routing_hook(RoutingHook hook) { routing_hook_ = std::move(hook); }
   // Borrowed (must outlive Forward calls); null, the default, runs every routed expert locally.

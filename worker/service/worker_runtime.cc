@@ -134,7 +134,7 @@ class Session {
       eo.lockstep = true;
     }
     as->engine = std::make_unique<Engine>(as->weights, ModelOptions{}, eo);
-    if (as->link) as->engine->model().set_expert_executor(as->link->executor());
+    if (as->link) as->engine->cpu_model()->set_expert_executor(as->link->executor());
     current_ = std::move(as);
     log::Info({}, "assigned group {} rank {}: loaded {} in {:.2f} s, {} KV blocks", a.group_id(),
               a.rank(), dir, secs, eo.kv_blocks);

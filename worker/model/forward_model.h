@@ -1,0 +1,39 @@
+// ForwardModel: what the Engine needs of a backend's model — its config, its KV row width and a
+// batched Forward over paged sequences. CpuModel (host cache rows) and the CUDA backend's engine
+// adapter (device cache; the PagedKvCache only hands out block ids) implement it.
+#ifndef R1_WORKER_MODEL_FORWARD_MODEL_H_
+#define R1_WORKER_MODEL_FORWARD_MODEL_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/model_config.h"
+#include "worker/kv_cache/kv_cache.h"
+
+namespace r1 {
+
+// One sequence's share of a step: `tokens` at absolute positions [start, start + tokens.size()).
+struct ForwardItem {
+  KvSequence* kv = nullptr;  // borrowed; must have capacity for start + tokens.size()
+  std::vector<int> tokens;
+  int64_t start = 0;
+  bool all_logits = false;  // logits for every position, else only the last
+};
+
+class ForwardModel {
+ public:
+  virtual ~ForwardModel() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual int row_size() const = 0;  // KV row: kv_lora_rank + qk_rope_head_dim
+  // Whether Forward reads and writes the PagedKvCache's rows (false: only its block ids).
+  virtual bool uses_host_cache_rows() const { return true; }
+  // Runs the batch; `logits[i]` gets [rows][vocab] for item i (rows = tokens with all_logits,
+  // else 1). Positions [start, start+T) of each item are cached and kv->length advanced.
+  virtual absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                               std::vector<std::vector<float>>* logits) = 0;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_MODEL_FORWARD_MODEL_H_
