@@ -7,11 +7,17 @@
 #include "absl/flags/usage.h"
 #include "common/logging.h"
 #include "worker/service/worker_runtime.h"
+#ifdef R1_WORKER_CUDA
+#include "worker/backend/cuda_model.h"
+#endif
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "Coordinator gRPC address (host:port).");
-ABSL_FLAG(std::string, device, "cpu", "Backend: cpu (cuda is not wired into the worker yet).");
+ABSL_FLAG(std::string, device, "cpu",
+          "Backend: cpu, or cuda (one GPU, the current CUDA device; builds with CUDA; groups of "
+          "one worker).");
 ABSL_FLAG(std::string, worker_id, "", "Stable worker id; default host:pid:device.");
-ABSL_FLAG(int64_t, kv_cache_mb, 256, "Host memory for the KV cache in MiB (cpu backend).");
+ABSL_FLAG(int64_t, kv_cache_mb, 256,
+          "Memory for the KV cache in MiB (host memory on cpu, device memory on cuda).");
 ABSL_FLAG(int, max_step_tokens, 256, "Token budget per engine step.");
 ABSL_FLAG(int, max_running, 64, "Sequences running at once.");
 ABSL_FLAG(int, connect_timeout_s, 60, "Seconds to wait for the coordinator at start.");
@@ -25,16 +31,32 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or of
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "r1-worker --coordinator=HOST:PORT --device=cpu\n"
+      "r1-worker --coordinator=HOST:PORT --device=cpu|cuda\n"
       "Holds one shard of a DeepSeek-V3/R1 engine group and runs its forward pass.");
   absl::ParseCommandLine(argc, argv);
   r1::log::Init("worker", absl::GetFlag(FLAGS_log_level));
-  if (absl::GetFlag(FLAGS_device) != "cpu") {
-    r1::log::Error({}, "--device={} is not supported by this build; use --device=cpu",
-                   absl::GetFlag(FLAGS_device));
+  r1::WorkerOptions o;
+  const std::string device = absl::GetFlag(FLAGS_device);
+  if (device == "cuda") {
+#ifdef R1_WORKER_CUDA
+    o.device_name = "cuda";
+    o.device_model = [](const r1::ModelConfig& config, const r1::WeightSource& source,
+                        int kv_blocks) -> absl::StatusOr<std::unique_ptr<r1::ForwardModel>> {
+      auto weights = r1::LoadCudaWeights(config, source);
+      if (!weights.ok()) return weights.status();
+      auto model = r1::CudaModel::Create(
+          std::shared_ptr<const r1::CudaWeights>(std::move(*weights)), kv_blocks);
+      if (!model.ok()) return model.status();
+      return std::unique_ptr<r1::ForwardModel>(std::move(*model));
+    };
+#else
+    r1::log::Error({}, "--device=cuda: this build has no CUDA backend (built without nvcc)");
+    return 2;
+#endif
+  } else if (device != "cpu") {
+    r1::log::Error({}, "--device={}: use cpu or cuda", device);
     return 2;
   }
-  r1::WorkerOptions o;
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
   o.worker_id = absl::GetFlag(FLAGS_worker_id);
   o.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;

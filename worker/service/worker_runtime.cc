@@ -93,6 +93,37 @@ class Session {
     auto source = CheckpointWeightSource::Open(dir);
     if (!source.ok()) return source.status();
     const absl::Time start = absl::Now();
+    if (o_.device_model) {
+      if (a.group_size() > 1) {
+        return absl::UnimplementedError(absl::StrCat(
+            "assign: a group of ", a.group_size(), " ", o_.device_name,
+            " workers needs an expert-parallel device data plane, which this build lacks; run "
+            "the coordinator with --group_size=1"));
+      }
+      EngineOptions eo;
+      eo.max_step_tokens = o_.max_step_tokens;
+      eo.max_running = o_.max_running;
+      // bf16 device rows.
+      const int64_t block_bytes = (config->kv_lora_rank + config->qk_rope_head_dim) * 2 *
+                                  kBlockTokens * config->num_hidden_layers;
+      eo.kv_blocks = static_cast<int>(std::max<int64_t>(1, o_.kv_cache_bytes / block_bytes));
+      eo.valid_vocab = a.valid_vocab_size();
+      auto model = o_.device_model(*config, **source, eo.kv_blocks);
+      if (!model.ok()) return model.status();
+      const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+      const uint64_t bytes =
+          PlanWeights(*config).ComputeTotals(ExpertFormat::kCheckpoint).main_model();
+      r1::v1::WorkerMessage progress;
+      progress.mutable_load_progress()->set_bytes_loaded(bytes);
+      progress.mutable_load_progress()->set_bytes_total(bytes);
+      progress.mutable_load_progress()->set_bytes_per_second(secs > 0 ? bytes / secs : 0);
+      progress.mutable_load_progress()->set_eta_seconds(0);
+      Send(progress);
+      auto as = std::make_unique<Assignment>();
+      as->assign = a;
+      as->engine = std::make_unique<Engine>(std::move(*model), eo);
+      return Activate(std::move(as), dir, secs, eo);
+    }
     LoadOptions lo;
     // Experts this rank holds: from the placement (every expert when the placement is empty).
     std::vector<bool> mine;
@@ -135,9 +166,15 @@ class Session {
     }
     as->engine = std::make_unique<Engine>(as->weights, ModelOptions{}, eo);
     if (as->link) as->engine->cpu_model()->set_expert_executor(as->link->executor());
+    return Activate(std::move(as), dir, secs, eo);
+  }
+
+  // Makes `as` the current assignment and tells the coordinator it is ready.
+  absl::Status Activate(std::unique_ptr<Assignment> as, const std::string& dir, double secs,
+                        const EngineOptions& eo) {
+    log::Info({}, "assigned group {} rank {}: loaded {} in {:.2f} s on {}, {} KV blocks",
+              as->assign.group_id(), as->assign.rank(), dir, secs, o_.device_name, eo.kv_blocks);
     current_ = std::move(as);
-    log::Info({}, "assigned group {} rank {}: loaded {} in {:.2f} s, {} KV blocks", a.group_id(),
-              a.rank(), dir, secs, eo.kv_blocks);
     r1::v1::WorkerMessage ready;
     ready.mutable_ready()->set_kv_capacity_tokens(static_cast<uint64_t>(eo.kv_blocks) *
                                                   kBlockTokens);
@@ -285,10 +322,13 @@ absl::Status WorkerRuntime::Run() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   const std::string id =
-      options_.worker_id.empty() ? absl::StrCat(host, ":", getpid(), ":cpu") : options_.worker_id;
+      options_.worker_id.empty()
+          ? absl::StrCat(host, ":", getpid(), ":", options_.device_model ? "cuda" : "cpu")
+          : options_.worker_id;
   hello.mutable_hello()->set_worker_id(id);
-  hello.mutable_hello()->set_device(r1::v1::DEVICE_KIND_CPU);
-  hello.mutable_hello()->set_device_name("cpu");
+  hello.mutable_hello()->set_device(options_.device_model ? r1::v1::DEVICE_KIND_CUDA
+                                                          : r1::v1::DEVICE_KIND_CPU);
+  hello.mutable_hello()->set_device_name(options_.device_name);
   hello.mutable_hello()->set_version("r1serve 0.1");
   if (!stream->Write(hello)) return absl::UnavailableError("coordinator closed the stream");
 

@@ -16,20 +16,32 @@
 #define R1_WORKER_SERVICE_WORKER_RUNTIME_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "worker/engine/engine.h"
+#include "worker/model/weight_source.h"
 #include "worker/service/group_link.h"
 
 namespace r1 {
 
+// Builds a device backend's model for an assignment (the CUDA backend's CudaModel): the model
+// of `config` from `source`, with a device KV cache of `kv_blocks` blocks.
+using DeviceModelFactory = std::function<absl::StatusOr<std::unique_ptr<ForwardModel>>(
+    const ModelConfig& config, const WeightSource& source, int kv_blocks)>;
+
 struct WorkerOptions {
   std::string coordinator = "127.0.0.1:50051";
-  std::string worker_id;  // empty: host:pid
+  // Null: the CPU backend. Set: every assignment runs the factory's model (groups of one worker
+  // only, until expert parallelism has a device data plane).
+  DeviceModelFactory device_model;
+  std::string device_name = "cpu";  // reported in Hello
+  std::string worker_id;            // empty: host:pid
   int64_t kv_cache_bytes = 256ll << 20;
   int max_step_tokens = 256;
   int max_running = 64;
