@@ -111,14 +111,7 @@ class Session {
       auto model = o_.device_model(*config, **source, eo.kv_blocks);
       if (!model.ok()) return model.status();
       const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-      const uint64_t bytes =
-          PlanWeights(*config).ComputeTotals(ExpertFormat::kCheckpoint).main_model();
-      r1::v1::WorkerMessage progress;
-      progress.mutable_load_progress()->set_bytes_loaded(bytes);
-      progress.mutable_load_progress()->set_bytes_total(bytes);
-      progress.mutable_load_progress()->set_bytes_per_second(secs > 0 ? bytes / secs : 0);
-      progress.mutable_load_progress()->set_eta_seconds(0);
-      Send(progress);
+      SendLoaded(*config, secs);
       auto as = std::make_unique<Assignment>();
       as->assign = a;
       as->engine = std::make_unique<Engine>(std::move(*model), eo);
@@ -137,15 +130,7 @@ class Session {
     auto weights = LoadModelWeights(*config, **source, lo);
     if (!weights.ok()) return weights.status();
     const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-    // Weights load in one pass on the CPU backend: report the whole share once, when done.
-    const uint64_t bytes =
-        PlanWeights(*config).ComputeTotals(ExpertFormat::kCheckpoint).main_model();
-    r1::v1::WorkerMessage progress;
-    progress.mutable_load_progress()->set_bytes_loaded(bytes);
-    progress.mutable_load_progress()->set_bytes_total(bytes);
-    progress.mutable_load_progress()->set_bytes_per_second(secs > 0 ? bytes / secs : 0);
-    progress.mutable_load_progress()->set_eta_seconds(0);
-    Send(progress);
+    SendLoaded(*config, secs);
 
     auto as = std::make_unique<Assignment>();
     as->assign = a;
@@ -167,6 +152,18 @@ class Session {
     as->engine = std::make_unique<Engine>(as->weights, ModelOptions{}, eo);
     if (as->link) as->engine->cpu_model()->set_expert_executor(as->link->executor());
     return Activate(std::move(as), dir, secs, eo);
+  }
+
+  // Weights load in one pass on both backends: reports the whole share once, when done.
+  void SendLoaded(const ModelConfig& config, double secs) {
+    const uint64_t bytes =
+        PlanWeights(config).ComputeTotals(ExpertFormat::kCheckpoint).main_model();
+    r1::v1::WorkerMessage progress;
+    progress.mutable_load_progress()->set_bytes_loaded(bytes);
+    progress.mutable_load_progress()->set_bytes_total(bytes);
+    progress.mutable_load_progress()->set_bytes_per_second(secs > 0 ? bytes / secs : 0);
+    progress.mutable_load_progress()->set_eta_seconds(0);
+    Send(progress);
   }
 
   // Makes `as` the current assignment and tells the coordinator it is ready.
