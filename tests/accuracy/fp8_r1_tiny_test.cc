@@ -38,18 +38,8 @@ class Fp8R1TinyTest : public ::testing::Test {
     weights_ = new std::shared_ptr<const ModelWeights>(std::move(*w));
   }
 
-  // Logits [T][V] for every position of `tokens` in one prefill.
   static std::vector<float> Logits(Precision p, const std::vector<int>& tokens) {
-    CpuModel model(*weights_, {p, AttentionForm::kAuto});
-    PagedKvCache cache(static_cast<int>(config_->num_hidden_layers),
-                       static_cast<int>(tokens.size() / kBlockTokens + 1), model.row_size(),
-                       p == Precision::kFp8Activations);
-    KvSequence kv;
-    EXPECT_TRUE(cache.Reserve(&kv, tokens.size()).ok());
-    std::vector<ForwardItem> items = {{&kv, tokens, 0, true}};
-    std::vector<std::vector<float>> logits;
-    EXPECT_TRUE(model.Forward(items, cache, &logits).ok());
-    return logits[0];
+    return testing::PrefillLogits(*weights_, p, tokens);
   }
 
   static ModelConfig* config_;

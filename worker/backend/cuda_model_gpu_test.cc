@@ -83,16 +83,7 @@ std::vector<float> GpuLogits(CudaModel& m, const std::vector<int>& tokens, bool 
 
 std::vector<float> CpuLogits(std::shared_ptr<const ModelWeights> w, Precision p,
                              const std::vector<int>& tokens) {
-  CpuModel model(w, {p, AttentionForm::kAuto});
-  PagedKvCache cache(static_cast<int>(w->config.num_hidden_layers),
-                     static_cast<int>(tokens.size() / kBlockTokens + 1), model.row_size(),
-                     p == Precision::kFp8Activations);
-  KvSequence kv;
-  EXPECT_TRUE(cache.Reserve(&kv, tokens.size()).ok());
-  std::vector<ForwardItem> items = {{&kv, tokens, 0, true}};
-  std::vector<std::vector<float>> logits;
-  EXPECT_TRUE(model.Forward(items, cache, &logits).ok());
-  return logits[0];
+  return testing::PrefillLogits(std::move(w), p, tokens);
 }
 
 // ---- golden fixtures ----------------------------------------------------------------------

@@ -65,4 +65,19 @@ std::string TempDir(const std::string& suffix) {
   return p.string();
 }
 
+std::vector<float> PrefillLogits(std::shared_ptr<const ModelWeights> weights, Precision precision,
+                                 const std::vector<int>& tokens) {
+  CpuModel model(weights, {precision, AttentionForm::kAuto});
+  PagedKvCache cache(static_cast<int>(weights->config.num_hidden_layers),
+                     static_cast<int>(tokens.size() / kBlockTokens + 1), model.row_size(),
+                     precision == Precision::kFp8Activations);
+  KvSequence kv;
+  EXPECT_TRUE(cache.Reserve(&kv, tokens.size()).ok());
+  std::vector<ForwardItem> items = {{&kv, tokens, 0, true}};
+  std::vector<std::vector<float>> logits;
+  const absl::Status st = model.Forward(items, cache, &logits);
+  EXPECT_TRUE(st.ok()) << st;
+  return st.ok() ? logits[0] : std::vector<float>{};
+}
+
 }  // namespace r1::testing

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/model_config.h"
+#include "worker/model/cpu_model.h"
 #include "worker/model/model_weights.h"
 
 namespace r1::testing {
@@ -28,6 +29,11 @@ std::vector<int> RandomTokens(int n, unsigned seed);
 
 // A fresh empty directory under the test temp dir, named after the running test.
 std::string TempDir(const std::string& suffix);
+
+// Logits [T][V] of every position of `tokens` from one CpuModel prefill (AttentionForm::kAuto;
+// a bf16 cache in the FP8-activation mode, as the GPU keeps). Fails the test on errors.
+std::vector<float> PrefillLogits(std::shared_ptr<const ModelWeights> weights, Precision precision,
+                                 const std::vector<int>& tokens);
 
 // How well rows of logits agree with reference rows: top-1 agreement and relative L2 error
 // over all rows added.
