@@ -311,11 +311,9 @@ class Pass {
     return kernels::LaunchRmsNorm(p, stream_);
   }
 
-  // Quantises h into xq / xs (the input of every FP8 layer that reads h).
-  absl::Status QuantH() { return Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_); }
-
-  // Dense SwiGLU FFN into out [n][d], reading h quantised in xq / xs (QuantH).
+  // Dense SwiGLU FFN of h into out [n][d].
   absl::Status Ffn(const DeviceFfn& f, uint16_t* out) {
+    RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
     RETURN_IF_ERROR(Gemm(f.gate_up, s_.xq, s_.xs, s_.gu, 2 * f.inter_pad));
     RETURN_IF_ERROR(Quant(s_.gu, 2 * f.inter_pad, n_, f.inter_pad, true, s_.hq, s_.hs, scale_ld_));
     return Gemm(f.down, s_.hq, s_.hs, out, D_.d);
@@ -323,8 +321,8 @@ class Pass {
 
   // Routed experts in FP8 W8A8: permuted e4m3 rows of h (and their scales) → gate_up → fused
   // SiLU·mul quantisation → down, into ye.
-  // Reads h quantised in xq / xs (QuantH).
   absl::Status Fp8Experts(const DeviceFfn& f, int64_t nk) {
+    RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
     kernels::MoeGatherRowsParams gr;
     gr.src = s_.xq;
     gr.src_stride = D_.d;
@@ -455,8 +453,6 @@ class Pass {
     g.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
     RETURN_IF_ERROR(kernels::LaunchMoeGating(g, stream_));
 
-    // The shared expert and FP8 routed experts read the same quantised h (Ffn leaves xq / xs).
-    if (L.has_shared || !L.experts.int4) RETURN_IF_ERROR(QuantH());
     if (L.has_shared) RETURN_IF_ERROR(Ffn(L.shared, s_.ys));
 
     kernels::MoePermuteParams pm;
@@ -493,7 +489,7 @@ class Pass {
                          float softmax_scale, const std::vector<NaiveChunk>& naive,
                          int64_t gather_rows) {
     const ModelConfig& c = w_.config;
-    RETURN_IF_ERROR(QuantH());
+    RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
     RETURN_IF_ERROR(Gemm(L.q_a, s_.xq, s_.xs, s_.qa, D_.qlora));
     RETURN_IF_ERROR(Gemm(L.kv_a, s_.xq, s_.xs, s_.kva, D_.row));
     RETURN_IF_ERROR(Norm(s_.qa, D_.qlora, nullptr, L.q_a_norm, s_.qa, D_.qlora, D_.qlora));
@@ -767,7 +763,6 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
     if (L.moe) {
       RETURN_IF_ERROR(pass.Moe(L, s.y));
     } else {
-      RETURN_IF_ERROR(pass.QuantH());
       RETURN_IF_ERROR(pass.Ffn(L.dense, s.y));
     }
   }
