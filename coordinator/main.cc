@@ -38,6 +38,15 @@ ABSL_FLAG(std::string, served_model_name, "deepseek-r1", "Model id shown to clie
 ABSL_FLAG(int, group_size, 1, "Workers per engine group (expert-parallel degree).");
 ABSL_FLAG(int, heartbeat_timeout_s, 10, "A worker silent this long is declared dead.");
 ABSL_FLAG(int, max_model_len, 0, "Context length; 0 = the config's max_position_embeddings.");
+ABSL_FLAG(std::string, expert_dtype, "fp8",
+          "Routed experts on the workers: fp8 (as in the checkpoint) or int4 (converted at load; "
+          "CUDA workers only).");
+ABSL_FLAG(
+    std::string, kv_dtype, "auto",
+    "KV cache dtype: auto (the worker backend's own: f32 on cpu, bf16 on cuda), f32 or bf16.");
+ABSL_FLAG(double, kv_cache_fraction, 0.9,
+          "Fraction of a worker's KV memory budget (cuda: device memory free after the weights) "
+          "for its KV cache, in (0, 1].");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off.");
 
 namespace {
@@ -120,6 +129,29 @@ int main(int argc, char** argv) {
                                                ? absl::GetFlag(FLAGS_max_model_len)
                                                : config->max_position_embeddings);
   co.heartbeat_timeout = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_timeout_s));
+  if (const std::string e = absl::GetFlag(FLAGS_expert_dtype); e == "fp8") {
+    co.expert_dtype = r1::v1::WEIGHT_DTYPE_FP8;
+  } else if (e == "int4") {
+    co.expert_dtype = r1::v1::WEIGHT_DTYPE_INT4;
+  } else {
+    r1::log::Error({}, "--expert_dtype={}: use fp8 or int4", e);
+    return 2;
+  }
+  if (const std::string k = absl::GetFlag(FLAGS_kv_dtype); k == "auto") {
+    co.kv_dtype = r1::v1::KV_DTYPE_UNSPECIFIED;
+  } else if (k == "f32") {
+    co.kv_dtype = r1::v1::KV_DTYPE_F32;
+  } else if (k == "bf16") {
+    co.kv_dtype = r1::v1::KV_DTYPE_BF16;
+  } else {
+    r1::log::Error({}, "--kv_dtype={}: use auto, f32 or bf16", k);
+    return 2;
+  }
+  co.kv_cache_fraction = static_cast<float>(absl::GetFlag(FLAGS_kv_cache_fraction));
+  if (!(co.kv_cache_fraction > 0.0f && co.kv_cache_fraction <= 1.0f)) {
+    r1::log::Error({}, "--kv_cache_fraction={}: must be in (0, 1]", co.kv_cache_fraction);
+    return 2;
+  }
   // Rows past the tokenizer's last id are untrained padding (spec §8): never sampled.
   co.valid_vocab_size = static_cast<uint32_t>((*tokenizer)->id_limit());
   co.model = {absl::GetFlag(FLAGS_served_model_name), co.max_model_len, config->vocab_size,

@@ -6,18 +6,26 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/logging.h"
+#include "worker/service/cpu_backend.h"
 #include "worker/service/worker_runtime.h"
 #ifdef R1_WORKER_CUDA
-#include "worker/backend/cuda_model.h"
+#include "worker/backend/cuda_backend.h"
 #endif
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "Coordinator gRPC address (host:port).");
 ABSL_FLAG(std::string, device, "cpu",
-          "Backend: cpu, or cuda (one GPU, the current CUDA device; builds with CUDA; groups of "
-          "one worker).");
+          "Backend: cpu, or cuda (one GPU: the current CUDA device, CUDA_VISIBLE_DEVICES picks it; "
+          "builds with CUDA).");
+ABSL_FLAG(std::string, ep_transport, "nccl",
+          "cuda: the expert-parallel transport of groups of several workers: nccl, or staged "
+          "(device -> host -> Gloo over TCP; several workers may share one GPU).");
+ABSL_FLAG(bool, dispatch_bf16, false,
+          "cuda: dispatch MoE activations in BF16 instead of FP8 (INT4 experts always use BF16).");
 ABSL_FLAG(std::string, worker_id, "", "Stable worker id; default host:pid:device.");
-ABSL_FLAG(int64_t, kv_cache_mb, 256,
-          "Memory for the KV cache in MiB (host memory on cpu, device memory on cuda).");
+ABSL_FLAG(int64_t, kv_cache_mb, 0,
+          "Upper bound on the KV cache in MiB; the coordinator's kv_cache_fraction applies within "
+          "it (cpu: of this host budget, default 256; cuda: of the device memory free after the "
+          "weights, default no bound).");
 ABSL_FLAG(int, max_step_tokens, 256, "Token budget per engine step.");
 ABSL_FLAG(int, max_running, 64, "Sequences running at once.");
 ABSL_FLAG(int, connect_timeout_s, 60, "Seconds to wait for the coordinator at start.");
@@ -37,34 +45,45 @@ int main(int argc, char** argv) {
   r1::log::Init("worker", absl::GetFlag(FLAGS_log_level));
   r1::WorkerOptions o;
   const std::string device = absl::GetFlag(FLAGS_device);
+  const int64_t kv_mb = absl::GetFlag(FLAGS_kv_cache_mb);
+  if (kv_mb < 0) {
+    r1::log::Error({}, "--kv_cache_mb={}: must be >= 0", kv_mb);
+    return 2;
+  }
   if (device == "cuda") {
 #ifdef R1_WORKER_CUDA
+    r1::CudaBackendOptions co;
+    auto transport = r1::ParseEpTransport(absl::GetFlag(FLAGS_ep_transport));
+    if (!transport.ok()) {
+      r1::log::Error({}, "--ep_transport: {}", transport.status().message());
+      return 2;
+    }
+    co.transport = *transport;
+    if (kv_mb > 0) co.kv_cache_bytes = kv_mb << 20;
+    co.host = absl::GetFlag(FLAGS_comm_host);
+    co.iface = absl::GetFlag(FLAGS_comm_iface);
+    co.dispatch_bf16 = absl::GetFlag(FLAGS_dispatch_bf16);
+    o.backend = std::make_shared<r1::CudaBackend>(co);
     o.device_name = "cuda";
-    o.device_model = [](const r1::ModelConfig& config, const r1::WeightSource& source,
-                        int kv_blocks) -> absl::StatusOr<std::unique_ptr<r1::ForwardModel>> {
-      auto weights = r1::LoadCudaWeights(config, source);
-      if (!weights.ok()) return weights.status();
-      auto model = r1::CudaModel::Create(
-          std::shared_ptr<const r1::CudaWeights>(std::move(*weights)), kv_blocks);
-      if (!model.ok()) return model.status();
-      return std::unique_ptr<r1::ForwardModel>(std::move(*model));
-    };
 #else
     r1::log::Error({}, "--device=cuda: this build has no CUDA backend (built without nvcc)");
     return 2;
 #endif
-  } else if (device != "cpu") {
+  } else if (device == "cpu") {
+    r1::CpuBackendOptions co;
+    if (kv_mb > 0) co.kv_cache_bytes = kv_mb << 20;
+    co.host = absl::GetFlag(FLAGS_comm_host);
+    co.iface = absl::GetFlag(FLAGS_comm_iface);
+    o.backend = std::make_shared<r1::CpuBackend>(co);
+  } else {
     r1::log::Error({}, "--device={}: use cpu or cuda", device);
     return 2;
   }
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
   o.worker_id = absl::GetFlag(FLAGS_worker_id);
-  o.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;
   o.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
   o.max_running = absl::GetFlag(FLAGS_max_running);
   o.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s));
-  o.group.host = absl::GetFlag(FLAGS_comm_host);
-  o.group.iface = absl::GetFlag(FLAGS_comm_iface);
   o.group.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_group_connect_timeout_s));
   r1::WorkerRuntime runtime(o);
   absl::Status st = runtime.Run();

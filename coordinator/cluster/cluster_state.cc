@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "proto/placement_proto.h"
 #include "r1/v1/inference.pb.h"
 
 namespace r1 {
@@ -93,10 +94,7 @@ ClusterState::~ClusterState() {
 }
 
 r1::v1::ExpertPlacement ClusterState::Place(int num_experts, int size) {
-  r1::v1::ExpertPlacement p;
-  for (int r = 0; r < size; ++r) p.add_ranks();
-  for (int e = 0; e < num_experts; ++e) p.mutable_ranks(e % size)->add_experts(e);
-  return p;
+  return PlacementToProto(EpPlacement::Contiguous(num_experts, size), size);
 }
 
 absl::StatusOr<std::string> ClusterState::AddWorker(const r1::v1::Hello& hello,
@@ -149,9 +147,9 @@ void ClusterState::FormGroupsLocked() {
       a->set_group_size(static_cast<uint32_t>(options_.group_size));
       *a->mutable_placement() = g.placement;
       a->set_model_source(options_.model_source);
-      a->set_expert_dtype(r1::v1::WEIGHT_DTYPE_FP8);
-      a->set_kv_dtype(r1::v1::KV_DTYPE_F32);
-      a->set_kv_cache_fraction(0.9f);
+      a->set_expert_dtype(options_.expert_dtype);
+      a->set_kv_dtype(options_.kv_dtype);
+      a->set_kv_cache_fraction(options_.kv_cache_fraction);
       a->set_rendezvous_prefix(prefix);
       a->set_max_model_len(options_.max_model_len);
       a->set_valid_vocab_size(options_.valid_vocab_size);

@@ -40,6 +40,12 @@ struct ClusterOptions {
   std::string model_source;  // sent in Assign
   uint32_t max_model_len = 4096;
   uint32_t valid_vocab_size = 0;  // 0 = the model's vocab_size
+  // Sent in Assign: routed-expert dtype (FP8 as stored, or INT4 converted at load), KV cache
+  // dtype (unspecified: each backend's own — f32 on CPU, bf16 on CUDA) and the fraction of the
+  // worker's memory budget for the KV cache.
+  r1::v1::WeightDtype expert_dtype = r1::v1::WEIGHT_DTYPE_FP8;
+  r1::v1::KvDtype kv_dtype = r1::v1::KV_DTYPE_UNSPECIFIED;
+  float kv_cache_fraction = 0.9f;
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   int max_inflight = 1024;  // sequences in flight in the whole cluster (429 beyond)
   ServedModel model;
@@ -65,7 +71,7 @@ class ClusterState : public Generator {
   ServedModel Model() const override { return options_.model; }
 
   r1::v1::ClusterStatusResponse Status() const;
-  // Placement of a group of `size` ranks over `num_experts` experts (expert e → rank e mod size).
+  // Placement of a group of `size` ranks over `num_experts` experts (EpPlacement::Contiguous).
   static r1::v1::ExpertPlacement Place(int num_experts, int size);
 
   // Observers for metrics: counts since start.

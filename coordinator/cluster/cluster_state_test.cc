@@ -69,7 +69,7 @@ TEST_F(ClusterStateTest, FormsGroupsWithRanksAndPlacement) {
   EXPECT_EQ(mb->assign().rank(), 1u);
   EXPECT_EQ(ma->assign().group_id(), mb->assign().group_id());
   EXPECT_EQ(ma->assign().placement().ranks(1).experts_size(), 4);
-  EXPECT_EQ(ma->assign().placement().ranks(1).experts(0), 1);
+  EXPECT_EQ(ma->assign().placement().ranks(1).experts(0), 4);  // contiguous: 4..7
   EXPECT_EQ(ma->assign().rendezvous_prefix(), mb->assign().rendezvous_prefix());
   EXPECT_FALSE(s.Ready());
   SendReady(s, a);

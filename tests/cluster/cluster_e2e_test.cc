@@ -9,6 +9,7 @@
 #include "coordinator/cluster/cluster_service.h"
 #include "coordinator/cluster/rendezvous_service.h"
 #include "worker/engine/engine.h"
+#include "worker/service/cpu_backend.h"
 #include "worker/service/worker_runtime.h"
 
 namespace r1 {
@@ -47,7 +48,9 @@ class ClusterE2eTest : public ::testing::Test {
       WorkerOptions w;
       w.coordinator = "127.0.0.1:" + std::to_string(port_);
       w.worker_id = "w" + std::to_string(i);
-      w.kv_cache_bytes = 16 << 20;
+      CpuBackendOptions cpu;
+      cpu.kv_cache_bytes = 16 << 20;
+      w.backend = std::make_shared<CpuBackend>(cpu);
       w.max_step_tokens = 48;
       w.stats_interval = absl::Milliseconds(100);
       WorkerRuntime(w).Run().IgnoreError();

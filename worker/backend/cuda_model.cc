@@ -18,11 +18,8 @@
 #include "kernels/mla_decode/mla_decode_cuda.h"
 #include "kernels/mla_prefill/mla_prefill_cuda.h"
 #include "kernels/moe_gating/moe_gating_cuda.h"
-#include "kernels/moe_gemm/moe_gemm_cuda.h"
-#include "kernels/moe_permute/moe_permute_cuda.h"
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
 #include "kernels/rope/rope_cuda.h"
-#include "kernels/silu_mul/silu_mul_cuda.h"
 #include "worker/model/rope.h"
 
 namespace r1 {
@@ -81,11 +78,7 @@ struct CudaModel::Scratch {
   uint8_t *xq, *hq;
   float *xs, *hs;
   float *router_padded, *router, *topk_w;
-  int32_t *topk_ids, *offsets, *perm_src, *inv_perm;
-  uint8_t *xp, *he;
-  float *xps, *hes;
-  uint16_t *gue, *ye;
-  uint16_t *xpb, *heb;  // INT4 experts: bf16 permuted rows of h, and SiLU(gate)·up
+  int32_t* topk_ids;
   float* logits;
   int32_t* gather_slots;  // naive prefill: cache slots of the chunks' sequences, concatenated
   uint16_t *ckv, *kvx;    // their gathered rows, and kv_b_proj of the latents [rows][H·(nope+v)]
@@ -120,6 +113,17 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(
 
 absl::Status CudaModel::Init() {
   const ModelConfig& c = config();
+  const Dims D = Dims::Of(*weights_);
+  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
+    const DeviceLayer& L = weights_->layers[layer];
+    if (L.moe && options_.expert_executor == nullptr &&
+        static_cast<int64_t>(L.held_experts.size()) != c.n_routed_experts) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "CudaModel: layer ", layer, " holds ", L.held_experts.size(), " of ", c.n_routed_experts,
+          " routed experts; a model without an expert executor needs all of them"));
+    }
+  }
+  experts_ = std::make_unique<CudaRoutedExperts>(D.d, D.exp_pad, D.int4_experts);
   cudaStream_t stream;
   RETURN_IF_ERROR(
       CudaStatus(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"));
@@ -197,20 +201,6 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   ASSIGN_OR_RETURN(s->router, a.AllocArray<float>(n * std::max<int64_t>(D.E, 1)));
   ASSIGN_OR_RETURN(s->topk_w, a.AllocArray<float>(nk));
   ASSIGN_OR_RETURN(s->topk_ids, a.AllocArray<int32_t>(nk));
-  ASSIGN_OR_RETURN(s->offsets, a.AllocArray<int32_t>(D.E + 1));
-  ASSIGN_OR_RETURN(s->perm_src, a.AllocArray<int32_t>(nk));
-  ASSIGN_OR_RETURN(s->inv_perm, a.AllocArray<int32_t>(nk));
-  const int64_t ep = std::max<int64_t>(D.exp_pad, 128);
-  ASSIGN_OR_RETURN(s->xp, a.AllocArray<uint8_t>(nk * D.d));
-  ASSIGN_OR_RETURN(s->xps, a.AllocArray<float>(nk * (D.d / 128)));
-  ASSIGN_OR_RETURN(s->gue, a.AllocArray<uint16_t>(nk * 2 * ep));
-  ASSIGN_OR_RETURN(s->he, a.AllocArray<uint8_t>(nk * ep));
-  ASSIGN_OR_RETURN(s->hes, a.AllocArray<float>(nk * (ep / 128)));
-  ASSIGN_OR_RETURN(s->ye, a.AllocArray<uint16_t>(nk * D.d));
-  if (D.int4_experts) {
-    ASSIGN_OR_RETURN(s->xpb, a.AllocArray<uint16_t>(nk * D.d));
-    ASSIGN_OR_RETURN(s->heb, a.AllocArray<uint16_t>(nk * ep));
-  }
   ASSIGN_OR_RETURN(s->logits, a.AllocArray<float>(std::max<int64_t>(logit_rows, 1) * D.v_ld));
   const int64_t g = std::max<int64_t>(gather_rows, 1);
   ASSIGN_OR_RETURN(s->gather_slots, a.AllocArray<int32_t>(g));
@@ -250,14 +240,17 @@ class Pass {
   // `cublaslt`: false gives the n-token activations' scales a leading dimension of n + 1, which
   // the cuBLASLt path of fp8_gemm does not take (ChooseFp8GemmBackend), so they stream.
   Pass(const CudaWeights& w, CudaModel::Scratch* s, int64_t n, cudaStream_t stream,
-       cublasHandle_t cublas, bool cublaslt)
+       cublasHandle_t cublas, bool cublaslt, CudaRoutedExperts* experts,
+       DeviceExpertExecutor* executor)
       : w_(w),
         s_(*s),
         n_(n),
         scale_ld_(cublaslt ? n : n + 1),
         D_(Dims::Of(w)),
         stream_(stream),
-        cublas_(cublas) {}
+        cublas_(cublas),
+        experts_(experts),
+        executor_(executor) {}
 
   // Quantises rows [rows][cols] of bf16 `x` (row stride x_stride; [gate | up] with silu) into
   // e4m3 `out` [rows][cols] with group-major scales [cols/128][ld].
@@ -319,104 +312,8 @@ class Pass {
     return Gemm(f.down, s_.hq, s_.hs, out, D_.d);
   }
 
-  // Routed experts in FP8 W8A8: permuted e4m3 rows of h (and their scales) → gate_up → fused
-  // SiLU·mul quantisation → down, into ye.
-  absl::Status Fp8Experts(const DeviceFfn& f, int64_t nk) {
-    RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
-    kernels::MoeGatherRowsParams gr;
-    gr.src = s_.xq;
-    gr.src_stride = D_.d;
-    gr.dst = s_.xp;
-    gr.dst_stride = D_.d;
-    gr.row_bytes = D_.d;
-    gr.perm_src = s_.perm_src;
-    gr.top_k = static_cast<int>(D_.K);
-    gr.rows = nk;
-    RETURN_IF_ERROR(kernels::LaunchMoeGatherRows(gr, stream_));
-    kernels::MoeGatherScalesParams gs;
-    gs.src = s_.xs;
-    gs.src_ld = scale_ld_;
-    gs.dst = s_.xps;
-    gs.dst_ld = nk;
-    gs.groups = D_.d / 128;
-    gs.perm_src = s_.perm_src;
-    gs.top_k = static_cast<int>(D_.K);
-    gs.rows = nk;
-    RETURN_IF_ERROR(kernels::LaunchMoeGatherScales(gs, stream_));
-
-    kernels::MoeGemmFp8Params up;
-    up.x = s_.xp;
-    up.x_scale = s_.xps;
-    up.x_scale_ld = nk;
-    up.w = f.gate_up.w;
-    up.w_scale = f.gate_up.scale;
-    up.w_scale_ld = f.gate_up.scale_ld;
-    up.expert_offsets = s_.offsets;
-    up.out = s_.gue;
-    up.tokens = nk;
-    up.experts = D_.E;
-    up.n = f.gate_up.n;
-    up.k = f.gate_up.k_pad;
-    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(up, stream_));
-    RETURN_IF_ERROR(Quant(s_.gue, 2 * f.inter_pad, nk, f.inter_pad, true, s_.he, s_.hes, nk));
-    kernels::MoeGemmFp8Params down = up;
-    down.x = s_.he;
-    down.x_scale = s_.hes;
-    down.w = f.down.w;
-    down.w_scale = f.down.scale;
-    down.w_scale_ld = f.down.scale_ld;
-    down.out = s_.ye;
-    down.n = f.down.n;
-    down.k = f.down.k_pad;
-    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(down, stream_));
-
-    return absl::OkStatus();
-  }
-
-  // Routed experts in INT4 W4A16: permuted bf16 rows of h → gate_up → SiLU·mul (bf16) → down.
-  absl::Status Int4Experts(const DeviceFfn& f, int64_t nk) {
-    kernels::MoeGatherRowsParams gr;
-    gr.src = reinterpret_cast<const uint8_t*>(s_.h);
-    gr.src_stride = D_.d * 2;
-    gr.dst = reinterpret_cast<uint8_t*>(s_.xpb);
-    gr.dst_stride = D_.d * 2;
-    gr.row_bytes = D_.d * 2;
-    gr.perm_src = s_.perm_src;
-    gr.top_k = static_cast<int>(D_.K);
-    gr.rows = nk;
-    RETURN_IF_ERROR(kernels::LaunchMoeGatherRows(gr, stream_));
-    kernels::MoeGemmInt4Params up;
-    up.x = s_.xpb;
-    up.w = f.gate_up4.w;
-    up.w_scale = f.gate_up4.scale;
-    up.expert_offsets = s_.offsets;
-    up.out = s_.gue;
-    up.tokens = nk;
-    up.experts = D_.E;
-    up.n = f.gate_up4.n;
-    up.k = f.gate_up4.k_pad;
-    RETURN_IF_ERROR(kernels::LaunchMoeGemmInt4(up, stream_));
-    kernels::SiluMulParams sm;
-    sm.x = s_.gue;
-    sm.x_stride = 2 * f.inter_pad;
-    sm.out = s_.heb;
-    sm.out_stride = f.inter_pad;
-    sm.rows = nk;
-    sm.n = f.inter_pad;
-    RETURN_IF_ERROR(kernels::LaunchSiluMul(sm, stream_));
-    kernels::MoeGemmInt4Params down = up;
-    down.x = s_.heb;
-    down.w = f.down4.w;
-    down.w_scale = f.down4.scale;
-    down.out = s_.ye;
-    down.n = f.down4.n;
-    down.k = f.down4.k_pad;
-    return kernels::LaunchMoeGemmInt4(down, stream_);
-  }
-
-  absl::Status Moe(const DeviceLayer& L, uint16_t* out) {
+  absl::Status Moe(int layer, const DeviceLayer& L, uint16_t* out) {
     const ModelConfig& c = w_.config;
-    const int64_t nk = n_ * D_.K;
     // Router logits in f32 (bf16 weights and activations, fp32 accumulation).
     kernels::Bf16GemmParams r;
     r.x = s_.h;
@@ -454,33 +351,41 @@ class Pass {
     RETURN_IF_ERROR(kernels::LaunchMoeGating(g, stream_));
 
     if (L.has_shared) RETURN_IF_ERROR(Ffn(L.shared, s_.ys));
+    const uint16_t* shared = L.has_shared ? s_.ys : nullptr;
 
-    kernels::MoePermuteParams pm;
-    pm.topk_ids = s_.topk_ids;
-    pm.tokens = n_;
-    pm.top_k = static_cast<int>(D_.K);
-    pm.experts = static_cast<int>(D_.E);
-    pm.expert_offsets = s_.offsets;
-    pm.perm_src = s_.perm_src;
-    pm.inv_perm = s_.inv_perm;
-    RETURN_IF_ERROR(kernels::LaunchMoePermute(pm, stream_));
-    const DeviceFfn& f = L.experts;
-    if (f.int4) {
-      RETURN_IF_ERROR(Int4Experts(f, nk));
-    } else {
-      RETURN_IF_ERROR(Fp8Experts(f, nk));
+    // FP8 experts read e4m3 rows of h (quantised once, as the dense layers do).
+    const bool fp8_rows = !L.experts.int4 && (executor_ == nullptr || executor_->wants_fp8());
+    if (fp8_rows) RETURN_IF_ERROR(Quant(s_.h, D_.d, n_, D_.d, false, s_.xq, s_.xs, scale_ld_));
+    if (executor_ == nullptr) {  // every routed expert is here: global ids are local indices
+      DeviceExpertRows r;
+      r.rows = n_;
+      r.fp8 = fp8_rows;
+      r.x = fp8_rows ? s_.xq : reinterpret_cast<const uint8_t*>(s_.h);
+      r.x_stride = fp8_rows ? D_.d : D_.d * 2;
+      r.x_scale = fp8_rows ? s_.xs : nullptr;
+      r.x_scale_ld = scale_ld_;
+      r.ids = s_.topk_ids;
+      r.weights = s_.topk_w;
+      r.top_k = static_cast<int>(D_.K);
+      r.add = shared;
+      r.out = out;
+      return experts_->Run(L, r, stream_);
     }
-
-    kernels::MoeCombineParams cb;
-    cb.y = s_.ye;
-    cb.inv_perm = s_.inv_perm;
-    cb.weights = s_.topk_w;
-    cb.add = L.has_shared ? s_.ys : nullptr;
-    cb.out = out;
-    cb.tokens = n_;
-    cb.top_k = static_cast<int>(D_.K);
-    cb.dim = D_.d;
-    return kernels::LaunchMoeCombine(cb, stream_);
+    DeviceMoeTokens t;
+    t.tokens = n_;
+    t.hidden = s_.h;
+    t.hidden_fp8 = fp8_rows ? s_.xq : nullptr;
+    t.hidden_scale = fp8_rows ? s_.xs : nullptr;
+    t.hidden_scale_ld = scale_ld_;
+    t.topk_ids = s_.topk_ids;
+    t.topk_weights = s_.topk_w;
+    t.top_k = static_cast<int>(D_.K);
+    t.shared_out = shared;
+    t.out = out;
+    return executor_->Run(
+        layer, t,
+        [this, &L](int, const DeviceExpertRows& rows) { return experts_->Run(L, rows, stream_); },
+        stream_);
   }
 
   // Attention of h into out [n][d]; writes this step's cache rows of `layer` first.
@@ -656,6 +561,8 @@ class Pass {
   Dims D_;
   cudaStream_t stream_;
   cublasHandle_t cublas_;
+  CudaRoutedExperts* experts_;
+  DeviceExpertExecutor* executor_;  // nullable: every routed expert is local
 };
 
 }  // namespace
@@ -672,6 +579,27 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& c
   return Forward(items, logits);
 }
 
+absl::Status CudaModel::EmptyStep() {
+  if (options_.expert_executor == nullptr) return absl::OkStatus();
+  // A rank without tokens still joins every MoE exchange of the group (lockstep): peers may
+  // dispatch rows to the experts it holds.
+  auto stream = static_cast<cudaStream_t>(stream_);
+  const ModelConfig& c = config();
+  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
+    const DeviceLayer& L = weights_->layers[layer];
+    if (!L.moe) continue;
+    DeviceMoeTokens t;
+    t.top_k = static_cast<int>(c.num_experts_per_tok);
+    RETURN_IF_ERROR(options_.expert_executor->Run(
+        layer, t,
+        [this, &L, stream](int, const DeviceExpertRows& rows) {
+          return experts_->Run(L, rows, stream);
+        },
+        stream));
+  }
+  return CudaStatus(cudaStreamSynchronize(stream), "empty step");
+}
+
 absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
                                 std::vector<std::vector<float>>* logits) {
   const ModelConfig& c = config();
@@ -679,6 +607,10 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
   std::vector<int32_t> ids, positions, slots, seq_lens;
   int64_t max_pages = 1, max_len = 0, logit_rows = 0;
   RETURN_IF_ERROR(ValidateForwardItems(items, c));
+  if (items.empty()) {
+    logits->clear();
+    return EmptyStep();
+  }
   for (size_t i = 0; i < items.size(); ++i) {
     const ForwardItem& it = items[i];
     const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
@@ -744,7 +676,8 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
   RETURN_IF_ERROR(up(s.block_table, table));
   if (gather_rows > 0) RETURN_IF_ERROR(up(s.gather_slots, gather_slots));
 
-  Pass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_), options_.cublaslt_fp8);
+  Pass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_), options_.cublaslt_fp8,
+            experts_.get(), options_.expert_executor);
   kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.d, n, D.V, D.d};
   RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));
   const float softmax_scale = static_cast<float>(SoftmaxScale(c));
@@ -761,7 +694,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
                                    sin_table_, max_len, softmax_scale, naive, gather_rows));
     RETURN_IF_ERROR(pass.Norm(s.y, D.d, s.x, L.post_attention_norm, s.h, D.d, D.d));
     if (L.moe) {
-      RETURN_IF_ERROR(pass.Moe(L, s.y));
+      RETURN_IF_ERROR(pass.Moe(layer, L, s.y));
     } else {
       RETURN_IF_ERROR(pass.Ffn(L.dense, s.y));
     }

@@ -15,6 +15,10 @@
 // PagedKvCache used only for its block allocator). Forward runs on the model's own stream and
 // returns when the logits are on the host.
 //
+// Routed experts run through CudaRoutedExperts: on this GPU for every expert, or, with an
+// expert executor (CudaModelOptions::expert_executor), across the ranks of an expert-parallel
+// group, each rank running the experts it holds on the rows dispatched to it.
+//
 // Owns its stream, cuBLAS handle, cache and scratch; shares the weights. Thread-compatible: one
 // Forward at a time, from any thread, with the same CUDA device current as at construction.
 #ifndef R1_WORKER_BACKEND_CUDA_MODEL_H_
@@ -25,7 +29,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/backend/cuda_routed_experts.h"
 #include "worker/backend/cuda_weights.h"
+#include "worker/backend/device_expert_executor.h"
 #include "worker/model/cpu_model.h"
 
 namespace r1 {
@@ -38,6 +44,9 @@ struct CudaModelOptions {
   // and values decompressed through kv_b_proj) while their sequences' latent rows, summed over
   // the forward's chunks, number at most this; beyond it, and with 0, the absorbed form.
   int64_t naive_prefill_max_rows = 32768;
+  // Runs the routed experts across an expert-parallel group (borrowed; must outlive the model).
+  // Null: this model holds every routed expert and runs them itself (a group of one).
+  DeviceExpertExecutor* expert_executor = nullptr;
 };
 
 class CudaModel : public ForwardModel {
@@ -56,7 +65,8 @@ class CudaModel : public ForwardModel {
 
   // As CpuModel::Forward: `logits[i]` gets [rows][vocab] f32 for item i (rows = tokens with
   // all_logits, else 1); positions [start, start+T) are written to the device cache and
-  // kv->length advanced. Items with block ids outside [0, kv_blocks) are InvalidArgument.
+  // kv->length advanced. Items with block ids outside [0, kv_blocks) are InvalidArgument. An
+  // empty batch runs only the expert-parallel exchanges (a lockstep step of an idle rank).
   absl::Status Forward(std::vector<ForwardItem>& items, std::vector<std::vector<float>>* logits);
   // ForwardModel: `cache` only allocates block ids (it must have kv_blocks() blocks; an Engine
   // makes it without host rows).
@@ -69,6 +79,8 @@ class CudaModel : public ForwardModel {
  private:
   CudaModel(std::shared_ptr<const CudaWeights> weights, int kv_blocks, CudaModelOptions options);
   absl::Status Init();
+  // A step without tokens: only the expert-parallel exchanges (nothing without an executor).
+  absl::Status EmptyStep();
   absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows,
                              int64_t gather_rows);
 
@@ -83,6 +95,7 @@ class CudaModel : public ForwardModel {
   float* cos_table_ = nullptr;
   float* sin_table_ = nullptr;
   std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<CudaRoutedExperts> experts_;
 };
 
 }  // namespace r1

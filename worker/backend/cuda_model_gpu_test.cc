@@ -187,7 +187,9 @@ class R1TinyGpuTest : public ::testing::Test {
     auto m = CudaModel::Create(shared, 2048);
     ASSERT_TRUE(m.ok()) << m.status();
     gpu_ = m->release();
-    auto ms = CudaModel::Create(shared, 2048, {.cublaslt_fp8 = false, .naive_prefill_max_rows = 0});
+    auto ms = CudaModel::Create(
+        shared, 2048,
+        {.cublaslt_fp8 = false, .naive_prefill_max_rows = 0, .expert_executor = nullptr});
     ASSERT_TRUE(ms.ok()) << ms.status();
     gpu_stream_ = ms->release();
     std::ifstream in(std::string(kTiny) + "/heldout.jsonl");
@@ -369,7 +371,7 @@ TEST_F(R1TinyGpuTest, EngineAnswersHeldOutProblems) {
 TEST_F(R1TinyGpuTest, AnswersHeldOutProblemsWithInt4Experts) {
   auto src = CheckpointWeightSource::Open(kTiny);
   ASSERT_TRUE(src.ok()) << src.status();
-  auto w = LoadCudaWeights(*config_, **src, {.int4_experts = true});
+  auto w = LoadCudaWeights(*config_, **src, {.int4_experts = true, .want_expert = nullptr});
   ASSERT_TRUE(w.ok()) << w.status();
   auto m = CudaModel::Create(std::shared_ptr<const CudaWeights>(std::move(*w)), 2048);
   ASSERT_TRUE(m.ok()) << m.status();

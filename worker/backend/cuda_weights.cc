@@ -156,6 +156,10 @@ class Loader {
     f.inter = inter;
     f.inter_pad = RoundUp128(inter);
     const int64_t count = static_cast<int64_t>(prefixes.size());
+    if (count == 0) {  // a rank holding no expert of this layer
+      f.int4 = int4;
+      return f;
+    }
     HostFp8 gu(2 * f.inter_pad, hidden, count), down(hidden, inter, count);
     for (int64_t e = 0; e < count; ++e) {
       RETURN_IF_ERROR(PutFp8(prefixes[e] + "gate_proj.weight", &gu, e, 0));
@@ -245,6 +249,8 @@ absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& 
     ASSIGN_OR_RETURN(L.router_bias, ld.F32(p + "mlp.gate.e_score_correction_bias"));
     std::vector<std::string> experts;
     for (int e = 0; e < c.n_routed_experts; ++e) {
+      if (options.want_expert && !options.want_expert(i, e)) continue;
+      L.held_experts.push_back(e);
       experts.push_back(absl::StrCat(p, "mlp.experts.", e, "."));
     }
     ASSIGN_OR_RETURN(L.experts, ld.Ffn(experts, c.moe_intermediate_size, d, options.int4_experts));

@@ -9,7 +9,8 @@
 //  * gate_proj and up_proj of an FFN are stacked into one [gate (Ip rows) | up (Ip rows)] weight,
 //    Ip = intermediate rounded up to 128 with zero rows, so one GEMM writes the [gate | up] row
 //    that the fused SiLU·mul quantisation reads, and the pad columns of SiLU(gate)·up are zero.
-//  * routed experts of a layer are stacked [E][...] for the grouped expert GEMM, optionally
+//  * the routed experts a layer holds (all, or this rank's share in an expert-parallel group) are
+//    stacked [held][...] for the grouped expert GEMM, optionally
 //    converted to INT4 W4A16 on the device (CudaLoadOptions::int4_experts).
 //  * kv_b_proj is also kept dequantised to bf16 for the absorbed attention (W_UK, W_UV).
 //  * BF16 tensors (embedding, norms, router, lm_head) as they are; the router bias in f32.
@@ -19,6 +20,7 @@
 #define R1_WORKER_BACKEND_CUDA_WEIGHTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -66,7 +68,10 @@ struct DeviceLayer {
   DeviceFfn dense;               // !moe
   uint16_t* router = nullptr;    // moe: [E][hidden] bf16
   float* router_bias = nullptr;  // moe: [E] f32
-  DeviceFfn experts;             // moe: gate_up and down stacked over E experts
+  // moe: the routed experts this rank holds (global ids, ascending; local index = position),
+  // their gate_up and down stacked in that order (count = held_experts.size(), possibly 0).
+  std::vector<int> held_experts;
+  DeviceFfn experts;
   bool has_shared = false;
   DeviceFfn shared;
 };
@@ -84,6 +89,9 @@ struct CudaLoadOptions {
   // Routed experts as INT4 W4A16 (group 128 along K, bf16 scales), converted on the device from
   // the FP8 checkpoint (kernels/int4_quant); their GEMMs then take bf16 activations.
   bool int4_experts = false;
+  // Which routed experts (layer, expert) to load, e.g. EpPlacement::WantExpert(rank); null loads
+  // all of them.
+  std::function<bool(int, int)> want_expert;
 };
 
 // Loads the main model from `source` onto the current CUDA device. Unimplemented for

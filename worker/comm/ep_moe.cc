@@ -25,46 +25,6 @@ constexpr int64_t kMaxRowsPerPeer = int64_t{1} << 22;
 
 }  // namespace
 
-EpPlacement EpPlacement::RoundRobin(int n_experts, int world) {
-  EpPlacement p;
-  p.expert_rank.resize(n_experts);
-  for (int e = 0; e < n_experts; ++e) p.expert_rank[e] = world > 0 ? e % world : 0;
-  return p;
-}
-
-const std::vector<int>& EpPlacement::ForLayer(int layer) const {
-  auto it = per_layer.find(layer);
-  return it == per_layer.end() ? expert_rank : it->second;
-}
-
-absl::Status EpPlacement::Validate(int n_experts, int world) const {
-  auto check = [&](const std::vector<int>& m, const std::string& what) -> absl::Status {
-    if (static_cast<int>(m.size()) != n_experts) {
-      return absl::InvalidArgumentError(absl::StrCat("expert placement ", what, ": ", m.size(),
-                                                     " entries for ", n_experts, " experts"));
-    }
-    for (int e = 0; e < n_experts; ++e) {
-      if (m[e] < 0 || m[e] >= world) {
-        return absl::InvalidArgumentError(absl::StrCat("expert placement ", what, ": expert ", e,
-                                                       " on rank ", m[e], " of ", world));
-      }
-    }
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(check(expert_rank, "(all layers)"));
-  for (const auto& [layer, m] : per_layer) {
-    RETURN_IF_ERROR(check(m, absl::StrCat("of layer ", layer)));
-  }
-  return absl::OkStatus();
-}
-
-std::function<bool(int, int)> EpPlacement::WantExpert(int rank) const {
-  return [p = *this, rank](int layer, int expert) {
-    const std::vector<int>& m = p.ForLayer(layer);
-    return expert >= 0 && expert < static_cast<int>(m.size()) && m[expert] == rank;
-  };
-}
-
 absl::StatusOr<std::unique_ptr<EpMoe>> EpMoe::Create(Communicator* comm, const ModelConfig& config,
                                                      EpPlacement placement, EpMoeOptions options) {
   if (comm == nullptr) return absl::InvalidArgumentError("EpMoe: no communicator");

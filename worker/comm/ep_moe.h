@@ -24,33 +24,17 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/expert_placement.h"
 #include "common/model_config.h"
 #include "worker/comm/communicator.h"
-#include "worker/model/cpu_model.h"
+#include "worker/model/expert_executor.h"
 
 namespace r1 {
-
-// Which rank runs each routed expert: one expert → rank map for every MoE layer, with optional
-// per-layer overrides. (Redundant copies of hot experts are not modelled yet.)
-struct EpPlacement {
-  std::vector<int> expert_rank;               // [n_experts] → rank
-  std::map<int, std::vector<int>> per_layer;  // layer → [n_experts] → rank
-
-  // Expert e on rank e % world.
-  static EpPlacement RoundRobin(int n_experts, int world);
-
-  const std::vector<int>& ForLayer(int layer) const;
-  // Every map has n_experts entries in [0, world).
-  absl::Status Validate(int n_experts, int world) const;
-  // For LoadOptions::want_expert: whether `rank` holds (layer, expert).
-  std::function<bool(int, int)> WantExpert(int rank) const;
-};
 
 struct EpMoeOptions {
   // Per collective.

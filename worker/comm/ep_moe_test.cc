@@ -164,7 +164,7 @@ TEST_P(EpMoeTest, LogitsEqualTheSingleProcessModel) {
     }
   }
 
-  const EpPlacement placement = EpPlacement::RoundRobin(config.n_routed_experts, W);
+  const EpPlacement placement = EpPlacement::Contiguous(config.n_routed_experts, W);
   auto comms = MakeGroup(W, "ep/" + std::to_string(W) + "/");
   std::vector<std::vector<std::vector<float>>> got(W);
   std::vector<EpMoeStats> stats(W);
@@ -177,8 +177,9 @@ TEST_P(EpMoeTest, LogitsEqualTheSingleProcessModel) {
     EXPECT_EQ(held, config.n_routed_experts / W);
     auto ep = EpMoe::Create(comms[r].get(), config, placement, {kTimeout});
     ASSERT_TRUE(ep.ok()) << ep.status();
-    CpuModel model(weights, {});
-    model.set_expert_executor(ep->get());
+    ModelOptions mo;
+    mo.expert_executor = ep->get();
+    CpuModel model(weights, mo);
     absl::Status st = runner.RunRank(model, r, &got[r]);
     ASSERT_TRUE(st.ok()) << "rank " << r << ": " << st;
     stats[r] = (*ep)->last_stats();
@@ -221,8 +222,8 @@ INSTANTIATE_TEST_SUITE_P(Ranks, EpMoeTest, ::testing::Values(1, 2, 4),
 
 TEST(EpMoeFailureTest, MissingExpertFailsEveryRankFast) {
   const ModelConfig config = testing::SmallConfig();
-  const EpPlacement placement = EpPlacement::RoundRobin(config.n_routed_experts, 2);
-  // Rank 0 is told it owns the even experts but loads none of them.
+  const EpPlacement placement = EpPlacement::Contiguous(config.n_routed_experts, 2);
+  // Rank 0 is told it owns the first half of the experts but loads none of them.
   EpPlacement nothing = placement;
   for (int& r : nothing.expert_rank) r = 1;
   auto comms = MakeGroup(2, "ep/fail/");
@@ -233,8 +234,9 @@ TEST(EpMoeFailureTest, MissingExpertFailsEveryRankFast) {
     ASSERT_NE(weights, nullptr);
     auto ep = EpMoe::Create(comms[r].get(), config, placement, {kTimeout});
     ASSERT_TRUE(ep.ok());
-    CpuModel model(weights, {});
-    model.set_expert_executor(ep->get());
+    ModelOptions mo;
+    mo.expert_executor = ep->get();
+    CpuModel model(weights, mo);
     PagedKvCache cache(3, 4, model.row_size(), false);
     KvSequence kv;
     ASSERT_TRUE(cache.Reserve(&kv, 16).ok());
@@ -249,24 +251,10 @@ TEST(EpMoeFailureTest, MissingExpertFailsEveryRankFast) {
   for (int r = 0; r < 2; ++r) EXPECT_LT(took[r], absl::Seconds(5)) << st[r];
 }
 
-TEST(EpPlacementTest, RoundRobinValidateWant) {
-  EpPlacement p = EpPlacement::RoundRobin(8, 4);
-  EXPECT_EQ(p.expert_rank, (std::vector<int>{0, 1, 2, 3, 0, 1, 2, 3}));
-  EXPECT_TRUE(p.Validate(8, 4).ok());
-  EXPECT_FALSE(p.Validate(8, 3).ok());
-  EXPECT_FALSE(p.Validate(9, 4).ok());
-  p.per_layer[2] = std::vector<int>(8, 3);
-  EXPECT_TRUE(p.Validate(8, 4).ok());
-  auto want = p.WantExpert(3);
-  EXPECT_TRUE(want(1, 3));
-  EXPECT_FALSE(want(1, 2));
-  EXPECT_TRUE(want(2, 2));
-  EXPECT_FALSE(want(1, 8));
-  p.per_layer[1] = {0};
-  EXPECT_FALSE(p.Validate(8, 4).ok());
+TEST(EpMoeTest, CreateChecksThePlacementAgainstTheGroup) {
   LocalCommunicator one;
-  EXPECT_FALSE(EpMoe::Create(&one, testing::SmallConfig(), EpPlacement::RoundRobin(8, 2)).ok());
-  EXPECT_TRUE(EpMoe::Create(&one, testing::SmallConfig(), EpPlacement::RoundRobin(8, 1)).ok());
+  EXPECT_FALSE(EpMoe::Create(&one, testing::SmallConfig(), EpPlacement::Contiguous(8, 2)).ok());
+  EXPECT_TRUE(EpMoe::Create(&one, testing::SmallConfig(), EpPlacement::Contiguous(8, 1)).ok());
 }
 
 }  // namespace

@@ -12,11 +12,15 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, ModelOptions model,
 
 Engine::Engine(std::unique_ptr<ForwardModel> model, EngineOptions options)
     : model_(std::move(model)),
-      cpu_model_(dynamic_cast<CpuModel*>(model_.get())),
       options_(options),
       cache_(static_cast<int>(model_->config().num_hidden_layers), options.kv_blocks,
              model_->row_size(), options.bf16_kv, model_->uses_host_cache_rows()) {
   if (options_.valid_vocab <= 0) options_.valid_vocab = model_->config().vocab_size;
+}
+
+int64_t Engine::context_limit() const {
+  const int64_t model_limit = model_->config().max_position_embeddings;
+  return options_.max_model_len > 0 ? std::min(options_.max_model_len, model_limit) : model_limit;
 }
 
 int Engine::running() const {
@@ -44,10 +48,10 @@ absl::Status Engine::Submit(SequenceRequest r) {
     }
   }
   if (r.max_new_tokens <= 0) return absl::InvalidArgumentError("max_new_tokens must be > 0");
-  if (static_cast<int64_t>(r.prompt.size()) >= c.max_position_embeddings) {
+  if (static_cast<int64_t>(r.prompt.size()) >= context_limit()) {
     return absl::InvalidArgumentError(absl::StrCat("prompt of ", r.prompt.size(),
                                                    " tokens leaves no room in the context of ",
-                                                   c.max_position_embeddings));
+                                                   context_limit()));
   }
   const int64_t blocks_needed =
       (static_cast<int64_t>(r.prompt.size()) + 1 + kBlockTokens - 1) / kBlockTokens;
@@ -204,7 +208,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     if (stop) {
       Finish(s, FinishReason::kStop, &out);
     } else if (s.generated >= s.req.max_new_tokens ||
-               static_cast<int64_t>(s.tokens.size()) >= c.max_position_embeddings) {
+               static_cast<int64_t>(s.tokens.size()) >= context_limit()) {
       Finish(s, FinishReason::kLength, &out);
     }
   }

@@ -33,6 +33,9 @@ struct EngineOptions {
   // Run the model every step even with nothing to compute: in an expert-parallel group every
   // rank must join every MoE exchange of every step (DESIGN §3, lockstep).
   bool lockstep = false;
+  // Context length in tokens (prompt + generated); 0 or more than the model's
+  // max_position_embeddings means the model's.
+  int64_t max_model_len = 0;
 };
 
 struct SequenceRequest {
@@ -72,14 +75,14 @@ class Engine {
   int64_t queued_tokens() const;
   int running() const;
   int waiting() const;
+  // Tokens a sequence may hold: EngineOptions::max_model_len bounded by the model's context.
+  int64_t context_limit() const;
   uint64_t preemptions() const { return preemptions_; }
 
   // Runs one step. Returns the sequences that produced a token or finished.
   absl::StatusOr<std::vector<SequenceOutput>> Step();
 
   ForwardModel& model() { return *model_; }
-  // The CPU model when the Engine runs one (expert executors, routing hooks), else null.
-  CpuModel* cpu_model() { return cpu_model_; }
 
  private:
   struct Sequence {
@@ -98,7 +101,6 @@ class Engine {
   bool PreemptOne(uint64_t after_order);
 
   std::unique_ptr<ForwardModel> model_;
-  CpuModel* cpu_model_ = nullptr;  // model_ when it is a CpuModel
   EngineOptions options_;
   PagedKvCache cache_;
   std::map<uint64_t, Sequence> sequences_;  // every live sequence

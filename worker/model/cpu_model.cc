@@ -101,7 +101,7 @@ absl::Status CpuModel::Moe(int layer, const float* h, int64_t n, float* out) con
   } else {
     std::fill(out, out + n * d, 0.0f);
   }
-  if (expert_executor_ != nullptr) {
+  if (options_.expert_executor != nullptr) {
     auto ffn = [&](int x, const float* in, int64_t m, float* y) -> absl::Status {
       if (x < 0 || x >= e || L.experts[x].gate.empty()) {
         return absl::FailedPreconditionError(
@@ -110,7 +110,7 @@ absl::Status CpuModel::Moe(int layer, const float* h, int64_t n, float* out) con
       Ffn(L.experts[x], in, m, y);
       return absl::OkStatus();
     };
-    return expert_executor_->Run(layer, h, n, choices, ffn, out);
+    return options_.expert_executor->Run(layer, h, n, choices, ffn, out);
   }
   std::vector<float> xs, ys;
   for (int64_t x = 0; x < e; ++x) {

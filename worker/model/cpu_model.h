@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "worker/kv_cache/kv_cache.h"
+#include "worker/model/expert_executor.h"
 #include "worker/model/forward_model.h"
 #include "worker/model/gating.h"
 #include "worker/model/model_weights.h"
@@ -32,6 +33,9 @@ enum class AttentionForm { kAuto, kNaive, kAbsorbed };
 struct ModelOptions {
   Precision precision = Precision::kF32;
   AttentionForm attention = AttentionForm::kAuto;
+  // Runs the routed experts across an expert-parallel group (borrowed; must outlive the model).
+  // Null, the default, runs every routed expert locally.
+  ExpertExecutor* expert_executor = nullptr;
 };
 
 // Checks a Forward batch against the model: every item non-empty, its positions following the
@@ -44,22 +48,6 @@ absl::Status ValidateForwardItems(const std::vector<ForwardItem>& items, const M
 // to another run's experts, see ChoiceForExperts).
 using RoutingHook = std::function<void(int layer, const float* router_logits, int64_t n,
                                        std::vector<ExpertChoice>* choices)>;
-
-// Runs the routed experts of every MoE layer in place of CpuModel's local loop, e.g. across the
-// ranks of an expert-parallel group (worker/comm/ep_moe.h). Forward calls it once per MoE layer,
-// also with n = 0 (an empty lockstep step), after the shared expert has written `out`.
-class ExpertExecutor {
- public:
-  // Runs routed expert `expert` of the current layer on x[m][d] into y[m][d] with the model's FFN
-  // and precision; FailedPrecondition when this rank did not load that expert.
-  using ExpertFfn = std::function<absl::Status(int expert, const float* x, int64_t m, float* y)>;
-
-  virtual ~ExpertExecutor() = default;
-  // Adds Σ_j choices[t].weights[j] · FFN_{choices[t].experts[j]}(h[t]) to out[t] for t < n.
-  virtual absl::Status Run(int layer, const float* h, int64_t n,
-                           const std::vector<ExpertChoice>& choices, const ExpertFfn& ffn,
-                           float* out) = 0;
-};
 
 class CpuModel : public ForwardModel {
  public:
@@ -74,8 +62,6 @@ class CpuModel : public ForwardModel {
                        std::vector<std::vector<float>>* logits) override;
 
   void set_routing_hook(RoutingHook hook) { routing_hook_ = std::move(hook); }
-  // Borrowed (must outlive Forward calls); null, the default, runs every routed expert locally.
-  void set_expert_executor(ExpertExecutor* executor) { expert_executor_ = executor; }
 
  private:
   struct TokenRef {
@@ -97,7 +83,6 @@ class CpuModel : public ForwardModel {
   Rope rope_;
   float softmax_scale_;
   RoutingHook routing_hook_;
-  ExpertExecutor* expert_executor_ = nullptr;
 };
 
 }  // namespace r1

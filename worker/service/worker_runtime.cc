@@ -11,8 +11,10 @@
 #include "common/logging.h"
 #include "common/model_config.h"
 #include "common/outbox.h"
+#include "proto/placement_proto.h"
 #include "r1/v1/cluster.grpc.pb.h"
 #include "r1/v1/inference.pb.h"
+#include "worker/service/cpu_backend.h"
 #include "worker/service/group_link.h"
 
 namespace r1 {
@@ -42,10 +44,10 @@ int ProtoFinish(FinishReason r) {
 // The serving state built by one Assign.
 struct Assignment {
   r1::v1::Assign assign;
-  std::shared_ptr<const ModelWeights> weights;
-  // Expert-parallel groups only; the engine's model borrows its executor (declared first, so it
-  // outlives the engine).
+  // Expert-parallel groups only. The engine's model borrows the executor, which borrows the
+  // link's communicator: declared in that order, so they are destroyed engine first.
   std::unique_ptr<GroupLink> link;
+  std::shared_ptr<void> executor;
   std::unique_ptr<Engine> engine;
   std::map<uint64_t, absl::Time> deadlines;
   bool draining = false;
@@ -53,8 +55,9 @@ struct Assignment {
 
 class Session {
  public:
-  Session(const WorkerOptions& o, Stream* stream, std::shared_ptr<grpc::Channel> channel)
-      : o_(o), stream_(stream), channel_(std::move(channel)) {}
+  Session(const WorkerOptions& o, Backend* backend, Stream* stream,
+          std::shared_ptr<grpc::Channel> channel)
+      : o_(o), backend_(backend), stream_(stream), channel_(std::move(channel)) {}
 
   bool Send(const r1::v1::WorkerMessage& m) { return stream_->Write(m); }
 
@@ -92,65 +95,47 @@ class Session {
     if (!config.ok()) return config.status();
     auto source = CheckpointWeightSource::Open(dir);
     if (!source.ok()) return source.status();
-    const absl::Time start = absl::Now();
-    if (o_.device_model) {
-      if (a.group_size() > 1) {
-        return absl::UnimplementedError(absl::StrCat(
-            "assign: a group of ", a.group_size(), " ", o_.device_name,
-            " workers needs an expert-parallel device data plane, which this build lacks; run "
-            "the coordinator with --group_size=1"));
-      }
-      EngineOptions eo;
-      eo.max_step_tokens = o_.max_step_tokens;
-      eo.max_running = o_.max_running;
-      // bf16 device rows.
-      const int64_t block_bytes = (config->kv_lora_rank + config->qk_rope_head_dim) * 2 *
-                                  kBlockTokens * config->num_hidden_layers;
-      eo.kv_blocks = static_cast<int>(std::max<int64_t>(1, o_.kv_cache_bytes / block_bytes));
-      eo.valid_vocab = a.valid_vocab_size();
-      auto model = o_.device_model(*config, **source, eo.kv_blocks);
-      if (!model.ok()) return model.status();
-      const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-      SendLoaded(*config, secs);
-      auto as = std::make_unique<Assignment>();
-      as->assign = a;
-      as->engine = std::make_unique<Engine>(std::move(*model), eo);
-      return Activate(std::move(as), dir, secs, eo);
-    }
-    LoadOptions lo;
-    // Experts this rank holds: from the placement (every expert when the placement is empty).
-    std::vector<bool> mine;
-    if (a.placement().ranks_size() > static_cast<int>(a.rank())) {
-      mine.assign(config->n_routed_experts, false);
-      for (int e : a.placement().ranks(a.rank()).experts()) {
-        if (e >= 0 && e < config->n_routed_experts) mine[e] = true;
-      }
-      lo.want_expert = [mine](int, int e) { return mine[e]; };
-    }
-    auto weights = LoadModelWeights(*config, **source, lo);
-    if (!weights.ok()) return weights.status();
-    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-    SendLoaded(*config, secs);
+    ShardSpec spec;
+    spec.config = *config;
+    spec.source = source->get();
+    spec.rank = static_cast<int>(a.rank());
+    spec.group_size = static_cast<int>(a.group_size());
+    auto placement = PlacementFromProto(a.placement(), static_cast<int>(config->n_routed_experts),
+                                        spec.group_size);
+    if (!placement.ok()) return placement.status();
+    spec.placement = std::move(*placement);
+    spec.expert_dtype = a.expert_dtype();
+    spec.kv_dtype = a.kv_dtype();
+    spec.kv_cache_fraction = a.kv_cache_fraction();
+    spec.max_model_len = a.max_model_len();
+    if (absl::Status st = ValidateShardSpec(spec); !st.ok()) return st;
 
+    const absl::Time start = absl::Now();
     auto as = std::make_unique<Assignment>();
     as->assign = a;
-    as->weights = std::shared_ptr<const ModelWeights>(std::move(*weights));
+    if (a.group_size() > 1) {
+      // The group's communicator first: the model's expert executor is built over it. Every
+      // rank got its Assign at once; the bootstrap waits (bounded) for the slowest.
+      auto link = GroupLink::Create(a, *backend_, channel_, o_.group);
+      if (!link.ok()) return link.status();
+      as->link = std::move(*link);
+    }
+    auto shard =
+        backend_->Build(spec, as->link ? as->link->comm() : nullptr, o_.group.collective_timeout);
+    if (!shard.ok()) return shard.status();
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    SendLoaded(*config, secs);
     EngineOptions eo;
     eo.max_step_tokens = o_.max_step_tokens;
     eo.max_running = o_.max_running;
-    const int64_t row_bytes = (config->kv_lora_rank + config->qk_rope_head_dim) * 4;
-    const int64_t block_bytes = row_bytes * kBlockTokens * config->num_hidden_layers;
-    eo.kv_blocks = static_cast<int>(std::max<int64_t>(1, o_.kv_cache_bytes / block_bytes));
+    eo.kv_blocks = shard->kv_blocks;
+    eo.bf16_kv = shard->bf16_kv;
     eo.valid_vocab = a.valid_vocab_size();
-    if (a.group_size() > 1) {
-      // Joins the group once every rank has loaded; from then on all ranks step together.
-      auto link = GroupLink::Create(a, *config, channel_, o_.group);
-      if (!link.ok()) return link.status();
-      as->link = std::move(*link);
-      eo.lockstep = true;
-    }
-    as->engine = std::make_unique<Engine>(as->weights, ModelOptions{}, eo);
-    if (as->link) as->engine->cpu_model()->set_expert_executor(as->link->executor());
+    eo.max_model_len = a.max_model_len();
+    eo.lockstep = a.group_size() > 1;
+    as->executor = std::move(shard->borrowed);
+    as->engine = std::make_unique<Engine>(std::move(shard->model), eo);
+    log::Info({}, "group {} rank {}: {}", a.group_id(), a.rank(), shard->description);
     return Activate(std::move(as), dir, secs, eo);
   }
 
@@ -296,6 +281,7 @@ class Session {
 
  private:
   const WorkerOptions& o_;
+  Backend* backend_;  // borrowed
   Stream* stream_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Assignment> current_;
@@ -306,6 +292,8 @@ class Session {
 }  // namespace
 
 absl::Status WorkerRuntime::Run() {
+  std::shared_ptr<Backend> backend = options_.backend;
+  if (backend == nullptr) backend = std::make_shared<CpuBackend>(CpuBackendOptions{});
   auto channel = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options_.connect_timeout))) {
     return absl::UnavailableError(
@@ -318,13 +306,11 @@ absl::Status WorkerRuntime::Run() {
   r1::v1::WorkerMessage hello;
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
-  const std::string id =
-      options_.worker_id.empty()
-          ? absl::StrCat(host, ":", getpid(), ":", options_.device_model ? "cuda" : "cpu")
-          : options_.worker_id;
+  const std::string id = options_.worker_id.empty()
+                             ? absl::StrCat(host, ":", getpid(), ":", backend->name())
+                             : options_.worker_id;
   hello.mutable_hello()->set_worker_id(id);
-  hello.mutable_hello()->set_device(options_.device_model ? r1::v1::DEVICE_KIND_CUDA
-                                                          : r1::v1::DEVICE_KIND_CPU);
+  hello.mutable_hello()->set_device(backend->kind());
   hello.mutable_hello()->set_device_name(options_.device_name);
   hello.mutable_hello()->set_version("r1serve 0.1");
   if (!stream->Write(hello)) return absl::UnavailableError("coordinator closed the stream");
@@ -338,7 +324,7 @@ absl::Status WorkerRuntime::Run() {
     commands.Push(Command{{}, true});
   });
 
-  Session session(options_, stream.get(), channel);
+  Session session(options_, backend.get(), stream.get(), channel);
   absl::Status result = absl::OkStatus();
   absl::Time next_stats = absl::Now();
   bool running = true;

@@ -26,23 +26,18 @@
 #include "absl/time/time.h"
 #include "worker/engine/engine.h"
 #include "worker/model/weight_source.h"
+#include "worker/service/backend.h"
 #include "worker/service/group_link.h"
 
 namespace r1 {
 
-// Builds a device backend's model for an assignment (the CUDA backend's CudaModel): the model
-// of `config` from `source`, with a device KV cache of `kv_blocks` blocks.
-using DeviceModelFactory = std::function<absl::StatusOr<std::unique_ptr<ForwardModel>>(
-    const ModelConfig& config, const WeightSource& source, int kv_blocks)>;
-
 struct WorkerOptions {
   std::string coordinator = "127.0.0.1:50051";
-  // Null: the CPU backend. Set: every assignment runs the factory's model (groups of one worker
-  // only, until expert parallelism has a device data plane).
-  DeviceModelFactory device_model;
+  // The device: builds every assignment's communicator and model. Null: a CpuBackend with
+  // default options.
+  std::shared_ptr<Backend> backend;
   std::string device_name = "cpu";  // reported in Hello
-  std::string worker_id;            // empty: host:pid
-  int64_t kv_cache_bytes = 256ll << 20;
+  std::string worker_id;            // empty: host:pid:backend
   int max_step_tokens = 256;
   int max_running = 64;
   absl::Duration stats_interval = absl::Seconds(1);

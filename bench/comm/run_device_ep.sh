@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# On a one-GPU machine: the expert-parallel checks of the CUDA backend. Expects the device bundle
+# (bin/, lib/, env.sh) at $1 and NCCL 2.30.7 for sm_90 (../shared/device) for the runs with
+# several NCCL ranks on one GPU; writes one log per step, packed into $OUT/ep-logs.tgz.
+#   1. kernels/moe_exchange GPU test; NcclCommunicator/HostStaged conformance (1 rank, GPU buffers)
+#   2. cuda_ep_moe_gpu_test with the machine's NCCL (multi-rank NCCL cases skip, saying why)
+#   3. with NCCL 2.30.7 + NCCL_MULTI_RANK_GPU_ENABLE=1: the multi-rank communicator tests and the
+#      NCCL groups of cuda_ep_moe_gpu_test
+#   4. clusters of 2 CUDA worker processes on the GPU (host-staged, then NCCL 2.30.7)
+#   5. cuda_model_gpu_test (the single-GPU model after the refactor)
+set -uo pipefail
+dev=$1
+final=${OUT:-/tmp}
+out=$(mktemp -d)  # every log; packed into $OUT/ep-logs.tgz at the end
+trap 'tar czf "$final/ep-logs.tgz" -C "$out" .' EXIT
+source "$dev/env.sh"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem,memory.total --format=csv \
+  | tee "$out/gpu.txt"
+step() { local name=$1; shift; echo "== $name: $*"; local t0=$(date +%s)
+  timeout "${STEP_TIMEOUT:-300}" "$@" >"$out/$name.txt" 2>&1; local rc=$?
+  echo "== $name: rc=$rc in $(( $(date +%s) - t0 )) s"; tail -n 4 "$out/$name.txt"; }
+step moe_exchange "$dev/bin/kernels_moe_exchange_gpu_test"
+step nccl_1rank "$dev/bin/nccl_communicator_gpu_test"
+step ep_groups_nccl_system "$dev/bin/cuda_ep_moe_gpu_test"
+nccl=$(mktemp -d)
+tar xJf ../shared/device/nccl-2.30.7-sm90.tar.xz -C "$nccl"
+export LD_LIBRARY_PATH=$nccl/nccl-2.30.7-sm90/lib:$LD_LIBRARY_PATH
+export NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=VERSION NCCL_NVLS_ENABLE=0
+step nccl_multi_230 "$dev/bin/nccl_communicator_multi_gpu_test"
+step ep_groups_nccl_230 "$dev/bin/cuda_ep_moe_gpu_test" --gtest_filter='*nccl*'
+OUT=$out GROUP_SIZE=2 TRANSPORT=staged step cluster_g2_staged bench/serving/run_device_cluster.sh "$dev"
+OUT=$out GROUP_SIZE=2 TRANSPORT=nccl step cluster_g2_nccl bench/serving/run_device_cluster.sh "$dev"
+unset NCCL_MULTI_RANK_GPU_ENABLE
+STEP_TIMEOUT=400 step cuda_model "$dev/bin/cuda_model_gpu_test" --gtest_filter='*R1Tiny*:*Golden*'

@@ -1,0 +1,290 @@
+#include "worker/backend/cuda_ep_moe.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "kernels/internal/cuda_status.h"
+#include "kernels/moe_exchange/moe_exchange_cuda.h"
+
+namespace r1 {
+
+using kernels::internal::CudaStatus;
+
+namespace {
+
+double MicrosSince(absl::Time start) { return absl::ToDoubleMicroseconds(absl::Now() - start); }
+
+}  // namespace
+
+// Grow-only device buffers, in three independent arenas: per token of this rank, per record
+// sent, per record received.
+struct CudaEpMoe::Buffers {
+  int64_t tokens = -1, sent = -1, received = -1;
+  std::unique_ptr<DeviceArena> token_arena, sent_arena, received_arena;
+  int32_t* send_offsets = nullptr;  // [W + 1]
+  int32_t* send_token = nullptr;    // [tokens · min(top_k, W)]
+  int32_t* token_slot = nullptr;    // [tokens][W]
+  uint8_t* send_records = nullptr;  // [sent][record_bytes]
+  uint16_t* back = nullptr;         // [sent][hidden] bf16: the destinations' sums, returned
+  uint8_t* recv_records = nullptr;  // [received][record_bytes]
+  float* recv_scale = nullptr;      // [hidden/128][received]
+  int32_t* recv_ids = nullptr;      // [received][top_k]
+  float* recv_weights = nullptr;    // [received][top_k]
+  uint16_t* sums = nullptr;         // [received][hidden] bf16: this rank's experts' sums
+};
+
+absl::StatusOr<std::unique_ptr<CudaEpMoe>> CudaEpMoe::Create(Communicator* comm,
+                                                             const ModelConfig& config,
+                                                             EpPlacement placement,
+                                                             bool int4_experts,
+                                                             CudaEpMoeOptions options) {
+  if (comm == nullptr) return absl::InvalidArgumentError("CudaEpMoe: no communicator");
+  if (comm->size() > 64) {
+    return absl::UnimplementedError(
+        absl::StrCat("CudaEpMoe: groups of at most 64 ranks (got ", comm->size(), ")"));
+  }
+  if (config.hidden_size % 128 != 0) {
+    return absl::InvalidArgumentError("CudaEpMoe: hidden_size must be a multiple of 128");
+  }
+  RETURN_IF_ERROR(placement.Validate(static_cast<int>(config.n_routed_experts), comm->size()));
+  if (options.timeout <= absl::ZeroDuration() || options.max_rows_per_peer <= 0) {
+    return absl::InvalidArgumentError("CudaEpMoe: timeout and max_rows_per_peer must be positive");
+  }
+  const bool fp8 = !int4_experts && !options.dispatch_bf16;
+  std::unique_ptr<CudaEpMoe> ep(new CudaEpMoe(comm, config, std::move(placement), fp8, options));
+  RETURN_IF_ERROR(ep->Init());
+  return ep;
+}
+
+CudaEpMoe::CudaEpMoe(Communicator* comm, const ModelConfig& config, EpPlacement placement, bool fp8,
+                     CudaEpMoeOptions options)
+    : comm_(comm),
+      hidden_(config.hidden_size),
+      n_experts_(static_cast<int>(config.n_routed_experts)),
+      layers_(static_cast<int>(config.num_hidden_layers)),
+      placement_(std::move(placement)),
+      fp8_(fp8),
+      options_(options),
+      buffers_(std::make_unique<Buffers>()) {}
+
+CudaEpMoe::~CudaEpMoe() {
+  if (host_offsets_ != nullptr) cudaFreeHost(host_offsets_);
+}
+
+absl::Status CudaEpMoe::Init() {
+  const int E = n_experts_;
+  std::vector<int32_t> rank(static_cast<size_t>(layers_) * E), local(rank.size());
+  for (int layer = 0; layer < layers_; ++layer) {
+    const std::vector<int>& m = placement_.ForLayer(layer);
+    std::vector<int32_t> next(comm_->size(), 0);
+    for (int e = 0; e < E; ++e) {
+      rank[layer * E + e] = m[e];
+      local[layer * E + e] = next[m[e]]++;
+    }
+  }
+  ASSIGN_OR_RETURN(expert_rank_, maps_arena_.UploadVector(rank));
+  ASSIGN_OR_RETURN(expert_local_, maps_arena_.UploadVector(local));
+  void* pinned = nullptr;
+  RETURN_IF_ERROR(CudaStatus(cudaMallocHost(&pinned, (comm_->size() + 1) * sizeof(int32_t)),
+                             "CudaEpMoe: pinned counts"));
+  host_offsets_ = static_cast<int32_t*>(pinned);
+  return absl::OkStatus();
+}
+
+absl::Status CudaEpMoe::Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
+                            void* stream) {
+  stats_ = {};
+  absl::Status st = Exchange(layer, tokens, experts, stream);
+  // Peers are (or will be) blocked in this layer's exchange: make them fail now.
+  if (!st.ok()) comm_->Abort();
+  return st;
+}
+
+absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const LocalExpertsFn& experts,
+                                 void* stream_ptr) {
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const int W = comm_->size(), me = comm_->rank();
+  const int64_t d = hidden_, n = t.tokens;
+  const int K = t.top_k;
+  const std::string where = absl::StrCat("expert-parallel MoE, layer ", layer, ", rank ", me);
+  if (layer < 0 || layer >= layers_ || n < 0 || K <= 0 || K > 32 ||
+      (n > 0 && (t.hidden == nullptr || t.topk_ids == nullptr || t.topk_weights == nullptr ||
+                 t.out == nullptr || (fp8_ && t.hidden_fp8 == nullptr)))) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": bad tokens"));
+  }
+  Buffers& b = *buffers_;
+  const kernels::MoeRecordLayout layout =
+      kernels::MakeMoeRecordLayout(fp8_ ? d : 2 * d, fp8_ ? d / 128 : 0, K);
+  const int64_t rb = layout.record_bytes;
+  const absl::Time t0 = absl::Now();
+
+  // Buffers per token (resizing waits for the previous layer's kernels that read them).
+  if (n > b.tokens) {
+    RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "expert-parallel MoE resize"));
+    b.token_arena = std::make_unique<DeviceArena>();
+    const int64_t cap = std::max<int64_t>(n, 1);
+    ASSIGN_OR_RETURN(b.send_offsets, b.token_arena->AllocArray<int32_t>(W + 1));
+    ASSIGN_OR_RETURN(b.send_token, b.token_arena->AllocArray<int32_t>(cap * std::min(K, W)));
+    ASSIGN_OR_RETURN(b.token_slot, b.token_arena->AllocArray<int32_t>(cap * W));
+    b.tokens = cap;
+  }
+
+  // 1. Plan, and the counts to the host.
+  kernels::MoeDispatchPlanParams plan;
+  plan.topk_ids = t.topk_ids;
+  plan.tokens = n;
+  plan.top_k = K;
+  plan.experts = n_experts_;
+  plan.expert_rank = expert_rank_ + static_cast<int64_t>(layer) * n_experts_;
+  plan.ranks = W;
+  plan.send_offsets = b.send_offsets;
+  plan.send_token = b.send_token;
+  plan.token_slot = b.token_slot;
+  RETURN_IF_ERROR(kernels::LaunchMoeDispatchPlan(plan, stream));
+  RETURN_IF_ERROR(CudaStatus(
+      cudaMemcpyAsync(host_offsets_, b.send_offsets, (W + 1) * 4, cudaMemcpyDeviceToHost, stream),
+      "expert-parallel MoE: counts download"));
+  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
+
+  // 2. Counts.
+  std::vector<int64_t> send_rows(W), recv_rows(W);
+  for (int p = 0; p < W; ++p) send_rows[p] = host_offsets_[p + 1] - host_offsets_[p];
+  const int64_t sent = host_offsets_[W];
+  const std::vector<int64_t> ones(W, 1);
+  RETURN_IF_ERROR(comm_->AllToAllV<int64_t>(send_rows, ones, absl::MakeSpan(recv_rows), ones,
+                                            options_.timeout));
+  int64_t received = 0;
+  for (int p = 0; p < W; ++p) {
+    if (recv_rows[p] < 0 || recv_rows[p] > options_.max_rows_per_peer) {
+      return absl::DataLossError(
+          absl::StrCat(where, ": rank ", p, " announces ", recv_rows[p], " rows"));
+    }
+    received += recv_rows[p];
+  }
+  stats_.counts_us = MicrosSince(t0);
+
+  // The stream is idle here: growing the record buffers is safe.
+  if (sent > b.sent) {
+    b.sent_arena = std::make_unique<DeviceArena>();
+    const int64_t cap = std::max<int64_t>(sent, 1);
+    ASSIGN_OR_RETURN(b.send_records, b.sent_arena->AllocArray<uint8_t>(cap * rb));
+    ASSIGN_OR_RETURN(b.back, b.sent_arena->AllocArray<uint16_t>(cap * d));
+    b.sent = cap;
+  }
+  if (received > b.received) {
+    b.received_arena = std::make_unique<DeviceArena>();
+    const int64_t cap = std::max<int64_t>(received, 1);
+    ASSIGN_OR_RETURN(b.recv_records, b.received_arena->AllocArray<uint8_t>(cap * rb));
+    ASSIGN_OR_RETURN(b.recv_scale, b.received_arena->AllocArray<float>(cap * (d / 128)));
+    ASSIGN_OR_RETURN(b.recv_ids, b.received_arena->AllocArray<int32_t>(cap * K));
+    ASSIGN_OR_RETURN(b.recv_weights, b.received_arena->AllocArray<float>(cap * K));
+    ASSIGN_OR_RETURN(b.sums, b.received_arena->AllocArray<uint16_t>(cap * d));
+    b.received = cap;
+  }
+  // Record sizes depend on K and the payload; a layout larger than at allocation cannot happen
+  // (K and the payload are fixed per model), but a record count beyond capacity must not.
+  if (b.sent < sent || b.received < received) {
+    return absl::InternalError(absl::StrCat(where, ": record buffers too small"));
+  }
+
+  // 3. Dispatch.
+  const absl::Time t1 = absl::Now();
+  if (sent > 0) {
+    kernels::MoeDispatchPackParams pack;
+    pack.x = fp8_ ? t.hidden_fp8 : reinterpret_cast<const uint8_t*>(t.hidden);
+    pack.x_stride = fp8_ ? d : 2 * d;
+    pack.x_scale = fp8_ ? t.hidden_scale : nullptr;
+    pack.x_scale_ld = fp8_ ? t.hidden_scale_ld : 0;
+    pack.topk_ids = t.topk_ids;
+    pack.topk_weights = t.topk_weights;
+    pack.tokens = n;
+    pack.top_k = K;
+    pack.experts = n_experts_;
+    pack.expert_rank = plan.expert_rank;
+    pack.expert_local = expert_local_ + static_cast<int64_t>(layer) * n_experts_;
+    pack.send_offsets = b.send_offsets;
+    pack.send_token = b.send_token;
+    pack.ranks = W;
+    pack.rows = sent;
+    pack.layout = layout;
+    pack.records = b.send_records;
+    RETURN_IF_ERROR(kernels::LaunchMoeDispatchPack(pack, stream));
+    RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
+  }
+  std::vector<int64_t> send_bytes(W), recv_bytes(W);
+  for (int p = 0; p < W; ++p) {
+    send_bytes[p] = send_rows[p] * rb;
+    recv_bytes[p] = recv_rows[p] * rb;
+  }
+  RETURN_IF_ERROR(comm_->AllToAllV<uint8_t>(
+      absl::MakeConstSpan(b.send_records, sent * rb), send_bytes,
+      absl::MakeSpan(b.recv_records, received * rb), recv_bytes, options_.timeout));
+  stats_.dispatch_us = MicrosSince(t1);
+
+  // 4. This rank's experts on every received record.
+  const absl::Time t2 = absl::Now();
+  if (received > 0) {
+    kernels::MoeRecordUnpackParams un;
+    un.records = b.recv_records;
+    un.rows = received;
+    un.layout = layout;
+    un.scale = fp8_ ? b.recv_scale : nullptr;
+    un.scale_ld = received;
+    un.ids = b.recv_ids;
+    un.weights = b.recv_weights;
+    RETURN_IF_ERROR(kernels::LaunchMoeRecordUnpack(un, stream));
+    DeviceExpertRows rows;
+    rows.rows = received;
+    rows.fp8 = fp8_;
+    rows.x = b.recv_records;  // the payload leads every record
+    rows.x_stride = rb;
+    rows.x_scale = fp8_ ? b.recv_scale : nullptr;
+    rows.x_scale_ld = received;
+    rows.ids = b.recv_ids;
+    rows.weights = b.recv_weights;
+    rows.top_k = K;
+    rows.out = b.sums;
+    RETURN_IF_ERROR(experts(layer, rows));
+    RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
+  }
+  stats_.experts_us = MicrosSince(t2);
+
+  // 5. Combine: sums back to the tokens' ranks, added to the shared expert's output.
+  const absl::Time t3 = absl::Now();
+  std::vector<int64_t> back_send(W), back_recv(W);
+  for (int p = 0; p < W; ++p) {
+    back_send[p] = recv_rows[p] * d;
+    back_recv[p] = send_rows[p] * d;
+  }
+  RETURN_IF_ERROR(comm_->AllToAllV<uint16_t>(absl::MakeConstSpan(b.sums, received * d), back_send,
+                                             absl::MakeSpan(b.back, sent * d), back_recv,
+                                             options_.timeout));
+  if (n > 0) {
+    kernels::MoeCombineScatterParams cs;
+    cs.back = b.back;
+    cs.back_rows = sent;
+    cs.token_slot = b.token_slot;
+    cs.add = t.shared_out;
+    cs.out = t.out;
+    cs.tokens = n;
+    cs.ranks = W;
+    cs.dim = d;
+    RETURN_IF_ERROR(kernels::LaunchMoeCombineScatter(cs, stream));
+  }
+  stats_.combine_us = MicrosSince(t3);
+
+  for (int p = 0; p < W; ++p) {
+    if (p == me) {
+      stats_.local_rows = recv_rows[p];
+    } else {
+      stats_.rows_sent += send_rows[p];
+      stats_.rows_received += recv_rows[p];
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace r1

@@ -1,0 +1,106 @@
+// CudaEpMoe: the DeviceExpertExecutor of a CUDA worker in an expert-parallel group of W ranks
+// (DESIGN.md §3, §6): the device-side MoE exchange over a Communicator whose collectives take
+// device buffers (NcclCommunicator; HostStagedCommunicator over Gloo). Per MoE layer, on every
+// rank (also one with no tokens):
+//   1. plan (kernels/moe_exchange MoeDispatchPlan): from the gating's top-k ids and the layer's
+//      expert → rank map, one send row per (token, destination rank) — a token goes to each rank
+//      at most once — grouped by destination;
+//   2. counts: the per-destination row counts are copied to the host (the one synchronisation
+//      of the exchange, see below) and exchanged (AllToAllV of W int64);
+//   3. dispatch: MoeDispatchPack writes one record per send row — the token's activation row
+//      (FP8 e4m3 + its 1×128 scales, or BF16), and for each of its top-k slots the destination's
+//      local expert index (−1 when the expert lives elsewhere) and routing weight — and one
+//      AllToAllV moves the records;
+//   4. local experts: MoeRecordUnpack splits the received records' scales, ids and weights, and
+//      the model's LocalExpertsFn runs this rank's experts on them (rows gathered straight from
+//      the records), writing one BF16 row per record: Σ weight · FFN(row);
+//   5. combine: an AllToAllV sends those rows back; MoeCombineScatter adds, per token, the
+//      shared expert's output and its rows from every destination (fp32, destinations in rank
+//      order, one bf16 rounding).
+// Activations stay on the device. The host learns the row counts (W int32 per layer, one
+// cudaStreamSynchronize + a 4·(W+1)-byte copy) because NCCL's host API needs them to size its
+// sends; the collectives themselves complete before they return (Communicator contract). So a
+// decode step is not yet capturable in a CUDA graph: a fixed-capacity record layout (every rank
+// sends max-rows blocks, the counts travel in-band) or NCCL's device API removes both waits.
+//
+// Any error (a collective, a peer announcing more rows than allowed, a kernel) aborts the
+// communicator so that peers fail at once, and is returned; the group must be rebuilt.
+//
+// Borrows the communicator (must outlive the executor). Thread-compatible: one Run at a time,
+// with the model's CUDA device current.
+#ifndef R1_WORKER_BACKEND_CUDA_EP_MOE_H_
+#define R1_WORKER_BACKEND_CUDA_EP_MOE_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/expert_placement.h"
+#include "common/model_config.h"
+#include "worker/backend/device_arena.h"
+#include "worker/backend/device_expert_executor.h"
+#include "worker/comm/communicator.h"
+
+namespace r1 {
+
+struct CudaEpMoeOptions {
+  absl::Duration timeout = absl::Seconds(60);  // per collective
+  // Dispatch activations in BF16 instead of FP8 (INT4 experts always take BF16).
+  bool dispatch_bf16 = false;
+  // Bound on the rows a peer may announce for one layer (a corrupt count cannot make this rank
+  // allocate without limit).
+  int64_t max_rows_per_peer = int64_t{1} << 20;
+};
+
+// This rank's view of the last Run, for metrics, benches and tests.
+struct CudaEpMoeStats {
+  int64_t rows_sent = 0;      // records dispatched to other ranks
+  int64_t rows_received = 0;  // records received from other ranks
+  int64_t local_rows = 0;     // records that stayed on this rank
+  double counts_us = 0, dispatch_us = 0, experts_us = 0, combine_us = 0;  // host wall time
+};
+
+class CudaEpMoe final : public DeviceExpertExecutor {
+ public:
+  // `int4_experts`: the model's routed experts are INT4 (rows then travel in BF16).
+  static absl::StatusOr<std::unique_ptr<CudaEpMoe>> Create(Communicator* comm,
+                                                           const ModelConfig& config,
+                                                           EpPlacement placement, bool int4_experts,
+                                                           CudaEpMoeOptions options = {});
+  ~CudaEpMoe() override;
+
+  bool wants_fp8() const override { return fp8_; }
+  absl::Status Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
+                   void* stream) override;
+
+  const CudaEpMoeStats& last_stats() const { return stats_; }
+
+ private:
+  struct Buffers;
+  CudaEpMoe(Communicator* comm, const ModelConfig& config, EpPlacement placement, bool fp8,
+            CudaEpMoeOptions options);
+  absl::Status Init();
+  absl::Status Exchange(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
+                        void* stream);
+
+  Communicator* comm_;
+  const int64_t hidden_;
+  const int n_experts_;
+  const int layers_;
+  const EpPlacement placement_;
+  const bool fp8_;
+  const CudaEpMoeOptions options_;
+  DeviceArena maps_arena_;
+  // Per layer: expert → rank and expert → local index on its rank, on the device ([layers][E]).
+  int32_t* expert_rank_ = nullptr;
+  int32_t* expert_local_ = nullptr;
+  int32_t* host_offsets_ = nullptr;  // pinned [W + 1]
+  std::unique_ptr<Buffers> buffers_;
+  CudaEpMoeStats stats_;
+};
+
+}  // namespace r1
+
+#endif  // R1_WORKER_BACKEND_CUDA_EP_MOE_H_

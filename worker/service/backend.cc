@@ -1,0 +1,28 @@
+#include "worker/service/backend.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace r1 {
+
+absl::Status ValidateShardSpec(const ShardSpec& spec) {
+  if (spec.source == nullptr) return absl::InvalidArgumentError("assign: no weight source");
+  if (spec.group_size < 1 || spec.rank < 0 || spec.rank >= spec.group_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("assign: rank ", spec.rank, " of a group of ", spec.group_size));
+  }
+  RETURN_IF_ERROR(
+      spec.placement.Validate(static_cast<int>(spec.config.n_routed_experts), spec.group_size));
+  if (!(spec.kv_cache_fraction > 0.0 && spec.kv_cache_fraction <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("assign: kv_cache_fraction ", spec.kv_cache_fraction, " is not in (0, 1]"));
+  }
+  if (spec.max_model_len < 0 || spec.max_model_len > spec.config.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("assign: max_model_len ", spec.max_model_len,
+                                                   " exceeds the model's context of ",
+                                                   spec.config.max_position_embeddings, " tokens"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace r1

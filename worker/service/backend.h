@@ -1,0 +1,79 @@
+// Backend: everything a worker needs to know about its device, in one place (DESIGN.md §7). The
+// worker picks its backend once, at start (--device), and from then on builds every assignment
+// through it: the group's communicator (Connect) and this rank's model with its expert-parallel
+// executor injected and its KV cache sized (Build). The CPU backend (cpu_backend.h: Gloo,
+// CpuModel, EpMoe) and the CUDA backend (worker/backend/cuda_backend.h: NCCL or host-staged
+// Gloo, CudaModel, CudaEpMoe) implement it; nothing else in the worker names a backend.
+#ifndef R1_WORKER_SERVICE_BACKEND_H_
+#define R1_WORKER_SERVICE_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/expert_placement.h"
+#include "common/model_config.h"
+#include "r1/v1/cluster.pb.h"
+#include "worker/comm/communicator.h"
+#include "worker/comm/key_value_store.h"
+#include "worker/model/forward_model.h"
+#include "worker/model/weight_source.h"
+
+namespace r1 {
+
+// One rank's share of an engine group, as the Assign message describes it (the one source of
+// truth: every field is honoured or refused).
+struct ShardSpec {
+  ModelConfig config;
+  const WeightSource* source = nullptr;  // borrowed for Build
+  int rank = 0;
+  int group_size = 1;
+  EpPlacement placement;  // validated against config and group_size
+  r1::v1::WeightDtype expert_dtype = r1::v1::WEIGHT_DTYPE_UNSPECIFIED;  // unspecified: FP8
+  r1::v1::KvDtype kv_dtype = r1::v1::KV_DTYPE_UNSPECIFIED;  // unspecified: the backend's own
+  double kv_cache_fraction = 0.9;                           // (0, 1]
+  int64_t max_model_len = 0;                                // tokens; 0: the model's context
+};
+
+// The group's data plane.
+struct GroupSpec {
+  int rank = 0;
+  int size = 1;
+  std::string prefix;  // rendezvous key prefix, unique per group formation
+  absl::Duration connect_timeout = absl::Seconds(300);
+};
+
+// What Build returns. Members are destroyed in reverse order: the model first, then what it
+// borrows (its expert executor).
+struct ShardModel {
+  std::shared_ptr<void> borrowed;
+  std::unique_ptr<ForwardModel> model;
+  int kv_blocks = 0;
+  bool bf16_kv = false;     // host cache rows rounded to bf16 (CPU backend)
+  std::string description;  // for logs: dtypes, cache size, transport
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "cpu" or "cuda"
+  virtual r1::v1::DeviceKind kind() const = 0;
+  // Joins the group's communicator through `store` (borrowed for the call).
+  virtual absl::StatusOr<std::unique_ptr<Communicator>> Connect(const GroupSpec& group,
+                                                                KeyValueStore* store) = 0;
+  // Loads this rank's share (the routed experts its placement gives it, every other weight) and
+  // builds its model. `comm` (borrowed, outlives the model) is the group's communicator; null
+  // for a group of one. Refuses, naming the field, what the backend cannot honour.
+  virtual absl::StatusOr<ShardModel> Build(const ShardSpec& spec, Communicator* comm,
+                                           absl::Duration collective_timeout) = 0;
+};
+
+// Checks the parts of a spec every backend checks: rank, group size, placement, fraction,
+// context length against the model.
+absl::Status ValidateShardSpec(const ShardSpec& spec);
+
+}  // namespace r1
+
+#endif  // R1_WORKER_SERVICE_BACKEND_H_

@@ -1,0 +1,82 @@
+#include "worker/service/cpu_backend.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "worker/comm/ep_moe.h"
+#include "worker/comm/gloo_communicator.h"
+#include "worker/kv_cache/kv_cache.h"
+#include "worker/model/cpu_model.h"
+#include "worker/model/model_weights.h"
+
+namespace r1 {
+
+absl::StatusOr<std::unique_ptr<Communicator>> CpuBackend::Connect(const GroupSpec& group,
+                                                                  KeyValueStore* store) {
+  GlooOptions go;
+  go.rank = group.rank;
+  go.size = group.size;
+  go.prefix = group.prefix;
+  go.hostname = options_.host;
+  go.iface = options_.iface;
+  go.connect_timeout = group.connect_timeout;
+  ASSIGN_OR_RETURN(std::unique_ptr<GlooCommunicator> gloo, GlooCommunicator::Create(go, store));
+  return std::unique_ptr<Communicator>(std::move(gloo));
+}
+
+absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator* comm,
+                                             absl::Duration collective_timeout) {
+  RETURN_IF_ERROR(ValidateShardSpec(spec));
+  if (spec.expert_dtype != r1::v1::WEIGHT_DTYPE_UNSPECIFIED &&
+      spec.expert_dtype != r1::v1::WEIGHT_DTYPE_FP8) {
+    return absl::UnimplementedError(
+        absl::StrCat("assign: expert_dtype ", r1::v1::WeightDtype_Name(spec.expert_dtype),
+                     ": the CPU backend runs routed experts as stored in the checkpoint (FP8)"));
+  }
+  bool bf16_kv = false;
+  switch (spec.kv_dtype) {
+    case r1::v1::KV_DTYPE_UNSPECIFIED:
+    case r1::v1::KV_DTYPE_F32:
+      break;
+    case r1::v1::KV_DTYPE_BF16:
+      bf16_kv = true;
+      break;
+    default:
+      return absl::UnimplementedError(absl::StrCat("assign: kv_dtype ",
+                                                   r1::v1::KvDtype_Name(spec.kv_dtype),
+                                                   ": the CPU backend caches f32 or bf16 rows"));
+  }
+  if ((comm == nullptr) != (spec.group_size == 1) ||
+      (comm != nullptr && (comm->size() != spec.group_size || comm->rank() != spec.rank))) {
+    return absl::InvalidArgumentError("CPU backend: the communicator does not match the group");
+  }
+  LoadOptions lo;
+  lo.want_expert = spec.placement.WantExpert(spec.rank);
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> loaded,
+                   LoadModelWeights(spec.config, *spec.source, lo));
+  std::shared_ptr<const ModelWeights> weights(std::move(loaded));
+
+  ShardModel shard;
+  ModelOptions mo;
+  if (comm != nullptr) {
+    EpMoeOptions eo;
+    eo.timeout = collective_timeout;
+    ASSIGN_OR_RETURN(std::unique_ptr<EpMoe> ep,
+                     EpMoe::Create(comm, spec.config, spec.placement, eo));
+    mo.expert_executor = ep.get();
+    shard.borrowed = std::shared_ptr<EpMoe>(std::move(ep));
+  }
+  shard.model = std::make_unique<CpuModel>(weights, mo);
+  const int64_t row_bytes = (spec.config.kv_lora_rank + spec.config.qk_rope_head_dim) * 4;
+  const int64_t block_bytes = row_bytes * kBlockTokens * spec.config.num_hidden_layers;
+  const int64_t budget =
+      static_cast<int64_t>(spec.kv_cache_fraction * static_cast<double>(options_.kv_cache_bytes));
+  shard.kv_blocks = static_cast<int>(std::max<int64_t>(1, budget / block_bytes));
+  shard.bf16_kv = bf16_kv;
+  shard.description = absl::StrCat("cpu, ", bf16_kv ? "bf16" : "f32", " KV, ",
+                                   comm != nullptr ? "Gloo expert parallelism" : "all experts");
+  return shard;
+}
+
+}  // namespace r1
