@@ -7,6 +7,7 @@
 #   3. with NCCL 2.30.7 + NCCL_MULTI_RANK_GPU_ENABLE=1: the multi-rank communicator tests and the
 #      NCCL groups of cuda_ep_moe_gpu_test
 #   4. clusters of 2 CUDA worker processes on the GPU (host-staged, then NCCL 2.30.7)
+#   bench/comm: ep_moe_bench (the whole CudaEpMoe exchange) and comm_bench (raw exchanges)
 #   5. cuda_model_gpu_test (the single-GPU model after the refactor)
 set -uo pipefail
 dev=$1
@@ -22,12 +23,17 @@ step() { local name=$1; shift; echo "== $name: $*"; local t0=$(date +%s)
 step moe_exchange "$dev/bin/kernels_moe_exchange_gpu_test"
 step nccl_1rank "$dev/bin/nccl_communicator_gpu_test"
 step ep_groups_nccl_system "$dev/bin/cuda_ep_moe_gpu_test"
+for w in 1 2 4; do STEP_TIMEOUT=120 step "ep_bench_staged_w$w" "$dev/bin/ep_moe_bench" --transport=staged --world=$w; done
+STEP_TIMEOUT=120 step ep_bench_nccl_w1 "$dev/bin/ep_moe_bench" --transport=nccl --world=1
+STEP_TIMEOUT=120 step raw_bench_staged_w2 "$dev/bin/comm_bench" --transport=staged --world=2
 nccl=$(mktemp -d)
 tar xJf ../shared/device/nccl-2.30.7-sm90.tar.xz -C "$nccl"
 export LD_LIBRARY_PATH=$nccl/nccl-2.30.7-sm90/lib:$LD_LIBRARY_PATH
 export NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=VERSION NCCL_NVLS_ENABLE=0
 step nccl_multi_230 "$dev/bin/nccl_communicator_multi_gpu_test"
 step ep_groups_nccl_230 "$dev/bin/cuda_ep_moe_gpu_test" --gtest_filter='*nccl*'
+STEP_TIMEOUT=120 step ep_bench_nccl230_w2 "$dev/bin/ep_moe_bench" --transport=nccl --world=2
+STEP_TIMEOUT=120 step raw_bench_nccl230_w2 "$dev/bin/comm_bench" --transport=nccl --world=2
 OUT=$out GROUP_SIZE=2 TRANSPORT=staged step cluster_g2_staged bench/serving/run_device_cluster.sh "$dev"
 OUT=$out GROUP_SIZE=2 TRANSPORT=nccl step cluster_g2_nccl bench/serving/run_device_cluster.sh "$dev"
 unset NCCL_MULTI_RANK_GPU_ENABLE
