@@ -57,7 +57,8 @@ void Check(cudaError_t e, const char* what) {
 template <typename T>
 T* Upload(const std::vector<T>& v) {
   T* d = nullptr;
-  Check(cudaMalloc(reinterpret_cast<void**>(&d), std::max<size_t>(v.size(), 1) * sizeof(T)), "malloc");
+  Check(cudaMalloc(reinterpret_cast<void**>(&d), std::max<size_t>(v.size(), 1) * sizeof(T)),
+        "malloc");
   Check(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
   return d;
 }
