@@ -30,10 +30,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "worker/comm/gloo_communicator.h"
-#include "worker/comm/host_staged_communicator.h"
-#include "worker/comm/key_value_store.h"
-#include "worker/comm/nccl_communicator.h"
+#include "bench/comm/bench_util.h"
 
 ABSL_FLAG(std::string, transport, "nccl", "nccl or staged (HostStagedCommunicator over Gloo)");
 ABSL_FLAG(int, world, 2, "ranks (threads of this process)");
@@ -44,76 +41,29 @@ ABSL_FLAG(int, warmup, 5, "untimed steps per token count");
 namespace r1 {
 namespace {
 
-constexpr int kExperts = 256;
-constexpr int kGroups = 8;
-constexpr int kTopGroups = 4;
-constexpr int kTopK = 8;
+constexpr int kExperts = bench::kR1Experts;
+constexpr int kTopK = bench::kR1TopK;
 // FP8 row + 56 f32 scales + 8 int32 expert ids + 8 f32 weights.
 constexpr int64_t kDispatchBytes = 7168 + 56 * 4 + 8 * 4 + 8 * 4;
 static_assert(kDispatchBytes == 7456);
 constexpr int64_t kCombineBytes = 7168 * 2;
 constexpr absl::Duration kTimeout = absl::Seconds(60);
 
-void Check(const absl::Status& st, const char* what) {
-  if (!st.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, st.ToString().c_str());
-    std::exit(1);
-  }
-}
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "CUDA %s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
+using bench::Check;
+using bench::Percentile;
 
-// Records per destination rank for `tokens` tokens of rank `rank` (R1-like routing).
+// Records per destination rank for `tokens` tokens of rank `rank` (R1-like routing; experts
+// placed contiguously, a token counted once per destination).
 std::vector<int64_t> RouteRecords(int rank, int world, int tokens) {
   std::mt19937 rng(1234 + 7919 * rank + tokens);
+  const std::vector<int32_t> ids = bench::R1TopKIds(rng, tokens);
   std::vector<int64_t> records(world, 0);
-  std::vector<int> groups(kGroups), experts;
   for (int t = 0; t < tokens; ++t) {
-    for (int g = 0; g < kGroups; ++g) groups[g] = g;
-    std::shuffle(groups.begin(), groups.end(), rng);
-    experts.clear();
-    for (int i = 0; i < kTopGroups; ++i) {
-      for (int e = 0; e < kExperts / kGroups; ++e) {
-        experts.push_back(groups[i] * (kExperts / kGroups) + e);
-      }
-    }
-    std::shuffle(experts.begin(), experts.end(), rng);
     std::vector<bool> dest(world, false);
-    for (int k = 0; k < kTopK; ++k) dest[experts[k] / (kExperts / world)] = true;
+    for (int k = 0; k < kTopK; ++k) dest[ids[t * kTopK + k] / (kExperts / world)] = true;
     for (int p = 0; p < world; ++p) records[p] += dest[p] ? 1 : 0;
   }
   return records;
-}
-
-std::unique_ptr<Communicator> MakeRank(const std::string& transport, KeyValueStore* store, int rank,
-                                       int world) {
-  if (transport == "nccl") {
-    NcclCommunicatorOptions o;
-    o.connect_timeout = kTimeout;
-    auto c = NcclCommunicator::Create(store, "bench/", rank, world, o);
-    Check(c.status(), "NcclCommunicator::Create");
-    if (rank == 0) std::fprintf(stderr, "%s\n", (*c)->Describe().c_str());
-    return std::move(*c);
-  }
-  GlooOptions o;
-  o.rank = rank;
-  o.size = world;
-  o.prefix = "bench/";
-  o.connect_timeout = kTimeout;
-  auto gloo = GlooCommunicator::Create(o, store);
-  Check(gloo.status(), "GlooCommunicator::Create");
-  auto c = HostStagedCommunicator::Create(std::move(*gloo));
-  Check(c.status(), "HostStagedCommunicator::Create");
-  return std::move(*c);
-}
-
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
 }
 
 int Main(int argc, char** argv) {
@@ -151,7 +101,7 @@ int Main(int argc, char** argv) {
     }
     for (auto& t : threads) t.join();
   };
-  on_ranks([&](int r) { comms[r] = MakeRank(transport, &store, r, world); });
+  on_ranks([&](int r) { comms[r] = bench::MakeRank(transport, &store, r, world, kTimeout); });
 
   std::printf(
       "| W | transport | tokens/rank | records/rank | counts p50 µs | dispatch p50 µs | "

@@ -24,11 +24,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/comm/bench_util.h"
 #include "worker/backend/cuda_ep_moe.h"
-#include "worker/comm/gloo_communicator.h"
-#include "worker/comm/host_staged_communicator.h"
-#include "worker/comm/key_value_store.h"
-#include "worker/comm/nccl_communicator.h"
 
 ABSL_FLAG(std::string, transport, "nccl", "nccl or staged (HostStagedCommunicator over Gloo)");
 ABSL_FLAG(int, world, 2, "ranks (threads of this process; rank r on GPU r % count)");
@@ -39,20 +36,9 @@ ABSL_FLAG(int, warmup, 5, "untimed layers per token count");
 namespace r1 {
 namespace {
 
-constexpr int kHidden = 7168, kExperts = 256, kGroups = 8, kTopGroups = 4, kTopK = 8;
-
-void Check(const absl::Status& st, const char* what) {
-  if (!st.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, st.ToString().c_str());
-    std::exit(1);
-  }
-}
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "CUDA %s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
+constexpr int kHidden = 7168, kExperts = bench::kR1Experts, kTopK = bench::kR1TopK;
+using bench::Check;
+using bench::Percentile;
 
 template <typename T>
 T* Upload(const std::vector<T>& v) {
@@ -61,11 +47,6 @@ T* Upload(const std::vector<T>& v) {
         "malloc");
   Check(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
   return d;
-}
-
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
 }
 
 int Main(int argc, char** argv) {
@@ -102,23 +83,8 @@ int Main(int argc, char** argv) {
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
       Check(cudaSetDevice(r % gpus), "cudaSetDevice");
-      std::unique_ptr<Communicator> comm;
-      if (transport == "nccl") {
-        auto c = NcclCommunicator::Create(&store, "bench/", r, world, {});
-        Check(c.status(), "NcclCommunicator::Create");
-        if (r == 0) std::fprintf(stderr, "%s\n", (*c)->Describe().c_str());
-        comm = std::move(*c);
-      } else {
-        GlooOptions o;
-        o.rank = r;
-        o.size = world;
-        o.prefix = "bench/";
-        auto gloo = GlooCommunicator::Create(o, &store);
-        Check(gloo.status(), "GlooCommunicator::Create");
-        auto c = HostStagedCommunicator::Create(std::move(*gloo));
-        Check(c.status(), "HostStagedCommunicator::Create");
-        comm = std::move(*c);
-      }
+      std::unique_ptr<Communicator> comm =
+          bench::MakeRank(transport, &store, r, world, absl::Seconds(60));
       auto ep = CudaEpMoe::Create(comm.get(), config, placement, false, {});
       Check(ep.status(), "CudaEpMoe::Create");
       cudaStream_t stream;
@@ -126,19 +92,8 @@ int Main(int argc, char** argv) {
       std::mt19937 rng(17 + r);
       for (size_t ti = 0; ti < token_counts.size(); ++ti) {
         const int n = token_counts[ti];
-        std::vector<int32_t> ids;
+        const std::vector<int32_t> ids = bench::R1TopKIds(rng, n);
         std::vector<float> weights(static_cast<size_t>(n) * kTopK, 0.125f);
-        std::vector<int> groups(kGroups);
-        for (int t = 0; t < n; ++t) {
-          for (int g = 0; g < kGroups; ++g) groups[g] = g;
-          std::shuffle(groups.begin(), groups.end(), rng);
-          std::vector<int> cand;
-          for (int i = 0; i < kTopGroups; ++i) {
-            for (int e = 0; e < kExperts / kGroups; ++e) cand.push_back(groups[i] * 32 + e);
-          }
-          std::shuffle(cand.begin(), cand.end(), rng);
-          ids.insert(ids.end(), cand.begin(), cand.begin() + kTopK);
-        }
         std::vector<uint16_t> hidden(static_cast<size_t>(n) * kHidden, 0x3f80);
         std::vector<uint8_t> fp8(static_cast<size_t>(n) * kHidden, 0x38);
         std::vector<float> scale(static_cast<size_t>(std::max(n, 1)) * (kHidden / 128), 1.0f);

@@ -10,10 +10,8 @@
 #include "worker/backend/cuda_ep_moe.h"
 #include "worker/backend/cuda_model.h"
 #include "worker/backend/cuda_weights.h"
-#include "worker/comm/gloo_communicator.h"
 #include "worker/comm/host_staged_communicator.h"
 #include "worker/comm/nccl_communicator.h"
-#include "worker/kv_cache/kv_cache.h"
 
 namespace r1 {
 
@@ -33,14 +31,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> CudaBackend::Connect(const GroupSp
                      NcclCommunicator::Create(store, group.prefix, group.rank, group.size, no));
     return std::unique_ptr<Communicator>(std::move(nccl));
   }
-  GlooOptions go;
-  go.rank = group.rank;
-  go.size = group.size;
-  go.prefix = group.prefix;
-  go.hostname = options_.host;
-  go.iface = options_.iface;
-  go.connect_timeout = group.connect_timeout;
-  ASSIGN_OR_RETURN(std::unique_ptr<GlooCommunicator> gloo, GlooCommunicator::Create(go, store));
+  ASSIGN_OR_RETURN(std::unique_ptr<GlooCommunicator> gloo,
+                   ConnectGloo(group, options_.host, options_.iface, store));
   ASSIGN_OR_RETURN(std::unique_ptr<HostStagedCommunicator> staged,
                    HostStagedCommunicator::Create(std::move(gloo)));
   return std::unique_ptr<Communicator>(std::move(staged));
@@ -67,10 +59,7 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
                                                  r1::v1::KvDtype_Name(spec.kv_dtype),
                                                  ": the CUDA backend's latent cache is bf16"));
   }
-  if ((comm == nullptr) != (spec.group_size == 1) ||
-      (comm != nullptr && (comm->size() != spec.group_size || comm->rank() != spec.rank))) {
-    return absl::InvalidArgumentError("CUDA backend: the communicator does not match the group");
-  }
+  RETURN_IF_ERROR(CheckGroupCommunicator(spec, comm));
   lo.want_expert = spec.placement.WantExpert(spec.rank);
   ASSIGN_OR_RETURN(std::unique_ptr<CudaWeights> loaded,
                    LoadCudaWeights(spec.config, *spec.source, lo));
@@ -91,8 +80,7 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
   size_t free_bytes = 0, total_bytes = 0;
   RETURN_IF_ERROR(
       kernels::internal::CudaStatus(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo"));
-  const int64_t block_bytes = (spec.config.kv_lora_rank + spec.config.qk_rope_head_dim) * 2 *
-                              kBlockTokens * spec.config.num_hidden_layers;
+  const int64_t block_bytes = KvBlockBytes(spec.config, 2);  // bf16 device rows
   const int64_t budget = std::min<int64_t>(
       options_.kv_cache_bytes,
       static_cast<int64_t>(spec.kv_cache_fraction * static_cast<double>(free_bytes)));

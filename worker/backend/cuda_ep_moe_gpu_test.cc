@@ -18,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "worker/backend/cuda_ep_moe.h"
 #include "worker/backend/cuda_model.h"
+#include "worker/backend/testing/block_counter.h"
 #include "worker/comm/gloo_communicator.h"
 #include "worker/comm/host_staged_communicator.h"
 #include "worker/comm/key_value_store.h"
@@ -58,25 +59,14 @@ const Problems& HeldOut() {
   return *p;
 }
 
-// Block ids for the device cache (the model only reads KvSequence::blocks).
-struct Blocks {
-  int next = 0, total;
-  explicit Blocks(int n) : total(n) {}
-  bool Reserve(KvSequence* kv, int64_t tokens) {
-    while (kv->capacity() < tokens) {
-      if (next >= total) return false;
-      kv->blocks.push_back(next++);
-    }
-    return true;
-  }
-};
+using testing::BlockCounter;
 
 // One rank's greedy decoding of `mine` (indices into the prompts) in lockstep with its group:
 // every step, every rank runs Forward (an empty batch once it is done) until no rank has work.
 absl::Status GreedyRank(CudaModel& model, Communicator* comm, const std::vector<int>& mine,
                         std::vector<std::vector<int>>* answers) {
   const Problems& P = HeldOut();
-  Blocks blocks(model.kv_blocks());
+  BlockCounter blocks(model.kv_blocks());
   std::vector<KvSequence> kv(mine.size());
   std::vector<ForwardItem> items;
   std::vector<size_t> owner;
@@ -254,12 +244,8 @@ TEST_P(CudaEpGroupTest, GreedyAnswersMatchOneGpu) {
   for (auto& t : threads) t.join();
   for (int r = 0; r < W; ++r) ASSERT_TRUE(status[r].ok()) << "rank " << r << ": " << status[r];
 
-  int same = 0, correct_group = 0;
-  for (size_t i = 0; i < P.prompts.size(); ++i) {
-    const auto& g = got[i % W][i];
-    same += g == want[i];
-    (void)correct_group;
-  }
+  int same = 0;
+  for (size_t i = 0; i < P.prompts.size(); ++i) same += got[i % W][i] == want[i];
   std::printf("%s: %d of %zu greedy answers identical to one GPU; %.1f s\n", Name(c).c_str(), same,
               P.prompts.size(), absl::ToDoubleSeconds(absl::Now() - start));
   // The partial sums of a token's experts on different ranks are rounded to bf16 before they are
@@ -311,7 +297,7 @@ TEST(CudaEpFaultTest, SilentPeerFailsTheExchange) {
         return;
       }
       KvSequence kv;
-      Blocks blocks(64);
+      BlockCounter blocks(64);
       ASSERT_TRUE(blocks.Reserve(&kv, 16));
       std::vector<ForwardItem> items = {{&kv, P.prompts[0], 0, false}};
       std::vector<std::vector<float>> logits;

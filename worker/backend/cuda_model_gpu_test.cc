@@ -24,6 +24,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "worker/backend/cuda_model.h"
+#include "worker/backend/testing/block_counter.h"
 #include "worker/engine/engine.h"
 #include "worker/model/cpu_model.h"
 #include "worker/model/test_util.h"
@@ -35,18 +36,7 @@ using testing::Agreement;
 
 namespace fs = std::filesystem;
 
-// Hands out KV blocks from a counter (the device cache needs only block ids).
-struct BlockCounter {
-  int next = 0;
-  int limit;
-  explicit BlockCounter(int l) : limit(l) {}
-  void Reserve(KvSequence* kv, int64_t tokens) {
-    while (kv->capacity() < tokens) {
-      ASSERT_LT(next, limit);
-      kv->blocks.push_back(next++);
-    }
-  }
-};
+using testing::BlockCounter;
 
 std::unique_ptr<CudaModel> MakeGpuModel(const ModelConfig& c, const WeightSource& src,
                                         int kv_blocks) {
@@ -62,7 +52,7 @@ std::unique_ptr<CudaModel> MakeGpuModel(const ModelConfig& c, const WeightSource
 std::vector<float> GpuLogits(CudaModel& m, const std::vector<int>& tokens, bool token_by_token) {
   BlockCounter blocks(m.kv_blocks());
   KvSequence kv;
-  blocks.Reserve(&kv, tokens.size());
+  EXPECT_TRUE(blocks.Reserve(&kv, tokens.size()));
   std::vector<std::vector<float>> logits;
   if (!token_by_token) {
     std::vector<ForwardItem> items = {{&kv, tokens, 0, true}};
@@ -222,7 +212,7 @@ class R1TinyGpuTest : public ::testing::Test {
     std::vector<std::vector<int>> out(n);
     std::vector<ForwardItem> items;
     for (size_t i = 0; i < n; ++i) {
-      blocks.Reserve(&kv[i], prompts[i].size() + max_new);
+      EXPECT_TRUE(blocks.Reserve(&kv[i], prompts[i].size() + max_new));
       items.push_back({&kv[i], prompts[i], 0, false});
     }
     std::vector<size_t> owner(n);
@@ -443,7 +433,7 @@ TEST_F(R1TinyGpuTest, BatchedEqualsAlone) {
     std::vector<ForwardItem> items;
     size_t total = 0;
     for (size_t i = 0; i < seqs.size(); ++i) {
-      blocks.Reserve(&kv[i], seqs[i].size());
+      EXPECT_TRUE(blocks.Reserve(&kv[i], seqs[i].size()));
       items.push_back({&kv[i], seqs[i], 0, true});
       total += seqs[i].size();
     }

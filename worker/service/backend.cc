@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "worker/kv_cache/kv_cache.h"
 
 namespace r1 {
 
@@ -23,6 +24,34 @@ absl::Status ValidateShardSpec(const ShardSpec& spec) {
                                                    spec.config.max_position_embeddings, " tokens"));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckGroupCommunicator(const ShardSpec& spec, const Communicator* comm) {
+  if ((comm == nullptr) != (spec.group_size == 1) ||
+      (comm != nullptr && (comm->size() != spec.group_size || comm->rank() != spec.rank))) {
+    return absl::InvalidArgumentError(absl::StrCat("the communicator does not match rank ",
+                                                   spec.rank, " of a group of ", spec.group_size));
+  }
+  return absl::OkStatus();
+}
+
+int64_t KvBlockBytes(const ModelConfig& config, int64_t value_bytes) {
+  return (config.kv_lora_rank + config.qk_rope_head_dim) * value_bytes * kBlockTokens *
+         config.num_hidden_layers;
+}
+
+absl::StatusOr<std::unique_ptr<GlooCommunicator>> ConnectGloo(const GroupSpec& group,
+                                                              const std::string& host,
+                                                              const std::string& iface,
+                                                              KeyValueStore* store) {
+  GlooOptions go;
+  go.rank = group.rank;
+  go.size = group.size;
+  go.prefix = group.prefix;
+  go.hostname = host;
+  go.iface = iface;
+  go.connect_timeout = group.connect_timeout;
+  return GlooCommunicator::Create(go, store);
 }
 
 }  // namespace r1

@@ -17,6 +17,7 @@
 #include "common/model_config.h"
 #include "r1/v1/cluster.pb.h"
 #include "worker/comm/communicator.h"
+#include "worker/comm/gloo_communicator.h"
 #include "worker/comm/key_value_store.h"
 #include "worker/model/forward_model.h"
 #include "worker/model/weight_source.h"
@@ -73,6 +74,19 @@ class Backend {
 // Checks the parts of a spec every backend checks: rank, group size, placement, fraction,
 // context length against the model.
 absl::Status ValidateShardSpec(const ShardSpec& spec);
+// InvalidArgument unless `comm` (nullable) is the group's: null for a group of one, else of the
+// spec's size with the spec's rank.
+absl::Status CheckGroupCommunicator(const ShardSpec& spec, const Communicator* comm);
+
+// Bytes of one KV cache block over all layers: kBlockTokens latent rows of
+// kv_lora_rank + qk_rope_head_dim values of `value_bytes` each, per layer.
+int64_t KvBlockBytes(const ModelConfig& config, int64_t value_bytes);
+
+// The group's Gloo communicator over TCP, bound to `host` (or the interface `iface` when set).
+absl::StatusOr<std::unique_ptr<GlooCommunicator>> ConnectGloo(const GroupSpec& group,
+                                                              const std::string& host,
+                                                              const std::string& iface,
+                                                              KeyValueStore* store);
 
 }  // namespace r1
 

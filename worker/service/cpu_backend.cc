@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/comm/ep_moe.h"
-#include "worker/comm/gloo_communicator.h"
 #include "worker/kv_cache/kv_cache.h"
 #include "worker/model/cpu_model.h"
 #include "worker/model/model_weights.h"
@@ -14,14 +13,8 @@ namespace r1 {
 
 absl::StatusOr<std::unique_ptr<Communicator>> CpuBackend::Connect(const GroupSpec& group,
                                                                   KeyValueStore* store) {
-  GlooOptions go;
-  go.rank = group.rank;
-  go.size = group.size;
-  go.prefix = group.prefix;
-  go.hostname = options_.host;
-  go.iface = options_.iface;
-  go.connect_timeout = group.connect_timeout;
-  ASSIGN_OR_RETURN(std::unique_ptr<GlooCommunicator> gloo, GlooCommunicator::Create(go, store));
+  ASSIGN_OR_RETURN(std::unique_ptr<GlooCommunicator> gloo,
+                   ConnectGloo(group, options_.host, options_.iface, store));
   return std::unique_ptr<Communicator>(std::move(gloo));
 }
 
@@ -47,10 +40,7 @@ absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator
                                                    r1::v1::KvDtype_Name(spec.kv_dtype),
                                                    ": the CPU backend caches f32 or bf16 rows"));
   }
-  if ((comm == nullptr) != (spec.group_size == 1) ||
-      (comm != nullptr && (comm->size() != spec.group_size || comm->rank() != spec.rank))) {
-    return absl::InvalidArgumentError("CPU backend: the communicator does not match the group");
-  }
+  RETURN_IF_ERROR(CheckGroupCommunicator(spec, comm));
   LoadOptions lo;
   lo.want_expert = spec.placement.WantExpert(spec.rank);
   ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> loaded,
@@ -68,8 +58,7 @@ absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator
     shard.borrowed = std::shared_ptr<EpMoe>(std::move(ep));
   }
   shard.model = std::make_unique<CpuModel>(weights, mo);
-  const int64_t row_bytes = (spec.config.kv_lora_rank + spec.config.qk_rope_head_dim) * 4;
-  const int64_t block_bytes = row_bytes * kBlockTokens * spec.config.num_hidden_layers;
+  const int64_t block_bytes = KvBlockBytes(spec.config, sizeof(float));  // f32 host rows
   const int64_t budget =
       static_cast<int64_t>(spec.kv_cache_fraction * static_cast<double>(options_.kv_cache_bytes));
   shard.kv_blocks = static_cast<int>(std::max<int64_t>(1, budget / block_bytes));
