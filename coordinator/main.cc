@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up is an EPIPE on its socket, not our exit
   bool ready = false;
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

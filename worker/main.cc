@@ -1,5 +1,6 @@
 // r1-worker: one process per GPU (or per CPU host with --device=cpu). It dials the coordinator,
 // receives its share of the model, and runs the forward pass for its engine group.
+#include <csignal>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
       "Holds one shard of a DeepSeek-V3/R1 engine group and runs its forward pass.");
   absl::ParseCommandLine(argc, argv);
   r1::log::Init("worker", absl::GetFlag(FLAGS_log_level));
+  // A peer or coordinator that hangs up is an EPIPE on its socket, not this worker's exit.
+  std::signal(SIGPIPE, SIG_IGN);
   r1::WorkerOptions o;
   const std::string device = absl::GetFlag(FLAGS_device);
   const int64_t kv_mb = absl::GetFlag(FLAGS_kv_cache_mb);

@@ -6,6 +6,8 @@
 
 #include <gloo/common/error.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -135,6 +137,17 @@ TEST(GlooCommunicatorTest, GroupsWithDifferentPrefixesShareOneStore) {
       EXPECT_EQ(v[0], W);
     });
   }
+}
+
+// A peer that closed its sockets must fail our next write with EPIPE, not kill the process with
+// SIGPIPE (seen: a rank writing to a peer that had just failed the same collective and closed).
+TEST(GlooCommunicatorTest, CreateIgnoresSigpipe) {
+  InMemoryKeyValueStore store;
+  Group g = MakeGroup(1, &store, "sigpipe/");
+  ASSERT_EQ(g.size(), 1u);
+  struct sigaction current = {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, SIG_IGN);
 }
 
 TEST(LocalCommunicatorTest, CopiesAndAborts) {

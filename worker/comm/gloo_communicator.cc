@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <exception>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -46,6 +48,15 @@ ReduceFn ReduceFor(ReduceOp op) {
                               : static_cast<ReduceFn>(&gloo::max<T>);
 }
 
+// Gloo's TCP pairs write with writev(), which raises SIGPIPE when the peer has closed its end: a
+// peer that died (or already failed its own collective and closed) would kill this process instead
+// of failing the collective with an error. Ignoring SIGPIPE turns that into EPIPE, which Gloo
+// reports as an IoException. Process-wide, once; every server here wants EPIPE anyway.
+void IgnoreSigpipe() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(
@@ -58,6 +69,7 @@ absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(
   if (options.connect_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("gloo: connect timeout must be positive");
   }
+  IgnoreSigpipe();
   const std::string where = absl::StrCat("gloo bootstrap (rank ", options.rank, " of ",
                                          options.size, ", prefix '", options.prefix, "')");
   try {
