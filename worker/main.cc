@@ -1,13 +1,18 @@
 // r1-worker: one process per GPU (or per CPU host with --device=cpu). It dials the coordinator,
 // receives its share of the model, and runs the forward pass for its engine group.
 #include <csignal>
+#include <cstdio>
+#include <memory>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/logging.h"
+#include "prometheus/registry.h"
 #include "worker/service/cpu_backend.h"
+#include "worker/service/metrics_endpoint.h"
+#include "worker/service/worker_metrics.h"
 #include "worker/service/worker_runtime.h"
 #ifdef R1_WORKER_CUDA
 #include "worker/backend/cuda_backend.h"
@@ -36,6 +41,9 @@ ABSL_FLAG(std::string, comm_iface, "",
           "Network interface for the group's traffic (overrides --comm_host), e.g. eth0.");
 ABSL_FLAG(int, group_connect_timeout_s, 300,
           "Seconds for every rank of a new group to load and connect.");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:0",
+          "HOST:PORT serving this worker's Prometheus metrics at /metrics (port 0: any free port, "
+          "printed as metrics_port=N on stdout); empty: none.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off.");
 
 int main(int argc, char** argv) {
@@ -88,6 +96,28 @@ int main(int argc, char** argv) {
   o.max_running = absl::GetFlag(FLAGS_max_running);
   o.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s));
   o.group.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_group_connect_timeout_s));
+  if (o.worker_id.empty()) o.worker_id = r1::DefaultWorkerId(o.backend->name());
+
+  // Metrics: the registry, its endpoint and the recorder outlive the runtime that records.
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto metrics = r1::WorkerMetrics::Create(registry.get(), o.worker_id);
+  if (!metrics.ok()) {
+    r1::log::Error({}, "metrics: {}", metrics.status().message());
+    return 1;
+  }
+  o.metrics = metrics->get();
+  std::unique_ptr<r1::MetricsEndpoint> endpoint;
+  if (const std::string address = absl::GetFlag(FLAGS_metrics_address); !address.empty()) {
+    auto started = r1::MetricsEndpoint::Start(address, registry);
+    if (!started.ok()) {
+      r1::log::Error({}, "--metrics_address: {}", started.status().message());
+      return 2;
+    }
+    endpoint = std::move(*started);
+    r1::log::Info({}, "metrics at {} (port {})", address, endpoint->port());
+    std::printf("metrics_port=%d\n", endpoint->port());
+    std::fflush(stdout);
+  }
   r1::WorkerRuntime runtime(o);
   absl::Status st = runtime.Run();
   if (!st.ok()) {

@@ -78,7 +78,7 @@ int Main(int argc, char** argv) {
   InMemoryKeyValueStore store;
   // [token count][iteration] per rank: whole exchange; rank 0's phases.
   std::vector<std::vector<std::vector<double>>> total(world);
-  std::vector<std::vector<CudaEpMoeStats>> phases(token_counts.size());
+  std::vector<std::vector<EpExchangeStats>> phases(token_counts.size());
   std::vector<std::thread> threads;
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
@@ -147,10 +147,10 @@ int Main(int argc, char** argv) {
       for (int i = 0; i < iters; ++i) slowest[i] = std::max(slowest[i], total[r][ti][i]);
     }
     std::vector<double> c, d, m;
-    for (const CudaEpMoeStats& s : phases[ti]) {
-      c.push_back(s.counts_us);
-      d.push_back(s.dispatch_us);
-      m.push_back(s.combine_us);
+    for (const EpExchangeStats& s : phases[ti]) {
+      c.push_back(s.counts_seconds * 1e6);
+      d.push_back(s.dispatch_seconds * 1e6);
+      m.push_back(s.combine_seconds * 1e6);
     }
     std::printf("%8d %12.1f %12.1f %12.1f %12.1f %12.1f\n", token_counts[ti],
                 Percentile(slowest, 0.5), Percentile(slowest, 0.99), Percentile(c, 0.5),

@@ -38,6 +38,15 @@ absl::StatusOr<std::unique_ptr<Communicator>> CudaBackend::Connect(const GroupSp
   return std::unique_ptr<Communicator>(std::move(staged));
 }
 
+std::optional<int64_t> CudaBackend::DeviceMemoryUsedBytes() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();  // not sticky; the metric is skipped this time
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(total_bytes - free_bytes);
+}
+
 absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicator* comm,
                                               absl::Duration collective_timeout) {
   RETURN_IF_ERROR(ValidateShardSpec(spec));
@@ -71,6 +80,7 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
     CudaEpMoeOptions eo;
     eo.timeout = collective_timeout;
     eo.dispatch_bf16 = options_.dispatch_bf16;
+    eo.observer = spec.ep_observer;
     ASSIGN_OR_RETURN(std::unique_ptr<CudaEpMoe> ep,
                      CudaEpMoe::Create(comm, spec.config, spec.placement, lo.int4_experts, eo));
     mo.expert_executor = ep.get();

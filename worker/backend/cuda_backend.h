@@ -44,6 +44,8 @@ class CudaBackend final : public Backend {
                                                         KeyValueStore* store) override;
   absl::StatusOr<ShardModel> Build(const ShardSpec& spec, Communicator* comm,
                                    absl::Duration collective_timeout) override;
+  // cudaMemGetInfo on the current device: total - free (every process's use of the GPU).
+  std::optional<int64_t> DeviceMemoryUsedBytes() const override;
 
  private:
   CudaBackendOptions options_;

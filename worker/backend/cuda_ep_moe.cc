@@ -15,7 +15,7 @@ using kernels::internal::CudaStatus;
 
 namespace {
 
-double MicrosSince(absl::Time start) { return absl::ToDoubleMicroseconds(absl::Now() - start); }
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
 
 }  // namespace
 
@@ -96,10 +96,13 @@ absl::Status CudaEpMoe::Init() {
 
 absl::Status CudaEpMoe::Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
                             void* stream) {
-  stats_ = {};
   absl::Status st = Exchange(layer, tokens, experts, stream);
   // Peers are (or will be) blocked in this layer's exchange: make them fail now.
-  if (!st.ok()) comm_->Abort();
+  if (!st.ok()) {
+    comm_->Abort();
+    return st;
+  }
+  if (options_.observer != nullptr) options_.observer->OnExchange(stats_);
   return st;
 }
 
@@ -119,6 +122,8 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   const kernels::MoeRecordLayout layout =
       kernels::MakeMoeRecordLayout(fp8_ ? d : 2 * d, fp8_ ? d / 128 : 0, K);
   const int64_t rb = layout.record_bytes;
+  EpExchangeStats stats;
+  stats.layer = layer;
   const absl::Time t0 = absl::Now();
 
   // Buffers per token (resizing waits for the previous layer's kernels that read them).
@@ -164,7 +169,7 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
     }
     received += recv_rows[p];
   }
-  stats_.counts_us = MicrosSince(t0);
+  stats.counts_seconds = SecondsSince(t0);
 
   // The stream is idle here: growing the record buffers is safe.
   if (sent > b.sent) {
@@ -222,7 +227,7 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   RETURN_IF_ERROR(comm_->AllToAllV<uint8_t>(
       absl::MakeConstSpan(b.send_records, sent * rb), send_bytes,
       absl::MakeSpan(b.recv_records, received * rb), recv_bytes, options_.timeout));
-  stats_.dispatch_us = MicrosSince(t1);
+  stats.dispatch_seconds = SecondsSince(t1);
 
   // 4. This rank's experts on every received record.
   const absl::Time t2 = absl::Now();
@@ -250,7 +255,7 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
     RETURN_IF_ERROR(experts(layer, rows));
     RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
   }
-  stats_.experts_us = MicrosSince(t2);
+  stats.experts_seconds = SecondsSince(t2);
 
   // 5. Combine: sums back to the tokens' ranks, added to the shared expert's output.
   const absl::Time t3 = absl::Now();
@@ -274,16 +279,19 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
     cs.dim = d;
     RETURN_IF_ERROR(kernels::LaunchMoeCombineScatter(cs, stream));
   }
-  stats_.combine_us = MicrosSince(t3);
+  stats.combine_seconds = SecondsSince(t3);
 
   for (int p = 0; p < W; ++p) {
     if (p == me) {
-      stats_.local_rows = recv_rows[p];
+      stats.local_rows = recv_rows[p];
     } else {
-      stats_.rows_sent += send_rows[p];
-      stats_.rows_received += recv_rows[p];
+      stats.rows_sent += send_rows[p];
+      stats.rows_received += recv_rows[p];
     }
   }
+  stats.rows_to_rank = std::move(send_rows);
+  stats.rows_from_rank = std::move(recv_rows);
+  stats_ = std::move(stats);
   return absl::OkStatus();
 }
 

@@ -42,6 +42,7 @@
 #include "worker/backend/device_arena.h"
 #include "worker/backend/device_expert_executor.h"
 #include "worker/comm/communicator.h"
+#include "worker/model/ep_exchange_stats.h"
 
 namespace r1 {
 
@@ -52,14 +53,9 @@ struct CudaEpMoeOptions {
   // Bound on the rows a peer may announce for one layer (a corrupt count cannot make this rank
   // allocate without limit).
   int64_t max_rows_per_peer = int64_t{1} << 20;
-};
-
-// This rank's view of the last Run, for metrics, benches and tests.
-struct CudaEpMoeStats {
-  int64_t rows_sent = 0;      // records dispatched to other ranks
-  int64_t rows_received = 0;  // records received from other ranks
-  int64_t local_rows = 0;     // records that stayed on this rank
-  double counts_us = 0, dispatch_us = 0, experts_us = 0, combine_us = 0;  // host wall time
+  // Told about every successful exchange (no per-expert load: it stays on the device). Nullable;
+  // borrowed, must outlive the executor.
+  EpExchangeObserver* observer = nullptr;
 };
 
 class CudaEpMoe final : public DeviceExpertExecutor {
@@ -75,7 +71,8 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   absl::Status Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
                    void* stream) override;
 
-  const CudaEpMoeStats& last_stats() const { return stats_; }
+  // The last successful Run (this rank's view).
+  const EpExchangeStats& last_stats() const { return stats_; }
 
  private:
   struct Buffers;
@@ -98,7 +95,7 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   int32_t* expert_local_ = nullptr;
   int32_t* host_offsets_ = nullptr;  // pinned [W + 1]
   std::unique_ptr<Buffers> buffers_;
-  CudaEpMoeStats stats_;
+  EpExchangeStats stats_;
 };
 
 }  // namespace r1

@@ -188,7 +188,7 @@ TEST_P(CudaEpGroupTest, GreedyAnswersMatchOneGpu) {
   std::vector<std::vector<std::vector<int>>> got(W,
                                                  std::vector<std::vector<int>>(P.prompts.size()));
   std::vector<absl::Status> status(W);
-  std::vector<CudaEpMoeStats> stats(W);
+  std::vector<EpExchangeStats> stats(W);
   const absl::Time start = absl::Now();
   std::vector<std::thread> threads;
   for (int r = 0; r < W; ++r) {

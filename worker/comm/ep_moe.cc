@@ -1,9 +1,11 @@
 #include "worker/comm/ep_moe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 
 namespace r1 {
@@ -22,6 +24,8 @@ static_assert(sizeof(Entry) == kEntryWords * sizeof(float));
 // Bounds on what a peer may announce (rows and entries per block), so that a corrupt count cannot
 // make this rank allocate without limit.
 constexpr int64_t kMaxRowsPerPeer = int64_t{1} << 22;
+
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
 
 }  // namespace
 
@@ -48,10 +52,13 @@ EpMoe::EpMoe(Communicator* comm, int64_t hidden, int n_experts, EpPlacement plac
 absl::Status EpMoe::Run(int layer, const float* h, int64_t n,
                         const std::vector<ExpertChoice>& choices, const ExpertFfn& ffn,
                         float* out) {
-  stats_ = {};
   absl::Status st = Exchange(layer, h, n, choices, ffn, out);
   // Peers are (or will be) blocked in this layer's exchange: make them fail now.
-  if (!st.ok()) comm_->Abort();
+  if (!st.ok()) {
+    comm_->Abort();
+    return st;
+  }
+  if (options_.observer != nullptr) options_.observer->OnExchange(stats_);
   return st;
 }
 
@@ -91,6 +98,9 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
   }
 
   // 1. Counts: (rows, entries) to and from every peer.
+  EpExchangeStats stats;
+  stats.layer = layer;
+  const absl::Time t0 = absl::Now();
   std::vector<int64_t> send_counts(2 * W), recv_counts(2 * W);
   for (int p = 0; p < W; ++p) {
     send_counts[2 * p] = static_cast<int64_t>(rows[p].size());
@@ -109,6 +119,8 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
                                               " rows with ", in_entries[p], " records"));
     }
   }
+  stats.counts_seconds = SecondsSince(t0);
+  const absl::Time t1 = absl::Now();
 
   // 2. Dispatch: per peer, its records then its rows.
   std::vector<int64_t> send_words(W), recv_words(W);
@@ -133,6 +145,8 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
   }
   RETURN_IF_ERROR(comm_->AllToAllV<float>(send, send_words, absl::MakeSpan(recv), recv_words,
                                           options_.timeout));
+  stats.dispatch_seconds = SecondsSince(t1);
+  const absl::Time t2 = absl::Now();
 
   // 3. Run this rank's experts on everything received; sums[g] = Σ weight · FFN(row g).
   std::vector<int64_t> row_base(W + 1, 0);
@@ -155,6 +169,16 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
     }
   }
   const int64_t in_total = row_base[W];
+  int64_t held = 0, assignments = 0;
+  for (int e = 0; e < n_experts_; ++e) {
+    if (place[e] != me) continue;
+    const int64_t m = static_cast<int64_t>(by_expert[e].size());
+    ++held;
+    assignments += m;
+    stats.expert_tokens_max = std::max(stats.expert_tokens_max, m);
+  }
+  stats.has_expert_load = held > 0;
+  stats.expert_tokens_mean = held > 0 ? static_cast<double>(assignments) / held : 0.0;
   std::vector<float> sums(in_total * d, 0.0f), xs, ys;
   for (int e = 0; e < n_experts_; ++e) {
     const auto& list = by_expert[e];
@@ -171,7 +195,10 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
     }
   }
 
+  stats.experts_seconds = SecondsSince(t2);
+
   // 4. Combine: the sums go back to the ranks that own the tokens.
+  const absl::Time t3 = absl::Now();
   std::vector<int64_t> back_send(W), back_recv(W);
   int64_t back_total = 0;
   for (int p = 0; p < W; ++p) {
@@ -191,14 +218,20 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
     }
   }
 
+  stats.combine_seconds = SecondsSince(t3);
+
+  stats.rows_to_rank.resize(W);
+  stats.rows_from_rank = in_rows;
   for (int p = 0; p < W; ++p) {
+    stats.rows_to_rank[p] = static_cast<int64_t>(rows[p].size());
     if (p == me) {
-      stats_.local_rows = in_rows[p];
+      stats.local_rows = in_rows[p];
     } else {
-      stats_.rows_sent += static_cast<int64_t>(rows[p].size());
-      stats_.rows_received += in_rows[p];
+      stats.rows_sent += stats.rows_to_rank[p];
+      stats.rows_received += in_rows[p];
     }
   }
+  stats_ = std::move(stats);
   return absl::OkStatus();
 }
 

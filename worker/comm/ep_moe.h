@@ -32,6 +32,7 @@
 #include "common/expert_placement.h"
 #include "common/model_config.h"
 #include "worker/comm/communicator.h"
+#include "worker/model/ep_exchange_stats.h"
 #include "worker/model/expert_executor.h"
 
 namespace r1 {
@@ -39,13 +40,8 @@ namespace r1 {
 struct EpMoeOptions {
   // Per collective.
   absl::Duration timeout = absl::Seconds(60);
-};
-
-// Traffic of the last Run (this rank's view), for metrics and tests.
-struct EpMoeStats {
-  int64_t rows_sent = 0;      // hidden rows dispatched to other ranks
-  int64_t rows_received = 0;  // hidden rows received from other ranks
-  int64_t local_rows = 0;     // rows that stayed on this rank
+  // Told about every successful exchange. Nullable; borrowed, must outlive the executor.
+  EpExchangeObserver* observer = nullptr;
 };
 
 class EpMoe final : public ExpertExecutor {
@@ -58,7 +54,8 @@ class EpMoe final : public ExpertExecutor {
   absl::Status Run(int layer, const float* h, int64_t n, const std::vector<ExpertChoice>& choices,
                    const ExpertFfn& ffn, float* out) override;
 
-  const EpMoeStats& last_stats() const { return stats_; }
+  // The last successful Run (this rank's view).
+  const EpExchangeStats& last_stats() const { return stats_; }
 
  private:
   EpMoe(Communicator* comm, int64_t hidden, int n_experts, EpPlacement placement,
@@ -71,7 +68,7 @@ class EpMoe final : public ExpertExecutor {
   const int n_experts_;
   const EpPlacement placement_;
   const EpMoeOptions options_;
-  EpMoeStats stats_;
+  EpExchangeStats stats_;
 };
 
 }  // namespace r1

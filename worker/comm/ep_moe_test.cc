@@ -147,6 +147,11 @@ std::vector<Seq> Schedule(int world) {
 
 class EpMoeTest : public ::testing::TestWithParam<int> {};
 
+struct RecordingObserver final : EpExchangeObserver {
+  void OnExchange(const EpExchangeStats& stats) override { seen.push_back(stats); }
+  std::vector<EpExchangeStats> seen;
+};
+
 TEST_P(EpMoeTest, LogitsEqualTheSingleProcessModel) {
   const int W = GetParam();
   const int steps = 4;
@@ -167,7 +172,8 @@ TEST_P(EpMoeTest, LogitsEqualTheSingleProcessModel) {
   const EpPlacement placement = EpPlacement::Contiguous(config.n_routed_experts, W);
   auto comms = MakeGroup(W, "ep/" + std::to_string(W) + "/");
   std::vector<std::vector<std::vector<float>>> got(W);
-  std::vector<EpMoeStats> stats(W);
+  std::vector<EpExchangeStats> stats(W);
+  std::vector<RecordingObserver> observed(W);
   const absl::Time start = absl::Now();
   OnRanks(W, [&](int r) {
     auto weights = RankWeights(placement, r);
@@ -175,7 +181,7 @@ TEST_P(EpMoeTest, LogitsEqualTheSingleProcessModel) {
     int held = 0;
     for (const FfnWeights& f : weights->layers[1].experts) held += f.gate.empty() ? 0 : 1;
     EXPECT_EQ(held, config.n_routed_experts / W);
-    auto ep = EpMoe::Create(comms[r].get(), config, placement, {kTimeout});
+    auto ep = EpMoe::Create(comms[r].get(), config, placement, {kTimeout, &observed[r]});
     ASSERT_TRUE(ep.ok()) << ep.status();
     ModelOptions mo;
     mo.expert_executor = ep->get();
@@ -215,6 +221,24 @@ TEST_P(EpMoeTest, LogitsEqualTheSingleProcessModel) {
     // The last step still moved rows between ranks (rank 0 decodes, its experts are spread).
     EXPECT_GT(stats[0].rows_sent, 0);
   }
+  // The observers saw every exchange, and what one rank sent another received.
+  std::vector<int64_t> sent_to(W, 0), received(W, 0);
+  for (int r = 0; r < W; ++r) {
+    ASSERT_FALSE(observed[r].seen.empty());
+    EXPECT_EQ(observed[r].seen.size(), observed[0].seen.size()) << "rank " << r;
+    for (const EpExchangeStats& x : observed[r].seen) {
+      ASSERT_EQ(x.rows_to_rank.size(), static_cast<size_t>(W));
+      ASSERT_EQ(x.rows_from_rank.size(), static_cast<size_t>(W));
+      EXPECT_TRUE(x.has_expert_load);
+      EXPECT_GE(static_cast<double>(x.expert_tokens_max), x.expert_tokens_mean);
+      EXPECT_GE(x.counts_seconds, 0.0);
+      for (int p = 0; p < W; ++p) {
+        sent_to[p] += x.rows_to_rank[p];
+        received[r] += x.rows_from_rank[p];
+      }
+    }
+  }
+  EXPECT_EQ(sent_to, received);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, EpMoeTest, ::testing::Values(1, 2, 4),

@@ -3,13 +3,14 @@
 // Create() binds a TCP device to `hostname` (loopback by default) or to the interface `iface`,
 // publishes this rank's pair addresses in a KeyValueStore under `<prefix>gloo/` and connects a
 // full mesh to the other ranks; it fails with DeadlineExceeded when a peer does not show up within
-// `connect_timeout`. The first Create() sets SIGPIPE to ignored for the whole process (a closed peer
-// must fail a collective with EPIPE, not kill the process). Collectives map onto gloo::alltoallv / allgather / allreduce / barrier with a
-// fresh tag per call; Gloo's exceptions (gloo::IoException and friends) are caught here and
-// become Status (see communicator.h for the codes and the sticky-error rule). On the first error,
-// and on Abort(), every connection is closed hard so that peers fail at once instead of at their
-// own timeouts. Limitation of Debian's Gloo (2022): a collective already blocked on this rank when
-// Abort() is called from another thread cannot be woken; it returns Aborted at its timeout.
+// `connect_timeout`. The first Create() sets SIGPIPE to ignored for the whole process (a closed
+// peer must fail a collective with EPIPE, not kill the process). Collectives map onto
+// gloo::alltoallv / allgather / allreduce / barrier with a fresh tag per call; Gloo's exceptions
+// (gloo::IoException and friends) are caught here and become Status (see communicator.h for the
+// codes and the sticky-error rule). On the first error, and on Abort(), every connection is closed
+// hard so that peers fail at once instead of at their own timeouts. Limitation of Debian's Gloo
+// (2022): a collective already blocked on this rank when Abort() is called from another thread
+// cannot be woken; it returns Aborted at its timeout.
 //
 // Owns its Gloo context and device (one event-loop thread). Collectives are serialised by an
 // internal mutex; Abort() and health() are callable from any thread.

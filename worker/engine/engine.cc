@@ -3,8 +3,14 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace r1 {
+namespace {
+
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
+
+}  // namespace
 
 Engine::Engine(std::shared_ptr<const ModelWeights> weights, ModelOptions model,
                EngineOptions options)
@@ -107,6 +113,8 @@ bool Engine::PreemptOne(uint64_t after_order) {
 }
 
 absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
+  last_step_ = {};
+  const absl::Time t0 = absl::Now();
   std::vector<SequenceOutput> out;
   std::vector<uint64_t> cancelled;
   for (auto& [id, s] : sequences_) {
@@ -146,6 +154,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     items.push_back({&s.kv, {s.tokens.back()}, s.kv.length, false});
     item_ids.push_back(id);
     --budget;
+    ++last_step_.decode_tokens;
   }
   // 2. Prefill chunks: admitted sequences mid-prefill, then waiting ones in FIFO order.
   std::vector<uint64_t> prefills;
@@ -176,14 +185,23 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
          s.kv.length, false});
     item_ids.push_back(id);
     budget -= static_cast<int>(chunk);
+    last_step_.prefill_tokens += chunk;
   }
   for (uint64_t id : admitted_now) {
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
   }
+  last_step_.schedule_seconds = SecondsSince(t0);
   if (items.empty() && !options_.lockstep) return out;
 
+  last_step_.ran_forward = true;
+  last_step_.sequences = static_cast<int>(items.size());
+  const absl::Time t1 = absl::Now();
   std::vector<std::vector<float>> logits;
-  if (auto st = model_->Forward(items, cache_, &logits); !st.ok()) {
+  const absl::Status st = model_->Forward(items, cache_, &logits);
+  last_step_.forward_seconds = SecondsSince(t1);
+  if (!st.ok()) {
+    last_step_.forward_failed = true;
+    ++forward_errors_;
     for (uint64_t id : item_ids) {
       out.push_back({id, {}, FinishReason::kError, std::string(st.message())});
       Sequence& s = sequences_.at(id);
@@ -193,6 +211,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     return out;
   }
 
+  const absl::Time t2 = absl::Now();
   const ModelConfig& c = model_->config();
   const int64_t V = c.vocab_size;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -212,6 +231,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
       Finish(s, FinishReason::kLength, &out);
     }
   }
+  last_step_.sample_seconds = SecondsSince(t2);
   return out;
 }
 

@@ -38,6 +38,19 @@ struct EngineOptions {
   int64_t max_model_len = 0;
 };
 
+// What the last Step did (for metrics). Times are host wall time; a backend that runs
+// asynchronously finishes its work inside Forward (the logits are on the host after it).
+struct EngineStepStats {
+  bool ran_forward = false;  // false: nothing to compute (and not in lockstep)
+  bool forward_failed = false;
+  int sequences = 0;  // sequences in the forward batch
+  int64_t prefill_tokens = 0;
+  int64_t decode_tokens = 0;
+  double schedule_seconds = 0;  // cancellations, decode and prefill selection, KV reservation
+  double forward_seconds = 0;
+  double sample_seconds = 0;  // sampling and finishing sequences
+};
+
 struct SequenceRequest {
   uint64_t id = 0;
   std::vector<int> prompt;
@@ -78,6 +91,8 @@ class Engine {
   // Tokens a sequence may hold: EngineOptions::max_model_len bounded by the model's context.
   int64_t context_limit() const;
   uint64_t preemptions() const { return preemptions_; }
+  uint64_t forward_errors() const { return forward_errors_; }
+  const EngineStepStats& last_step() const { return last_step_; }
 
   // Runs one step. Returns the sequences that produced a token or finished.
   absl::StatusOr<std::vector<SequenceOutput>> Step();
@@ -107,6 +122,8 @@ class Engine {
   std::deque<uint64_t> waiting_;            // not admitted, FIFO (preempted go to the front)
   uint64_t admit_counter_ = 0;
   uint64_t preemptions_ = 0;
+  uint64_t forward_errors_ = 0;
+  EngineStepStats last_step_;
 };
 
 }  // namespace r1

@@ -72,6 +72,44 @@ TEST(EngineTest, PreemptionUnderKvPressureGivesTheSameTokens) {
   EXPECT_EQ(tight.free_kv_blocks(), 5);
 }
 
+// The step stats account for every prompt token once and every generated token but the last
+// (its KV is never computed), and a step with nothing to do runs no forward pass.
+TEST(EngineTest, StepStatsCountPrefillAndDecodeTokens) {
+  Engine e(Weights(), {}, {.max_step_tokens = 16});
+  int64_t prompt_tokens = 0;
+  for (int i = 0; i < 3; ++i) {
+    SequenceRequest r;
+    r.id = i + 1;
+    r.prompt = Prompt(10 + 7 * i, 30 + i);
+    r.max_new_tokens = 5;
+    prompt_tokens += static_cast<int64_t>(r.prompt.size());
+    ASSERT_TRUE(e.Submit(r).ok());
+  }
+  int64_t prefill = 0, decode = 0, generated = 0;
+  int max_batch = 0;
+  while (!e.Idle()) {
+    auto out = e.Step();
+    ASSERT_TRUE(out.ok());
+    const EngineStepStats& st = e.last_step();
+    EXPECT_TRUE(st.ran_forward);
+    EXPECT_FALSE(st.forward_failed);
+    EXPECT_LE(st.prefill_tokens + st.decode_tokens, 16);
+    EXPECT_GE(st.forward_seconds, 0.0);
+    prefill += st.prefill_tokens;
+    decode += st.decode_tokens;
+    max_batch = std::max(max_batch, st.sequences);
+    for (const auto& o : *out) generated += static_cast<int64_t>(o.new_tokens.size());
+  }
+  EXPECT_EQ(prefill, prompt_tokens);
+  EXPECT_EQ(generated, 15);
+  EXPECT_EQ(decode, generated - 3);
+  EXPECT_GE(max_batch, 2);
+  EXPECT_EQ(e.forward_errors(), 0u);
+  ASSERT_TRUE(e.Step().ok());
+  EXPECT_FALSE(e.last_step().ran_forward);
+  EXPECT_EQ(e.last_step().sequences, 0);
+}
+
 TEST(EngineTest, CancelFreesTheSequenceWithinOneStep) {
   Engine e(Weights(), {}, {});
   SequenceRequest r;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -19,6 +20,7 @@
 #include "worker/comm/communicator.h"
 #include "worker/comm/gloo_communicator.h"
 #include "worker/comm/key_value_store.h"
+#include "worker/model/ep_exchange_stats.h"
 #include "worker/model/forward_model.h"
 #include "worker/model/weight_source.h"
 
@@ -36,6 +38,9 @@ struct ShardSpec {
   r1::v1::KvDtype kv_dtype = r1::v1::KV_DTYPE_UNSPECIFIED;  // unspecified: the backend's own
   double kv_cache_fraction = 0.9;                           // (0, 1]
   int64_t max_model_len = 0;                                // tokens; 0: the model's context
+  // Told about every expert-parallel exchange (groups of several ranks). Nullable; borrowed,
+  // must outlive the model.
+  EpExchangeObserver* ep_observer = nullptr;
 };
 
 // The group's data plane.
@@ -69,6 +74,8 @@ class Backend {
   // for a group of one. Refuses, naming the field, what the backend cannot honour.
   virtual absl::StatusOr<ShardModel> Build(const ShardSpec& spec, Communicator* comm,
                                            absl::Duration collective_timeout) = 0;
+  // Device memory in use, for metrics; nullopt where there is no device (CPU).
+  virtual std::optional<int64_t> DeviceMemoryUsedBytes() const { return std::nullopt; }
 };
 
 // Checks the parts of a spec every backend checks: rank, group size, placement, fraction,

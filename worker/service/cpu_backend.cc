@@ -52,6 +52,7 @@ absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator
   if (comm != nullptr) {
     EpMoeOptions eo;
     eo.timeout = collective_timeout;
+    eo.observer = spec.ep_observer;
     ASSIGN_OR_RETURN(std::unique_ptr<EpMoe> ep,
                      EpMoe::Create(comm, spec.config, spec.placement, eo));
     mo.expert_executor = ep.get();

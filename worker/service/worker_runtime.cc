@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <optional>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -81,6 +82,7 @@ class Session {
 
   absl::Status HandleAssign(const r1::v1::Assign& a) {
     current_.reset();
+    if (o_.metrics != nullptr) o_.metrics->ClearAssignment();
     busy_ = false;
     if (a.group_size() == 0 || a.rank() >= a.group_size()) {
       return absl::InvalidArgumentError(
@@ -108,7 +110,11 @@ class Session {
     spec.kv_dtype = a.kv_dtype();
     spec.kv_cache_fraction = a.kv_cache_fraction();
     spec.max_model_len = a.max_model_len();
+    spec.ep_observer = o_.metrics;
     if (absl::Status st = ValidateShardSpec(spec); !st.ok()) return st;
+    const int64_t expected_bytes = static_cast<int64_t>(
+        PlanWeights(*config).ComputeTotals(ExpertFormat::kCheckpoint).main_model());
+    if (o_.metrics != nullptr) o_.metrics->SetWeightBytes(0, expected_bytes);
 
     const absl::Time start = absl::Now();
     auto as = std::make_unique<Assignment>();
@@ -125,6 +131,7 @@ class Session {
     if (!shard.ok()) return shard.status();
     const double secs = absl::ToDoubleSeconds(absl::Now() - start);
     SendLoaded(*config, secs);
+    if (o_.metrics != nullptr) o_.metrics->SetWeightBytes(expected_bytes, expected_bytes);
     EngineOptions eo;
     eo.max_step_tokens = o_.max_step_tokens;
     eo.max_running = o_.max_running;
@@ -157,6 +164,11 @@ class Session {
     log::Info({}, "assigned group {} rank {}: loaded {} in {:.2f} s on {}, {} KV blocks",
               as->assign.group_id(), as->assign.rank(), dir, secs, o_.device_name, eo.kv_blocks);
     current_ = std::move(as);
+    if (o_.metrics != nullptr) {
+      o_.metrics->SetAssignment(current_->assign.group_id(),
+                                static_cast<int>(current_->assign.rank()),
+                                static_cast<int>(current_->assign.group_size()));
+    }
     r1::v1::WorkerMessage ready;
     ready.mutable_ready()->set_kv_capacity_tokens(static_cast<uint64_t>(eo.kv_blocks) *
                                                   kBlockTokens);
@@ -200,6 +212,7 @@ class Session {
       }
     }
     auto out = e.Step();
+    if (o_.metrics != nullptr) o_.metrics->ObserveStep(e.last_step());
     if (!out.ok()) {
       SendError(out.status(), false);
       return true;
@@ -252,6 +265,10 @@ class Session {
                current_->assign.rank(), st.message());
     current_->link->Abort();
     current_.reset();
+    if (o_.metrics != nullptr) {
+      o_.metrics->GroupFailed(st.code());
+      o_.metrics->ClearAssignment();
+    }
     busy_ = false;
     r1::v1::WorkerMessage m;
     m.mutable_error()->set_code(static_cast<int>(st.code()));
@@ -271,6 +288,15 @@ class Session {
       st->set_kv_blocks_total(static_cast<uint64_t>(e.kv_blocks()));
       st->set_kv_blocks_free(static_cast<uint64_t>(e.free_kv_blocks()));
       st->set_queued_tokens(static_cast<uint64_t>(e.queued_tokens()));
+      if (o_.metrics != nullptr) {
+        o_.metrics->SetEngineGauges({e.running(), e.waiting(), e.queued_tokens(), e.kv_blocks(),
+                                     e.free_kv_blocks(), e.preemptions()});
+      }
+    }
+    if (o_.metrics != nullptr) {
+      if (std::optional<int64_t> used = backend_->DeviceMemoryUsedBytes()) {
+        o_.metrics->SetDeviceMemoryUsed(*used);
+      }
     }
     return Send(m);
   }
@@ -291,6 +317,12 @@ class Session {
 
 }  // namespace
 
+std::string DefaultWorkerId(const std::string& backend_name) {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return absl::StrCat(host, ":", getpid(), ":", backend_name);
+}
+
 absl::Status WorkerRuntime::Run() {
   std::shared_ptr<Backend> backend = options_.backend;
   if (backend == nullptr) backend = std::make_shared<CpuBackend>(CpuBackendOptions{});
@@ -304,11 +336,8 @@ absl::Status WorkerRuntime::Run() {
   std::unique_ptr<Stream> stream = stub->Attach(&ctx);
 
   r1::v1::WorkerMessage hello;
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  const std::string id = options_.worker_id.empty()
-                             ? absl::StrCat(host, ":", getpid(), ":", backend->name())
-                             : options_.worker_id;
+  const std::string id =
+      options_.worker_id.empty() ? DefaultWorkerId(backend->name()) : options_.worker_id;
   hello.mutable_hello()->set_worker_id(id);
   hello.mutable_hello()->set_device(backend->kind());
   hello.mutable_hello()->set_device_name(options_.device_name);

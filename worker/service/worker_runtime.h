@@ -28,6 +28,7 @@
 #include "worker/model/weight_source.h"
 #include "worker/service/backend.h"
 #include "worker/service/group_link.h"
+#include "worker/service/worker_metrics.h"
 
 namespace r1 {
 
@@ -44,7 +45,13 @@ struct WorkerOptions {
   absl::Duration connect_timeout = absl::Seconds(60);
   // The expert-parallel data plane (groups of more than one worker).
   GroupLinkOptions group;
+  // Records steps, engine state, weight loading and expert-parallel exchanges. Nullable;
+  // borrowed, must outlive Run().
+  WorkerMetrics* metrics = nullptr;
 };
+
+// host:pid:backend, the worker id when none is given.
+std::string DefaultWorkerId(const std::string& backend_name);
 
 class WorkerRuntime {
  public:
