@@ -12,17 +12,19 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_keys.h"
 #include "common/logging.h"
 #include "common/model_config.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/cluster/cluster_metrics.h"
 #include "coordinator/cluster/cluster_service.h"
 #include "coordinator/cluster/rendezvous_service.h"
+#include "coordinator/grpc_api/grpc_auth.h"
 #include "coordinator/grpc_api/inference_service.h"
-#include "coordinator/http/api_keys.h"
 #include "coordinator/http/openai_http_server.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "proto/grpc_security.h"
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051",
           "gRPC listen address (Inference API, worker Attach, Rendezvous, Admin, health).");
@@ -30,6 +32,16 @@ ABSL_FLAG(std::string, http_address, "127.0.0.1:8000",
           "OpenAI-compatible HTTP listen address (HOST:PORT; port 0 picks a free one).");
 ABSL_FLAG(std::string, api_key_file, "",
           "File of API keys, one per line ('#' comments); empty = no authentication.");
+ABSL_FLAG(std::string, cluster_secret_file, "",
+          "Secrets (one per line; several for rotation) that workers and r1ctl must send on the "
+          "cluster plane (Attach, Rendezvous, Admin). Empty: that plane is open: bind "
+          "--grpc_address to a private address.");
+ABSL_FLAG(std::string, grpc_tls_cert_file, "",
+          "PEM certificate chain of the gRPC server (TLS), with --grpc_tls_key_file.");
+ABSL_FLAG(std::string, grpc_tls_key_file, "", "PEM private key of --grpc_tls_cert_file.");
+ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
+          "PEM CA that signs client certificates: gRPC clients (workers, r1ctl, API users) must "
+          "present one (mTLS).");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json; default <model>/tokenizer.json.");
 ABSL_FLAG(int, http_threads, 4, "HTTP I/O threads.");
 ABSL_FLAG(int, max_connections, 1024, "Open HTTP connections (more get 503).");
@@ -110,7 +122,7 @@ int main(int argc, char** argv) {
   ho.io_threads = absl::GetFlag(FLAGS_http_threads);
   ho.max_connections = absl::GetFlag(FLAGS_max_connections);
   if (!absl::GetFlag(FLAGS_api_key_file).empty()) {
-    auto keys = r1::http::LoadApiKeysFile(absl::GetFlag(FLAGS_api_key_file));
+    auto keys = r1::LoadApiKeysFile(absl::GetFlag(FLAGS_api_key_file));
     if (!keys.ok()) {
       r1::log::Error({}, "{}", keys.status().message());
       return 2;
@@ -156,11 +168,37 @@ int main(int argc, char** argv) {
   co.valid_vocab_size = static_cast<uint32_t>((*tokenizer)->id_limit());
   co.model = {absl::GetFlag(FLAGS_served_model_name), co.max_model_len, config->vocab_size,
               absl::ToUnixSeconds(absl::Now())};
+  // gRPC: API keys on the public Inference API (the HTTP keys), the cluster secret on the
+  // cluster plane, TLS/mTLS when configured.
+  const r1::GrpcAuth api_auth(ho.api_keys, "API key");
+  r1::GrpcAuth cluster_auth;
+  if (const std::string f = absl::GetFlag(FLAGS_cluster_secret_file); !f.empty()) {
+    auto secrets = r1::LoadApiKeysFile(f);
+    if (!secrets.ok()) {
+      r1::log::Error({}, "--cluster_secret_file: {}", secrets.status().message());
+      return 2;
+    }
+    cluster_auth = r1::GrpcAuth(*secrets, "cluster secret");
+  } else {
+    r1::log::Warn({},
+                  "no --cluster_secret_file: any process that reaches {} can attach as a "
+                  "worker or use the Admin API",
+                  absl::GetFlag(FLAGS_grpc_address));
+  }
+  auto server_credentials = r1::MakeServerCredentials(
+      {absl::GetFlag(FLAGS_grpc_tls_cert_file), absl::GetFlag(FLAGS_grpc_tls_key_file),
+       absl::GetFlag(FLAGS_grpc_tls_client_ca_file)});
+  if (!server_credentials.ok()) {
+    r1::log::Error({}, "gRPC TLS: {}", server_credentials.status().message());
+    return 2;
+  }
   r1::ClusterState state(co);
-  r1::ClusterService cluster(&state);
-  r1::RendezvousService rendezvous;
-  r1::AdminService admin(&state);
-  auto inference = r1::InferenceService::Create(tokenizer->get(), &state);
+  r1::ClusterService cluster(&state, &cluster_auth);
+  r1::RendezvousService rendezvous(&cluster_auth);
+  r1::AdminService admin(&state, &cluster_auth);
+  r1::InferenceServiceOptions io;
+  io.auth = &api_auth;
+  auto inference = r1::InferenceService::Create(tokenizer->get(), &state, io);
   if (!inference.ok()) {
     r1::log::Error({}, "{}", inference.status().message());
     return 2;
@@ -169,8 +207,10 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_address), grpc::InsecureServerCredentials(),
-                           &grpc_port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_address), *server_credentials, &grpc_port);
+  // One process per port: without this, a second coordinator could bind the same port and
+  // clients would alternate between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(&cluster);
   builder.RegisterService(&rendezvous);

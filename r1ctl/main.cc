@@ -6,18 +6,24 @@
 //   r1ctl weights FILE              per-group weight bytes of a config (FP8 and INT4 experts)
 //   r1ctl plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]
 //             [--gpu-gib G] [--mtp]       per-GPU memory plan and KV capacity
-//   r1ctl status [--coordinator HOST:PORT]  workers, groups, placement, load progress
+//   r1ctl status [ADMIN OPTIONS]    workers, groups, placement, load progress
+// ADMIN OPTIONS: --coordinator HOST:PORT, --cluster-secret-file FILE (the coordinator's
+// --cluster_secret_file), --ca-file FILE (TLS), --cert-file FILE --key-file FILE (mTLS).
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "common/file_util.h"
 #include "common/model_config.h"
 #include "common/safetensors.h"
+#include "proto/grpc_security.h"
 #include "r1/v1/admin.grpc.pb.h"
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/memory_plan.h"
@@ -36,8 +42,10 @@ constexpr char kUsage[] =
     "  plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]\n"
     "            [--gpu-gib G] [--mtp]\n"
     "                      per-GPU memory: weights, KV capacity in tokens, what fits\n"
-    "  status [--coordinator HOST:PORT]\n"
-    "                      workers, groups, placement and load progress of a running cluster\n";
+    "  status [ADMIN OPTIONS]\n"
+    "                      workers, groups, placement and load progress of a running cluster\n"
+    "ADMIN OPTIONS: --coordinator HOST:PORT (127.0.0.1:50051), --cluster-secret-file FILE,\n"
+    "  --ca-file FILE (the coordinator's CA: TLS), --cert-file FILE --key-file FILE (mTLS)\n";
 
 int Fail(const absl::Status& st) {
   std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
@@ -196,18 +204,67 @@ int Plan(const std::vector<std::string>& args) {
   return p.fits ? 0 : 3;
 }
 
-int Status(const std::vector<std::string>& args) {
+// How an admin command reaches the coordinator (ADMIN OPTIONS).
+struct AdminTarget {
   std::string address = "127.0.0.1:50051";
-  if (args.size() == 3 && args[1] == "--coordinator")
-    address = args[2];
-  else if (args.size() != 1)
+  std::string secret;
+  std::unique_ptr<r1::v1::Admin::Stub> stub;
+  // A context for one call: deadline and cluster secret.
+  std::unique_ptr<grpc::ClientContext> Context(int seconds) const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+    r1::AddBearer(ctx.get(), secret);
+    return ctx;
+  }
+};
+
+// Parses ADMIN OPTIONS from args[first..]; other "--name value" pairs go to `rest`.
+absl::StatusOr<AdminTarget> ParseAdminTarget(
+    const std::vector<std::string>& args, size_t first,
+    std::vector<std::pair<std::string, std::string>>* rest) {
+  AdminTarget t;
+  r1::ClientTlsFiles tls;
+  std::string secret_file;
+  for (size_t i = first; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return absl::InvalidArgumentError(args[i] + " needs a value");
+    const std::string& k = args[i];
+    const std::string& v = args[i + 1];
+    if (k == "--coordinator") {
+      t.address = v;
+    } else if (k == "--cluster-secret-file") {
+      secret_file = v;
+    } else if (k == "--ca-file") {
+      tls.server_ca = v;
+    } else if (k == "--cert-file") {
+      tls.cert_chain = v;
+    } else if (k == "--key-file") {
+      tls.private_key = v;
+    } else if (rest != nullptr) {
+      rest->push_back({k, v});
+    } else {
+      return absl::InvalidArgumentError("unknown option " + k);
+    }
+  }
+  if (!secret_file.empty()) {
+    auto secret = r1::LoadSecretFile(secret_file);
+    if (!secret.ok()) return secret.status();
+    t.secret = *secret;
+  }
+  auto credentials = r1::MakeChannelCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  t.stub = r1::v1::Admin::NewStub(grpc::CreateChannel(t.address, *credentials));
+  return t;
+}
+
+int Status(const std::vector<std::string>& args) {
+  auto target = ParseAdminTarget(args, 1, nullptr);
+  if (!target.ok()) {
+    std::fprintf(stderr, "r1ctl status: %s\n", std::string(target.status().message()).c_str());
     return 2;
-  auto stub =
-      r1::v1::Admin::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+  const std::string& address = target->address;
   r1::v1::ClusterStatusResponse st;
-  grpc::Status s = stub->ClusterStatus(&ctx, {}, &st);
+  grpc::Status s = target->stub->ClusterStatus(target->Context(5).get(), {}, &st);
   if (!s.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", address.c_str(), s.error_message().c_str());
     return 1;

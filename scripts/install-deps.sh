@@ -15,6 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libboost-dev nlohmann-json3-dev
   libopenblas-dev libspdlog-dev libre2-dev
   python3 python3-venv curl
+  prometheus
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include "absl/flags/usage.h"
 #include "common/logging.h"
 #include "prometheus/registry.h"
+#include "proto/grpc_security.h"
 #include "worker/service/cpu_backend.h"
 #include "worker/service/metrics_endpoint.h"
 #include "worker/service/worker_metrics.h"
@@ -41,6 +42,14 @@ ABSL_FLAG(std::string, comm_iface, "",
           "Network interface for the group's traffic (overrides --comm_host), e.g. eth0.");
 ABSL_FLAG(int, group_connect_timeout_s, 300,
           "Seconds for every rank of a new group to load and connect.");
+ABSL_FLAG(std::string, cluster_secret_file, "",
+          "File with the coordinator's cluster secret (its first key), sent on Attach and "
+          "Rendezvous calls; needed when the coordinator has --cluster_secret_file.");
+ABSL_FLAG(std::string, coordinator_ca_file, "",
+          "PEM CA of the coordinator's gRPC certificate: dial it over TLS (default: insecure).");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain this worker presents (mTLS), with --tls_key_file.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:0",
           "HOST:PORT serving this worker's Prometheus metrics at /metrics (port 0: any free port, "
           "printed as metrics_port=N on stdout); empty: none.");
@@ -91,6 +100,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.coordinator = absl::GetFlag(FLAGS_coordinator);
+  auto credentials = r1::MakeChannelCredentials({absl::GetFlag(FLAGS_coordinator_ca_file),
+                                                 absl::GetFlag(FLAGS_tls_cert_file),
+                                                 absl::GetFlag(FLAGS_tls_key_file)});
+  if (!credentials.ok()) {
+    r1::log::Error({}, "TLS: {}", credentials.status().message());
+    return 2;
+  }
+  o.credentials = *credentials;
+  if (const std::string f = absl::GetFlag(FLAGS_cluster_secret_file); !f.empty()) {
+    auto secret = r1::LoadSecretFile(f);
+    if (!secret.ok()) {
+      r1::log::Error({}, "--cluster_secret_file: {}", secret.status().message());
+      return 2;
+    }
+    o.group.cluster_secret = *secret;
+  }
   o.worker_id = absl::GetFlag(FLAGS_worker_id);
   o.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
   o.max_running = absl::GetFlag(FLAGS_max_running);

@@ -9,6 +9,12 @@ namespace r1 {
 grpc::Status ClusterService::Attach(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<r1::v1::CoordinatorMessage, r1::v1::WorkerMessage>* stream) {
+  if (auth_ != nullptr) {
+    if (grpc::Status st = auth_->Check(*ctx); !st.ok()) {
+      log::Warn({}, "refused a worker from {}: {}", ctx->peer(), st.error_message());
+      return st;
+    }
+  }
   r1::v1::WorkerMessage first;
   if (!stream->Read(&first)) return {grpc::StatusCode::CANCELLED, "stream closed before Hello"};
   if (!first.has_hello()) {
@@ -16,7 +22,10 @@ grpc::Status ClusterService::Attach(
   }
   auto outbox = std::make_shared<WorkerOutbox>(1 << 16);
   auto id = state_->AddWorker(first.hello(), outbox);
-  if (!id.ok()) return {grpc::StatusCode::ALREADY_EXISTS, std::string(id.status().message())};
+  if (!id.ok()) {
+    log::Warn({}, "refused a worker from {}: {}", ctx->peer(), id.status().message());
+    return {grpc::StatusCode::ALREADY_EXISTS, std::string(id.status().message())};
+  }
 
   // One writer thread drains the outbox; this thread reads. When the outbox closes (the worker
   // was declared dead) the writer cancels the call so that the blocked Read returns.
@@ -39,8 +48,12 @@ grpc::Status ClusterService::Attach(
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::ClusterStatus(grpc::ServerContext*, const r1::v1::ClusterStatusRequest*,
+grpc::Status AdminService::ClusterStatus(grpc::ServerContext* ctx,
+                                         const r1::v1::ClusterStatusRequest*,
                                          r1::v1::ClusterStatusResponse* resp) {
+  if (auth_ != nullptr) {
+    if (grpc::Status st = auth_->Check(*ctx); !st.ok()) return st;
+  }
   *resp = state_->Status();
   return grpc::Status::OK;
 }

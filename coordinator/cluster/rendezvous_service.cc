@@ -5,8 +5,12 @@
 
 namespace r1 {
 
-grpc::Status RendezvousService::Set(grpc::ServerContext*, const r1::v1::RendezvousSetRequest* req,
+grpc::Status RendezvousService::Set(grpc::ServerContext* ctx,
+                                    const r1::v1::RendezvousSetRequest* req,
                                     r1::v1::RendezvousSetResponse*) {
+  if (auth_ != nullptr) {
+    if (grpc::Status st = auth_->Check(*ctx); !st.ok()) return st;
+  }
   if (req->key().empty() || req->key().size() > kMaxKeyBytes) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "key must be 1..1024 bytes"};
   }
@@ -24,8 +28,12 @@ grpc::Status RendezvousService::Set(grpc::ServerContext*, const r1::v1::Rendezvo
   return grpc::Status::OK;
 }
 
-grpc::Status RendezvousService::Get(grpc::ServerContext*, const r1::v1::RendezvousGetRequest* req,
+grpc::Status RendezvousService::Get(grpc::ServerContext* ctx,
+                                    const r1::v1::RendezvousGetRequest* req,
                                     r1::v1::RendezvousGetResponse* resp) {
+  if (auth_ != nullptr) {
+    if (grpc::Status st = auth_->Check(*ctx); !st.ok()) return st;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = kv_.find(req->key());
   if (it == kv_.end()) return {grpc::StatusCode::NOT_FOUND, "no such key"};
@@ -36,6 +44,9 @@ grpc::Status RendezvousService::Get(grpc::ServerContext*, const r1::v1::Rendezvo
 grpc::Status RendezvousService::Wait(grpc::ServerContext* ctx,
                                      const r1::v1::RendezvousWaitRequest* req,
                                      r1::v1::RendezvousWaitResponse*) {
+  if (auth_ != nullptr) {
+    if (grpc::Status st = auth_->Check(*ctx); !st.ok()) return st;
+  }
   if (req->keys_size() > 4096) return {grpc::StatusCode::INVALID_ARGUMENT, "too many keys"};
   const auto timeout = std::chrono::milliseconds(std::min<uint32_t>(req->timeout_ms(), 600000));
   const auto deadline = std::chrono::steady_clock::now() + timeout;

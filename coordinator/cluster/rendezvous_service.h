@@ -1,6 +1,7 @@
 // RendezvousService: the small key-value store on the coordinator that bootstraps group
 // communicators (Gloo's Store interface, NCCL unique ids). Keys and values are bounded; Wait
-// blocks until every key exists or its timeout (≤ 10 min) passes. Thread-safe.
+// blocks until every key exists or its timeout (≤ 10 min) passes. Every call checks the cluster
+// secret first (`auth`: nullable, open; borrowed, must outlive the service). Thread-safe.
 #ifndef R1_COORDINATOR_CLUSTER_RENDEZVOUS_SERVICE_H_
 #define R1_COORDINATOR_CLUSTER_RENDEZVOUS_SERVICE_H_
 
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "coordinator/grpc_api/grpc_auth.h"
 #include "r1/v1/cluster.grpc.pb.h"
 
 namespace r1 {
@@ -18,6 +20,8 @@ class RendezvousService final : public r1::v1::Rendezvous::Service {
   static constexpr size_t kMaxKeyBytes = 1024;
   static constexpr size_t kMaxValueBytes = 1 << 20;
   static constexpr size_t kMaxKeys = 100000;
+
+  explicit RendezvousService(const GrpcAuth* auth = nullptr) : auth_(auth) {}
 
   grpc::Status Set(grpc::ServerContext* ctx, const r1::v1::RendezvousSetRequest* req,
                    r1::v1::RendezvousSetResponse* resp) override;
@@ -30,6 +34,7 @@ class RendezvousService final : public r1::v1::Rendezvous::Service {
   void ErasePrefix(const std::string& prefix);
 
  private:
+  const GrpcAuth* auth_;  // borrowed, nullable
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::string> kv_;  // guarded by mu_

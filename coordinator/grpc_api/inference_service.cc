@@ -104,6 +104,9 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
                                         const r1::v1::GenerateRequest* request,
                                         grpc::ServerWriter<r1::v1::GenerateResponse>* writer) {
   const absl::Time received = absl::Now();
+  if (options_.auth != nullptr) {
+    if (grpc::Status st = options_.auth->Check(*context); !st.ok()) return st;
+  }
   const ServedModel model = generator_->Model();
   if (request->sampling().stop_token_ids_size() > 0) {
     // The HTTP API has no such parameter; both front ends accept the same requests.
@@ -169,9 +172,12 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
   }
 }
 
-grpc::Status InferenceService::Tokenize(grpc::ServerContext*,
+grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
                                         const r1::v1::TokenizeRequest* request,
                                         r1::v1::TokenizeResponse* response) {
+  if (options_.auth != nullptr) {
+    if (grpc::Status st = options_.auth->Check(*context); !st.ok()) return st;
+  }
   const ServedModel model = generator_->Model();
   if (!request->model().empty() && request->model() != model.id) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -197,8 +203,12 @@ grpc::Status InferenceService::Tokenize(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::ListModels(grpc::ServerContext*, const r1::v1::ListModelsRequest*,
+grpc::Status InferenceService::ListModels(grpc::ServerContext* context,
+                                          const r1::v1::ListModelsRequest*,
                                           r1::v1::ListModelsResponse* response) {
+  if (options_.auth != nullptr) {
+    if (grpc::Status st = options_.auth->Check(*context); !st.ok()) return st;
+  }
   const ServedModel model = generator_->Model();
   auto* m = response->add_models();
   m->set_id(model.id);

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/core/generator.h"
+#include "coordinator/grpc_api/grpc_auth.h"
 #include "coordinator/http/completion_session.h"
 #include "coordinator/http/prompt_builder.h"
 #include "r1/v1/inference.grpc.pb.h"
@@ -38,6 +39,8 @@ struct InferenceServiceOptions {
   // How often a generation checks for a cancelled call while it waits for tokens.
   absl::Duration poll_interval = absl::Milliseconds(50);
   std::string eos_token = "<｜end▁of▁sentence｜>";
+  // API keys every method checks first. Nullable (open); borrowed, must outlive the service.
+  const GrpcAuth* auth = nullptr;
 };
 
 class InferenceService final : public r1::v1::Inference::Service {

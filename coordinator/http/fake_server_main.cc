@@ -17,9 +17,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_keys.h"
 #include "common/logging.h"
 #include "common/tokenizer/tokenizer.h"
-#include "coordinator/http/api_keys.h"
 #include "coordinator/http/fake_generator.h"
 #include "coordinator/http/openai_http_server.h"
 #include "prometheus/registry.h"
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   options.max_connections = absl::GetFlag(FLAGS_max_connections);
   options.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_request_timeout_s));
   if (!absl::GetFlag(FLAGS_api_keys_file).empty()) {
-    auto keys = r1::http::LoadApiKeysFile(absl::GetFlag(FLAGS_api_keys_file));
+    auto keys = r1::LoadApiKeysFile(absl::GetFlag(FLAGS_api_keys_file));
     if (!keys.ok()) {
       r1::log::Error({}, "{}", keys.status().ToString());
       return 2;

@@ -25,7 +25,7 @@
 #include "common/status_macros.h"
 #include "coordinator/detok/incremental_detokenizer.h"
 #include "coordinator/http/api_error.h"
-#include "coordinator/http/api_keys.h"
+#include "common/api_keys.h"
 #include "coordinator/http/elastic_thread_pool.h"
 #include "coordinator/http/generation_job.h"
 #include "coordinator/http/http_metrics.h"

@@ -56,8 +56,14 @@ class Cluster:
     """One coordinator and any number of CPU workers on loopback."""
 
     def __init__(self, work: pathlib.Path, model: pathlib.Path, group_size: int,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, api_key: str | None = None,
+                 worker_args: list[str] | None = None, r1ctl_args: list[str] | None = None):
+        """`api_key`: sent on every HTTP request; `worker_args`: added to every worker's command
+        line; `r1ctl_args`: added to `r1ctl status` (a secured cluster's credentials)."""
         self.work = work
+        self.api_key = api_key
+        self.worker_args = list(worker_args or [])
+        self.r1ctl_args = list(r1ctl_args or [])
         self.work.mkdir(parents=True, exist_ok=True)
         self.model = model
         self.group_size = group_size
@@ -88,12 +94,14 @@ class Cluster:
         self.http_port = ports["http"]
         self.base_url = f"http://127.0.0.1:{self.http_port}"
 
-    def add_worker(self, name: str) -> None:
+    def add_worker(self, name: str, args: list[str] | None = None) -> None:
+        """Starts a worker; `args` replace the cluster's worker_args for this one."""
         log = open(self.work / f"{name}.log", "wb")
         self._logs.append(self.work / f"{name}.log")
         self.workers[name] = subprocess.Popen(
             [str(build_dir() / "worker" / "r1-worker"), f"--coordinator=127.0.0.1:{self.grpc_port}",
-             "--device=cpu", f"--worker_id={name}", "--kv_cache_mb=64"],
+             "--device=cpu", f"--worker_id={name}", "--kv_cache_mb=64",
+             *(self.worker_args if args is None else args)],
             stdout=log, stderr=subprocess.STDOUT)
 
     def kill_worker(self, name: str) -> None:
@@ -108,6 +116,8 @@ class Cluster:
         try:
             data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
             h = {"Content-Type": "application/json"}
+            if self.api_key:
+                h["Authorization"] = f"Bearer {self.api_key}"
             h.update(headers or {})
             conn.request(method, path, body=data, headers=h)
             r = conn.getresponse()
@@ -133,7 +143,7 @@ class Cluster:
     def status(self) -> str:
         return subprocess.run(
             [str(build_dir() / "r1ctl" / "r1ctl"), "status", "--coordinator",
-             f"127.0.0.1:{self.grpc_port}"],
+             f"127.0.0.1:{self.grpc_port}", *self.r1ctl_args],
             check=True, capture_output=True, text=True).stdout
 
     def serving_groups(self) -> int:

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "proto/grpc_security.h"
 
 namespace r1 {
 namespace {
@@ -35,12 +36,13 @@ void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
 }  // namespace
 
 GrpcRendezvousStore::GrpcRendezvousStore(std::shared_ptr<grpc::ChannelInterface> channel,
-                                         absl::Duration rpc_timeout)
-    : GrpcRendezvousStore(r1::v1::Rendezvous::NewStub(std::move(channel)), rpc_timeout) {}
+                                         absl::Duration rpc_timeout, std::string secret)
+    : GrpcRendezvousStore(r1::v1::Rendezvous::NewStub(std::move(channel)), rpc_timeout,
+                          std::move(secret)) {}
 
 GrpcRendezvousStore::GrpcRendezvousStore(std::unique_ptr<r1::v1::Rendezvous::StubInterface> stub,
-                                         absl::Duration rpc_timeout)
-    : stub_(std::move(stub)), rpc_timeout_(rpc_timeout) {}
+                                         absl::Duration rpc_timeout, std::string secret)
+    : stub_(std::move(stub)), rpc_timeout_(rpc_timeout), secret_(std::move(secret)) {}
 
 absl::Status GrpcRendezvousStore::Set(const std::string& key, const std::string& value) {
   if (absl::Status st = CheckKey(key); !st.ok()) return st;
@@ -54,6 +56,7 @@ absl::Status GrpcRendezvousStore::Set(const std::string& key, const std::string&
   r1::v1::RendezvousSetResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, rpc_timeout_);
+  AddBearer(&ctx, secret_);
   return FromGrpc(stub_->Set(&ctx, req, &resp), absl::StrCat("Set '", key, "'"));
 }
 
@@ -64,6 +67,7 @@ absl::StatusOr<std::string> GrpcRendezvousStore::Get(const std::string& key) {
   r1::v1::RendezvousGetResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, rpc_timeout_);
+  AddBearer(&ctx, secret_);
   if (absl::Status st = FromGrpc(stub_->Get(&ctx, req, &resp), absl::StrCat("Get '", key, "'"));
       !st.ok()) {
     return st;
@@ -87,6 +91,7 @@ absl::Status GrpcRendezvousStore::Wait(const std::vector<std::string>& keys,
     r1::v1::RendezvousWaitResponse resp;
     grpc::ClientContext ctx;
     SetDeadline(&ctx, call + rpc_timeout_);
+    AddBearer(&ctx, secret_);
     const grpc::Status st = stub_->Wait(&ctx, req, &resp);
     if (st.ok()) return absl::OkStatus();
     last = FromGrpc(st, absl::StrCat("Wait for ", keys.size(), " keys"));

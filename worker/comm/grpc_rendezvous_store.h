@@ -7,6 +7,8 @@
 // own deadline. gRPC status codes map one-to-one onto absl codes. Keys (1..1024 bytes) and values
 // (≤ 1 MiB) are checked here against the service's limits.
 //
+// Every call carries `authorization: Bearer <secret>` when a cluster secret is given.
+//
 // Owns its stub; thread-safe (gRPC stubs are).
 #ifndef R1_WORKER_COMM_GRPC_RENDEZVOUS_STORE_H_
 #define R1_WORKER_COMM_GRPC_RENDEZVOUS_STORE_H_
@@ -27,9 +29,11 @@ class GrpcRendezvousStore final : public KeyValueStore {
   static constexpr size_t kMaxValueBytes = 1 << 20;
 
   explicit GrpcRendezvousStore(std::shared_ptr<grpc::ChannelInterface> channel,
-                               absl::Duration rpc_timeout = absl::Seconds(10));
+                               absl::Duration rpc_timeout = absl::Seconds(10),
+                               std::string secret = "");
   explicit GrpcRendezvousStore(std::unique_ptr<r1::v1::Rendezvous::StubInterface> stub,
-                               absl::Duration rpc_timeout = absl::Seconds(10));
+                               absl::Duration rpc_timeout = absl::Seconds(10),
+                               std::string secret = "");
 
   absl::Status Set(const std::string& key, const std::string& value) override;
   absl::StatusOr<std::string> Get(const std::string& key) override;
@@ -38,6 +42,7 @@ class GrpcRendezvousStore final : public KeyValueStore {
  private:
   std::unique_ptr<r1::v1::Rendezvous::StubInterface> stub_;
   const absl::Duration rpc_timeout_;
+  const std::string secret_;
 };
 
 }  // namespace r1

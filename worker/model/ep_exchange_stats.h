@@ -17,9 +17,9 @@ struct EpExchangeStats {
   // excluded from sent/received.
   int64_t rows_sent = 0;
   int64_t rows_received = 0;
-  int64_t local_rows = 0;                // rows that stayed on this rank
-  std::vector<int64_t> rows_to_rank;     // [group size] rows sent to each rank (self included)
-  std::vector<int64_t> rows_from_rank;   // [group size] rows received from each rank
+  int64_t local_rows = 0;               // rows that stayed on this rank
+  std::vector<int64_t> rows_to_rank;    // [group size] rows sent to each rank (self included)
+  std::vector<int64_t> rows_from_rank;  // [group size] rows received from each rank
   // Routed (token, expert) assignments on this rank's experts in this exchange: the largest on
   // one expert and the mean over the experts this rank holds. Only when has_expert_load (the
   // CUDA executor does not bring the per-expert counts to the host).

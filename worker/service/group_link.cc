@@ -20,7 +20,7 @@ absl::StatusOr<std::unique_ptr<GroupLink>> GroupLink::Create(
   if (assign.rendezvous_prefix().empty()) {
     return absl::InvalidArgumentError("assign: no rendezvous_prefix for a group of several ranks");
   }
-  GrpcRendezvousStore store(std::move(channel));
+  GrpcRendezvousStore store(std::move(channel), absl::Seconds(10), options.cluster_secret);
   GroupSpec group;
   group.rank = rank;
   group.size = world;

@@ -33,6 +33,8 @@ struct GroupLinkOptions {
   absl::Duration connect_timeout = absl::Seconds(300);
   // Per collective (the tick's AllReduce and each MoE exchange).
   absl::Duration collective_timeout = absl::Seconds(60);
+  // Sent on every rendezvous call (the coordinator's cluster secret); empty: none.
+  std::string cluster_secret;
 };
 
 class GroupLink {

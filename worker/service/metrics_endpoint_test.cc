@@ -79,8 +79,9 @@ TEST_F(MetricsEndpointTest, ServesTheRegistry) {
 }
 
 TEST_F(MetricsEndpointTest, OtherPathsAndMethodsAreRefused) {
-  EXPECT_EQ(Exchange(endpoint_->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 404", 0),
-            0u);
+  EXPECT_EQ(
+      Exchange(endpoint_->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 404", 0),
+      0u);
   EXPECT_EQ(Exchange(endpoint_->port(), "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
                 .rfind("HTTP/1.1 405", 0),
             0u);
@@ -112,8 +113,7 @@ TEST(MetricsEndpointStartTest, BadAddressesAndATakenPort) {
   EXPECT_FALSE(MetricsEndpoint::Start("127.0.0.1:0", nullptr).ok());
   auto first = MetricsEndpoint::Start("127.0.0.1:0", registry);
   ASSERT_TRUE(first.ok());
-  auto second =
-      MetricsEndpoint::Start("127.0.0.1:" + std::to_string((*first)->port()), registry);
+  auto second = MetricsEndpoint::Start("127.0.0.1:" + std::to_string((*first)->port()), registry);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
 }
 

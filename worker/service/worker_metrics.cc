@@ -94,13 +94,13 @@ struct WorkerMetrics::Scope {
   Histogram* ep_dispatch;
   Histogram* ep_experts;
   Histogram* ep_combine;
-  std::vector<Counter*> ep_sent;      // [peer]
-  std::vector<Counter*> ep_received;  // [peer]
+  std::vector<Counter*> ep_sent;                         // [peer]
+  std::vector<Counter*> ep_received;                     // [peer]
   std::map<int, std::pair<Gauge*, Gauge*>> expert_load;  // layer -> (max, mean)
 };
 
-absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(
-    prometheus::Registry* registry, const std::string& worker_id) {
+absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(prometheus::Registry* registry,
+                                                                     const std::string& worker_id) {
   if (registry == nullptr) return absl::InvalidArgumentError("WorkerMetrics: no registry");
   auto f = std::make_unique<Families>();
   f->worker_id = worker_id;
@@ -132,8 +132,9 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(
     f->kv_ratio = gauge("r1_worker_kv_cache_usage_ratio", "Used fraction of the KV blocks.");
     f->preemptions = counter("r1_worker_preemptions_total",
                              "Sequences preempted for KV blocks (recomputed later).");
-    f->ep_wait = histogram("r1_ep_collective_wait_seconds",
-                           "Per MoE layer: the counts exchange, i.e. waiting for the slowest peer.");
+    f->ep_wait =
+        histogram("r1_ep_collective_wait_seconds",
+                  "Per MoE layer: the counts exchange, i.e. waiting for the slowest peer.");
     f->ep_dispatch = histogram("r1_ep_dispatch_duration_seconds",
                                "Per MoE layer: packing and sending token rows to the experts.");
     f->ep_experts = histogram("r1_ep_expert_duration_seconds",
@@ -152,6 +153,10 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(
         &counter("r1_worker_forward_errors_total", "Forward passes that failed.")->Add({});
     f->group_failures = counter("r1_worker_group_failures_total",
                                 "Engine group data planes that failed, by reason.");
+    // Every reason exists from the start (at 0), so that increase() sees the first failure.
+    for (const char* reason : {"deadline_exceeded", "unavailable", "aborted", "other"}) {
+      f->group_failures->Add({{"reason", reason}});
+    }
     Family<Gauge>* weights = gauge("r1_worker_weight_bytes",
                                    "Bytes of this worker's weights by state: loaded, expected.");
     f->weight_loaded = &weights->Add({{"state", "loaded"}});
@@ -264,8 +269,11 @@ void WorkerMetrics::ObserveStep(const EngineStepStats& step) {
     total += phases[i];
   }
   s.step->Observe(total);
-  s.sequences->Observe(step.sequences);
-  s.tokens->Observe(static_cast<double>(step.prefill_tokens + step.decode_tokens));
+  // Batch shape of steps that computed something (a lockstep step of an idle rank has none).
+  if (step.sequences > 0) {
+    s.sequences->Observe(step.sequences);
+    s.tokens->Observe(static_cast<double>(step.prefill_tokens + step.decode_tokens));
+  }
   s.prefill->Increment(static_cast<double>(step.prefill_tokens));
   s.decode->Increment(static_cast<double>(step.decode_tokens));
 }
@@ -309,8 +317,8 @@ void WorkerMetrics::OnExchange(const EpExchangeStats& x) {
     Labels l = s.labels;
     l["layer"] = absl::StrCat(x.layer);
     it = s.expert_load
-             .emplace(x.layer, std::make_pair(&f_->ep_expert_max->Add(l),
-                                              &f_->ep_expert_mean->Add(l)))
+             .emplace(x.layer,
+                      std::make_pair(&f_->ep_expert_max->Add(l), &f_->ep_expert_mean->Add(l)))
              .first;
   }
   it->second.first->Set(static_cast<double>(x.expert_tokens_max));

@@ -53,7 +53,8 @@ class WorkerMetrics final : public EpExchangeObserver {
   // No assignment any more (the group failed or was released): its series are removed.
   void ClearAssignment();
 
-  // Per engine step; ignored without an assignment.
+  // Per engine step; ignored without an assignment. The batch-shape histograms skip steps with
+  // no sequences (an idle rank's lockstep step).
   void ObserveStep(const EngineStepStats& step);
   void SetEngineGauges(const EngineGauges& gauges);
   // Expert-parallel exchanges of the current assignment (EpExchangeObserver).

@@ -100,8 +100,7 @@ TEST(WorkerMetricsTest, StepsGaugesAndExchangesShowUpWithGroupLabels) {
   EXPECT_EQ(Value(s, "r1_worker_prefill_tokens_total{" + g + "}"), 40);
   EXPECT_EQ(Value(s, "r1_worker_decode_tokens_total{" + g + "}"), 5);
   EXPECT_EQ(Value(s, "r1_worker_step_sequences_count{" + g + "}"), 2);
-  EXPECT_EQ(Value(s, "r1_worker_step_phase_duration_seconds_count{" + g +
-                         ",phase=\"forward\"}"),
+  EXPECT_EQ(Value(s, "r1_worker_step_phase_duration_seconds_count{" + g + ",phase=\"forward\"}"),
             2);
   EXPECT_EQ(Value(s, "r1_worker_sequences_running{" + g + "}"), 3);
   EXPECT_EQ(Value(s, "r1_worker_sequences_waiting{" + g + "}"), 1);
@@ -118,6 +117,7 @@ TEST(WorkerMetricsTest, StepsGaugesAndExchangesShowUpWithGroupLabels) {
   EXPECT_EQ(Value(s, "r1_worker_weight_bytes{state=\"loaded\",worker=\"w1\"}"), 10);
   EXPECT_EQ(Value(s, "r1_worker_group_failures_total{reason=\"deadline_exceeded\",worker=\"w1\"}"),
             1);
+  EXPECT_EQ(Value(s, "r1_worker_group_failures_total{reason=\"aborted\",worker=\"w1\"}"), 0);
   EXPECT_EQ(Value(s, "r1_worker_forward_errors_total{worker=\"w1\"}"), 0);
 
   // Preemptions count deltas of the engine's cumulative number.

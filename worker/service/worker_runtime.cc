@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/model_config.h"
 #include "common/outbox.h"
+#include "proto/grpc_security.h"
 #include "proto/placement_proto.h"
 #include "r1/v1/cluster.grpc.pb.h"
 #include "r1/v1/inference.pb.h"
@@ -317,6 +318,19 @@ class Session {
 
 }  // namespace
 
+namespace {
+
+// Why the coordinator ended the control stream (a refused Attach: UNAUTHENTICATED, a duplicate
+// worker id; or the coordinator going away).
+absl::Status StreamEnded(const grpc::Status& st) {
+  if (st.ok()) return absl::UnavailableError("the coordinator closed the control stream");
+  return absl::Status(
+      static_cast<absl::StatusCode>(st.error_code()),
+      absl::StrCat("the coordinator ended the control stream: ", st.error_message()));
+}
+
+}  // namespace
+
 std::string DefaultWorkerId(const std::string& backend_name) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -326,13 +340,16 @@ std::string DefaultWorkerId(const std::string& backend_name) {
 absl::Status WorkerRuntime::Run() {
   std::shared_ptr<Backend> backend = options_.backend;
   if (backend == nullptr) backend = std::make_shared<CpuBackend>(CpuBackendOptions{});
-  auto channel = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(
+      options_.coordinator,
+      options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options_.connect_timeout))) {
     return absl::UnavailableError(
         absl::StrCat("cannot reach the coordinator at ", options_.coordinator));
   }
   auto stub = r1::v1::Cluster::NewStub(channel);
   grpc::ClientContext ctx;
+  AddBearer(&ctx, options_.group.cluster_secret);
   std::unique_ptr<Stream> stream = stub->Attach(&ctx);
 
   r1::v1::WorkerMessage hello;
@@ -342,7 +359,7 @@ absl::Status WorkerRuntime::Run() {
   hello.mutable_hello()->set_device(backend->kind());
   hello.mutable_hello()->set_device_name(options_.device_name);
   hello.mutable_hello()->set_version("r1serve 0.1");
-  if (!stream->Write(hello)) return absl::UnavailableError("coordinator closed the stream");
+  if (!stream->Write(hello)) return StreamEnded(stream->Finish());
 
   Outbox<Command> commands(1 << 16);
   std::thread reader([&] {
@@ -357,13 +374,14 @@ absl::Status WorkerRuntime::Run() {
   absl::Status result = absl::OkStatus();
   absl::Time next_stats = absl::Now();
   bool running = true;
+  bool stream_ended = false;  // the coordinator ended the call: its status says why
   while (running) {
     // Drain commands; block briefly only when there is nothing to step.
     auto wait = session.busy() ? std::chrono::milliseconds(0) : std::chrono::milliseconds(100);
     while (auto cmd = commands.Pop(wait)) {
       wait = std::chrono::milliseconds(0);
       if (cmd->closed) {
-        result = absl::UnavailableError("lost the coordinator's control stream");
+        stream_ended = true;
         running = false;
         break;
       }
@@ -407,6 +425,10 @@ absl::Status WorkerRuntime::Run() {
       }
       next_stats = absl::Now() + options_.stats_interval;
     }
+  }
+  if (stream_ended) {
+    reader.join();
+    return StreamEnded(stream->Finish());
   }
   stream->WritesDone();
   ctx.TryCancel();

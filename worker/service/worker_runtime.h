@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/credentials.h"
 #include "worker/engine/engine.h"
 #include "worker/model/weight_source.h"
 #include "worker/service/backend.h"
@@ -34,6 +35,9 @@ namespace r1 {
 
 struct WorkerOptions {
   std::string coordinator = "127.0.0.1:50051";
+  // How to reach it: TLS credentials (null: insecure) and the cluster secret sent on every call
+  // (Attach here, Rendezvous through `group.cluster_secret`; empty: none).
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   // The device: builds every assignment's communicator and model. Null: a CpuBackend with
   // default options.
   std::shared_ptr<Backend> backend;

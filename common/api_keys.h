@@ -1,5 +1,6 @@
-// API keys for the OpenAI HTTP API (DESIGN §10): `Authorization: Bearer <key>` on every route but
-// /live and /ready.
+// API keys and cluster secrets (DESIGN §10): `Authorization: Bearer <key>` on every OpenAI HTTP
+// route but /live and /ready and on every public gRPC method (API keys), and on the cluster plane
+// (Attach, Rendezvous, Admin) with the cluster secret. Both come from files in the same format.
 //
 // ApiKeySet::Matches compares a presented key with every configured key in constant time: every
 // key is padded to the same width, every key is compared on every call (no early exit, on a
@@ -8,8 +9,8 @@
 // i.e. the longest key's length, is not a secret.)
 //
 // Immutable after construction; thread-safe.
-#ifndef R1_COORDINATOR_HTTP_API_KEYS_H_
-#define R1_COORDINATOR_HTTP_API_KEYS_H_
+#ifndef R1_COMMON_API_KEYS_H_
+#define R1_COMMON_API_KEYS_H_
 
 #include <string>
 #include <vector>
@@ -17,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace r1::http {
+namespace r1 {
 
 inline constexpr size_t kMaxApiKeyBytes = 512;
 inline constexpr size_t kMaxApiKeyFileBytes = 1 << 20;
@@ -54,6 +55,6 @@ class ApiKeySet {
   std::vector<size_t> lengths_;
 };
 
-}  // namespace r1::http
+}  // namespace r1
 
-#endif  // R1_COORDINATOR_HTTP_API_KEYS_H_
+#endif  // R1_COMMON_API_KEYS_H_

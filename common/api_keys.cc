@@ -1,4 +1,4 @@
-#include "coordinator/http/api_keys.h"
+#include "common/api_keys.h"
 
 #include <cstdint>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
 
-namespace r1::http {
+namespace r1 {
 
 absl::StatusOr<std::vector<std::string>> ParseApiKeys(absl::string_view text,
                                                       absl::string_view source) {
@@ -93,4 +93,4 @@ bool ApiKeySet::Authorizes(absl::string_view header) const {
   return Matches(absl::StripAsciiWhitespace(header.substr(kBearer.size())));
 }
 
-}  // namespace r1::http
+}  // namespace r1
