@@ -44,7 +44,28 @@ ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
           "present one (mTLS).");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json; default <model>/tokenizer.json.");
 ABSL_FLAG(int, http_threads, 4, "HTTP I/O threads.");
-ABSL_FLAG(int, max_connections, 1024, "Open HTTP connections (more get 503).");
+ABSL_FLAG(int, max_connections, 1024, "Open HTTP connections (more get 503 at once).");
+ABSL_FLAG(int, max_connections_per_client, 256,
+          "Open HTTP connections from one client address (more get 429 at once); 0 = no limit "
+          "(behind a proxy every client shares its address).");
+ABSL_FLAG(int, read_timeout_s, 30,
+          "Seconds to receive one whole HTTP request (header and body); a silent or slow "
+          "connection is closed after this.");
+ABSL_FLAG(int, idle_timeout_s, 60, "Seconds a kept-alive HTTP connection waits for a request.");
+ABSL_FLAG(int, request_timeout_s, 600,
+          "Deadline of a generation request, in seconds (504 after it; sent to the workers).");
+ABSL_FLAG(int, drain_timeout_s, 30,
+          "On SIGTERM, seconds in-flight HTTP responses may take to finish before they are ended "
+          "with an error.");
+ABSL_FLAG(int, max_inflight, 1024,
+          "Sequences in flight in the whole cluster; more requests get 429 at once.");
+ABSL_FLAG(int, max_waiting_per_worker, 256,
+          "Sequences routed to one worker that have not produced their first token; when every "
+          "worker has this many, requests get 429 at once. 0 = no limit.");
+ABSL_FLAG(double, max_queue_wait_s, 30,
+          "Requests whose estimated wait for their first token (queued prompt tokens over the "
+          "measured drain rate, or the age of the oldest waiting request) exceeds this many "
+          "seconds on every worker get 429 with Retry-After at once. 0 = off.");
 ABSL_FLAG(std::string, model, "", "Model directory (config.json, tokenizer.json, safetensors).");
 ABSL_FLAG(std::string, served_model_name, "deepseek-r1", "Model id shown to clients.");
 ABSL_FLAG(int, group_size, 1, "Workers per engine group (expert-parallel degree).");
@@ -121,6 +142,15 @@ int main(int argc, char** argv) {
   }
   ho.io_threads = absl::GetFlag(FLAGS_http_threads);
   ho.max_connections = absl::GetFlag(FLAGS_max_connections);
+  ho.max_connections_per_client = absl::GetFlag(FLAGS_max_connections_per_client);
+  ho.read_timeout = absl::Seconds(absl::GetFlag(FLAGS_read_timeout_s));
+  ho.idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_idle_timeout_s));
+  ho.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_request_timeout_s));
+  ho.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  if (const absl::Status s = r1::http::ValidateOpenAiHttpServerOptions(ho); !s.ok()) {
+    r1::log::Error({}, "{} (see --help for the flags)", s.message());
+    return 2;
+  }
   if (!absl::GetFlag(FLAGS_api_key_file).empty()) {
     auto keys = r1::LoadApiKeysFile(absl::GetFlag(FLAGS_api_key_file));
     if (!keys.ok()) {
@@ -168,6 +198,13 @@ int main(int argc, char** argv) {
   co.valid_vocab_size = static_cast<uint32_t>((*tokenizer)->id_limit());
   co.model = {absl::GetFlag(FLAGS_served_model_name), co.max_model_len, config->vocab_size,
               absl::ToUnixSeconds(absl::Now())};
+  co.max_inflight = absl::GetFlag(FLAGS_max_inflight);
+  co.max_waiting_per_worker = absl::GetFlag(FLAGS_max_waiting_per_worker);
+  co.max_queue_wait = absl::Seconds(absl::GetFlag(FLAGS_max_queue_wait_s));  // NaN: infinite
+  if (const absl::Status s = r1::ValidateClusterOptions(co); !s.ok()) {
+    r1::log::Error({}, "{} (see --help for the flags)", s.message());
+    return 2;
+  }
   // gRPC: API keys on the public Inference API (the HTTP keys), the cluster secret on the
   // cluster plane, TLS/mTLS when configured.
   const r1::GrpcAuth api_auth(ho.api_keys, "API key");

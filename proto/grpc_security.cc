@@ -14,7 +14,8 @@ constexpr uint64_t kMaxPemBytes = 1 << 20;
 // Reads a PEM file: bounded, and it must look like PEM.
 absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
   auto text = ReadFileBounded(path, kMaxPemBytes);
-  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", text.status().message()));
+  if (!text.ok())
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", text.status().message()));
   if (text->find("-----BEGIN ") == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is not a PEM file"));
   }

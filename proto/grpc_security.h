@@ -21,7 +21,7 @@
 namespace r1 {
 
 struct ServerTlsFiles {
-  std::string cert_chain;  // PEM; empty (with key empty): insecure
+  std::string cert_chain;   // PEM; empty (with key empty): insecure
   std::string private_key;  // PEM
   std::string client_ca;    // PEM; non-empty: mTLS (clients must present a certificate)
 };

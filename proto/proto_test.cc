@@ -49,15 +49,15 @@ TEST(ProtoTest, GarbageDoesNotParseAsAssign) {
   EXPECT_FALSE(msg.ParseFromString(garbage));
 }
 
-TEST(ProtoTest, AdminPlanRequestCarriesEnums) {
-  r1::v1::PlanRequest plan;
-  plan.set_expert_dtype(r1::v1::WEIGHT_DTYPE_INT4);
-  plan.set_kv_dtype(r1::v1::KV_DTYPE_FP8);
-  std::string wire = plan.SerializeAsString();
-  r1::v1::PlanRequest back;
+TEST(ProtoTest, AssignCarriesEnums) {
+  r1::v1::Assign assign;
+  assign.set_expert_dtype(r1::v1::WEIGHT_DTYPE_INT4);
+  assign.set_kv_dtype(r1::v1::KV_DTYPE_BF16);
+  std::string wire = assign.SerializeAsString();
+  r1::v1::Assign back;
   ASSERT_TRUE(back.ParseFromString(wire));
   EXPECT_EQ(back.expert_dtype(), r1::v1::WEIGHT_DTYPE_INT4);
-  EXPECT_EQ(back.kv_dtype(), r1::v1::KV_DTYPE_FP8);
+  EXPECT_EQ(back.kv_dtype(), r1::v1::KV_DTYPE_BF16);
 }
 
 TEST(ProtoTest, DefaultHealthServiceAnswersCheck) {

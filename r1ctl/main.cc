@@ -7,6 +7,9 @@
 //   r1ctl plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]
 //             [--gpu-gib G] [--mtp]       per-GPU memory plan and KV capacity
 //   r1ctl status [ADMIN OPTIONS]    workers, groups, placement, load progress
+//   r1ctl drain (--group N | --worker ID) [--timeout S] [ADMIN OPTIONS]
+//                                   stop routing to a group, let it finish, release it (a
+//                                   worker target then shuts down: rolling restarts)
 // ADMIN OPTIONS: --coordinator HOST:PORT, --cluster-secret-file FILE (the coordinator's
 // --cluster_secret_file), --ca-file FILE (TLS), --cert-file FILE --key-file FILE (mTLS).
 #include <cstdio>
@@ -44,6 +47,9 @@ constexpr char kUsage[] =
     "                      per-GPU memory: weights, KV capacity in tokens, what fits\n"
     "  status [ADMIN OPTIONS]\n"
     "                      workers, groups, placement and load progress of a running cluster\n"
+    "  drain (--group N | --worker ID) [--timeout S] [ADMIN OPTIONS]\n"
+    "                      stop routing to the group (or the worker's), wait for its requests\n"
+    "                      (default 60 s), release it; a drained worker shuts down\n"
     "ADMIN OPTIONS: --coordinator HOST:PORT (127.0.0.1:50051), --cluster-secret-file FILE,\n"
     "  --ca-file FILE (the coordinator's CA: TLS), --cert-file FILE --key-file FILE (mTLS)\n";
 
@@ -297,6 +303,46 @@ int Status(const std::vector<std::string>& args) {
   return 0;
 }
 
+int Drain(const std::vector<std::string>& args) {
+  std::vector<std::pair<std::string, std::string>> rest;
+  auto target = ParseAdminTarget(args, 1, &rest);
+  if (!target.ok()) {
+    std::fprintf(stderr, "r1ctl drain: %s\n", std::string(target.status().message()).c_str());
+    return 2;
+  }
+  r1::v1::DrainRequest req;
+  for (const auto& [k, v] : rest) {
+    uint64_t n = 0;
+    if (k == "--group" && absl::SimpleAtoi(v, &n) && n > 0) {
+      req.set_group_id(n);
+    } else if (k == "--worker" && !v.empty()) {
+      req.set_worker_id(v);
+    } else if (k == "--timeout" && absl::SimpleAtoi(v, &n) && n > 0 && n <= 3600) {
+      req.set_timeout_s(static_cast<uint32_t>(n));
+    } else {
+      std::fprintf(stderr, "r1ctl drain: bad option %s %s\n", k.c_str(), v.c_str());
+      return 2;
+    }
+  }
+  if ((req.group_id() != 0) == !req.worker_id().empty()) {
+    std::fprintf(stderr, "r1ctl drain: give exactly one of --group and --worker\n");
+    return 2;
+  }
+  const int wait_s = static_cast<int>(req.timeout_s() == 0 ? 60 : req.timeout_s()) + 30;
+  r1::v1::DrainResponse resp;
+  grpc::Status s = target->stub->Drain(target->Context(wait_s).get(), req, &resp);
+  if (!s.ok()) {
+    std::fprintf(stderr, "error: %s: %s\n", target->address.c_str(), s.error_message().c_str());
+    return 1;
+  }
+  if (resp.group_id() != 0) {
+    std::printf("group %llu drained and released (%u requests cut at the timeout)\n",
+                static_cast<unsigned long long>(resp.group_id()), resp.requests_cut());
+  }
+  for (const std::string& w : resp.shut_down()) std::printf("worker %s shut down\n", w.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -311,6 +357,7 @@ int main(int argc, char** argv) {
   if (args[0] == "weights" && args.size() == 2) return Weights(args[1]);
   if (args[0] == "plan" && args.size() >= 2) return Plan(args);
   if (args[0] == "status") return Status(args);
+  if (args[0] == "drain") return Drain(args);
   std::fprintf(stderr, "r1ctl: unknown command or wrong arguments\n%s", kUsage);
   return 2;
 }

@@ -36,6 +36,11 @@ ABSL_FLAG(int64_t, kv_cache_mb, 0,
 ABSL_FLAG(int, max_step_tokens, 256, "Token budget per engine step.");
 ABSL_FLAG(int, max_running, 64, "Sequences running at once.");
 ABSL_FLAG(int, connect_timeout_s, 60, "Seconds to wait for the coordinator at start.");
+ABSL_FLAG(int, reconnect_timeout_s, 300,
+          "After losing the coordinator's stream, keep attaching again for this long (0: exit).");
+ABSL_FLAG(int, watchdog_s, 30,
+          "A step that makes no progress for this long aborts the group, and no collective of "
+          "the group waits longer than this for a peer (0: no watchdog; collectives wait 60 s).");
 ABSL_FLAG(std::string, comm_host, "127.0.0.1",
           "Address this worker binds and advertises for its group's expert-parallel traffic.");
 ABSL_FLAG(std::string, comm_iface, "",
@@ -120,6 +125,15 @@ int main(int argc, char** argv) {
   o.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
   o.max_running = absl::GetFlag(FLAGS_max_running);
   o.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s));
+  o.reconnect_timeout = absl::Seconds(absl::GetFlag(FLAGS_reconnect_timeout_s));
+  o.watchdog = absl::Seconds(absl::GetFlag(FLAGS_watchdog_s));
+  // A collective blocked on a stalled peer ends by its own timeout (Gloo cannot wake a call in
+  // flight when the group is aborted): bound it by the watchdog.
+  if (o.watchdog > absl::ZeroDuration()) o.group.collective_timeout = o.watchdog;
+  if (absl::GetFlag(FLAGS_reconnect_timeout_s) < 0 || absl::GetFlag(FLAGS_watchdog_s) < 0) {
+    r1::log::Error({}, "--reconnect_timeout_s and --watchdog_s must be >= 0");
+    return 2;
+  }
   o.group.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_group_connect_timeout_s));
   if (o.worker_id.empty()) o.worker_id = r1::DefaultWorkerId(o.backend->name());
 

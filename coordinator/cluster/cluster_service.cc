@@ -58,4 +58,17 @@ grpc::Status AdminService::ClusterStatus(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::Drain(grpc::ServerContext* ctx, const r1::v1::DrainRequest* req,
+                                 r1::v1::DrainResponse* resp) {
+  if (auth_ != nullptr) {
+    if (grpc::Status st = auth_->Check(*ctx); !st.ok()) return st;
+  }
+  auto r = state_->Drain(*req);
+  if (!r.ok()) {
+    return {static_cast<grpc::StatusCode>(r.status().code()), std::string(r.status().message())};
+  }
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
 }  // namespace r1

@@ -1,6 +1,6 @@
 // gRPC adapters of the coordinator's cluster plane (thin: proto ↔ ClusterState):
 //   ClusterService — r1.v1.Cluster/Attach, one bidirectional stream per worker for its life;
-//   AdminService   — r1.v1.Admin/ClusterStatus (Drain, Plan and Rebalance answer UNIMPLEMENTED).
+//   AdminService   — r1.v1.Admin: ClusterStatus, Drain (ClusterState::Drain).
 // Both check the cluster secret first (`auth`, nullable: open) and borrow the ClusterState and
 // the GrpcAuth, which must outlive them. Thread-safe (gRPC calls them from its own threads).
 #ifndef R1_COORDINATOR_CLUSTER_CLUSTER_SERVICE_H_
@@ -28,14 +28,16 @@ class ClusterService final : public r1::v1::Cluster::Service {
 
 class AdminService final : public r1::v1::Admin::Service {
  public:
-  explicit AdminService(const ClusterState* state, const GrpcAuth* auth = nullptr)
+  explicit AdminService(ClusterState* state, const GrpcAuth* auth = nullptr)
       : state_(state), auth_(auth) {}
   grpc::Status ClusterStatus(grpc::ServerContext* ctx, const r1::v1::ClusterStatusRequest* req,
                              r1::v1::ClusterStatusResponse* resp) override;
+  grpc::Status Drain(grpc::ServerContext* ctx, const r1::v1::DrainRequest* req,
+                     r1::v1::DrainResponse* resp) override;
 
  private:
-  const ClusterState* state_;  // borrowed
-  const GrpcAuth* auth_;       // borrowed, nullable
+  ClusterState* state_;   // borrowed
+  const GrpcAuth* auth_;  // borrowed, nullable
 };
 
 }  // namespace r1

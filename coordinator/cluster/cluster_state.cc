@@ -1,11 +1,14 @@
 #include "coordinator/cluster/cluster_state.h"
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <limits>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "proto/placement_proto.h"
 #include "r1/v1/inference.pb.h"
@@ -82,7 +85,48 @@ GenerationEnd EndFromProto(int reason) {
   }
 }
 
+// ResourceExhausted with a Retry-After payload (kRetryAfterPayloadUrl).
+absl::Status Overloaded(absl::string_view message, int retry_after_s) {
+  absl::Status s = absl::ResourceExhaustedError(message);
+  s.SetPayload(kRetryAfterPayloadUrl, absl::Cord(absl::StrCat(std::max(retry_after_s, 1))));
+  return s;
+}
+
+bool FiniteNonNegative(absl::Duration d) {
+  return d >= absl::ZeroDuration() && d != absl::InfiniteDuration();
+}
+
 }  // namespace
+
+absl::Status ValidateClusterOptions(const ClusterOptions& o) {
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("cluster options: ", what));
+  };
+  if (o.group_size < 1 || o.group_size > 1024) {
+    return bad(absl::StrCat("group_size must be in [1, 1024], got ", o.group_size));
+  }
+  if (o.num_experts < 0) return bad(absl::StrCat("num_experts must be >= 0, got ", o.num_experts));
+  if (o.max_inflight < 1 || o.max_inflight > (1 << 20)) {
+    return bad(absl::StrCat("max_inflight must be in [1, 1048576], got ", o.max_inflight));
+  }
+  if (o.max_waiting_per_worker < 0 || o.max_waiting_per_worker > (1 << 20)) {
+    return bad(absl::StrCat("max_waiting_per_worker must be in [0, 1048576] (0 = no limit), got ",
+                            o.max_waiting_per_worker));
+  }
+  if (!FiniteNonNegative(o.max_queue_wait) || o.max_queue_wait > absl::Hours(24)) {
+    return bad(absl::StrCat("max_queue_wait must be in [0, 24h] (0 = off), got ",
+                            absl::FormatDuration(o.max_queue_wait)));
+  }
+  if (o.heartbeat_timeout <= absl::ZeroDuration() ||
+      o.heartbeat_timeout == absl::InfiniteDuration()) {
+    return bad(absl::StrCat("heartbeat_timeout must be positive and finite, got ",
+                            absl::FormatDuration(o.heartbeat_timeout)));
+  }
+  if (!(o.kv_cache_fraction > 0.0f && o.kv_cache_fraction <= 1.0f)) {
+    return bad(absl::StrCat("kv_cache_fraction must be in (0, 1], got ", o.kv_cache_fraction));
+  }
+  return absl::OkStatus();
+}
 
 ClusterState::ClusterState(ClusterOptions options) : options_(std::move(options)) {}
 
@@ -192,6 +236,7 @@ void ClusterState::OnMessage(const std::string& worker_id, const r1::v1::WorkerM
         auto f = inflight_.find(s.sequence_id());
         if (f == inflight_.end() || f->second.worker_id != worker_id) continue;
         std::vector<int32_t> ids(s.token_ids().begin(), s.token_ids().end());
+        if (!ids.empty()) LeaveQueueLocked(w, s.sequence_id(), /*started=*/true);
         if (s.finished()) {
           f->second.channel->Push(ids, EndFromProto(s.finish_reason()), s.error());
           EndSequenceLocked(s.sequence_id(), -1, "");
@@ -203,8 +248,10 @@ void ClusterState::OnMessage(const std::string& worker_id, const r1::v1::WorkerM
     case r1::v1::WorkerMessage::kError:
       log::Warn({}, "worker {} error: {}", worker_id, msg.error().message());
       // A fatal error from a group member (its data plane broke, its load failed) takes the
-      // whole group down: its peers cannot step without it.
-      if (msg.error().fatal() && w.group_id != 0) {
+      // whole group down: its peers cannot step without it. An error about a group this worker
+      // has already left (it was aborted with it) says nothing about its new one.
+      if (msg.error().fatal() && w.group_id != 0 &&
+          (msg.error().group_id() == 0 || msg.error().group_id() == w.group_id)) {
         GroupDownLocked(w.group_id,
                         absl::StrCat("worker ", worker_id, ": ", msg.error().message()));
         FormGroupsLocked();
@@ -215,11 +262,37 @@ void ClusterState::OnMessage(const std::string& worker_id, const r1::v1::WorkerM
   }
 }
 
+WorkerQueue ClusterState::QueueLocked(const Worker& w, absl::Time now) const {
+  WorkerQueue q;
+  q.waiting_sequences = static_cast<int64_t>(w.waiting.size());
+  q.waiting_prompt_tokens = w.waiting_tokens;
+  q.drain_tokens_per_s = w.start_rate.tokens_per_s();
+  if (!w.waiting.empty()) {
+    auto oldest = inflight_.find(*w.waiting.begin());
+    if (oldest != inflight_.end() && now > oldest->second.routed) {
+      q.oldest_wait = now - oldest->second.routed;
+    }
+  }
+  return q;
+}
+
+void ClusterState::LeaveQueueLocked(Worker& w, uint64_t seq, bool started) {
+  auto it = w.waiting.find(seq);
+  if (it == w.waiting.end()) return;
+  auto f = inflight_.find(seq);
+  const int64_t tokens = f == inflight_.end() ? 0 : f->second.prompt_tokens;
+  w.start_rate.Advance(Now(), /*busy=*/true);
+  w.waiting.erase(it);
+  w.waiting_tokens = std::max<int64_t>(w.waiting_tokens - tokens, 0);
+  if (started) w.start_rate.AddStarted(tokens);
+}
+
 void ClusterState::EndSequenceLocked(uint64_t seq, int reason, const std::string& error) {
   auto f = inflight_.find(seq);
   if (f == inflight_.end()) return;
   if (reason >= 0) f->second.channel->Push({}, EndFromProto(reason), error);
   auto w = workers_.find(f->second.worker_id);
+  if (w != workers_.end()) LeaveQueueLocked(w->second, seq, /*started=*/false);
   if (w != workers_.end()) w->second.inflight--;
   auto g = groups_.find(f->second.group_id);
   if (g != groups_.end()) g->second.inflight--;
@@ -237,9 +310,15 @@ void ClusterState::GroupDownLocked(uint64_t group_id, const std::string& why) {
   for (uint64_t seq : seqs) {
     EndSequenceLocked(seq, r1::v1::FINISH_REASON_ERROR, absl::StrCat("engine group failed: ", why));
   }
+  // The survivors may be blocked in one of the group's collectives: tell them to abort it now
+  // (their reader threads act on it at once) and count them idle.
+  r1::v1::CoordinatorMessage abort;
+  abort.mutable_abort_group()->set_group_id(group_id);
+  abort.mutable_abort_group()->set_reason(absl::StrCat("group ", group_id, " down: ", why));
   for (const std::string& id : g->second.workers) {
     auto w = workers_.find(id);
     if (w == workers_.end() || w->second.state == r1::v1::WORKER_STATE_DEAD) continue;
+    w->second.outbox->Push(abort);
     w->second.state = r1::v1::WORKER_STATE_IDLE;  // re-assigned when a group can form
     w->second.group_id = 0;
   }
@@ -276,9 +355,14 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
   if (req.max_new_tokens <= 0) return absl::InvalidArgumentError("max_new_tokens must be > 0");
   std::lock_guard<std::mutex> lock(mu_);
   if (static_cast<int>(inflight_.size()) >= options_.max_inflight) {
-    return absl::ResourceExhaustedError("too many requests in flight");
+    return Overloaded("The server is overloaded: too many requests in flight; retry later.", 1);
   }
-  // Least-loaded serving group, then least-loaded rank in it.
+  const absl::Time now = Now();
+  const int64_t prompt_tokens = static_cast<int64_t>(req.prompt_token_ids.size());
+  const absl::Duration bound = options_.max_queue_wait;
+  const size_t max_waiting = static_cast<size_t>(options_.max_waiting_per_worker);
+  // Least-loaded serving group, then least-loaded rank in it, among the workers that can take
+  // the request (queue not full, estimated wait within the bound).
   auto load = [](const Worker& w) {
     return static_cast<int64_t>(w.stats.queued_tokens()) + w.routed_tokens_since_stats +
            64 * static_cast<int64_t>(w.inflight);
@@ -286,10 +370,23 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
   Worker* best = nullptr;
   Group* best_group = nullptr;
   int64_t best_load = std::numeric_limits<int64_t>::max();
+  bool any_serving = false;
+  absl::Duration least_wait = absl::InfiniteDuration();   // over the workers refused for it
+  absl::Duration least_start = absl::InfiniteDuration();  // per start, over full workers
   for (auto& [gid, g] : groups_) {
     if (g.state != r1::v1::GROUP_STATE_SERVING) continue;
     for (const std::string& id : g.workers) {
       Worker& w = workers_[id];
+      any_serving = true;
+      const absl::Duration wait = EstimateQueueWait(QueueLocked(w, now), prompt_tokens);
+      if (max_waiting > 0 && w.waiting.size() >= max_waiting) {
+        least_start = std::min(least_start, wait / static_cast<int64_t>(w.waiting.size()));
+        continue;
+      }
+      if (bound > absl::ZeroDuration() && wait > bound) {
+        least_wait = std::min(least_wait, wait);
+        continue;
+      }
       const int64_t l = load(w) + 16 * g.inflight;
       if (l < best_load) {
         best_load = l;
@@ -298,7 +395,18 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
       }
     }
   }
-  if (best == nullptr) return absl::UnavailableError("no engine group is ready to serve");
+  if (!any_serving) return absl::UnavailableError("no engine group is ready to serve");
+  if (best == nullptr) {
+    if (least_wait != absl::InfiniteDuration()) {
+      return Overloaded(
+          absl::StrFormat("The server is overloaded: the estimated queue wait is %.1f s (limit "
+                          "%.1f s); retry later.",
+                          absl::ToDoubleSeconds(least_wait), absl::ToDoubleSeconds(bound)),
+          RetryAfterSeconds(least_wait, bound));
+    }
+    return Overloaded("The server is overloaded: every engine's queue is full; retry later.",
+                      RetryAfterSeconds(least_start, absl::ZeroDuration()));
+  }
   const uint64_t seq = next_seq_++;
   r1::v1::CoordinatorMessage msg;
   r1::v1::Submit* s = msg.mutable_submit();
@@ -318,7 +426,10 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
     return absl::UnavailableError("worker is not accepting work");
   }
   auto ch = std::make_shared<Channel>();
-  inflight_[seq] = Inflight{best->id, best_group->id, ch};
+  inflight_[seq] = Inflight{best->id, best_group->id, ch, prompt_tokens, now};
+  best->start_rate.Advance(now, /*busy=*/!best->waiting.empty());
+  best->waiting.insert(seq);
+  best->waiting_tokens += prompt_tokens;
   best->inflight++;
   best->routed_tokens_since_stats += static_cast<int64_t>(req.prompt_token_ids.size());
   best_group->inflight++;

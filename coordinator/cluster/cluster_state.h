@@ -11,21 +11,32 @@
 // Routing: the serving group, then its rank, with the least load (tokens queued on the worker by
 // its last Stats plus prompt tokens routed since, and sequences in flight).
 //
+// Admission (DESIGN §10): Submit refuses at once with ResourceExhausted (HTTP 429; the status
+// carries a Retry-After payload, kRetryAfterPayloadUrl) when `max_inflight` sequences are in
+// flight, or when no serving worker can take the request: each already has
+// `max_waiting_per_worker` sequences waiting for their first token, or an estimated queue wait
+// (queue_wait.h: its waiting prompt tokens over its measured drain rate, or how long its oldest
+// waiting sequence has waited) over `max_queue_wait`.
+//
 // Thread-safe: one mutex guards all state; messages to workers go through per-worker Outboxes.
 #ifndef R1_COORDINATOR_CLUSTER_CLUSTER_STATE_H_
 #define R1_COORDINATOR_CLUSTER_CLUSTER_STATE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/outbox.h"
+#include "coordinator/cluster/queue_wait.h"
 #include "coordinator/core/generator.h"
 #include "r1/v1/admin.pb.h"
 #include "r1/v1/cluster.pb.h"
@@ -33,6 +44,11 @@
 namespace r1 {
 
 using WorkerOutbox = Outbox<r1::v1::CoordinatorMessage>;
+
+// The payload of a ResourceExhausted status from Submit: the seconds a client should wait before
+// retrying, as decimal text. coordinator/http/api_error.h reads the same key (the HTTP layer
+// does not depend on the cluster library).
+inline constexpr absl::string_view kRetryAfterPayloadUrl = "type.r1serve/retry-after-seconds";
 
 struct ClusterOptions {
   int group_size = 1;
@@ -48,8 +64,20 @@ struct ClusterOptions {
   float kv_cache_fraction = 0.9f;
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   int max_inflight = 1024;  // sequences in flight in the whole cluster (429 beyond)
+  // Sequences routed to one worker that have not produced their first token; a worker with
+  // this many takes no more (429 when every worker is full). 0 = no limit.
+  int max_waiting_per_worker = 256;
+  // A request whose estimated queue wait (queue_wait.h) exceeds this on every worker is refused
+  // (429). Zero = off.
+  absl::Duration max_queue_wait = absl::Seconds(30);
+  // The clock of admission (queue ages, drain rates); null = absl::Now. Tests inject one.
+  std::function<absl::Time()> clock;
   ServedModel model;
 };
+
+// OK, or InvalidArgument naming the first field out of range (group_size, num_experts,
+// max_inflight, max_waiting_per_worker, max_queue_wait, heartbeat_timeout, kv_cache_fraction).
+absl::Status ValidateClusterOptions(const ClusterOptions& options);
 
 class ClusterState : public Generator {
  public:
@@ -71,6 +99,13 @@ class ClusterState : public Generator {
   ServedModel Model() const override { return options_.model; }
 
   r1::v1::ClusterStatusResponse Status() const;
+  // Admin.Drain (cluster_drain.cc): stops routing to the group (given, or the one `worker_id`
+  // belongs to), waits up to the request's timeout for its in-flight requests, ends what is left
+  // with an error, then releases the group: every member drops the assignment; a worker target
+  // is told to shut down, the others return to idle. An idle worker target is shut down at once.
+  // NotFound for an unknown group or worker; InvalidArgument unless exactly one target is given;
+  // FailedPrecondition for a group already draining. Blocks the calling thread while it waits.
+  absl::StatusOr<r1::v1::DrainResponse> Drain(const r1::v1::DrainRequest& request);
   // Placement of a group of `size` ranks over `num_experts` experts (EpPlacement::Contiguous).
   static r1::v1::ExpertPlacement Place(int num_experts, int size);
 
@@ -93,6 +128,11 @@ class ClusterState : public Generator {
     std::shared_ptr<WorkerOutbox> outbox;
     int64_t routed_tokens_since_stats = 0;
     int inflight = 0;
+    // Admission: sequences routed here without a first token yet (ids grow with time, so the
+    // first is the oldest), their prompt tokens, and the rate at which they start.
+    std::set<uint64_t> waiting;
+    int64_t waiting_tokens = 0;
+    StartRateMeter start_rate;
   };
   struct Group {
     uint64_t id = 0;
@@ -106,12 +146,20 @@ class ClusterState : public Generator {
     std::string worker_id;
     uint64_t group_id = 0;
     std::shared_ptr<Channel> channel;
+    int64_t prompt_tokens = 0;
+    absl::Time routed;
   };
 
   void FormGroupsLocked();
   void GroupDownLocked(uint64_t group_id, const std::string& why);
   void EndSequenceLocked(uint64_t seq, int reason, const std::string& error);
   void CancelSequence(uint64_t seq);
+  absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
+  // The queue of `w` for EstimateQueueWait.
+  WorkerQueue QueueLocked(const Worker& w, absl::Time now) const;
+  // `seq` (routed to `w`) leaves its waiting queue: it produced its first token (`started`:
+  // counted in the drain rate) or ended before. No-op when it was not waiting.
+  void LeaveQueueLocked(Worker& w, uint64_t seq, bool started);
 
   ClusterOptions options_;
   mutable std::mutex mu_;

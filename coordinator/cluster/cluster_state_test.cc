@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/cord.h"
 #include "r1/v1/inference.pb.h"
 
 namespace r1 {
@@ -183,15 +189,279 @@ TEST_F(ClusterStateTest, SilentWorkerIsDeclaredDead) {
 TEST_F(ClusterStateTest, SurvivorsOfADeadGroupRegroup) {
   ClusterState s(Options(2));
   FakeWorker a = Attach(s, "a"), b = Attach(s, "b");
-  a.Pop();
+  const uint64_t group = a.Pop()->assign().group_id();
   b.Pop();
   s.RemoveWorker("a", "killed");
+  // The survivor is told to abort the group at once (it may be blocked in a collective), and
+  // nothing else until a group can form again.
+  auto abort = b.Pop();
+  ASSERT_TRUE(abort && abort->has_abort_group());
+  EXPECT_EQ(abort->abort_group().group_id(), group);
+  EXPECT_NE(abort->abort_group().reason().find("worker a killed"), std::string::npos)
+      << abort->abort_group().reason();
+  EXPECT_FALSE(abort->abort_group().drained());
   EXPECT_FALSE(b.Pop().has_value());
   FakeWorker c = Attach(s, "c");
   auto mb = b.Pop();
   ASSERT_TRUE(mb && mb->has_assign());
   EXPECT_TRUE(c.Pop()->has_assign());
   EXPECT_EQ(s.Status().groups_size(), 1);
+}
+
+// Drain of a worker: its group stops taking requests, the in-flight one finishes, then every
+// member is released (drained AbortGroup) and the target is told to shut down; the peer is idle
+// and forms a new group with a newcomer.
+TEST_F(ClusterStateTest, DrainAWorkerReleasesItsGroupAfterItsRequests) {
+  ClusterState s(Options(2));
+  FakeWorker a = Attach(s, "a"), b = Attach(s, "b");
+  const uint64_t group = a.Pop()->assign().group_id();
+  b.Pop();
+  SendReady(s, a);
+  SendReady(s, b);
+  ASSERT_TRUE(s.Ready());
+  auto h = s.Submit(Req());
+  ASSERT_TRUE(h.ok());
+  auto submitted = a.Pop();
+  if (!submitted) submitted = b.Pop();
+  ASSERT_TRUE(submitted && submitted->has_submit());
+  const uint64_t seq = submitted->submit().sequence_id();
+  r1::v1::DrainRequest req;
+  req.set_worker_id("a");
+  req.set_timeout_s(10);
+  absl::StatusOr<r1::v1::DrainResponse> resp;
+  std::thread drain([&] { resp = s.Drain(req); });
+  // While draining: nothing new is routed to the group.
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(s.Submit(Req()).status().code(), absl::StatusCode::kUnavailable);
+  // The request finishes; the drain completes.
+  SendTokens(s, a, seq, {1}, true);
+  SendTokens(s, b, seq, {1}, true);
+  drain.join();
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->group_id(), group);
+  EXPECT_EQ(resp->requests_cut(), 0u);
+  ASSERT_EQ(resp->shut_down_size(), 1);
+  EXPECT_EQ(resp->shut_down(0), "a");
+  auto release_a = a.Pop();
+  ASSERT_TRUE(release_a && release_a->has_abort_group());
+  EXPECT_TRUE(release_a->abort_group().drained());
+  EXPECT_TRUE(a.Pop()->has_shutdown());
+  auto release_b = b.Pop();
+  ASSERT_TRUE(release_b && release_b->has_abort_group());
+  EXPECT_TRUE(release_b->abort_group().drained());
+  EXPECT_FALSE(b.Pop().has_value());
+  EXPECT_EQ(s.Status().groups_size(), 0);
+  // The drained worker is never re-grouped; the peer and a newcomer form the next group.
+  FakeWorker c = Attach(s, "c");
+  EXPECT_TRUE(b.Pop()->has_assign());
+  EXPECT_TRUE(c.Pop()->has_assign());
+  EXPECT_FALSE(a.Pop().has_value());
+}
+
+TEST_F(ClusterStateTest, DrainCutsWhatOutlivesItsTimeoutAndRefusesBadTargets) {
+  ClusterState s(Options(1));
+  FakeWorker a = Attach(s, "a");
+  const uint64_t group = a.Pop()->assign().group_id();
+  SendReady(s, a);
+  auto h = s.Submit(Req());
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(a.Pop()->has_submit());
+  r1::v1::DrainRequest req;
+  req.set_group_id(group);
+  req.set_timeout_s(1);
+  auto resp = s.Drain(req);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->requests_cut(), 1u);
+  EXPECT_EQ(resp->shut_down_size(), 0);  // a group target: the worker returns to idle
+  EXPECT_TRUE(a.Pop()->has_cancel());
+  EXPECT_TRUE(a.Pop()->has_abort_group());
+  EXPECT_TRUE(a.Pop()->has_assign());  // idle again: a new group of one forms at once
+  r1::v1::DrainRequest none;
+  EXPECT_EQ(s.Drain(none).status().code(), absl::StatusCode::kInvalidArgument);
+  r1::v1::DrainRequest both = req;
+  both.set_worker_id("a");
+  EXPECT_EQ(s.Drain(both).status().code(), absl::StatusCode::kInvalidArgument);
+  r1::v1::DrainRequest unknown;
+  unknown.set_worker_id("zz");
+  EXPECT_EQ(s.Drain(unknown).status().code(), absl::StatusCode::kNotFound);
+  unknown.set_worker_id("");
+  unknown.set_group_id(999);
+  EXPECT_EQ(s.Drain(unknown).status().code(), absl::StatusCode::kNotFound);
+}
+
+// The Retry-After payload of a refused Submit ("" when absent).
+std::string RetryAfter(const absl::Status& s) {
+  auto p = s.GetPayload(kRetryAfterPayloadUrl);
+  return p.has_value() ? std::string(*p) : "";
+}
+
+TEST(ValidateClusterOptionsTest, DefaultsPassAndEachBadFieldIsNamed) {
+  ClusterOptions ok;
+  EXPECT_TRUE(ValidateClusterOptions(ok).ok());
+  ok.max_waiting_per_worker = 0;             // no limit
+  ok.max_queue_wait = absl::ZeroDuration();  // off
+  EXPECT_TRUE(ValidateClusterOptions(ok).ok());
+  struct Bad {
+    const char* field;
+    std::function<void(ClusterOptions&)> set;
+  };
+  const std::vector<Bad> bad = {
+      {"group_size", [](ClusterOptions& o) { o.group_size = 0; }},
+      {"group_size", [](ClusterOptions& o) { o.group_size = 1025; }},
+      {"num_experts", [](ClusterOptions& o) { o.num_experts = -1; }},
+      {"max_inflight", [](ClusterOptions& o) { o.max_inflight = 0; }},
+      {"max_waiting_per_worker", [](ClusterOptions& o) { o.max_waiting_per_worker = -1; }},
+      {"max_queue_wait", [](ClusterOptions& o) { o.max_queue_wait = -absl::Seconds(1); }},
+      {"max_queue_wait", [](ClusterOptions& o) { o.max_queue_wait = absl::InfiniteDuration(); }},
+      {"heartbeat_timeout", [](ClusterOptions& o) { o.heartbeat_timeout = absl::ZeroDuration(); }},
+      {"kv_cache_fraction", [](ClusterOptions& o) { o.kv_cache_fraction = 0; }},
+      {"kv_cache_fraction", [](ClusterOptions& o) { o.kv_cache_fraction = 1.5f; }},
+  };
+  for (const Bad& b : bad) {
+    ClusterOptions o;
+    b.set(o);
+    const absl::Status st = ValidateClusterOptions(o);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << b.field;
+    EXPECT_NE(st.message().find(b.field), absl::string_view::npos) << st;
+  }
+}
+
+// Admission with an injected clock: one serving worker per group of 1.
+class AdmissionTest : public ClusterStateTest {
+ protected:
+  ClusterOptions Admission(int max_waiting, absl::Duration max_wait) {
+    ClusterOptions o = Options(1);
+    o.max_waiting_per_worker = max_waiting;
+    o.max_queue_wait = max_wait;
+    o.clock = [this] { return now_; };
+    return o;
+  }
+  FakeWorker Serving(ClusterState& s, const std::string& id) {
+    FakeWorker w = Attach(s, id);
+    w.Pop();  // Assign
+    SendReady(s, w);
+    return w;
+  }
+  // The sequence id of the next Submit the worker received.
+  uint64_t NextSeq(FakeWorker& w) {
+    auto m = w.Pop();
+    EXPECT_TRUE(m && m->has_submit());
+    return m && m->has_submit() ? m->submit().sequence_id() : 0;
+  }
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+};
+
+TEST_F(AdmissionTest, InflightLimitIsResourceExhaustedWithRetryAfter) {
+  ClusterOptions o = Admission(0, absl::ZeroDuration());
+  o.max_inflight = 2;
+  ClusterState s(o);
+  FakeWorker a = Serving(s, "a");
+  auto h1 = s.Submit(Req()), h2 = s.Submit(Req());
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  auto h3 = s.Submit(Req());
+  EXPECT_EQ(h3.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryAfter(h3.status()), "1");
+  h1->reset();  // cancelled: room again
+  EXPECT_TRUE(s.Submit(Req()).ok());
+}
+
+TEST_F(AdmissionTest, QueueLengthCapCountsSequencesWithoutAFirstToken) {
+  ClusterState s(Admission(2, absl::ZeroDuration()));
+  FakeWorker a = Serving(s, "a");
+  auto h1 = s.Submit(Req()), h2 = s.Submit(Req());
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  const uint64_t seq1 = NextSeq(a);
+  auto refused = s.Submit(Req());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("queue is full"), absl::string_view::npos);
+  EXPECT_EQ(RetryAfter(refused.status()), "1");
+  // The first sequence's first token takes it out of the queue (it stays in flight).
+  SendTokens(s, a, seq1, {1}, false);
+  auto h3 = s.Submit(Req());
+  EXPECT_TRUE(h3.ok());
+  EXPECT_EQ(s.Submit(Req()).status().code(), absl::StatusCode::kResourceExhausted);
+  // A handle dropped before its first token (the client went away) frees its place too.
+  h2->reset();
+  EXPECT_TRUE(s.Submit(Req()).ok());
+}
+
+TEST_F(AdmissionTest, AFullWorkerIsSkippedForOneWithRoom) {
+  ClusterState s(Admission(1, absl::ZeroDuration()));
+  FakeWorker a = Serving(s, "a"), b = Serving(s, "b");
+  auto h1 = s.Submit(Req()), h2 = s.Submit(Req());
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  EXPECT_TRUE(a.Pop().has_value());
+  EXPECT_TRUE(b.Pop().has_value());
+  EXPECT_EQ(s.Submit(Req()).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(AdmissionTest, AStalledQueueRefusesOnceItsHeadWaitedPastTheBound) {
+  ClusterState s(Admission(0, absl::Seconds(5)));
+  FakeWorker a = Serving(s, "a");
+  auto h1 = s.Submit(Req());
+  ASSERT_TRUE(h1.ok());
+  const uint64_t seq1 = NextSeq(a);
+  now_ += absl::Seconds(4);
+  auto h2 = s.Submit(Req());  // the head has waited 4 s: within 5 s
+  ASSERT_TRUE(h2.ok());
+  now_ += absl::Seconds(6);  // the head has waited 10 s
+  auto refused = s.Submit(Req());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("estimated queue wait is 10.0 s (limit 5.0 s)"),
+            absl::string_view::npos)
+      << refused.status();
+  EXPECT_EQ(RetryAfter(refused.status()), "5");
+  // Both start: the queue is empty and admits again.
+  SendTokens(s, a, seq1, {1}, false);
+  SendTokens(s, a, NextSeq(a), {1}, false);
+  EXPECT_TRUE(s.Submit(Req()).ok());
+}
+
+TEST_F(AdmissionTest, WorkAheadOverTheMeasuredDrainRate) {
+  ClusterState s(Admission(0, absl::Seconds(5)));
+  FakeWorker a = Serving(s, "a");
+  // The queue stays backed up for 1 s while 200 prompt tokens start: 200 tokens/s.
+  auto h1 = s.Submit(Req(100)), h2 = s.Submit(Req(100));
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  const uint64_t seq1 = NextSeq(a), seq2 = NextSeq(a);
+  now_ += absl::Milliseconds(500);
+  SendTokens(s, a, seq1, {1}, false);
+  now_ += absl::Milliseconds(500);
+  SendTokens(s, a, seq2, {1}, false);
+  now_ += absl::Seconds(1);
+  // An empty queue admits anything.
+  auto h3 = s.Submit(Req(100));
+  ASSERT_TRUE(h3.ok());
+  // Behind 100 waiting tokens: 800 more wait (100 + 800) / 200 = 4.5 s, 1000 more 5.5 s.
+  auto refused = s.Submit(Req(1000));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("5.5 s"), absl::string_view::npos) << refused.status();
+  EXPECT_EQ(RetryAfter(refused.status()), "1");
+  EXPECT_TRUE(s.Submit(Req(800)).ok());
+}
+
+TEST_F(AdmissionTest, BoundZeroAndNoCapAdmitEverything) {
+  ClusterState s(Admission(0, absl::ZeroDuration()));
+  FakeWorker a = Serving(s, "a");
+  std::vector<std::unique_ptr<GenerationHandle>> hs;
+  for (int i = 0; i < 300; ++i) {
+    auto h = s.Submit(Req());
+    ASSERT_TRUE(h.ok()) << i << " " << h.status();
+    hs.push_back(*std::move(h));
+    now_ += absl::Seconds(1);
+  }
+}
+
+TEST_F(AdmissionTest, EndedSequencesLeaveTheQueue) {
+  ClusterState s(Admission(1, absl::ZeroDuration()));
+  FakeWorker a = Serving(s, "a");
+  auto h1 = s.Submit(Req());
+  ASSERT_TRUE(h1.ok());
+  const uint64_t seq1 = NextSeq(a);
+  EXPECT_FALSE(s.Submit(Req()).ok());
+  // Finished without a token (an error on the worker): out of the queue too.
+  SendTokens(s, a, seq1, {}, true, r1::v1::FINISH_REASON_ERROR);
+  EXPECT_TRUE(s.Submit(Req()).ok());
 }
 
 }  // namespace

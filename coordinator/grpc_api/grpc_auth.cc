@@ -15,9 +15,9 @@ grpc::Status GrpcAuth::Check(const grpc::ServerContext& context) const {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
-    return {grpc::StatusCode::UNAUTHENTICATED,
-            absl::StrCat("missing ", what_, ": send metadata 'authorization: Bearer <", what_,
-                         ">'")};
+    return {
+        grpc::StatusCode::UNAUTHENTICATED,
+        absl::StrCat("missing ", what_, ": send metadata 'authorization: Bearer <", what_, ">'")};
   }
   if (!keys_.Authorizes(absl::string_view(it->second.data(), it->second.size()))) {
     return {grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("invalid ", what_)};

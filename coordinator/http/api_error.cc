@@ -1,6 +1,7 @@
 #include "coordinator/http/api_error.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "nlohmann/json.hpp"
 
 namespace r1::http {
@@ -71,6 +72,12 @@ ApiError ApiErrorFromStatus(const absl::Status& status) {
   e.type = TypeFor(e.http_status);
   if (auto p = status.GetPayload(kParamUrl)) e.param = std::string(*p);
   if (auto c = status.GetPayload(kCodeUrl)) e.code = std::string(*c);
+  if (auto r = status.GetPayload(kRetryAfterPayload)) {
+    int seconds = 0;
+    if (absl::SimpleAtoi(std::string(*r), &seconds) && seconds >= 1 && seconds <= 3600) {
+      e.retry_after_s = seconds;
+    }
+  }
   return e;
 }
 

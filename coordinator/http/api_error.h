@@ -28,6 +28,8 @@ struct ApiError {
   std::string type = "server_error";
   std::optional<std::string> param;
   std::optional<std::string> code;
+  // Seconds for a Retry-After header when the cause gave them (kRetryAfterPayload); 0 = none.
+  int retry_after_s = 0;
 
   // The OpenAI error object: {"error":{"message","type","param","code"}}.
   std::string Json() const;
@@ -41,10 +43,16 @@ absl::Status ApiStatus(absl::StatusCode status_code, absl::string_view message,
 absl::Status InvalidRequest(absl::string_view message, absl::string_view param = "",
                             absl::string_view code = "");
 
+// A status payload with the seconds a client should wait before retrying, as decimal text. The
+// cluster (coordinator/cluster/cluster_state.h, kRetryAfterPayloadUrl) sets it on the
+// ResourceExhausted errors of Generator::Submit; ApiErrorFromStatus reads it.
+inline constexpr absl::string_view kRetryAfterPayload = "type.r1serve/retry-after-seconds";
+
 // The HTTP status an absl::Status maps to (see the file comment).
 int HttpStatusFor(absl::StatusCode code);
 
-// The ApiError for a non-OK status (payloads give param and code).
+// The ApiError for a non-OK status (payloads give param, code and retry_after_s; the latter is
+// kept only in [1, 3600]).
 ApiError ApiErrorFromStatus(const absl::Status& status);
 
 // An ApiError with an explicit HTTP status (type invalid_request_error for 4xx, server_error

@@ -83,7 +83,12 @@ absl::StatusOr<std::unique_ptr<CompletionSession>> CompletionSession::Start(
       env->generator->Submit(*std::move(greq));
   if (!handle.ok()) {
     const absl::Status s = NormalizeSubmitError(handle.status());
-    log::Warn(request_id, "submit refused: {}", s.ToString());
+    if (s.code() == absl::StatusCode::kResourceExhausted) {
+      // Overload sheds many requests a second: r1_request_rejections_total counts them.
+      log::Debug(request_id, "submit refused: {}", s.message());
+    } else {
+      log::Warn(request_id, "submit refused: {}", s.ToString());
+    }
     return reject(s);
   }
   std::unique_ptr<CompletionSession> session(new CompletionSession(

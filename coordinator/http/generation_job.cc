@@ -23,7 +23,10 @@ GenerationResult SendError(const GenerationContext& ctx, ApiKind kind, ResponseS
                            const absl::Status& status) {
   const ApiError e = ApiErrorFromStatus(status);
   ctx.env.metrics->RequestDone(RouteLabel(kind), e.http_status);
-  const int retry = (e.http_status == 429 || e.http_status == 503) ? ctx.retry_after_s : 0;
+  int retry = 0;
+  if (e.http_status == 429 || e.http_status == 503) {
+    retry = e.retry_after_s > 0 ? e.retry_after_s : ctx.retry_after_s;
+  }
   const bool ok = sink->SendJson(e.http_status, e.Json(), retry);
   return {e.http_status, ok};
 }

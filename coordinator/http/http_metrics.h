@@ -1,8 +1,10 @@
 // HttpMetrics: the OpenAI front end's Prometheus metrics (DESIGN §9), registered into a
 // caller-owned prometheus::Registry:
 //   r1_requests_total{route,code}            counter, every HTTP response (code = HTTP status)
-//   r1_request_rejections_total{reason}      counter: connection_limit, stream_limit,
-//                                            queue_full, unavailable, unauthorized,
+//   r1_request_rejections_total{reason}      counter: connection_limit,
+//                                            client_connection_limit, shutting_down,
+//                                            stream_limit, queue_full (every 429 of
+//                                            Generator::Submit), unavailable, unauthorized,
 //                                            body_too_large, header_too_large,
 //                                            invalid_request, unsupported_media_type,
 //                                            context_length, timeout, internal

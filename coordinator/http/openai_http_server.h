@@ -19,8 +19,11 @@
 // from a bounded ElasticThreadPool (at most max_connections): Generator's GenerationHandle::Next
 // is a blocking call, so a thread per active generation keeps the I/O threads free for every
 // other connection while letting the job wait on the generator and on its client's socket
-// (backpressure) without callbacks. Limits: max_connections (more: 503 + Retry-After at once),
-// request header and body sizes (431 / 413), read and write timeouts, a per-request deadline.
+// (backpressure) without callbacks. Limits (http_server_options.h): max_connections (more: 503
+// + Retry-After at once) and max_connections_per_client (more: 429 at once), both answered
+// through ConnectionRejector so that no refused connection goes unanswered; request header and
+// body sizes (431 / 413, the 413 sent before the body is read, then a bounded lingering close);
+// a read timeout for a whole request, write timeouts, a per-request deadline.
 //
 // Thread-safe: Start and Stop from one owner thread; everything else is internal. The tokenizer,
 // generator and registry are borrowed and must outlive *this (registry and metrics_text are
@@ -31,36 +34,14 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/core/generator.h"
+#include "coordinator/http/http_server_options.h"
 #include "prometheus/registry.h"
 
 namespace r1::http {
-
-struct OpenAiHttpServerOptions {
-  std::string address = "127.0.0.1";    // an explicit IPv4/IPv6 address to bind
-  int port = 0;                         // 0 = any free port (Start returns it)
-  int io_threads = 2;                   // the I/O thread pool
-  int max_connections = 256;            // open connections; also bounds generation threads
-  size_t max_body_bytes = 8u << 20;     // larger: 413
-  size_t max_header_bytes = 16u << 10;  // larger: 431
-  absl::Duration read_timeout = absl::Seconds(30);      // to receive one whole request
-  absl::Duration idle_timeout = absl::Seconds(60);      // keep-alive wait for the next request
-  absl::Duration write_timeout = absl::Seconds(30);     // one write to the client
-  absl::Duration request_timeout = absl::Seconds(600);  // generation deadline per request
-  absl::Duration drain_timeout = absl::Seconds(30);     // Stop() waits this long for responses
-  // How often a generation checks its client, deadline and the stop flag while it waits.
-  absl::Duration poll_interval = absl::Milliseconds(50);
-  int retry_after_s = 1;  // Retry-After on 503 / 429
-  // API keys; empty = no authentication. See api_keys.h for LoadApiKeysFile.
-  std::vector<std::string> api_keys;
-  // The tokenizer's EOS added token (ends the output; counted in completion_tokens).
-  std::string eos_token = "<｜end▁of▁sentence｜>";
-};
 
 class OpenAiHttpServer {
  public:

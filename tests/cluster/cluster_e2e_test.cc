@@ -53,6 +53,7 @@ class ClusterE2eTest : public ::testing::Test {
       w.backend = std::make_shared<CpuBackend>(cpu);
       w.max_step_tokens = 48;
       w.stats_interval = absl::Milliseconds(100);
+      w.reconnect_timeout = absl::ZeroDuration();  // the test's server going away ends the worker
       WorkerRuntime(w).Run().IgnoreError();
     });
   }

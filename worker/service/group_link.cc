@@ -30,14 +30,14 @@ absl::StatusOr<std::unique_ptr<GroupLink>> GroupLink::Create(
   return std::unique_ptr<GroupLink>(new GroupLink(std::move(comm), options.collective_timeout));
 }
 
-absl::StatusOr<bool> GroupLink::AnyBusy(bool local_busy) {
-  int64_t v = local_busy ? 1 : 0;
-  if (absl::Status st = comm_->AllReduce(absl::MakeSpan(&v, 1), ReduceOp::kMax, timeout_);
+absl::StatusOr<GroupLink::TickAgreement> GroupLink::Agree(bool local_busy, bool local_leave) {
+  int64_t v[2] = {local_busy ? 1 : 0, local_leave ? 1 : 0};
+  if (absl::Status st = comm_->AllReduce(absl::MakeSpan(v, 2), ReduceOp::kMax, timeout_);
       !st.ok()) {
     comm_->Abort();
     return st;
   }
-  return v > 0;
+  return TickAgreement{v[0] > 0, v[1] > 0};
 }
 
 }  // namespace r1

@@ -1,8 +1,9 @@
 // GroupLink: this worker's membership in an expert-parallel engine group (Assign.group_size > 1,
 // DESIGN.md §3, §6). It joins the group's communicator (through the backend: Gloo on CPUs, NCCL
 // or host-staged Gloo on GPUs) via the coordinator's Rendezvous service, and answers the one
-// question the step loop asks every tick: does any rank of the group have work? Every rank asks
-// it exactly once per tick (an AllReduce(max)), so all ranks agree to step, and with the engine's
+// questions the step loop asks every tick: does any rank of the group have work, and is the group
+// being released? Every rank asks exactly once per tick (an AllReduce(max)), so all ranks agree
+// to step (or to leave together), and with the engine's
 // lockstep option every step runs every MoE exchange on every rank. An idle group does not spin:
 // ranks wait on their command queues between ticks.
 //
@@ -48,8 +49,14 @@ class GroupLink {
   // The group's communicator, for the backend's expert executor; owned by *this.
   Communicator* comm() { return comm_.get(); }
 
-  // Whether any rank has work this tick. Every rank calls it once per tick.
-  absl::StatusOr<bool> AnyBusy(bool local_busy);
+  // What the ranks agree on at the start of every tick: whether any rank has work, and whether
+  // any rank was told to leave the group (a planned release: all ranks then leave at this same
+  // tick, so none is left waiting in a collective). Every rank calls Agree once per tick.
+  struct TickAgreement {
+    bool any_busy = false;
+    bool leave = false;
+  };
+  absl::StatusOr<TickAgreement> Agree(bool local_busy, bool local_leave);
 
   // OK while the group's communicator is usable.
   absl::Status health() const { return comm_->health(); }

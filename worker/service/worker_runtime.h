@@ -1,17 +1,20 @@
-// WorkerRuntime: the r1-worker process around the engine. It dials the coordinator, keeps the
-// Cluster/Attach stream for its life, and turns the coordinator's commands into engine calls:
-//   Assign → load its share of the model (replicated parts + its experts) and build the engine,
-//            reporting LoadProgress and Ready;
-//   Submit / Cancel → the engine; Drain → stop taking work; Shutdown → exit.
-// Its step loop runs engine steps while there is work (idle: it waits on its command queue, no
-// spinning), sends one TokenEvents message per step and a Stats message (the heartbeat) every
-// `stats_interval`. Sequences past their deadline are cancelled. In a group of several workers
-// (expert parallelism) every tick starts with the group agreeing whether anyone has work, and
-// then all ranks step together (GroupLink); a broken data plane drops the assignment and is
-// reported to the coordinator as a fatal error.
+// WorkerRuntime: the r1-worker process around the engine. It dials the coordinator and keeps a
+// Cluster/Attach stream; WorkerSession (worker_session.h) turns the coordinator's commands into
+// engine calls. The step loop runs engine steps while there is work (idle: it waits on its command
+// queue, no spinning) and sends one TokenEvents message per step. Liveness is apart from
+// progress: a heartbeat thread sends Stats every `stats_interval` whatever the step loop is doing
+// (with how long the current step has run), and its watchdog aborts the group's communicator when
+// a step makes no progress for `watchdog`; the reader thread aborts it at once on the
+// coordinator's AbortGroup. A failed group leaves the worker attached and idle.
 //
-// Threads: the caller's thread runs Run() (step loop and all stream writes); one reader thread
-// reads the stream into a bounded command queue. Nothing else is shared.
+// When the stream is lost (the coordinator restarted, or declared this worker dead after a stall)
+// the worker drops its assignment and attaches again, with backoff, for up to
+// `reconnect_timeout`. Refusals (a missing or wrong cluster secret, a duplicate id on the first
+// attach), a failed load and Shutdown end Run().
+//
+// Threads: the caller's thread runs Run() (step loop); a reader thread per connection feeds a
+// bounded command queue; a heartbeat thread per connection. Writes share one mutex; the step
+// thread shares its stats and group link with the others through StepLiveness.
 #ifndef R1_WORKER_SERVICE_WORKER_RUNTIME_H_
 #define R1_WORKER_SERVICE_WORKER_RUNTIME_H_
 
@@ -47,6 +50,10 @@ struct WorkerOptions {
   int max_running = 64;
   absl::Duration stats_interval = absl::Seconds(1);
   absl::Duration connect_timeout = absl::Seconds(60);
+  // After a lost stream: keep attaching again for this long (0: exit at once).
+  absl::Duration reconnect_timeout = absl::Seconds(300);
+  // A step (tick) running longer than this aborts the group (0: never).
+  absl::Duration watchdog = absl::Seconds(30);
   // The expert-parallel data plane (groups of more than one worker).
   GroupLinkOptions group;
   // Records steps, engine state, weight loading and expert-parallel exchanges. Nullable;
@@ -64,6 +71,9 @@ class WorkerRuntime {
   absl::Status Run();
 
  private:
+  // One Attach stream until it ends. `attached`: the stream was opened and Hello sent.
+  absl::Status RunConnection(Backend& backend, const std::string& id, bool first, bool* attached);
+
   WorkerOptions options_;
 };
 
