@@ -235,6 +235,7 @@ int main(int argc, char** argv) {
   r1::AdminService admin(&state, &cluster_auth);
   r1::InferenceServiceOptions io;
   io.auth = &api_auth;
+  io.request_timeout = ho.request_timeout;
   auto inference = r1::InferenceService::Create(tokenizer->get(), &state, io);
   if (!inference.ok()) {
     r1::log::Error({}, "{}", inference.status().message());

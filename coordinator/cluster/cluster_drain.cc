@@ -23,9 +23,9 @@ absl::StatusOr<r1::v1::DrainResponse> ClusterState::Drain(const r1::v1::DrainReq
   if ((req.group_id() != 0) == !req.worker_id().empty()) {
     return absl::InvalidArgumentError("drain: give exactly one of group_id and worker_id");
   }
-  const absl::Duration timeout =
-      req.timeout_s() == 0 ? kDefaultDrainTimeout
-                           : std::min(absl::Seconds(req.timeout_s()), kMaxDrainTimeout);
+  const absl::Duration timeout = req.timeout_s() == 0
+                                     ? kDefaultDrainTimeout
+                                     : std::min(absl::Seconds(req.timeout_s()), kMaxDrainTimeout);
   r1::v1::DrainResponse resp;
   uint64_t group_id = req.group_id();
   // 1. Stop routing to the group.
@@ -115,8 +115,7 @@ absl::StatusOr<r1::v1::DrainResponse> ClusterState::Drain(const r1::v1::DrainReq
     }
   }
   groups_.erase(g);
-  log::Info({}, "drain: group {} released ({} requests cut at the timeout)", group_id,
-            left.size());
+  log::Info({}, "drain: group {} released ({} requests cut at the timeout)", group_id, left.size());
   FormGroupsLocked();
   return resp;
 }

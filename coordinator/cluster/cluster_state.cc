@@ -85,10 +85,10 @@ GenerationEnd EndFromProto(int reason) {
   }
 }
 
-// ResourceExhausted with a Retry-After payload (kRetryAfterPayloadUrl).
+// ResourceExhausted with a Retry-After payload (kRetryAfterPayload).
 absl::Status Overloaded(absl::string_view message, int retry_after_s) {
   absl::Status s = absl::ResourceExhaustedError(message);
-  s.SetPayload(kRetryAfterPayloadUrl, absl::Cord(absl::StrCat(std::max(retry_after_s, 1))));
+  s.SetPayload(kRetryAfterPayload, absl::Cord(absl::StrCat(std::max(retry_after_s, 1))));
   return s;
 }
 

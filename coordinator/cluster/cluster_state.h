@@ -12,7 +12,7 @@
 // its last Stats plus prompt tokens routed since, and sequences in flight).
 //
 // Admission (DESIGN §10): Submit refuses at once with ResourceExhausted (HTTP 429; the status
-// carries a Retry-After payload, kRetryAfterPayloadUrl) when `max_inflight` sequences are in
+// carries a Retry-After payload, kRetryAfterPayload) when `max_inflight` sequences are in
 // flight, or when no serving worker can take the request: each already has
 // `max_waiting_per_worker` sequences waiting for their first token, or an estimated queue wait
 // (queue_wait.h: its waiting prompt tokens over its measured drain rate, or how long its oldest
@@ -44,11 +44,6 @@
 namespace r1 {
 
 using WorkerOutbox = Outbox<r1::v1::CoordinatorMessage>;
-
-// The payload of a ResourceExhausted status from Submit: the seconds a client should wait before
-// retrying, as decimal text. coordinator/http/api_error.h reads the same key (the HTTP layer
-// does not depend on the cluster library).
-inline constexpr absl::string_view kRetryAfterPayloadUrl = "type.r1serve/retry-after-seconds";
 
 struct ClusterOptions {
   int group_size = 1;

@@ -291,7 +291,7 @@ TEST_F(ClusterStateTest, DrainCutsWhatOutlivesItsTimeoutAndRefusesBadTargets) {
 
 // The Retry-After payload of a refused Submit ("" when absent).
 std::string RetryAfter(const absl::Status& s) {
-  auto p = s.GetPayload(kRetryAfterPayloadUrl);
+  auto p = s.GetPayload(kRetryAfterPayload);
   return p.has_value() ? std::string(*p) : "";
 }
 

@@ -47,9 +47,10 @@ int RetryAfterSeconds(absl::Duration wait, absl::Duration bound, int max_s = 60)
 
 // An exponentially weighted moving average of the rate at which a backed-up queue drains:
 // tokens that left the queue per second, measured over windows of `window` during which the
-// queue never emptied. A window closes at a start once it holds `window` of busy time; its rate is folded into the average with weight `alpha` (the first window sets it).
-// When the queue empties, the open window is dropped. Idle time is never counted, so an idle
-// worker keeps its last measured rate.
+// queue never emptied. A window closes at a start once it holds `window` of busy time; its rate is
+// folded into the average with weight `alpha` (the first window sets it). When the queue empties,
+// the open window is dropped. Idle time is never counted, so an idle worker keeps its last measured
+// rate.
 //
 //   meter.Advance(now, /*busy=*/waiting > 0);   // before every change to the queue
 //   meter.AddStarted(prompt_tokens);            // a sequence left the queue (first token)

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace r1 {
@@ -57,11 +58,16 @@ struct ServedModel {
   int64_t created_unix = 0;
 };
 
+// The payload of a ResourceExhausted status from Generator::Submit: the seconds a client should
+// wait before retrying, as decimal text. The HTTP API sends it as Retry-After, the gRPC API as
+// the `retry-after` trailing metadata.
+inline constexpr absl::string_view kRetryAfterPayload = "type.r1serve/retry-after-seconds";
+
 class Generator {
  public:
   virtual ~Generator() = default;
   // Queues a request. Errors: InvalidArgument (bad request), ResourceExhausted (queue full:
-  // HTTP 429), Unavailable (no group can serve: HTTP 503).
+  // HTTP 429; kRetryAfterPayload says when to retry), Unavailable (no group can serve: HTTP 503).
   virtual absl::StatusOr<std::unique_ptr<GenerationHandle>> Submit(GenerationRequest request) = 0;
   // True when at least one engine group can serve (/ready, gRPC health).
   virtual bool Ready() const = 0;

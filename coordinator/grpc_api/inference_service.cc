@@ -129,7 +129,13 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
     timeout = std::min(timeout, absl::Milliseconds(request->timeout_ms()));
   }
   auto session = http::CompletionSession::Start(&env_, *req, id, received, received + timeout);
-  if (!session.ok()) return ToGrpc(session.status());
+  if (!session.ok()) {
+    // A refusal for load says when to come back, as HTTP's Retry-After does.
+    if (auto retry = session.status().GetPayload(kRetryAfterPayload)) {
+      context->AddTrailingMetadata("retry-after", std::string(*retry));
+    }
+    return ToGrpc(session.status());
+  }
   http::CompletionSession& s = **session;
   for (;;) {
     if (context->IsCancelled()) {

@@ -245,5 +245,22 @@ TEST_F(InferenceServiceTest, ListModelsAndTokenize) {
   EXPECT_EQ(stub_->Tokenize(&c3, tr, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// A refusal for load is RESOURCE_EXHAUSTED with the cluster's retry hint as `retry-after`.
+TEST_F(InferenceServiceTest, OverloadIsResourceExhaustedWithRetryAfter) {
+  absl::Status busy = absl::ResourceExhaustedError("overloaded: estimated queue wait 40 s");
+  busy.SetPayload(kRetryAfterPayload, absl::Cord("7"));
+  gen_.SetSubmitError(busy);
+  grpc::ClientContext ctx;
+  auto reader = stub_->Generate(&ctx, Chat("hi"));
+  r1::v1::GenerateResponse m;
+  while (reader->Read(&m)) {
+  }
+  const grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  auto it = ctx.GetServerTrailingMetadata().find("retry-after");
+  ASSERT_NE(it, ctx.GetServerTrailingMetadata().end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "7");
+}
+
 }  // namespace
 }  // namespace r1

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "coordinator/core/generator.h"
 
 namespace r1::http {
 
@@ -42,11 +43,6 @@ absl::Status ApiStatus(absl::StatusCode status_code, absl::string_view message,
 // InvalidArgument (HTTP 400, invalid_request_error).
 absl::Status InvalidRequest(absl::string_view message, absl::string_view param = "",
                             absl::string_view code = "");
-
-// A status payload with the seconds a client should wait before retrying, as decimal text. The
-// cluster (coordinator/cluster/cluster_state.h, kRetryAfterPayloadUrl) sets it on the
-// ResourceExhausted errors of Generator::Submit; ApiErrorFromStatus reads it.
-inline constexpr absl::string_view kRetryAfterPayload = "type.r1serve/retry-after-seconds";
 
 // The HTTP status an absl::Status maps to (see the file comment).
 int HttpStatusFor(absl::StatusCode code);

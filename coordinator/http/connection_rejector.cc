@@ -92,13 +92,13 @@ void ConnectionRejector::Reject(tcp::socket socket, std::shared_ptr<const std::s
 }
 
 std::string CloseResponse(int http_status, absl::string_view json_body, int retry_after_s) {
-  const auto reason = boost::beast::http::obsolete_reason(
-      static_cast<boost::beast::http::status>(http_status));
-  return absl::StrCat("HTTP/1.1 ", http_status, " ", absl::string_view(reason.data(), reason.size()),
-                      "\r\nServer: r1serve\r\nContent-Type: application/json\r\n",
-                      retry_after_s > 0 ? absl::StrCat("Retry-After: ", retry_after_s, "\r\n") : "",
-                      "Connection: close\r\nContent-Length: ", json_body.size(), "\r\n\r\n",
-                      json_body);
+  const auto reason =
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(http_status));
+  return absl::StrCat(
+      "HTTP/1.1 ", http_status, " ", absl::string_view(reason.data(), reason.size()),
+      "\r\nServer: r1serve\r\nContent-Type: application/json\r\n",
+      retry_after_s > 0 ? absl::StrCat("Retry-After: ", retry_after_s, "\r\n") : "",
+      "Connection: close\r\nContent-Length: ", json_body.size(), "\r\n\r\n", json_body);
 }
 
 }  // namespace r1::http

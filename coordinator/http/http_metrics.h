@@ -6,7 +6,8 @@
 //                                            stream_limit, queue_full (every 429 of
 //                                            Generator::Submit), unavailable, unauthorized,
 //                                            body_too_large, header_too_large,
-//                                            invalid_request, unsupported_media_type,
+//                                            invalid_request, model_not_found,
+//                                            unsupported_media_type,
 //                                            context_length, timeout, internal
 //   r1_request_cancellations_total           counter: generations stopped before their end
 //                                            because the client went away or the server

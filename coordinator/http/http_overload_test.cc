@@ -116,7 +116,10 @@ TEST(HttpServerOptionsTest, DefaultsPassAndEachBadFieldIsNamed) {
       {"linger_timeout",
        [](OpenAiHttpServerOptions& o) { o.linger_timeout = absl::InfiniteDuration(); }},
       {"poll_interval", [](OpenAiHttpServerOptions& o) { o.poll_interval = absl::ZeroDuration(); }},
-      {"api_keys", [](OpenAiHttpServerOptions& o) { o.api_keys = {"k", ""}; }},
+      {"api_keys",
+       [](OpenAiHttpServerOptions& o) {
+         o.api_keys = {"k", ""};
+       }},
   };
   for (const Bad& b : bad) {
     OpenAiHttpServerOptions o;

@@ -226,7 +226,7 @@ void Session::OnReadError(error_code ec) {
                         "other", /*close=*/true);
   }
   if (ec == bhttp::error::header_limit) {
-    server_->metrics_->Rejected("invalid_request");
+    server_->metrics_->Rejected("header_too_large");
     return SendApiError(MakeApiError(431,
                                      absl::StrCat("The request header exceeds the limit of ",
                                                   opts_.max_header_bytes, " bytes."),
@@ -390,9 +390,9 @@ void Session::Close() {
   closed_ = true;
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  const absl::Duration linger =
-      server_->stopping_.load() ? std::min(opts_.linger_timeout, absl::Milliseconds(100))
-                                : opts_.linger_timeout;
+  const absl::Duration linger = server_->stopping_.load()
+                                    ? std::min(opts_.linger_timeout, absl::Milliseconds(100))
+                                    : opts_.linger_timeout;
   if (ec || !stream_.socket().is_open() || linger <= absl::ZeroDuration() ||
       opts_.linger_max_bytes == 0) {
     fd_.store(-1);
@@ -510,6 +510,5 @@ bool Session::ClientGone() {
   if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
   return false;  // bytes waiting (a pipelined request): still connected
 }
-
 
 }  // namespace r1::http::internal

@@ -86,7 +86,7 @@ class Session : public std::enable_shared_from_this<Session>, public ResponseSin
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  std::atomic<int> fd_{-1};  // for ClientGone; -1 once a write failed
+  std::atomic<int> fd_{-1};                              // for ClientGone; -1 once a write failed
   std::chrono::steady_clock::time_point read_deadline_;  // of the request being read
   bool first_request_ = true;
   bool reading_ = false;

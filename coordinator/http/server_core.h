@@ -22,9 +22,9 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>  // before Asio: Boost 1.74 uses std::exchange without it
 #include <thread>
 #include <unordered_map>
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange without it
 #include <vector>
 
 #include <boost/asio.hpp>
