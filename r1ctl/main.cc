@@ -6,12 +6,15 @@
 //   r1ctl weights FILE              per-group weight bytes of a config (FP8 and INT4 experts)
 //   r1ctl plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]
 //             [--gpu-gib G] [--mtp]       per-GPU memory plan and KV capacity
-//   r1ctl status [ADMIN OPTIONS]    workers, groups, placement, load progress
+//   r1ctl status [--experts] [ADMIN OPTIONS]
+//                                   workers, groups, placement, load progress (and the routed
+//                                   load per expert of each group)
 //   r1ctl drain (--group N | --worker ID) [--timeout S] [ADMIN OPTIONS]
 //                                   stop routing to a group, let it finish, release it (a
 //                                   worker target then shuts down: rolling restarts)
 // ADMIN OPTIONS: --coordinator HOST:PORT, --cluster-secret-file FILE (the coordinator's
 // --cluster_secret_file), --ca-file FILE (TLS), --cert-file FILE --key-file FILE (mTLS).
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -45,8 +48,9 @@ constexpr char kUsage[] =
     "  plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]\n"
     "            [--gpu-gib G] [--mtp]\n"
     "                      per-GPU memory: weights, KV capacity in tokens, what fits\n"
-    "  status [ADMIN OPTIONS]\n"
-    "                      workers, groups, placement and load progress of a running cluster\n"
+    "  status [--experts] [ADMIN OPTIONS]\n"
+    "                      workers, groups, placement and load progress of a running cluster;\n"
+    "                      --experts: routed assignments per expert of each group\n"
     "  drain (--group N | --worker ID) [--timeout S] [ADMIN OPTIONS]\n"
     "                      stop routing to the group (or the worker's), wait for its requests\n"
     "                      (default 60 s), release it; a drained worker shuts down\n"
@@ -262,7 +266,52 @@ absl::StatusOr<AdminTarget> ParseAdminTarget(
   return t;
 }
 
-int Status(const std::vector<std::string>& args) {
+// Per group: routed assignments per expert (summed over layers, from the workers' Stats), the
+// hottest experts and the imbalance (max / mean over the experts).
+void PrintExpertLoad(const r1::v1::ClusterStatusResponse& st) {
+  for (const auto& g : st.groups()) {
+    std::vector<uint64_t> load;
+    for (const auto& w : st.workers()) {
+      if (w.group_id() != g.group_id()) continue;
+      const auto& e = w.stats().expert_tokens();
+      if (load.size() < static_cast<size_t>(e.size())) load.resize(e.size(), 0);
+      for (int i = 0; i < e.size(); ++i) load[i] += e[i];
+    }
+    uint64_t total = 0, max = 0;
+    for (uint64_t v : load) {
+      total += v;
+      max = std::max(max, v);
+    }
+    if (load.empty() || total == 0) {
+      std::printf("group %llu experts: no expert load reported (a group of one or CUDA workers)\n",
+                  static_cast<unsigned long long>(g.group_id()));
+      continue;
+    }
+    const double mean = static_cast<double>(total) / load.size();
+    std::vector<int> order(load.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return load[a] > load[b]; });
+    std::printf("group %llu experts: %llu assignments over %zu experts, max/mean %.2f; hottest:",
+                static_cast<unsigned long long>(g.group_id()),
+                static_cast<unsigned long long>(total), load.size(), max / mean);
+    for (size_t i = 0; i < std::min<size_t>(8, order.size()); ++i) {
+      std::printf(" %d:%llu", order[i], static_cast<unsigned long long>(load[order[i]]));
+    }
+    std::printf("\n");
+    for (size_t i = 0; i < load.size(); i += 16) {
+      std::printf("  experts %3zu-%3zu:", i, std::min(load.size(), i + 16) - 1);
+      for (size_t j = i; j < std::min(load.size(), i + 16); ++j) {
+        std::printf(" %6llu", static_cast<unsigned long long>(load[j]));
+      }
+      std::printf("\n");
+    }
+  }
+}
+
+int Status(std::vector<std::string> args) {
+  const auto experts_flag = std::find(args.begin(), args.end(), "--experts");
+  const bool experts = experts_flag != args.end();
+  if (experts) args.erase(experts_flag);
   auto target = ParseAdminTarget(args, 1, nullptr);
   if (!target.ok()) {
     std::fprintf(stderr, "r1ctl status: %s\n", std::string(target.status().message()).c_str());
@@ -300,6 +349,7 @@ int Status(const std::vector<std::string>& args) {
                   absl::StrJoin(g.placement().ranks(r).experts(), ",").c_str());
     }
   }
+  if (experts) PrintExpertLoad(st);
   return 0;
 }
 

@@ -140,9 +140,10 @@ class Cluster:
                 out[k] = float(v)
         return out
 
-    def status(self) -> str:
+    def status(self, *extra: str) -> str:
+        """`r1ctl status` (with `extra` options, e.g. --experts)."""
         return subprocess.run(
-            [str(build_dir() / "r1ctl" / "r1ctl"), "status", "--coordinator",
+            [str(build_dir() / "r1ctl" / "r1ctl"), "status", *extra, "--coordinator",
              f"127.0.0.1:{self.grpc_port}", *self.r1ctl_args],
             check=True, capture_output=True, text=True).stdout
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import http.client
 import json
 import pathlib
+import re
 import socket
 import threading
 import time
@@ -341,6 +342,20 @@ BAD = [
     (COMP, {"model": "nope", "prompt": "hi"}, 404),
     (COMP, {"model": MODEL_ID, "prompt": "word " * 20000}, 400),
 ]
+
+
+def test_r1ctl_status_experts_reports_the_routed_load(cluster2):
+    for i in range(4):
+        status, body = cluster2.request("POST", "/v1/completions",
+                                        {"model": MODEL_ID, "prompt": f"{i} + {i} =",
+                                         "max_tokens": 8})
+        assert status == 200, body
+    time.sleep(1.5)  # one heartbeat carries the workers' expert counts
+    out = cluster2.status("--experts")
+    m = re.search(r"group \d+ experts: (\d+) assignments over (\d+) experts, max/mean ([\d.]+)", out)
+    assert m, out
+    assert int(m.group(1)) > 0 and int(m.group(2)) > 0 and float(m.group(3)) >= 1.0, out
+    assert "experts   0- 15:" in out, out
 
 
 def test_malformed_requests_get_4xx_error_objects(cluster2):

@@ -170,9 +170,11 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
   }
   const int64_t in_total = row_base[W];
   int64_t held = 0, assignments = 0;
+  stats.expert_tokens.assign(n_experts_, 0);
   for (int e = 0; e < n_experts_; ++e) {
     if (place[e] != me) continue;
     const int64_t m = static_cast<int64_t>(by_expert[e].size());
+    stats.expert_tokens[e] = static_cast<int32_t>(m);
     ++held;
     assignments += m;
     stats.expert_tokens_max = std::max(stats.expert_tokens_max, m);

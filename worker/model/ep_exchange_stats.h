@@ -26,6 +26,9 @@ struct EpExchangeStats {
   bool has_expert_load = false;
   int64_t expert_tokens_max = 0;
   double expert_tokens_mean = 0;
+  // With has_expert_load: [routed experts] assignments per expert id (0 for experts held
+  // elsewhere), for per-expert totals (r1ctl status --experts).
+  std::vector<int32_t> expert_tokens;
   // Host wall time of the phases, seconds. The counts exchange is tiny: its time is mostly
   // waiting for the slowest peer to reach this layer.
   double counts_seconds = 0;

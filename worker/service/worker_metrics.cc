@@ -221,6 +221,7 @@ void WorkerMetrics::SetAssignment(uint64_t group, int rank, int group_size) {
 }
 
 void WorkerMetrics::ClearAssignment() {
+  expert_tokens_.clear();
   if (scope_ == nullptr) return;
   Scope& s = *scope_;
   f_->assignment->Remove(s.assignment);
@@ -309,6 +310,12 @@ void WorkerMetrics::OnExchange(const EpExchangeStats& x) {
     if (s.ep_received[p] != nullptr) {
       s.ep_received[p]->Increment(static_cast<double>(x.rows_from_rank[p]));
     }
+  }
+  if (x.has_expert_load && !x.expert_tokens.empty()) {
+    if (expert_tokens_.size() != x.expert_tokens.size()) {
+      expert_tokens_.assign(x.expert_tokens.size(), 0);
+    }
+    for (size_t e = 0; e < x.expert_tokens.size(); ++e) expert_tokens_[e] += x.expert_tokens[e];
   }
   // The load of the last exchange that carried tokens (an empty lockstep step says nothing).
   if (!x.has_expert_load || x.expert_tokens_max == 0 || x.layer < 0) return;

@@ -60,6 +60,10 @@ class WorkerMetrics final : public EpExchangeObserver {
   // Expert-parallel exchanges of the current assignment (EpExchangeObserver).
   void OnExchange(const EpExchangeStats& stats) override;
 
+  // Routed assignments per expert id on this worker's experts, summed over layers, since the
+  // current assignment began (empty before any exchange with expert load). For Stats.
+  const std::vector<uint64_t>& expert_tokens() const { return expert_tokens_; }
+
   void SetWeightBytes(int64_t loaded, int64_t expected);
   void SetDeviceMemoryUsed(int64_t bytes);
   // The group's data plane failed with `code` (DeadlineExceeded: a collective timed out).
@@ -73,6 +77,7 @@ class WorkerMetrics final : public EpExchangeObserver {
 
   std::unique_ptr<Families> f_;
   std::unique_ptr<Scope> scope_;  // null without an assignment
+  std::vector<uint64_t> expert_tokens_;
 };
 
 }  // namespace r1

@@ -182,8 +182,7 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
                               static_cast<int>(a.group_size()));
   }
   r1::v1::WorkerMessage ready;
-  ready.mutable_ready()->set_kv_capacity_tokens(static_cast<uint64_t>(eo.kv_blocks) *
-                                                kBlockTokens);
+  ready.mutable_ready()->set_kv_capacity_tokens(static_cast<uint64_t>(eo.kv_blocks) * kBlockTokens);
   ready.mutable_ready()->set_max_running_sequences(static_cast<uint32_t>(eo.max_running));
   send_(ready);
   return absl::OkStatus();
@@ -296,8 +295,8 @@ bool WorkerSession::FailGroup(const absl::Status& st) {
   if (o_.metrics != nullptr) o_.metrics->GroupFailed(st.code());
   DropAssignment();
   return SendError(
-      absl::Status(st.code(), absl::StrCat("engine group data plane failed: ", st.message())),
-      true, group);
+      absl::Status(st.code(), absl::StrCat("engine group data plane failed: ", st.message())), true,
+      group);
 }
 
 bool WorkerSession::SendError(const absl::Status& st, bool fatal, uint64_t group_id) {
@@ -338,12 +337,12 @@ void WorkerSession::PublishStats() {
     if (std::optional<int64_t> used = backend_->DeviceMemoryUsedBytes()) {
       o_.metrics->SetDeviceMemoryUsed(*used);
     }
+    const std::vector<uint64_t>& experts = o_.metrics->expert_tokens();
+    st.mutable_expert_tokens()->Add(experts.begin(), experts.end());
   }
   liveness_->Publish(st);
 }
 
-bool WorkerSession::busy() const {
-  return busy_ || (current_ && !current_->engine->Idle());
-}
+bool WorkerSession::busy() const { return busy_ || (current_ && !current_->engine->Idle()); }
 
 }  // namespace r1
