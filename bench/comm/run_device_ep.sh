@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # On a one-GPU machine: the expert-parallel checks of the CUDA backend. Expects the device bundle
-# (bin/, lib/, env.sh) at $1 and NCCL 2.30.7 for sm_90 (../shared/device) for the runs with
-# several NCCL ranks on one GPU; writes one log per step, packed into $OUT/ep-logs.tgz.
+# (bin/, lib/, env.sh) at $1 and the NCCL 2.30.7 tarball for sm_90 at $NCCL_TARBALL (default
+# .devpack/nccl-2.30.7-sm90.tar.xz: the GPU machine sees only the checkout, so it travels in the
+# carried .devpack; copy it there from ../shared/device) for the runs with several NCCL ranks on
+# one GPU; writes one log per step, packed into $OUT/ep-logs.tgz.
 #   1. kernels/moe_exchange GPU test; NcclCommunicator/HostStaged conformance (1 rank, GPU buffers)
 #   2. cuda_ep_moe_gpu_test with the machine's NCCL (multi-rank NCCL cases skip, saying why)
 #   3. with NCCL 2.30.7 + NCCL_MULTI_RANK_GPU_ENABLE=1: the multi-rank communicator tests and the
@@ -27,7 +29,9 @@ for w in 1 2 4; do STEP_TIMEOUT=120 step "ep_bench_staged_w$w" "$dev/bin/ep_moe_
 STEP_TIMEOUT=120 step ep_bench_nccl_w1 "$dev/bin/ep_moe_bench" --transport=nccl --world=1
 STEP_TIMEOUT=120 step raw_bench_staged_w2 "$dev/bin/comm_bench" --transport=staged --world=2
 nccl=$(mktemp -d)
-tar xJf ../shared/device/nccl-2.30.7-sm90.tar.xz -C "$nccl"
+tarball=${NCCL_TARBALL:-.devpack/nccl-2.30.7-sm90.tar.xz}
+[ -f "$tarball" ] || echo "== NCCL 2.30.7 tarball missing at $tarball: the multi-rank steps will fail"
+tar xJf "$tarball" -C "$nccl"
 export LD_LIBRARY_PATH=$nccl/nccl-2.30.7-sm90/lib:$LD_LIBRARY_PATH
 export NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=VERSION NCCL_NVLS_ENABLE=0
 step nccl_multi_230 "$dev/bin/nccl_communicator_multi_gpu_test"
