@@ -5,7 +5,7 @@ loopback, CPU workers):
     group and serve — no outside supervisor;
   - a stalled worker replaced by a new one: the survivor and the newcomer form the group;
   - a rolling restart of a 2-group cluster (drain each worker, start a replacement) under 32
-    concurrent clients answers every request.
+    concurrent streaming clients completes every stream.
 """
 
 from __future__ import annotations
@@ -56,6 +56,28 @@ def completion_ok(c: Cluster, prompt: str) -> bool:
     status, body = c.request("POST", "/v1/completions",
                              {"model": MODEL_ID, "prompt": prompt, "max_tokens": 4})
     return status == 200
+
+
+def stream_once(c: Cluster, prompt: str) -> tuple[int, str]:
+    """One streamed completion; (200, "") when it ended with [DONE] and no error event."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", c.http_port, timeout=120)
+        conn.request("POST", "/v1/completions", body=json.dumps(
+            {"model": MODEL_ID, "prompt": prompt, "max_tokens": 8, "stream": True}),
+            headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return resp.status, resp.read().decode("utf-8", "replace")[:300]
+        done = False
+        for ev in sse_events(resp):
+            if ev == "[DONE]":
+                done = True
+                break
+            if "error" in ev:
+                return 599, json.dumps(ev)[:300]
+        return (200, "") if done else (598, "stream ended without [DONE]")
+    except OSError as e:
+        return 597, repr(e)
 
 
 def worker_lines(c: Cluster) -> list[str]:
@@ -138,12 +160,12 @@ def test_rolling_restart_under_load_loses_no_request(tmp_path):
         def client(i: int) -> None:
             k = 0
             while not stop.is_set():
-                status, body = c.request("POST", "/v1/completions",
-                                         {"model": MODEL_ID, "prompt": f"{i} + {k} =",
-                                          "max_tokens": 8}, timeout=120)
-                with lock:
-                    outcomes.append((status, "" if status == 200 else json.dumps(body)[:300]))
+                outcomes_append(stream_once(c, f"{i} + {k} ="))
                 k += 1
+
+        def outcomes_append(o: tuple[int, str]) -> None:
+            with lock:
+                outcomes.append(o)
 
         clients = [threading.Thread(target=client, args=(i,)) for i in range(32)]
         for t in clients:
@@ -164,7 +186,7 @@ def test_rolling_restart_under_load_loses_no_request(tmp_path):
         for t in clients:
             t.join(120)
         failed = [o for o in outcomes if o[0] != 200]
-        print(f"rolling restart: {len(outcomes)} requests from 32 clients, {len(failed)} failed")
+        print(f"rolling restart: {len(outcomes)} streams from 32 clients, {len(failed)} failed")
         assert len(outcomes) > 100
         assert not failed, failed[:5]
     finally:
