@@ -418,6 +418,8 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
   s->set_seed(req.seed.value_or(seq * 0x9E3779B97F4A7C15ull));
   s->set_max_new_tokens(req.max_new_tokens);
   s->mutable_stop_token_ids()->Add(req.stop_token_ids.begin(), req.stop_token_ids.end());
+  s->set_ignore_eos(req.ignore_eos);
+  s->set_min_tokens(req.min_tokens);
   if (req.deadline != absl::InfiniteFuture()) {
     s->set_deadline_unix_ms(absl::ToUnixMillis(req.deadline));
   }

@@ -29,6 +29,8 @@ struct GenerationRequest {
   std::optional<uint64_t> seed;           // unset = random
   int32_t max_new_tokens = 16;            // > 0
   std::vector<int32_t> stop_token_ids;    // besides EOS
+  bool ignore_eos = false;                // EOS does not end the sequence
+  int32_t min_tokens = 0;                 // EOS / stop ids masked before this many tokens
   absl::Time deadline = absl::InfiniteFuture();
 };
 

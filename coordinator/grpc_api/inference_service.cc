@@ -66,6 +66,8 @@ json RequestJson(const r1::v1::GenerateRequest& r, http::ApiKind* kind) {
   if (s.has_seed()) body["seed"] = s.seed();
   if (s.has_max_tokens()) body["max_tokens"] = s.max_tokens();
   if (s.stop_size() > 0) body["stop"] = std::vector<std::string>(s.stop().begin(), s.stop().end());
+  if (s.ignore_eos()) body["ignore_eos"] = true;
+  if (s.min_tokens() != 0) body["min_tokens"] = s.min_tokens();
   return body;
 }
 

@@ -44,7 +44,7 @@ detok::OutputOptions MakeOutputOptions(const CompletionEnv& env, const OpenAiReq
   o.starts_in_reasoning = chat && request.messages.back().role != "tool";
   o.parse_reasoning = chat;
   o.stop_strings = request.stop;
-  o.stop_token_ids.insert(env.prompts->eos_id());
+  if (!request.ignore_eos) o.stop_token_ids.insert(env.prompts->eos_id());
   o.stop_token_ids.insert(request.stop_token_ids.begin(), request.stop_token_ids.end());
   o.skip_ids = env.skip_ids;
   return o;
@@ -76,7 +76,8 @@ absl::StatusOr<std::unique_ptr<CompletionSession>> CompletionSession::Start(
   const int64_t prompt_tokens = static_cast<int64_t>(ids->size());
   const ServedModel model = env->generator->Model();
   absl::StatusOr<GenerationRequest> greq = MakeGenerationRequest(
-      request, *std::move(ids), model, request_id, deadline, {env->prompts->eos_id()});
+      request, *std::move(ids), model, request_id, deadline,
+      request.ignore_eos ? std::vector<int32_t>{} : std::vector<int32_t>{env->prompts->eos_id()});
   if (!greq.ok()) return reject(greq.status());
   const int32_t max_new_tokens = greq->max_new_tokens;
   absl::StatusOr<std::unique_ptr<GenerationHandle>> handle =

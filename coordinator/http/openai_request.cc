@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/http/api_error.h"
 
@@ -308,6 +309,84 @@ absl::Status ParseStopTokenIds(const json& body, const RequestLimits& limits, Op
   return absl::OkStatus();
 }
 
+// ignore_eos and min_tokens (vLLM's extensions, which benchmark tools send).
+absl::Status ParseLengthControls(const json& body, OpenAiRequest* out) {
+  auto ignore_eos = OptBool(body, "ignore_eos", "ignore_eos");
+  if (!ignore_eos.ok()) return ignore_eos.status();
+  out->ignore_eos = ignore_eos->value_or(false);
+  auto min_tokens = OptInt(body, "min_tokens");
+  if (!min_tokens.ok()) return min_tokens.status();
+  if (min_tokens->has_value()) {
+    if (**min_tokens < 0) return BadValue("min_tokens", "must be >= 0.");
+    if (out->max_tokens.has_value() && **min_tokens > *out->max_tokens) {
+      return BadValue("min_tokens", "must not exceed max_tokens.");
+    }
+    if (**min_tokens > 0 && !out->stop.empty()) {
+      return Unsupported("min_tokens", "min_tokens together with 'stop' strings is not supported.");
+    }
+    out->min_tokens =
+        static_cast<int32_t>(std::min<int64_t>(**min_tokens, std::numeric_limits<int32_t>::max()));
+  }
+  return absl::OkStatus();
+}
+
+// Every parameter is honoured or refused: a key this server does not know is a 400 naming it
+// (as OpenAI's API answers), never silently ignored. A null value means "not given" (as for
+// every parameter) and passes.
+absl::Status RefuseUnknown(ApiKind kind, const json& body) {
+  static const auto* const kKnown = new absl::flat_hash_set<std::string>{"model",
+                                                                         "messages",
+                                                                         "prompt",
+                                                                         "max_tokens",
+                                                                         "max_completion_tokens",
+                                                                         "n",
+                                                                         "top_k",
+                                                                         "seed",
+                                                                         "temperature",
+                                                                         "top_p",
+                                                                         "stream",
+                                                                         "stream_options",
+                                                                         "stop",
+                                                                         "stop_token_ids",
+                                                                         "user",
+                                                                         "ignore_eos",
+                                                                         "min_tokens",
+                                                                         "logprobs",
+                                                                         "top_logprobs",
+                                                                         "echo",
+                                                                         "best_of",
+                                                                         "suffix",
+                                                                         "presence_penalty",
+                                                                         "frequency_penalty",
+                                                                         "logit_bias",
+                                                                         "tools",
+                                                                         "functions",
+                                                                         "response_format"};
+  for (const auto& [key, value] : body.items()) {
+    if (kKnown->contains(key) || value.is_null()) continue;
+    // Without tools, these say nothing beyond their defaults.
+    if (key == "tool_choice" && value.is_string() &&
+        (value.get<std::string>() == "auto" || value.get<std::string>() == "none")) {
+      continue;
+    }
+    if (key == "parallel_tool_calls" && value.is_boolean()) continue;
+    if (key == "tool_choice") {
+      return Unsupported(key, "tool definitions are not supported by this server.");
+    }
+    if (key == "repetition_penalty" && value.is_number() && value.get<double>() == 1.0) continue;
+    if (key == "repetition_penalty") {
+      return Unsupported(key, "penalties are not supported; use 1 (or leave it out).");
+    }
+    if (key == "chat_template_kwargs" || key == "reasoning_effort") {
+      return Unsupported(key, "the server renders DeepSeek-R1's chat template as is.");
+    }
+    return InvalidRequest(absl::StrCat("Unrecognized request argument supplied: ", key), key,
+                          "unknown_parameter");
+  }
+  (void)kind;
+  return absl::OkStatus();
+}
+
 // Known OpenAI features this server does not implement: refused when asked for.
 absl::Status RefuseUnsupported(ApiKind kind, const json& body) {
   if (const json* v = Field(body, "logprobs")) {
@@ -511,7 +590,11 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const json& b
   if (const json* user = Field(body, "user")) {
     if (!user->is_string()) return WrongType("user", "a string", *user);
   }
+  s = ParseLengthControls(body, &out);
+  if (!s.ok()) return s;
   s = RefuseUnsupported(kind, body);
+  if (!s.ok()) return s;
+  s = RefuseUnknown(kind, body);
   if (!s.ok()) return s;
 
   // Last, so that a malformed request is reported as such whatever its model.
@@ -566,6 +649,8 @@ absl::StatusOr<GenerationRequest> MakeGenerationRequest(const OpenAiRequest& req
       g.stop_token_ids.push_back(id);
     }
   }
+  g.ignore_eos = request.ignore_eos;
+  g.min_tokens = request.min_tokens;
   g.deadline = deadline;
   return g;
 }

@@ -83,6 +83,8 @@ struct OpenAiRequest {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;  // besides EOS
+  bool ignore_eos = false;              // keep generating after EOS (up to max_tokens)
+  int32_t min_tokens = 0;               // EOS / stop ids cannot end the output before this
 };
 
 // What the parser checks requests against.

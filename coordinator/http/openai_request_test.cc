@@ -53,7 +53,8 @@ TEST(OpenAiRequestTest, ChatEverything) {
     "max_completion_tokens":20,"temperature":0,"top_p":0.5,"top_k":-1,"seed":-3,
     "stop":["x","yy"],"stop_token_ids":[7],"n":1,"user":"u","logprobs":false,
     "presence_penalty":0,"frequency_penalty":0.0,"logit_bias":{},"tools":[],
-    "response_format":{"type":"text"},"unknown_field":{"a":[1]},"metadata":null})");
+    "response_format":{"type":"text"},"tool_choice":"auto","parallel_tool_calls":true,
+    "unknown_but_null":null,"metadata":null})");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->stream);
   EXPECT_TRUE(r->include_usage);
@@ -130,6 +131,40 @@ TEST(OpenAiRequestTest, Refusals) {
   // Errors in the body are reported before an unknown model.
   ExpectBad(Chat(R"({"model":"other","messages":[]})"), 400, "messages", "invalid_value");
   ExpectBad(Completion(R"({"model":"m","prompt":[1,2.5]})"), 400, "prompt[1]", "invalid_type");
+}
+
+// Every parameter is honoured or refused: unknown ones are 400s naming them.
+TEST(OpenAiRequestTest, UnknownParametersAreRefusedByName) {
+  const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
+  ExpectBad(Chat(m + R"("temprature":0.5})"), 400, "temprature", "unknown_parameter");
+  ExpectBad(Chat(m + R"("repetition_penalty":1.2})"), 400, "repetition_penalty",
+            "unsupported_parameter");
+  EXPECT_TRUE(Chat(m + R"("repetition_penalty":1})").ok());
+  ExpectBad(Chat(m + R"("chat_template_kwargs":{"thinking":false}})"), 400, "chat_template_kwargs",
+            "unsupported_parameter");
+  ExpectBad(Chat(m + R"("reasoning_effort":"low"})"), 400, "reasoning_effort",
+            "unsupported_parameter");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","foo":1})"), 400, "foo", "unknown_parameter");
+  ExpectBad(Chat(m + R"("tool_choice":"required"})"), 400, "tool_choice", "unsupported_parameter");
+  ExpectBad(Chat(m + R"("metadata":{"a":"b"}})"), 400, "metadata", "unknown_parameter");
+}
+
+TEST(OpenAiRequestTest, IgnoreEosAndMinTokens) {
+  const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
+  auto r = Chat(m + R"("ignore_eos":true,"min_tokens":4,"max_tokens":8})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->ignore_eos);
+  EXPECT_EQ(r->min_tokens, 4);
+  auto g = MakeGenerationRequest(*r, std::vector<int32_t>(10, 1), ServedModel{"m", 100, 1000, 0},
+                                 "id", absl::InfiniteFuture(), {});
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(g->ignore_eos);
+  EXPECT_EQ(g->min_tokens, 4);
+  ExpectBad(Chat(m + R"("ignore_eos":1})"), 400, "ignore_eos", "invalid_type");
+  ExpectBad(Chat(m + R"("min_tokens":-1})"), 400, "min_tokens", "invalid_value");
+  ExpectBad(Chat(m + R"("min_tokens":9,"max_tokens":8})"), 400, "min_tokens", "invalid_value");
+  ExpectBad(Chat(m + R"("min_tokens":2,"stop":["x"]})"), 400, "min_tokens",
+            "unsupported_parameter");
 }
 
 TEST(OpenAiRequestTest, JsonNestingDepth) {

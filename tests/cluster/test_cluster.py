@@ -344,6 +344,29 @@ BAD = [
 ]
 
 
+def test_ignore_eos_min_tokens_and_unknown_parameters_through_the_openai_client(cluster2):
+    cl = client(cluster2)
+    msgs = [{"role": "user", "content": "What is 2 + 3?"}]
+    free = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=200,
+                                      temperature=0)
+    assert free.choices[0].finish_reason == "stop"  # r1-tiny answers briefly
+    n = free.usage.completion_tokens + 20
+    forced = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=n,
+                                        temperature=0, extra_body={"ignore_eos": True})
+    assert forced.usage.completion_tokens == n
+    assert forced.choices[0].finish_reason == "length"
+    held = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=n, temperature=0,
+                                      extra_body={"min_tokens": free.usage.completion_tokens + 5})
+    assert held.usage.completion_tokens >= free.usage.completion_tokens + 5
+    for extra, param in (({"repetition_penalty": 1.3}, "repetition_penalty"),
+                         ({"chat_template_kwargs": {"thinking": False}}, "chat_template_kwargs"),
+                         ({"frobnicate": 1}, "frobnicate")):
+        with pytest.raises(openai.BadRequestError) as e:
+            cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=4,
+                                       extra_body=extra)
+        assert e.value.body["param"] == param, e.value.body
+
+
 def test_r1ctl_status_experts_reports_the_routed_load(cluster2):
     for i in range(4):
         status, body = cluster2.request("POST", "/v1/completions",

@@ -1,6 +1,7 @@
 #include "worker/engine/engine.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -54,6 +55,7 @@ absl::Status Engine::Submit(SequenceRequest r) {
     }
   }
   if (r.max_new_tokens <= 0) return absl::InvalidArgumentError("max_new_tokens must be > 0");
+  if (r.min_tokens < 0) return absl::InvalidArgumentError("min_tokens must be >= 0");
   if (static_cast<int64_t>(r.prompt.size()) >= context_limit()) {
     return absl::InvalidArgumentError(absl::StrCat("prompt of ", r.prompt.size(),
                                                    " tokens leaves no room in the context of ",
@@ -217,12 +219,20 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
   for (size_t i = 0; i < items.size(); ++i) {
     Sequence& s = sequences_.at(item_ids[i]);
     if (s.kv.length < static_cast<int64_t>(s.tokens.size())) continue;  // mid-prefill chunk
+    if (s.generated < s.req.min_tokens) {
+      // Too early to end: the ending ids cannot be sampled.
+      float* row = logits[i].data();
+      if (c.eos_token_id >= 0 && c.eos_token_id < V) row[c.eos_token_id] = -INFINITY;
+      for (int id : s.req.stop_ids) {
+        if (id >= 0 && id < V) row[id] = -INFINITY;
+      }
+    }
     const int tok = s.sampler.Sample(logits[i].data(), V, options_.valid_vocab, s.req.sampling);
     s.tokens.push_back(tok);
     ++s.generated;
     out.push_back({s.req.id, {tok}, FinishReason::kNone, ""});
     const bool stop =
-        tok == c.eos_token_id ||
+        (tok == c.eos_token_id && !s.req.ignore_eos) ||
         std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end();
     if (stop) {
       Finish(s, FinishReason::kStop, &out);

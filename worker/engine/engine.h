@@ -3,7 +3,8 @@
 // step with continuous batching: every running sequence that is decoding contributes one token,
 // and prefill chunks fill the rest of the per-step token budget (decode first, DESIGN §7).
 // When KV blocks run out, the most recently admitted sequence is preempted and later recomputed
-// from its tokens. Sequences end on EOS, a stop id, max_new_tokens, the context limit, or Cancel.
+// from its tokens. Sequences end on EOS (unless ignore_eos), a stop id, max_new_tokens, the
+// context limit, or Cancel; before min_tokens, EOS and stop ids cannot be sampled.
 //
 // Not thread-safe: one thread owns the Engine and calls Submit/Cancel/Step (the worker's step
 // loop; tests).
@@ -57,6 +58,9 @@ struct SequenceRequest {
   SamplingParams sampling;
   int max_new_tokens = 16;
   std::vector<int> stop_ids;  // in addition to the config's EOS
+  bool ignore_eos = false;    // EOS does not end the sequence (it may still be sampled)
+  // Until this many tokens were generated, EOS and stop_ids are masked out of sampling.
+  int min_tokens = 0;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };

@@ -145,6 +145,45 @@ TEST(EngineTest, StopIdsEndTheSequence) {
   EXPECT_EQ(reasons[1], FinishReason::kStop);
 }
 
+// ignore_eos runs to max_new_tokens through EOS; min_tokens keeps EOS and stop ids out of the
+// first tokens (here: the first token a free run ends on is made a stop id).
+TEST(EngineTest, IgnoreEosAndMinTokens) {
+  SequenceRequest r;
+  r.id = 1;
+  r.prompt = Prompt(10, 4);
+  r.max_new_tokens = 8;
+  const std::vector<int> free_run = Alone(r);
+  ASSERT_GE(free_run.size(), 2u);
+  // Make the first generated token a stop id: alone it ends after 1 token...
+  r.stop_ids = {free_run[0]};
+  EXPECT_EQ(Alone(r).size(), 1u);
+  // ... with min_tokens it cannot be sampled early, so the run goes on.
+  r.min_tokens = 3;
+  const std::vector<int> held = Alone(r);
+  ASSERT_GE(held.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NE(held[i], free_run[0]) << i;
+  // A model whose EOS is the token the free run starts with: it ends at once, unless ignore_eos.
+  auto eos_weights = std::make_shared<ModelWeights>(*Weights());
+  eos_weights->config.eos_token_id = free_run[0];
+  SequenceRequest e = r;
+  e.stop_ids.clear();
+  e.min_tokens = 0;
+  auto run = [&](const SequenceRequest& q) {
+    Engine eng(eos_weights, {}, {});
+    EXPECT_TRUE(eng.Submit(q).ok());
+    return RunAll(eng, nullptr)[q.id];
+  };
+  EXPECT_EQ(run(e).size(), 1u);
+  e.ignore_eos = true;
+  const std::vector<int> through = run(e);
+  EXPECT_EQ(through.size(), 8u);       // exactly max_new_tokens
+  EXPECT_EQ(through[0], free_run[0]);  // EOS was generated and did not end it
+  SequenceRequest bad = e;
+  bad.min_tokens = -1;
+  Engine eng(Weights(), {}, {});
+  EXPECT_FALSE(eng.Submit(bad).ok());
+}
+
 TEST(EngineTest, SubmitRejectsBadRequests) {
   Engine e(Weights(), {}, {.kv_blocks = 4});
   SequenceRequest r;

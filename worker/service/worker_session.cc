@@ -208,6 +208,8 @@ void WorkerSession::HandleSubmit(const r1::v1::Submit& s) {
   r.sampling = {s.temperature(), s.top_p() == 0.0f ? 1.0f : s.top_p(), s.top_k(), s.seed()};
   r.max_new_tokens = s.max_new_tokens();
   r.stop_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
+  r.ignore_eos = s.ignore_eos();
+  r.min_tokens = s.min_tokens();
   if (auto st = current_->engine->Submit(std::move(r)); !st.ok()) {
     EndSequence(s.sequence_id(), FinishReason::kError, std::string(st.message()));
     return;
