@@ -11,6 +11,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_keys.h"
 #include "common/logging.h"
@@ -109,6 +111,12 @@ int main(int argc, char** argv) {
       "r1-coordinator --model=DIR --group_size=N [--grpc_address=HOST:PORT]\n"
       "               [--http_address=HOST:PORT] [--api_key_file=FILE]\n"
       "Serves DeepSeek-R1 from a cluster of r1-worker processes.");
+  // --help lists this binary's own flags (abseil matches flag files by program name by default).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "coordinator/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   r1::log::Init("coordinator", absl::GetFlag(FLAGS_log_level));
   const std::string dir = absl::GetFlag(FLAGS_model);

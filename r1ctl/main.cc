@@ -401,6 +401,12 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
+  // `r1ctl SUBCOMMAND --help`: the usage (every subcommand's line), exit 0.
+  if (std::find(args.begin() + 1, args.end(), "--help") != args.end() ||
+      std::find(args.begin() + 1, args.end(), "-h") != args.end()) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   if (args[0] == "check-config" && args.size() == 2) return CheckConfig(args[1]);
   if (args[0] == "inspect" && args.size() == 2) return Inspect(args[1]);
   if (args[0] == "gen-checkpoint") return GenCheckpoint(args);

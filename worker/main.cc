@@ -8,6 +8,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "common/logging.h"
 #include "prometheus/registry.h"
 #include "proto/grpc_security.h"
@@ -64,6 +66,12 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "r1-worker --coordinator=HOST:PORT --device=cpu|cuda\n"
       "Holds one shard of a DeepSeek-V3/R1 engine group and runs its forward pass.");
+  // --help lists this binary's own flags (abseil matches flag files by program name by default).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "worker/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   r1::log::Init("worker", absl::GetFlag(FLAGS_log_level));
   // A peer or coordinator that hangs up is an EPIPE on its socket, not this worker's exit.

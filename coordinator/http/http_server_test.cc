@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/version.h"
 #include "coordinator/http/http_test_util.h"
 #include "gtest/gtest.h"
 
@@ -600,6 +601,8 @@ TEST(HttpServerTest, ApiKeys) {
   EXPECT_EQ(Request(s.port(), "GET", "/v1/models", "", with("Bearer sk-second")).status, 200);
   EXPECT_EQ(Request(s.port(), "GET", "/live", "", with("")).status, 200);
   EXPECT_EQ(Request(s.port(), "GET", "/ready", "", with("")).status, 200);
+  EXPECT_EQ(Request(s.port(), "GET", "/health", "", with("")).status, 200);
+  EXPECT_EQ(Request(s.port(), "GET", "/version", "", with("")).status, 200);
   EXPECT_EQ(s.generator().submitted(), 2);
 }
 
@@ -618,7 +621,12 @@ TEST(HttpServerTest, ModelsLiveReadyMetrics) {
   EXPECT_EQ(Request(s.port(), "GET", "/v1/models/r1%2Dtiny?x=1").status, 200);
   EXPECT_EQ(Request(s.port(), "GET", "/live").status, 200);
   EXPECT_EQ(Request(s.port(), "GET", "/ready").status, 200);
+  EXPECT_EQ(Request(s.port(), "GET", "/health").status, 200);
+  r = Request(s.port(), "GET", "/version");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Json()["version"], kVersion);
   s.generator().SetReady(false);
+  EXPECT_EQ(Request(s.port(), "GET", "/health").status, 503);
   ExpectError(Request(s.port(), "GET", "/ready"), 503, nullptr, "not_ready", "not ready");
   EXPECT_EQ(Request(s.port(), "GET", "/live").status, 200);
   s.generator().SetReady(true);

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/version.h"
 #include "coordinator/http/openai_response.h"
 #include "prometheus/text_serializer.h"
 
@@ -32,7 +33,18 @@ constexpr size_t kFirstReadBytes = 4096;
 
 absl::string_view Sv(beast::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-enum class Route { kChat, kCompletions, kModels, kModel, kLive, kReady, kMetrics, kUnknown };
+enum class Route {
+  kChat,
+  kCompletions,
+  kModels,
+  kModel,
+  kLive,
+  kReady,
+  kHealth,
+  kVersion,
+  kMetrics,
+  kUnknown
+};
 
 struct RouteInfo {
   Route route;
@@ -50,6 +62,8 @@ RouteInfo Classify(absl::string_view path) {
   }
   if (path == "/live") return {Route::kLive, "/live", bhttp::verb::get};
   if (path == "/ready") return {Route::kReady, "/ready", bhttp::verb::get};
+  if (path == "/health") return {Route::kHealth, "/health", bhttp::verb::get};
+  if (path == "/version") return {Route::kVersion, "/version", bhttp::verb::get};
   if (path == "/metrics") return {Route::kMetrics, "/metrics", bhttp::verb::get};
   return {Route::kUnknown, "other", bhttp::verb::unknown};
 }
@@ -262,7 +276,8 @@ void Session::HandleRequest(bhttp::request<bhttp::string_body> req) {
         MakeApiError(503, "The server is shutting down.", "", "server_shutting_down"), route.label,
         /*close=*/true, RetryAfter());
   }
-  if (route.route != Route::kLive && route.route != Route::kReady && !server_->keys_.empty() &&
+  if (route.route != Route::kLive && route.route != Route::kReady &&
+      route.route != Route::kHealth && route.route != Route::kVersion && !server_->keys_.empty() &&
       !server_->keys_.Authorizes(Sv(req[bhttp::field::authorization]))) {
     server_->metrics_->Rejected("unauthorized");
     return SendApiError(MakeApiError(401,
@@ -302,6 +317,10 @@ void Session::HandleRequest(bhttp::request<bhttp::string_body> req) {
     }
     case Route::kLive:
       return SendSimple(200, "application/json", R"({"status":"ok"})", route.label, {}, false);
+    case Route::kVersion:
+      return SendSimple(200, "application/json", DumpJson({{"version", kVersion}}), route.label, {},
+                        false);
+    case Route::kHealth:  // for load balancers: as /ready
     case Route::kReady:
       if (server_->generator_->Ready()) {
         return SendSimple(200, "application/json", R"({"status":"ready"})", route.label, {}, false);

@@ -3,10 +3,12 @@
 //
 //   POST /v1/chat/completions, POST /v1/completions  (JSON or SSE streaming)
 //   GET  /v1/models, GET /v1/models/{id}
-//   GET  /live (200 always), GET /ready (200 when Generator::Ready(), else 503)
+//   GET  /live (200 always), GET /ready and GET /health (200 when Generator::Ready(), else 503),
+//   GET  /version ({"version": ...})
 //   GET  /metrics (Prometheus text from the caller's callback, or the registry)
-// With API keys configured, every route but /live and /ready needs `Authorization: Bearer <key>`
-// (401 otherwise). Every client error is a 4xx with an OpenAI error object.
+// With API keys configured, every route but /live, /ready, /health and /version needs
+// `Authorization: Bearer <key>` (401 otherwise). Every client error is a 4xx with an OpenAI error
+// object.
 //
 //   OpenAiHttpServerOptions o;  o.address = "0.0.0.0";  o.port = 8000;
 //   OpenAiHttpServer server(o, tokenizer, generator, &registry, [&] { return Scrape(); });

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/outbox.h"
+#include "common/version.h"
 #include "proto/grpc_security.h"
 #include "r1/v1/cluster.grpc.pb.h"
 #include "worker/service/cpu_backend.h"
@@ -118,7 +119,7 @@ absl::Status WorkerRuntime::RunConnection(Backend& backend, const std::string& i
   hello.mutable_hello()->set_worker_id(id);
   hello.mutable_hello()->set_device(backend.kind());
   hello.mutable_hello()->set_device_name(options_.device_name);
-  hello.mutable_hello()->set_version("r1serve 0.1");
+  hello.mutable_hello()->set_version(absl::StrCat("r1serve ", kVersion));
   if (!stream->Write(hello)) return StreamEnded(stream->Finish());
   *attached = true;
 
