@@ -1,0 +1,45 @@
+// Internals of the OpenAI request parser (openai_request.cc): typed access to JSON fields with
+// OpenAI-style errors (param, code), and the parameter policy — what is honoured beyond the core
+// fields (ignore_eos, min_tokens), what is refused by name (known features this server does not
+// implement; unknown keys). Pure functions; thread-safe.
+#ifndef R1_COORDINATOR_HTTP_INTERNAL_REQUEST_JSON_H_
+#define R1_COORDINATOR_HTTP_INTERNAL_REQUEST_JSON_H_
+
+#include <cstdint>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "coordinator/http/openai_request.h"
+#include "nlohmann/json.hpp"
+
+namespace r1::http::internal {
+
+// "a boolean", "an integer", ... for error messages.
+const char* TypeName(const nlohmann::json& v);
+// 400 invalid_type / invalid_value / unsupported_parameter naming `param`.
+absl::Status WrongType(absl::string_view param, absl::string_view expected,
+                       const nlohmann::json& v);
+absl::Status BadValue(absl::string_view param, absl::string_view why);
+absl::Status Unsupported(absl::string_view param, absl::string_view why);
+
+// The value of `key`, or nullptr when absent or null.
+const nlohmann::json* Field(const nlohmann::json& obj, const char* key);
+bool IsInteger(const nlohmann::json& v);
+absl::StatusOr<std::optional<bool>> OptBool(const nlohmann::json& obj, const char* key,
+                                            absl::string_view param);
+// A finite number.
+absl::StatusOr<std::optional<double>> OptNumber(const nlohmann::json& obj, const char* key);
+// An integer field as int64 (unsigned values above int64 are refused as out of range).
+absl::StatusOr<std::optional<int64_t>> OptInt(const nlohmann::json& obj, const char* key);
+
+// ignore_eos and min_tokens into *out (after max_tokens and stop were parsed).
+absl::Status ParseLengthControls(const nlohmann::json& body, OpenAiRequest* out);
+// Known OpenAI features this server does not implement: refused when asked for.
+absl::Status RefuseUnsupported(ApiKind kind, const nlohmann::json& body);
+// Keys this server does not know: refused by name (null values pass: "not given").
+absl::Status RefuseUnknown(ApiKind kind, const nlohmann::json& body);
+
+}  // namespace r1::http::internal
+
+#endif  // R1_COORDINATOR_HTTP_INTERNAL_REQUEST_JSON_H_
