@@ -4,9 +4,12 @@
 #   r1_cc_binary(NAME name SRCS ... [DEPS ...])
 #   r1_cc_test(NAME name SRCS ... [DEPS ...] [LABELS ...] [ARGS ...])
 #   r1_cuda_library(NAME name SRCS ... [DEPS ...])      # only called when R1_HAVE_CUDA
+#   r1_fuzz_target(NAME name SRCS ... [DEPS ...])       # only called when R1_FUZZ (clang)
 #
 # Every target compiles as C++20 with warnings (errors when R1_WERROR) on our own code and the
-# sanitizer flags when R1_SANITIZE. Include paths are rooted at the repository: #include "common/x.h".
+# sanitizer flags when R1_SANITIZE; with R1_FUZZ, libFuzzer's coverage instrumentation and ASan +
+# UBSan, so that a fuzz target sees coverage in all of our code it calls. Include paths are rooted
+# at the repository: #include "common/x.h".
 
 set(R1_WARNINGS -Wall -Wextra -Wpedantic -Wno-unused-parameter)
 if(R1_WERROR)
@@ -21,12 +24,22 @@ if(R1_SANITIZE)
   set(R1_SANITIZER_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 endif()
 
+set(R1_FUZZ_FLAGS)
+if(R1_FUZZ)
+  set(R1_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+                    -fno-omit-frame-pointer)
+endif()
+
 function(_r1_common_options target)
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${R1_WARNINGS}>)
   if(R1_SANITIZE)
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${R1_SANITIZER_FLAGS}>)
     target_link_options(${target} PUBLIC ${R1_SANITIZER_FLAGS})
+  endif()
+  if(R1_FUZZ)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${R1_FUZZ_FLAGS}>)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
   endif()
 endfunction()
 
@@ -63,6 +76,18 @@ function(r1_cc_test)
   if(A_LABELS)
     set_tests_properties(${A_NAME} PROPERTIES LABELS "${A_LABELS}")
   endif()
+endfunction()
+
+# A libFuzzer target (LLVMFuzzerTestOneInput in SRCS). R1_SOURCE_DIR is defined as the repository
+# root, for targets that load checked-in files (the tokenizer). scripts/fuzz.sh builds and runs them.
+function(r1_fuzz_target)
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${A_NAME} ${A_SRCS})
+  _r1_common_options(${A_NAME})
+  target_compile_options(${A_NAME} PRIVATE -fsanitize=fuzzer)
+  target_link_options(${A_NAME} PRIVATE -fsanitize=fuzzer)
+  target_compile_definitions(${A_NAME} PRIVATE R1_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
 endfunction()
 
 function(r1_cuda_library)

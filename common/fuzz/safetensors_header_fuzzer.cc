@@ -1,6 +1,6 @@
 // libFuzzer target for the safetensors header parser: any bytes, as a header of a file whose data
 // section is 0..4 KiB, must give a Status, never a crash, hang or sanitizer report. Build with
-// clang and -DR1_FUZZ=ON; run: build-fuzz/common/fuzz/safetensors_header_fuzzer -max_total_time=60
+// clang and -DR1_FUZZ=ON; run: scripts/fuzz.sh (FUZZ_TARGETS=safetensors_header_fuzzer)
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
