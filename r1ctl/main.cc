@@ -329,14 +329,15 @@ int Status(std::vector<std::string> args) {
   for (const auto& w : st.workers()) {
     std::printf(
         "worker %s %s group %llu rank %u device %s loaded %llu/%llu B running %u "
-        "waiting %u kv free %llu/%llu seen %.1fs ago\n",
+        "waiting %u kv free %llu/%llu seen %.1fs ago, in a step for %.1fs\n",
         w.worker_id().c_str(), r1::v1::WorkerState_Name(w.state()).c_str(),
         static_cast<unsigned long long>(w.group_id()), w.rank(), w.device_name().c_str(),
         static_cast<unsigned long long>(w.load_progress().bytes_loaded()),
         static_cast<unsigned long long>(w.load_progress().bytes_total()),
         w.stats().running_sequences(), w.stats().waiting_sequences(),
         static_cast<unsigned long long>(w.stats().kv_blocks_free()),
-        static_cast<unsigned long long>(w.stats().kv_blocks_total()), w.last_seen_seconds_ago());
+        static_cast<unsigned long long>(w.stats().kv_blocks_total()), w.last_seen_seconds_ago(),
+        w.stats().step_busy_ms() / 1000.0);
   }
   for (const auto& g : st.groups()) {
     std::printf("group %llu %s workers [%s] in flight %u served %llu\n",
