@@ -25,18 +25,19 @@ namespace r1::bench {
 
 inline constexpr int kR1Experts = 256, kR1Groups = 8, kR1TopGroups = 4, kR1TopK = 8;
 
-// Exits the process with a message on error (benches have no caller to return to).
+// Exits the process with a message on error (benches have no caller to return to). Ranks are
+// threads: std::exit from one would run static destructors under the others (a crash instead of
+// the message), so this flushes and leaves with _Exit.
+[[noreturn]] inline void Fail(const std::string& message) {
+  std::fprintf(stderr, "%s\n", message.c_str());
+  std::fflush(nullptr);
+  std::_Exit(1);
+}
 inline void Check(const absl::Status& st, const char* what) {
-  if (!st.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, st.ToString().c_str());
-    std::exit(1);
-  }
+  if (!st.ok()) Fail(std::string(what) + ": " + st.ToString());
 }
 inline void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "CUDA %s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
+  if (e != cudaSuccess) Fail(std::string("CUDA ") + what + ": " + cudaGetErrorString(e));
 }
 
 inline double Percentile(std::vector<double> v, double q) {

@@ -8,9 +8,10 @@
 #   2. cuda_ep_moe_gpu_test with the machine's NCCL (multi-rank NCCL cases skip, saying why)
 #   3. with NCCL 2.30.7 + NCCL_MULTI_RANK_GPU_ENABLE=1: the multi-rank communicator tests and the
 #      NCCL groups of cuda_ep_moe_gpu_test
-#   4. clusters of 2 CUDA worker processes on the GPU (host-staged, then NCCL 2.30.7)
+#   4. clusters on the GPU: one CUDA worker (the reference), then groups of 2 worker processes
+#      (host-staged, then NCCL 2.30.7); the greedy answers of every cluster are compared
 #   bench/comm: ep_moe_bench (the whole CudaEpMoe exchange) and comm_bench (raw exchanges)
-#   5. cuda_model_gpu_test (the single-GPU model after the refactor)
+# (The single-GPU model's tests run with the kernel tests: bench/kernels/run_device.sh.)
 set -uo pipefail
 dev=$1
 final=${OUT:-/tmp}
@@ -28,6 +29,7 @@ step ep_groups_nccl_system "$dev/bin/cuda_ep_moe_gpu_test"
 for w in 1 2 4; do STEP_TIMEOUT=120 step "ep_bench_staged_w$w" "$dev/bin/ep_moe_bench" --transport=staged --world=$w; done
 STEP_TIMEOUT=120 step ep_bench_nccl_w1 "$dev/bin/ep_moe_bench" --transport=nccl --world=1
 STEP_TIMEOUT=120 step raw_bench_staged_w2 "$dev/bin/comm_bench" --transport=staged --world=2
+OUT=$out GROUP_SIZE=1 TRANSPORT=nccl step cluster_g1 bench/serving/run_device_cluster.sh "$dev"
 nccl=$(mktemp -d)
 tarball=${NCCL_TARBALL:-.devpack/nccl-2.30.7-sm90.tar.xz}
 [ -f "$tarball" ] || echo "== NCCL 2.30.7 tarball missing at $tarball: the multi-rank steps will fail"
@@ -41,4 +43,15 @@ STEP_TIMEOUT=120 step raw_bench_nccl230_w2 "$dev/bin/comm_bench" --transport=ncc
 OUT=$out GROUP_SIZE=2 TRANSPORT=staged step cluster_g2_staged bench/serving/run_device_cluster.sh "$dev"
 OUT=$out GROUP_SIZE=2 TRANSPORT=nccl step cluster_g2_nccl bench/serving/run_device_cluster.sh "$dev"
 unset NCCL_MULTI_RANK_GPU_ENABLE
-STEP_TIMEOUT=400 step cuda_model "$dev/bin/cuda_model_gpu_test" --gtest_filter='*R1Tiny*:*Golden*'
+# Greedy answers of each cluster against one GPU's at concurrency 1.
+python3 - "$out" <<'PY' | tee "$out/answers-compare.txt"
+import glob, json, os, sys
+def load(p): return [json.loads(l)["content"] for l in open(p)]
+ref_path = os.path.join(sys.argv[1], "answers-g1-nccl-c1.jsonl")
+if not os.path.exists(ref_path): sys.exit("no one-GPU answers to compare against")
+ref = load(ref_path)
+for p in sorted(glob.glob(os.path.join(sys.argv[1], "answers-*.jsonl"))):
+    got = load(p)
+    diff = [i for i, (x, y) in enumerate(zip(ref, got)) if x != y]
+    print(f"{os.path.basename(p)}: {len(got)} answers, {len(diff)} differ from one GPU at c1 {diff[:20]}")
+PY

@@ -8,13 +8,14 @@ filter=${2:-}
 out=${OUT:-/tmp}
 test_timeout=${TEST_TIMEOUT:-120}
 bench_timeout=${BENCH_TIMEOUT:-180}
-source .device/env.sh
+dev=${DEV:-.device}  # the bundle (bin/, lib/, env.sh)
+source "$dev/env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
 # The cuBLAS(Lt) and CUDA runtime the programs load (the GPU machine's own, see env.sh).
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 for d in ${LD_LIBRARY_PATH//:/ }; do ls "$d" 2>/dev/null | grep -E '^lib(cublasLt|cudart)\.so\.[0-9.]+$'; done
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  for t in .device/bin/*_gpu_test; do
+  for t in "$dev"/bin/*_gpu_test; do
     case "$t" in *"$filter"*) ;; *) continue ;; esac
     echo "== $t"
     timeout -k 10 "$test_timeout" "$t" >/tmp/test.log 2>&1
@@ -26,7 +27,7 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
   done 2>&1 | tee "$out/tests.txt"
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
-  for b in .device/bin/*_bench; do
+  for b in "$dev"/bin/*_bench; do
     case "$b" in *"$filter"*) ;; *) continue ;; esac
     echo "== $b"
     timeout -k 10 "$bench_timeout" "$b"

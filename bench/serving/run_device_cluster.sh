@@ -31,5 +31,16 @@ echo "== group of $group CUDA workers over $transport"
 curl -s http://127.0.0.1:8100/v1/chat/completions -H 'Content-Type: application/json' \
   -d '{"model":"r1-tiny","temperature":0,"max_tokens":200,"messages":[{"role":"user","content":"What is 4821 + 397?"}]}'
 echo
-for n in 1 64; do python3 bench/serving/heldout_client.py --url http://127.0.0.1:8100 --concurrency $n; done
+for n in 1 64; do
+  python3 bench/serving/heldout_client.py --url http://127.0.0.1:8100 --concurrency $n \
+    --answers "$out/answers-$tag-c$n.jsonl"
+done
+# Greedy answers that differ between concurrency 1 and 64 (batch composition changes the FP8
+# GEMM paths and the expert rows each rank sees).
+python3 - "$out/answers-$tag-c1.jsonl" "$out/answers-$tag-c64.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+diff = [x["index"] for x, y in zip(a, b) if x["content"] != y["content"]]
+print(f"answers differing between c1 and c64: {len(diff)} {diff[:20]}")
+PY
 grep -h -E "group .* rank|NCCL|error|Error" "$out"/worker-"$tag"-*.log | head -12
