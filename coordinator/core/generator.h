@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,7 +32,20 @@ struct GenerationRequest {
   std::vector<int32_t> stop_token_ids;    // besides EOS
   bool ignore_eos = false;                // EOS does not end the sequence
   int32_t min_tokens = 0;                 // EOS / stop ids masked before this many tokens
+  float presence_penalty = 0.0f;          // [-2, 2], OpenAI semantics; 0 = off
+  float frequency_penalty = 0.0f;         // [-2, 2], OpenAI semantics; 0 = off
+  float repetition_penalty = 1.0f;        // (0, 2], Hugging Face semantics; 1 = off
+  std::vector<std::pair<int32_t, float>> logit_bias;  // (id < vocab, bias in [-100, 100])
+  bool logprobs = false;                  // report TokenBatch::logprobs
+  int32_t top_logprobs = 0;               // 0–20 alternatives per token (with logprobs)
   absl::Time deadline = absl::InfiniteFuture();
+};
+
+// One generated token's log-probability under the model (log-softmax of the raw logits) and the
+// most likely alternatives, most likely first.
+struct TokenLogprob {
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  // (id, logprob)
 };
 
 enum class GenerationEnd { kNone, kStop, kLength, kCancelled, kError };
@@ -39,6 +53,7 @@ enum class GenerationEnd { kNone, kStop, kLength, kCancelled, kError };
 // Tokens produced since the previous Next() call, and whether the sequence ended.
 struct TokenBatch {
   std::vector<int32_t> token_ids;
+  std::vector<TokenLogprob> logprobs;  // with GenerationRequest::logprobs: one per token_ids entry
   GenerationEnd end = GenerationEnd::kNone;  // kNone while running
   std::string error;                         // with kError
 };
