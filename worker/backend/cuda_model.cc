@@ -567,15 +567,18 @@ class Pass {
 
 }  // namespace
 
-absl::Status CudaModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
-                                std::vector<std::vector<float>>* logits) {
+absl::Status CudaModel::CheckAllocator(const PagedKvCache& cache) const {
   if (cache.num_blocks() != kv_blocks_) {
     return absl::FailedPreconditionError(absl::StrCat("CudaModel: the block allocator has ",
                                                       cache.num_blocks(),
-                                                      " blocks, the device "
-                                                      "cache ",
-                                                      kv_blocks_));
+                                                      " blocks, the device cache ", kv_blocks_));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                                std::vector<std::vector<float>>* logits) {
+  RETURN_IF_ERROR(CheckAllocator(cache));
   return Forward(items, logits);
 }
 
@@ -602,15 +605,64 @@ absl::Status CudaModel::EmptyStep() {
 
 absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
                                 std::vector<std::vector<float>>* logits) {
+  logits->clear();
+  if (items.empty()) return EmptyStep();
+  int64_t rows = 0;
+  RETURN_IF_ERROR(ComputeLogits(items, &rows));
+  const Dims D = Dims::Of(*weights_);
+  Scratch& s = *scratch_;
+  auto stream = static_cast<cudaStream_t>(stream_);
+  std::vector<float> host(rows * D.V);
+  RETURN_IF_ERROR(CudaStatus(cudaMemcpy2DAsync(host.data(), D.V * 4, s.logits, D.v_ld * 4, D.V * 4,
+                                               rows, cudaMemcpyDeviceToHost, stream),
+                             "logits download"));
+  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "forward"));
+  for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
+  logits->assign(items.size(), {});
+  int64_t row0 = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const int64_t n = items[i].all_logits ? static_cast<int64_t>(items[i].tokens.size()) : 1;
+    (*logits)[i].assign(host.begin() + row0 * D.V, host.begin() + (row0 + n) * D.V);
+    row0 += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                                         int64_t valid_vocab, std::vector<TokenChoice>* chosen) {
+  chosen->assign(items.size(), {});
+  RETURN_IF_ERROR(CheckAllocator(cache));
+  if (items.empty()) return EmptyStep();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].all_logits) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward item ", i, ": all_logits with a token choice"));
+    }
+  }
+  int64_t rows = 0;
+  RETURN_IF_ERROR(ComputeLogits(items, &rows));
+  const Dims D = Dims::Of(*weights_);
+  // One logits row per item; the chooser takes every row (an item without a spec is chosen
+  // greedily and its token dropped: cheaper than gathering the rows that need a choice).
+  const TokenChoiceSpec greedy;
+  std::vector<const TokenChoiceSpec*> specs;
+  for (const ForwardItem& it : items) specs.push_back(it.choose != nullptr ? it.choose : &greedy);
+  std::vector<TokenChoice> got;
+  RETURN_IF_ERROR(chooser_.Choose(scratch_->logits, D.v_ld, D.V, valid_vocab, specs,
+                                  static_cast<cudaStream_t>(stream_), &got));
+  for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].choose != nullptr) (*chosen)[i] = std::move(got[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* logit_rows_out) {
   const ModelConfig& c = config();
   const Dims D = Dims::Of(*weights_);
   std::vector<int32_t> ids, positions, slots, seq_lens;
   int64_t max_pages = 1, max_len = 0, logit_rows = 0;
   RETURN_IF_ERROR(ValidateForwardItems(items, c));
-  if (items.empty()) {
-    logits->clear();
-    return EmptyStep();
-  }
   for (size_t i = 0; i < items.size(); ++i) {
     const ForwardItem& it = items[i];
     const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
@@ -722,19 +774,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
     token0 += T;
     row0 += rows;
   }
-  std::vector<float> host(row0 * D.V);
-  RETURN_IF_ERROR(CudaStatus(cudaMemcpy2DAsync(host.data(), D.V * 4, s.logits, D.v_ld * 4, D.V * 4,
-                                               row0, cudaMemcpyDeviceToHost, stream),
-                             "logits download"));
-  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "forward"));
-  for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
-  logits->assign(items.size(), {});
-  row0 = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const int64_t rows = items[i].all_logits ? static_cast<int64_t>(items[i].tokens.size()) : 1;
-    (*logits)[i].assign(host.begin() + row0 * D.V, host.begin() + (row0 + rows) * D.V);
-    row0 += rows;
-  }
+  *logit_rows_out = row0;
   return absl::OkStatus();
 }
 

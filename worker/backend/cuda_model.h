@@ -13,7 +13,8 @@
 // The latent cache lives on the device ([layer][block][64][row] bf16, `kv_blocks` blocks per
 // layer); block ids come from the items' KvSequence, allocated by the caller (e.g. a
 // PagedKvCache used only for its block allocator). Forward runs on the model's own stream and
-// returns when the logits are on the host.
+// returns when the logits are on the host; ForwardAndChoose keeps them on the device and
+// returns the chosen tokens (CudaTokenChooser).
 //
 // Routed experts run through CudaRoutedExperts: on this GPU for every expert, or, with an
 // expert executor (CudaModelOptions::expert_executor), across the ranks of an expert-parallel
@@ -30,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/backend/cuda_routed_experts.h"
+#include "worker/backend/cuda_token_chooser.h"
 #include "worker/backend/cuda_weights.h"
 #include "worker/backend/device_expert_executor.h"
 #include "worker/model/cpu_model.h"
@@ -72,6 +74,9 @@ class CudaModel : public ForwardModel {
   // makes it without host rows).
   absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
                        std::vector<std::vector<float>>* logits) override;
+  // ForwardModel: the token choice runs on the device; one download of the chosen ids.
+  absl::Status ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                                int64_t valid_vocab, std::vector<TokenChoice>* chosen) override;
 
   // Per-forward device buffers (opaque; defined in cuda_model.cc).
   struct Scratch;
@@ -81,6 +86,11 @@ class CudaModel : public ForwardModel {
   absl::Status Init();
   // A step without tokens: only the expert-parallel exchanges (nothing without an executor).
   absl::Status EmptyStep();
+  absl::Status CheckAllocator(const PagedKvCache& cache) const;
+  // Runs the layers and lm_head of a non-empty batch: Scratch::logits gets the wanted rows
+  // ([*rows][v_ld] f32: each item's last row, or all of them with all_logits), on the stream,
+  // not synchronised. Does not advance kv->length.
+  absl::Status ComputeLogits(std::vector<ForwardItem>& items, int64_t* rows);
   absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows,
                              int64_t gather_rows);
 
@@ -96,6 +106,7 @@ class CudaModel : public ForwardModel {
   float* sin_table_ = nullptr;
   std::unique_ptr<Scratch> scratch_;
   std::unique_ptr<CudaRoutedExperts> experts_;
+  CudaTokenChooser chooser_;
 };
 
 }  // namespace r1

@@ -67,18 +67,56 @@ absl::Status Engine::Submit(SequenceRequest r) {
     return absl::InvalidArgumentError(
         absl::StrCat("prompt of ", r.prompt.size(), " tokens exceeds the KV cache capacity"));
   }
-  if (auto st = ValidateSamplingParams(r.sampling); !st.ok()) return st;
+  if (auto st = ValidateSamplingParams(r.sampling, options_.valid_vocab); !st.ok()) return st;
   if (sequences_.count(r.id)) {
     return absl::AlreadyExistsError(absl::StrCat("sequence ", r.id, " already exists"));
   }
   Sequence s;
   s.tokens = r.prompt;
-  s.sampler = Sampler(r.sampling.seed);
+  const SamplingParams& p = r.sampling;
+  s.choice.temperature = p.temperature;
+  s.choice.top_k = p.top_k;
+  s.choice.top_p = p.top_p;
+  s.choice.seed = p.seed;
+  s.choice.presence_penalty = p.presence_penalty;
+  s.choice.frequency_penalty = p.frequency_penalty;
+  s.choice.repetition_penalty = p.repetition_penalty;
+  s.choice.logprobs = p.logprobs;
+  s.choice.top_logprobs = p.logprobs ? p.top_logprobs : 0;
   s.req = std::move(r);
+  if (s.choice.penalized()) {
+    for (int t : s.tokens) Remember(s, t, 0);
+  }
   const uint64_t id = s.req.id;
   sequences_.emplace(id, std::move(s));
   waiting_.push_back(id);
   return absl::OkStatus();
+}
+
+void Engine::Remember(Sequence& s, int32_t id, int32_t output_count) {
+  auto [it, inserted] = s.history_index.try_emplace(id, s.history.size());
+  if (inserted) {
+    s.history.emplace_back(id, output_count);
+  } else {
+    s.history[it->second].second += output_count;
+  }
+}
+
+const TokenChoiceSpec* Engine::ChoiceFor(Sequence& s) const {
+  TokenChoiceSpec& c = s.choice;
+  c.offset = s.tokens.size();  // the position of the token chosen: a replayable draw
+  c.history = c.penalized() ? &s.history : nullptr;
+  c.bias = s.req.sampling.logit_bias;
+  if (s.generated < s.req.min_tokens) {
+    // Too early to end: the ending ids cannot be chosen.
+    const int64_t vocab = model_->config().vocab_size;
+    const int eos = model_->config().eos_token_id;
+    if (eos >= 0 && eos < vocab) c.bias.emplace_back(eos, -INFINITY);
+    for (int id : s.req.stop_ids) {
+      if (id >= 0 && id < vocab) c.bias.emplace_back(id, -INFINITY);
+    }
+  }
+  return &c;
 }
 
 void Engine::Cancel(uint64_t id) {
@@ -91,7 +129,7 @@ void Engine::Finish(Sequence& s, FinishReason reason, std::vector<SequenceOutput
   auto found = std::find_if(out->begin(), out->end(),
                             [&](const SequenceOutput& o) { return o.id == s.req.id; });
   if (found == out->end()) {
-    out->push_back({s.req.id, {}, reason, ""});
+    out->push_back({s.req.id, {}, reason, "", {}});
   } else {
     found->finish = reason;
   }
@@ -153,7 +191,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
       ++preemptions_;
       continue;
     }
-    items.push_back({&s.kv, {s.tokens.back()}, s.kv.length, false});
+    items.push_back({&s.kv, {s.tokens.back()}, s.kv.length, false, ChoiceFor(s)});
     item_ids.push_back(id);
     --budget;
     ++last_step_.decode_tokens;
@@ -181,10 +219,11 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
       ++running_now;
       admitted_now.push_back(id);
     }
+    const bool ends_prompt = chunk == remaining;
     items.push_back(
         {&s.kv,
          std::vector<int>(s.tokens.begin() + s.kv.length, s.tokens.begin() + s.kv.length + chunk),
-         s.kv.length, false});
+         s.kv.length, false, ends_prompt ? ChoiceFor(s) : nullptr});
     item_ids.push_back(id);
     budget -= static_cast<int>(chunk);
     last_step_.prefill_tokens += chunk;
@@ -198,14 +237,14 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
   last_step_.ran_forward = true;
   last_step_.sequences = static_cast<int>(items.size());
   const absl::Time t1 = absl::Now();
-  std::vector<std::vector<float>> logits;
-  const absl::Status st = model_->Forward(items, cache_, &logits);
+  std::vector<TokenChoice> chosen;
+  const absl::Status st = model_->ForwardAndChoose(items, cache_, options_.valid_vocab, &chosen);
   last_step_.forward_seconds = SecondsSince(t1);
   if (!st.ok()) {
     last_step_.forward_failed = true;
     ++forward_errors_;
     for (uint64_t id : item_ids) {
-      out.push_back({id, {}, FinishReason::kError, std::string(st.message())});
+      out.push_back({id, {}, FinishReason::kError, std::string(st.message()), {}});
       Sequence& s = sequences_.at(id);
       cache_.Release(&s.kv);
       sequences_.erase(id);
@@ -215,22 +254,16 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
 
   const absl::Time t2 = absl::Now();
   const ModelConfig& c = model_->config();
-  const int64_t V = c.vocab_size;
   for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].choose == nullptr) continue;  // mid-prefill chunk
     Sequence& s = sequences_.at(item_ids[i]);
-    if (s.kv.length < static_cast<int64_t>(s.tokens.size())) continue;  // mid-prefill chunk
-    if (s.generated < s.req.min_tokens) {
-      // Too early to end: the ending ids cannot be sampled.
-      float* row = logits[i].data();
-      if (c.eos_token_id >= 0 && c.eos_token_id < V) row[c.eos_token_id] = -INFINITY;
-      for (int id : s.req.stop_ids) {
-        if (id >= 0 && id < V) row[id] = -INFINITY;
-      }
-    }
-    const int tok = s.sampler.Sample(logits[i].data(), V, options_.valid_vocab, s.req.sampling);
+    const int tok = chosen[i].id;
     s.tokens.push_back(tok);
     ++s.generated;
-    out.push_back({s.req.id, {tok}, FinishReason::kNone, ""});
+    if (s.choice.penalized()) Remember(s, tok, 1);
+    SequenceOutput o{s.req.id, {tok}, FinishReason::kNone, "", {}};
+    if (s.req.sampling.logprobs) o.logprobs.push_back(std::move(chosen[i]));
+    out.push_back(std::move(o));
     const bool stop =
         (tok == c.eos_token_id && !s.req.ignore_eos) ||
         std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end();

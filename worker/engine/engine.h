@@ -4,7 +4,9 @@
 // and prefill chunks fill the rest of the per-step token budget (decode first, DESIGN §7).
 // When KV blocks run out, the most recently admitted sequence is preempted and later recomputed
 // from its tokens. Sequences end on EOS (unless ignore_eos), a stop id, max_new_tokens, the
-// context limit, or Cancel; before min_tokens, EOS and stop ids cannot be sampled.
+// context limit, or Cancel; before min_tokens, EOS and stop ids cannot be sampled. The model
+// chooses each token (ForwardModel::ForwardAndChoose: penalties, logit_bias, the seeded draw
+// keyed by the sequence position, logprobs) wherever its logits are.
 //
 // Not thread-safe: one thread owns the Engine and calls Submit/Cancel/Step (the worker's step
 // loop; tests).
@@ -16,10 +18,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/engine/sampler.h"
+#include "worker/engine/sampling_params.h"
 #include "worker/kv_cache/kv_cache.h"
 #include "worker/model/cpu_model.h"
 
@@ -49,7 +53,7 @@ struct EngineStepStats {
   int64_t decode_tokens = 0;
   double schedule_seconds = 0;  // cancellations, decode and prefill selection, KV reservation
   double forward_seconds = 0;
-  double sample_seconds = 0;  // sampling and finishing sequences
+  double sample_seconds = 0;  // appending the chosen tokens and finishing sequences
 };
 
 struct SequenceRequest {
@@ -70,6 +74,8 @@ struct SequenceOutput {
   std::vector<int> new_tokens;
   FinishReason finish = FinishReason::kNone;
   std::string error;
+  // With SamplingParams::logprobs: one per new token (its id, logprob and alternatives).
+  std::vector<TokenChoice> logprobs;
 };
 
 class Engine {
@@ -112,8 +118,16 @@ class Engine {
     bool admitted = false;
     bool cancelled = false;
     uint64_t admit_order = 0;
-    Sampler sampler{0};
+    // With a penalty: the distinct ids of prompt and output with their output counts, and
+    // where each id is in `history`.
+    std::vector<std::pair<int32_t, int32_t>> history;
+    std::unordered_map<int32_t, size_t> history_index;
+    TokenChoiceSpec choice;  // the step's spec (bias and bans rebuilt each step)
   };
+
+  // The spec of a sequence's next token.
+  const TokenChoiceSpec* ChoiceFor(Sequence& s) const;
+  static void Remember(Sequence& s, int32_t id, int32_t output_count);
 
   void Finish(Sequence& s, FinishReason reason, std::vector<SequenceOutput>* out);
   // Preempts the most recently admitted sequence admitted after `after_order`; false if none.

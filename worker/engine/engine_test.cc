@@ -40,7 +40,12 @@ TEST(EngineTest, ConcurrentSequencesMatchEachAlone) {
     r.id = 100 + i;
     r.prompt = Prompt(3 + 23 * i, 50 + i);
     r.max_new_tokens = 6 + i;
-    if (i % 2) r.sampling = {0.8f, 0.9f, 20, static_cast<uint64_t>(i)};
+    if (i % 2) {
+      r.sampling.temperature = 0.8f;
+      r.sampling.top_p = 0.9f;
+      r.sampling.top_k = 20;
+      r.sampling.seed = static_cast<uint64_t>(i);
+    }
     reqs.push_back(r);
   }
   Engine e(Weights(), {}, {.max_step_tokens = 64});  // chunked prefill mixed with decodes

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "common/model_config.h"
 #include "worker/kv_cache/kv_cache.h"
+#include "worker/model/token_choice.h"
 
 namespace r1 {
 
@@ -19,6 +20,9 @@ struct ForwardItem {
   std::vector<int> tokens;
   int64_t start = 0;
   bool all_logits = false;  // logits for every position, else only the last
+  // For ForwardAndChoose: how to choose the token after the last position (borrowed); null for
+  // an item that needs none (a prefill chunk that does not end its prompt).
+  const TokenChoiceSpec* choose = nullptr;
 };
 
 class ForwardModel {
@@ -32,7 +36,19 @@ class ForwardModel {
   // else 1). Positions [start, start+T) of each item are cached and kv->length advanced.
   virtual absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
                                std::vector<std::vector<float>>* logits) = 0;
+  // Runs the batch and chooses each item's next token from its last row as `item.choose` says
+  // (token_choice.h); `(*chosen)[i]` is meaningful for items with a spec. Ids ≥ valid_vocab are
+  // never chosen. Items must not ask for all_logits. This default runs Forward and chooses on
+  // the host; a device backend overrides it to keep the logits on the device.
+  virtual absl::Status ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                                        int64_t valid_vocab, std::vector<TokenChoice>* chosen);
 };
+
+// Chooses the token of every item with a spec from `logits` as returned by Forward (one row per
+// item); the host half of ForwardModel::ForwardAndChoose. Rows are modified.
+absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t vocab,
+                                  int64_t valid_vocab, std::vector<std::vector<float>>* logits,
+                                  std::vector<TokenChoice>* chosen);
 
 }  // namespace r1
 

@@ -1,5 +1,6 @@
 #include "worker/service/worker_session.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -205,7 +206,18 @@ void WorkerSession::HandleSubmit(const r1::v1::Submit& s) {
   SequenceRequest r;
   r.id = s.sequence_id();
   r.prompt.assign(s.prompt_token_ids().begin(), s.prompt_token_ids().end());
-  r.sampling = {s.temperature(), s.top_p() == 0.0f ? 1.0f : s.top_p(), s.top_k(), s.seed()};
+  r.sampling.temperature = s.temperature();
+  r.sampling.top_p = s.top_p() == 0.0f ? 1.0f : s.top_p();
+  r.sampling.top_k = s.top_k();
+  r.sampling.seed = s.seed();
+  r.sampling.presence_penalty = s.presence_penalty();
+  r.sampling.frequency_penalty = s.frequency_penalty();
+  r.sampling.repetition_penalty = s.repetition_penalty() == 0.0f ? 1.0f : s.repetition_penalty();
+  for (const auto& [id, bias] : s.logit_bias()) r.sampling.logit_bias.emplace_back(id, bias);
+  // Map order is unspecified; sorted, the biases apply the same way every time.
+  std::sort(r.sampling.logit_bias.begin(), r.sampling.logit_bias.end());
+  r.sampling.logprobs = s.logprobs();
+  r.sampling.top_logprobs = s.top_logprobs();
   r.max_new_tokens = s.max_new_tokens();
   r.stop_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
   r.ignore_eos = s.ignore_eos();
@@ -244,6 +256,14 @@ bool WorkerSession::Step() {
     auto* s = te->add_sequences();
     s->set_sequence_id(so.id);
     s->mutable_token_ids()->Add(so.new_tokens.begin(), so.new_tokens.end());
+    for (const TokenChoice& c : so.logprobs) {
+      auto* lp = s->add_logprobs();
+      lp->set_logprob(c.logprob);
+      for (const auto& [id, value] : c.top) {
+        lp->add_top_ids(id);
+        lp->add_top_logprobs(value);
+      }
+    }
     if (so.finish != FinishReason::kNone) {
       s->set_finished(true);
       s->set_finish_reason(ProtoFinish(so.finish));

@@ -1,0 +1,51 @@
+#include "worker/model/forward_model.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace r1 {
+
+absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t vocab,
+                                  int64_t valid_vocab, std::vector<std::vector<float>>* logits,
+                                  std::vector<TokenChoice>* chosen) {
+  chosen->assign(items.size(), {});
+  if (logits->size() != items.size()) {
+    return absl::InternalError("token choice: one row of logits per item expected");
+  }
+  // Gather the rows to choose from into one block (the kernels' [rows][vocab] layout).
+  std::vector<int> which;
+  std::vector<const TokenChoiceSpec*> specs;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].choose == nullptr) continue;
+    if (static_cast<int64_t>((*logits)[i].size()) != vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward item ", i, ": token choice needs exactly one row of logits"));
+    }
+    which.push_back(static_cast<int>(i));
+    specs.push_back(items[i].choose);
+  }
+  std::vector<float> rows(which.size() * vocab);
+  for (size_t r = 0; r < which.size(); ++r) {
+    std::copy((*logits)[which[r]].begin(), (*logits)[which[r]].end(), rows.begin() + r * vocab);
+  }
+  std::vector<TokenChoice> got;
+  if (auto st = ChooseTokensOnHost(rows.data(), vocab, vocab, valid_vocab, specs, &got); !st.ok()) {
+    return st;
+  }
+  for (size_t r = 0; r < which.size(); ++r) (*chosen)[which[r]] = std::move(got[r]);
+  return absl::OkStatus();
+}
+
+absl::Status ForwardModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                                            int64_t valid_vocab, std::vector<TokenChoice>* chosen) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].all_logits) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward item ", i, ": all_logits with a token choice"));
+    }
+  }
+  std::vector<std::vector<float>> logits;
+  if (auto st = Forward(items, cache, &logits); !st.ok()) return st;
+  return ChooseFromItemLogits(items, config().vocab_size, valid_vocab, &logits, chosen);
+}
+
+}  // namespace r1
