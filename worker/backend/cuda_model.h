@@ -38,6 +38,8 @@
 
 namespace r1 {
 
+struct CudaModelScratch;
+
 struct CudaModelOptions {
   // Dense FP8 GEMMs of more than 32 tokens go through cuBLASLt's block-scaled mode when its
   // layouts apply (kernels/fp8_gemm); false keeps every one on the weight-streaming kernel.
@@ -78,9 +80,6 @@ class CudaModel : public ForwardModel {
   absl::Status ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
                                 int64_t valid_vocab, std::vector<TokenChoice>* chosen) override;
 
-  // Per-forward device buffers (opaque; defined in cuda_model.cc).
-  struct Scratch;
-
  private:
   CudaModel(std::shared_ptr<const CudaWeights> weights, int kv_blocks, CudaModelOptions options);
   absl::Status Init();
@@ -104,7 +103,7 @@ class CudaModel : public ForwardModel {
   std::vector<float> cos_, sin_;
   float* cos_table_ = nullptr;
   float* sin_table_ = nullptr;
-  std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<CudaModelScratch> scratch_;  // internal/cuda_layer_pass.h
   std::unique_ptr<CudaRoutedExperts> experts_;
   CudaTokenChooser chooser_;
 };

@@ -1,0 +1,74 @@
+#include "coordinator/grpc_api/generate_request.h"
+
+#include <algorithm>
+#include <string>
+
+#include "coordinator/http/api_error.h"
+
+namespace r1 {
+
+std::vector<http::ChatMessage> ChatMessagesFromProto(
+    const google::protobuf::RepeatedPtrField<r1::v1::ChatMessage>& messages) {
+  std::vector<http::ChatMessage> out;
+  out.reserve(static_cast<size_t>(messages.size()));
+  for (const r1::v1::ChatMessage& m : messages) {
+    http::ChatMessage msg;
+    msg.role = m.role() == "developer" ? "system" : m.role();
+    msg.has_tool_calls = m.tool_calls_size() > 0;
+    for (const r1::v1::ToolCall& c : m.tool_calls()) {
+      msg.tool_calls.push_back({c.type().empty() ? "function" : c.type(), c.name(), c.arguments()});
+    }
+    if (!(msg.has_tool_calls && m.content().empty())) msg.content = m.content();
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+absl::StatusOr<http::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::GenerateRequest& request,
+                                                           const http::RequestLimits& limits) {
+  const int forms = (request.messages_size() > 0 ? 1 : 0) + (request.prompt().empty() ? 0 : 1) +
+                    (request.prompt_token_ids_size() > 0 ? 1 : 0);
+  if (forms != 1) {
+    return http::InvalidRequest(
+        forms == 0 ? "One of messages, prompt or prompt_token_ids is required."
+                   : "Only one of messages, prompt or prompt_token_ids may be set.",
+        "messages", forms == 0 ? "missing_required_parameter" : "invalid_value");
+  }
+  http::OpenAiRequest r;
+  r.model = request.model();
+  if (request.messages_size() > 0) {
+    r.kind = http::ApiKind::kChat;
+    r.messages = ChatMessagesFromProto(request.messages());
+  } else {
+    r.kind = http::ApiKind::kCompletion;
+    if (request.prompt_token_ids_size() > 0) {
+      r.prompt_is_ids = true;
+      r.prompt_ids.assign(request.prompt_token_ids().begin(), request.prompt_token_ids().end());
+    } else {
+      r.prompt_text = request.prompt();
+    }
+  }
+  const r1::v1::SamplingParams& s = request.sampling();
+  r.temperature = s.temperature();
+  r.top_p = s.top_p() == 0.0f ? 1.0 : s.top_p();
+  r.top_k = s.top_k();
+  if (s.has_seed()) r.seed = s.seed();
+  if (s.has_max_tokens()) r.max_tokens = s.max_tokens();
+  r.stop.assign(s.stop().begin(), s.stop().end());
+  r.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
+  r.ignore_eos = s.ignore_eos();
+  r.min_tokens = s.min_tokens();
+  r.presence_penalty = s.presence_penalty();
+  r.frequency_penalty = s.frequency_penalty();
+  r.repetition_penalty = s.repetition_penalty() == 0.0f ? 1.0 : s.repetition_penalty();
+  for (const auto& [id, bias] : s.logit_bias()) r.logit_bias.emplace_back(id, bias);
+  std::sort(r.logit_bias.begin(), r.logit_bias.end());
+  r.logprobs = s.logprobs();
+  r.top_logprobs = s.top_logprobs();
+  r.n = s.n() == 0 ? 1 : s.n();
+  absl::Status st = http::ValidateOpenAiRequest(&r, limits);
+  if (!st.ok()) return st;
+  return r;
+}
+
+}  // namespace r1

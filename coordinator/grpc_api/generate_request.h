@@ -1,0 +1,35 @@
+// The gRPC Inference API's requests as the front ends' typed request (coordinator/http's
+// OpenAiRequest), mapped field by field and then checked by ValidateOpenAiRequest — the same
+// checks the HTTP parser applies — so both APIs accept and refuse the same values.
+//
+// GenerateRequest: exactly one of `messages` (chat), `prompt` (completion text) or
+// `prompt_token_ids` (completion ids). SamplingParams zero values mean the defaults the proto
+// documents: top_p 0 = 1, repetition_penalty 0 = 1, n 0 = 1; temperature 0 is greedy. A message
+// role "developer" is "system"; a tool call's empty type is "function"; an assistant message with
+// tool calls and empty content has no content. ChatMessage.tool_call_id is informational (R1's
+// template does not render it), as in the HTTP API.
+//
+// Errors: INVALID_ARGUMENT / NOT_FOUND as absl::Status with the OpenAI error details
+// (api_error.h), `param` naming the OpenAI parameter. Stateless functions; thread-safe.
+#ifndef R1_COORDINATOR_GRPC_API_GENERATE_REQUEST_H_
+#define R1_COORDINATOR_GRPC_API_GENERATE_REQUEST_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/http/openai_request.h"
+#include "r1/v1/inference.pb.h"
+
+namespace r1 {
+
+// The messages of a chat (not yet validated).
+std::vector<http::ChatMessage> ChatMessagesFromProto(
+    const google::protobuf::RepeatedPtrField<r1::v1::ChatMessage>& messages);
+
+// The validated request of a GenerateRequest.
+absl::StatusOr<http::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::GenerateRequest& request,
+                                                           const http::RequestLimits& limits);
+
+}  // namespace r1
+
+#endif  // R1_COORDINATOR_GRPC_API_GENERATE_REQUEST_H_
