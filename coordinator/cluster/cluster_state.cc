@@ -4,7 +4,10 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -15,14 +18,18 @@
 
 namespace r1 {
 
-// Tokens of one sequence on their way from the worker's TokenEvents to the front end.
+// Tokens (and their logprobs, when the sequence reports them) of one sequence on their way from
+// the worker's TokenEvents to the front end.
 class ClusterState::Channel {
  public:
-  void Push(const std::vector<int32_t>& ids, GenerationEnd end, const std::string& error) {
+  void Push(const std::vector<int32_t>& ids, std::vector<TokenLogprob> logprobs, GenerationEnd end,
+            const std::string& error) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (end_ != GenerationEnd::kNone) return;
       tokens_.insert(tokens_.end(), ids.begin(), ids.end());
+      logprobs_.insert(logprobs_.end(), std::make_move_iterator(logprobs.begin()),
+                       std::make_move_iterator(logprobs.end()));
       end_ = end;
       error_ = error;
     }
@@ -36,6 +43,9 @@ class ClusterState::Channel {
     TokenBatch b;
     b.token_ids.assign(tokens_.begin(), tokens_.end());
     tokens_.clear();
+    b.logprobs.assign(std::make_move_iterator(logprobs_.begin()),
+                      std::make_move_iterator(logprobs_.end()));
+    logprobs_.clear();
     b.end = end_;
     b.error = error_;
     return b;
@@ -45,6 +55,7 @@ class ClusterState::Channel {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<int32_t> tokens_;
+  std::deque<TokenLogprob> logprobs_;
   GenerationEnd end_ = GenerationEnd::kNone;
   std::string error_;
 };
@@ -92,6 +103,22 @@ absl::Status Overloaded(absl::string_view message, int retry_after_s) {
   return s;
 }
 
+// SequenceTokens.logprobs as TokenBatch::logprobs.
+template <typename LogprobMessages>
+std::vector<TokenLogprob> LogprobsFromProto(const LogprobMessages& in) {
+  std::vector<TokenLogprob> out;
+  out.reserve(static_cast<size_t>(in.size()));
+  for (const auto& p : in) {
+    TokenLogprob lp;
+    lp.logprob = p.logprob();
+    const int k = std::min(p.top_ids_size(), p.top_logprobs_size());
+    lp.top.reserve(static_cast<size_t>(k));
+    for (int j = 0; j < k; ++j) lp.top.emplace_back(p.top_ids(j), p.top_logprobs(j));
+    out.push_back(std::move(lp));
+  }
+  return out;
+}
+
 bool FiniteNonNegative(absl::Duration d) {
   return d >= absl::ZeroDuration() && d != absl::InfiniteDuration();
 }
@@ -133,7 +160,7 @@ ClusterState::ClusterState(ClusterOptions options) : options_(std::move(options)
 ClusterState::~ClusterState() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [seq, f] : inflight_)
-    f.channel->Push({}, GenerationEnd::kError, "coordinator exiting");
+    f.channel->Push({}, {}, GenerationEnd::kError, "coordinator exiting");
   for (auto& [id, w] : workers_) w.outbox->Close();
 }
 
@@ -238,10 +265,11 @@ void ClusterState::OnMessage(const std::string& worker_id, const r1::v1::WorkerM
         std::vector<int32_t> ids(s.token_ids().begin(), s.token_ids().end());
         if (!ids.empty()) LeaveQueueLocked(w, s.sequence_id(), /*started=*/true);
         if (s.finished()) {
-          f->second.channel->Push(ids, EndFromProto(s.finish_reason()), s.error());
+          f->second.channel->Push(ids, LogprobsFromProto(s.logprobs()),
+                                  EndFromProto(s.finish_reason()), s.error());
           EndSequenceLocked(s.sequence_id(), -1, "");
         } else {
-          f->second.channel->Push(ids, GenerationEnd::kNone, "");
+          f->second.channel->Push(ids, LogprobsFromProto(s.logprobs()), GenerationEnd::kNone, "");
         }
       }
       break;
@@ -290,7 +318,7 @@ void ClusterState::LeaveQueueLocked(Worker& w, uint64_t seq, bool started) {
 void ClusterState::EndSequenceLocked(uint64_t seq, int reason, const std::string& error) {
   auto f = inflight_.find(seq);
   if (f == inflight_.end()) return;
-  if (reason >= 0) f->second.channel->Push({}, EndFromProto(reason), error);
+  if (reason >= 0) f->second.channel->Push({}, {}, EndFromProto(reason), error);
   auto w = workers_.find(f->second.worker_id);
   if (w != workers_.end()) LeaveQueueLocked(w->second, seq, /*started=*/false);
   if (w != workers_.end()) w->second.inflight--;
@@ -420,6 +448,12 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
   s->mutable_stop_token_ids()->Add(req.stop_token_ids.begin(), req.stop_token_ids.end());
   s->set_ignore_eos(req.ignore_eos);
   s->set_min_tokens(req.min_tokens);
+  s->set_presence_penalty(req.presence_penalty);
+  s->set_frequency_penalty(req.frequency_penalty);
+  s->set_repetition_penalty(req.repetition_penalty);
+  for (const auto& [id, bias] : req.logit_bias) (*s->mutable_logit_bias())[id] = bias;
+  s->set_logprobs(req.logprobs);
+  s->set_top_logprobs(req.logprobs ? req.top_logprobs : 0);
   if (req.deadline != absl::InfiniteFuture()) {
     s->set_deadline_unix_ms(absl::ToUnixMillis(req.deadline));
   }

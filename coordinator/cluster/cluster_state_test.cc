@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/cord.h"
@@ -105,6 +106,74 @@ TEST_F(ClusterStateTest, RoutesAndStreamsTokens) {
   EXPECT_EQ(b.token_ids, (std::vector<int32_t>{3}));
   EXPECT_EQ(b.end, GenerationEnd::kLength);
   EXPECT_EQ(s.Status().groups(0).requests_in_flight(), 0u);
+}
+
+// Penalties, logit_bias and logprobs go out in Submit; SequenceTokens.logprobs come back in the
+// TokenBatch, one per token, across messages.
+TEST_F(ClusterStateTest, SamplingControlsGoOutAndLogprobsComeBack) {
+  ClusterState s(Options(1));
+  FakeWorker a = Attach(s, "a");
+  a.Pop();
+  SendReady(s, a);
+  GenerationRequest req = Req();
+  req.presence_penalty = 0.5f;
+  req.frequency_penalty = -1.0f;
+  req.repetition_penalty = 1.25f;
+  req.logit_bias = {{3, -100.0f}, {9, 2.5f}};
+  req.logprobs = true;
+  req.top_logprobs = 2;
+  auto h = s.Submit(req);
+  ASSERT_TRUE(h.ok()) << h.status();
+  auto sub = a.Pop();
+  ASSERT_TRUE(sub && sub->has_submit());
+  const r1::v1::Submit& m = sub->submit();
+  EXPECT_FLOAT_EQ(m.presence_penalty(), 0.5f);
+  EXPECT_FLOAT_EQ(m.frequency_penalty(), -1.0f);
+  EXPECT_FLOAT_EQ(m.repetition_penalty(), 1.25f);
+  ASSERT_EQ(m.logit_bias_size(), 2);
+  EXPECT_FLOAT_EQ(m.logit_bias().at(3), -100.0f);
+  EXPECT_FLOAT_EQ(m.logit_bias().at(9), 2.5f);
+  EXPECT_TRUE(m.logprobs());
+  EXPECT_EQ(m.top_logprobs(), 2);
+
+  auto send = [&](std::vector<int> ids, bool finished) {
+    r1::v1::WorkerMessage w;
+    auto* st = w.mutable_token_events()->add_sequences();
+    st->set_sequence_id(m.sequence_id());
+    for (int t : ids) {
+      st->add_token_ids(t);
+      auto* lp = st->add_logprobs();
+      lp->set_logprob(-0.25f * static_cast<float>(t));
+      lp->add_top_ids(t);
+      lp->add_top_logprobs(-0.25f * static_cast<float>(t));
+      lp->add_top_ids(t + 1);
+      lp->add_top_logprobs(-2.0f);
+    }
+    st->set_finished(finished);
+    st->set_finish_reason(r1::v1::FINISH_REASON_STOP);
+    s.OnMessage(a.id, w);
+  };
+  send({1, 2}, false);
+  send({3}, true);
+  TokenBatch b = (*h)->Next(absl::Seconds(1));
+  EXPECT_EQ(b.token_ids, (std::vector<int32_t>{1, 2, 3}));
+  ASSERT_EQ(b.logprobs.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FLOAT_EQ(b.logprobs[i].logprob, -0.25f * static_cast<float>(i + 1));
+    EXPECT_EQ(b.logprobs[i].top, (std::vector<std::pair<int32_t, float>>{
+                                     {i + 1, -0.25f * static_cast<float>(i + 1)}, {i + 2, -2.0f}}));
+  }
+  EXPECT_EQ(b.end, GenerationEnd::kStop);
+
+  // Without logprobs none are asked for; repetition_penalty 1 (off) is sent as 1.
+  auto plain = s.Submit(Req());
+  ASSERT_TRUE(plain.ok());
+  auto sub2 = a.Pop();
+  ASSERT_TRUE(sub2 && sub2->has_submit());
+  EXPECT_FALSE(sub2->submit().logprobs());
+  EXPECT_EQ(sub2->submit().top_logprobs(), 0);
+  EXPECT_EQ(sub2->submit().repetition_penalty(), 1.0f);
+  EXPECT_EQ(sub2->submit().logit_bias_size(), 0);
 }
 
 TEST_F(ClusterStateTest, CancelReachesTheWorker) {

@@ -1,17 +1,20 @@
 // InferenceService: the public gRPC API r1.v1.Inference (proto/r1/v1/inference.proto) with the
-// OpenAI HTTP API's semantics. A GenerateRequest is turned into the JSON body of the matching
-// OpenAI request (messages → chat completion, prompt / prompt_token_ids → completion) and parsed
-// by the same validator (coordinator/http/openai_request.h), so both front ends accept and refuse
-// exactly the same requests; prompts are built by the same PromptBuilder, and output runs through
-// the same CompletionSession (OutputTracker: incremental detokenizer, reasoning split at
-// </think>, stop strings; deadline; cancellation).
+// OpenAI HTTP API's semantics. A GenerateRequest is mapped field by field to the front ends' typed
+// request and checked by the same ValidateOpenAiRequest as the HTTP parser's requests
+// (generate_request.h: messages → chat, prompt / prompt_token_ids → completion), so both front
+// ends accept and refuse the same values; prompts are built by the same PromptBuilder, and output
+// runs through the same CompletionSession (OutputTracker: incremental detokenizer, reasoning split
+// at </think>, stop strings; deadline; cancellation; n samples; logprobs).
 //
-//   Generate   server-streaming: one GenerateResponse per batch of new text (reasoning_delta /
-//              content_delta and the token ids), the last one with finished, finish_reason and
-//              usage. Bad requests: INVALID_ARGUMENT (NOT_FOUND for an unknown model) before any
-//              message; a generation that fails midway ends with UNAVAILABLE after a last
-//              message carrying FINISH_REASON_ERROR and the error. A cancelled call (client gone,
-//              deadline) cancels the sequence in the cluster.
+//   Generate   server-streaming: one GenerateResponse per batch of new text of one sample
+//              (`index`; reasoning_delta / content_delta, the token ids and, with
+//              sampling.logprobs, their logprobs with sampling.top_logprobs alternatives); each
+//              sample's last message has finished, finish_reason and that sample's usage. With
+//              n > 1 the samples' messages interleave. Bad requests: INVALID_ARGUMENT (NOT_FOUND
+//              for an unknown model) before any message; a generation that fails midway ends with
+//              UNAVAILABLE after a last message carrying FINISH_REASON_ERROR and the error (the
+//              other samples are cancelled). A cancelled call (client gone, deadline) cancels
+//              every sample's sequence in the cluster.
 //   Tokenize   text (special tokens matched) or messages rendered with R1's chat template.
 //   ListModels the served model.
 //

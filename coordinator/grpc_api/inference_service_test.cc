@@ -5,7 +5,15 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 #include "coordinator/http/fake_generator.h"
 
@@ -167,7 +175,40 @@ TEST_F(InferenceServiceTest, BadRequestsAreRefusedBeforeAnyMessage) {
          r->mutable_messages(0)->set_content(s);
        },
        grpc::StatusCode::INVALID_ARGUMENT},
-      {"stop_token_ids", [](auto* r) { r->mutable_sampling()->add_stop_token_ids(5); },
+      {"stop_token_ids out of the vocabulary",
+       [](auto* r) { r->mutable_sampling()->add_stop_token_ids(999999); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"n 17", [](auto* r) { r->mutable_sampling()->set_n(17); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"n -1", [](auto* r) { r->mutable_sampling()->set_n(-1); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"presence_penalty 3", [](auto* r) { r->mutable_sampling()->set_presence_penalty(3); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"frequency_penalty NaN",
+       [](auto* r) { r->mutable_sampling()->set_frequency_penalty(std::nanf("")); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"repetition_penalty 2.5",
+       [](auto* r) { r->mutable_sampling()->set_repetition_penalty(2.5); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"repetition_penalty negative",
+       [](auto* r) { r->mutable_sampling()->set_repetition_penalty(-1); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"logit_bias id", [](auto* r) { (*r->mutable_sampling()->mutable_logit_bias())[999999] = 1; },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"logit_bias value", [](auto* r) { (*r->mutable_sampling()->mutable_logit_bias())[5] = 101; },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"top_logprobs without logprobs", [](auto* r) { r->mutable_sampling()->set_top_logprobs(2); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"top_logprobs 21",
+       [](auto* r) {
+         r->mutable_sampling()->set_logprobs(true);
+         r->mutable_sampling()->set_top_logprobs(21);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"messages and prompt", [](auto* r) { r->set_prompt("also"); },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"tool calls on a user message",
+       [](auto* r) { r->mutable_messages(0)->add_tool_calls()->set_name("f"); },
        grpc::StatusCode::INVALID_ARGUMENT},
       {"seeded top_k below -1", [](auto* r) { r->mutable_sampling()->set_top_k(-7); },
        grpc::StatusCode::INVALID_ARGUMENT},
@@ -187,6 +228,132 @@ TEST_F(InferenceServiceTest, BadRequestsAreRefusedBeforeAnyMessage) {
   bad_id.add_prompt_token_ids(999999);
   EXPECT_EQ(Run(bad_id).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(gen_.submitted(), 0);
+}
+
+// Every SamplingParams field reaches the generator as the HTTP API's parameter of the same name
+// would; zero values are the documented defaults.
+TEST_F(InferenceServiceTest, SamplingParamsMapToTheRequest) {
+  gen_.SetScript([&](const GenerationRequest&) {
+    http::FakeScript s;
+    s.tokens = Ids("a</think>b");
+    return s;
+  });
+  r1::v1::GenerateRequest req = Chat("hi");
+  Result r = Run(req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  GenerationRequest g = *gen_.last_request();
+  EXPECT_EQ(g.temperature, 0.0f);
+  EXPECT_EQ(g.top_p, 1.0f);
+  EXPECT_EQ(g.repetition_penalty, 1.0f);
+  EXPECT_FALSE(g.logprobs);
+  EXPECT_FALSE(g.seed.has_value());
+  EXPECT_EQ(gen_.submitted(), 1);
+
+  r1::v1::SamplingParams* p = req.mutable_sampling();
+  p->set_temperature(0.7f);
+  p->set_top_p(0.9f);
+  p->set_top_k(-1);
+  p->set_seed(42);
+  p->set_max_tokens(30);
+  p->add_stop_token_ids(Ids(",")[0]);
+  p->set_presence_penalty(0.5f);
+  p->set_frequency_penalty(-0.25f);
+  p->set_repetition_penalty(1.1f);
+  (*p->mutable_logit_bias())[9] = -100;
+  (*p->mutable_logit_bias())[3] = 2.5f;
+  p->set_logprobs(true);
+  p->set_top_logprobs(4);
+  r = Run(req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  g = *gen_.last_request();
+  EXPECT_FLOAT_EQ(g.temperature, 0.7f);
+  EXPECT_FLOAT_EQ(g.top_p, 0.9f);
+  EXPECT_EQ(g.top_k, 0);
+  EXPECT_EQ(g.seed, 42u);
+  EXPECT_EQ(g.max_new_tokens, 30);
+  EXPECT_NE(std::find(g.stop_token_ids.begin(), g.stop_token_ids.end(), Ids(",")[0]),
+            g.stop_token_ids.end());
+  EXPECT_FLOAT_EQ(g.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(g.frequency_penalty, -0.25f);
+  EXPECT_FLOAT_EQ(g.repetition_penalty, 1.1f);
+  EXPECT_EQ(g.logit_bias, (std::vector<std::pair<int32_t, float>>{{3, 2.5f}, {9, -100.0f}}));
+  EXPECT_TRUE(g.logprobs);
+  EXPECT_EQ(g.top_logprobs, 4);
+  EXPECT_EQ(gen_.submitted(), 2);
+}
+
+TEST_F(InferenceServiceTest, NSamplesInterleaveEachWithItsOwnFinishedMessageAndLogprobs) {
+  gen_.SetScript([&](const GenerationRequest& g) {
+    http::FakeScript s;
+    std::vector<int32_t> t = Ids(absl::StrCat("r", *g.seed, "</think>answer ", *g.seed));
+    t.push_back(1);  // EOS
+    s.tokens = t;
+    s.delay = absl::Milliseconds(1);
+    return s;
+  });
+  r1::v1::GenerateRequest req = Chat("hi");
+  req.mutable_sampling()->set_n(3);
+  req.mutable_sampling()->set_seed(20);
+  req.mutable_sampling()->set_logprobs(true);
+  req.mutable_sampling()->set_top_logprobs(2);
+  Result r = Run(req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(gen_.submitted(), 3);
+  std::map<int, std::string> content;
+  std::map<int, std::vector<int32_t>> ids;
+  std::map<int, int> finished;
+  for (const auto& m : r.messages) {
+    ASSERT_TRUE(m.index() >= 0 && m.index() < 3);
+    EXPECT_EQ(finished[m.index()], 0) << "message after the finish of " << m.index();
+    content[m.index()] += m.content_delta();
+    ASSERT_EQ(m.logprobs_size(), m.token_ids_size());
+    for (int k = 0; k < m.token_ids_size(); ++k) {
+      const size_t position = ids[m.index()].size();
+      const TokenLogprob want =
+          http::FakeLogprob(m.token_ids(k), position, 2, tokenizer_->id_limit());
+      EXPECT_EQ(m.logprobs(k).logprob(), want.logprob);
+      ASSERT_EQ(m.logprobs(k).top_ids_size(), 2);
+      ASSERT_EQ(m.logprobs(k).top_logprobs_size(), 2);
+      EXPECT_EQ(m.logprobs(k).top_ids(1), want.top[1].first);
+      EXPECT_EQ(m.logprobs(k).top_logprobs(1), want.top[1].second);
+      ids[m.index()].push_back(m.token_ids(k));
+    }
+    if (m.finished()) {
+      ++finished[m.index()];
+      EXPECT_EQ(m.finish_reason(), r1::v1::FINISH_REASON_STOP);
+      EXPECT_EQ(m.usage().completion_tokens(), static_cast<int32_t>(ids[m.index()].size()));
+      EXPECT_GT(m.usage().prompt_tokens(), 0);
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(finished[i], 1) << i;
+    EXPECT_EQ(content[i], absl::StrCat("answer ", 20 + i));
+  }
+}
+
+TEST_F(InferenceServiceTest, AFailingSampleEndsTheCallAndCancelsTheOthers) {
+  gen_.SetScript([&](const GenerationRequest& g) {
+    http::FakeScript s;
+    s.delay = absl::Milliseconds(2);
+    s.tokens = Ids("y");
+    if (*g.seed == 1) {
+      s.end = GenerationEnd::kError;
+      s.error = "worker w1 gone";
+    } else {
+      s.never_ends = true;
+    }
+    return s;
+  });
+  r1::v1::GenerateRequest req = Chat("hi");
+  req.mutable_sampling()->set_n(3);
+  req.mutable_sampling()->set_seed(0);
+  Result r = Run(req);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_FALSE(r.messages.empty());
+  EXPECT_EQ(r.messages.back().index(), 1);
+  EXPECT_EQ(r.messages.back().finish_reason(), r1::v1::FINISH_REASON_ERROR);
+  EXPECT_TRUE(gen_.WaitCancelled(2, absl::Seconds(5)));
+  EXPECT_TRUE(gen_.WaitIdle(absl::Seconds(5)));
 }
 
 TEST_F(InferenceServiceTest, GeneratorErrorEndsTheStreamWithUnavailable) {

@@ -1,6 +1,8 @@
 #include "coordinator/http/completion_session.h"
 
 #include <algorithm>
+#include <iterator>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -79,22 +81,36 @@ absl::StatusOr<std::unique_ptr<CompletionSession>> CompletionSession::Start(
       request, *std::move(ids), model, request_id, deadline,
       request.ignore_eos ? std::vector<int32_t>{} : std::vector<int32_t>{env->prompts->eos_id()});
   if (!greq.ok()) return reject(greq.status());
-  const int32_t max_new_tokens = greq->max_new_tokens;
-  absl::StatusOr<std::unique_ptr<GenerationHandle>> handle =
-      env->generator->Submit(*std::move(greq));
-  if (!handle.ok()) {
-    const absl::Status s = NormalizeSubmitError(handle.status());
-    if (s.code() == absl::StatusCode::kResourceExhausted) {
-      // Overload sheds many requests a second: r1_request_rejections_total counts them.
-      log::Debug(request_id, "submit refused: {}", s.message());
-    } else {
-      log::Warn(request_id, "submit refused: {}", s.ToString());
-    }
-    return reject(s);
-  }
   std::unique_ptr<CompletionSession> session(new CompletionSession(
-      env, request, std::move(request_id), received, deadline, prompt_tokens, max_new_tokens));
-  session->handle_ = *std::move(handle);
+      env, request, request_id, received, deadline, prompt_tokens, greq->max_new_tokens));
+  const int n = std::max(request.n, 1);
+  for (int i = 0; i < n; ++i) {
+    GenerationRequest sample = *greq;
+    if (n > 1) {
+      sample.request_id = absl::StrCat(request_id, "-", i);
+      if (sample.seed.has_value()) *sample.seed += static_cast<uint64_t>(i);
+    }
+    absl::StatusOr<std::unique_ptr<GenerationHandle>> handle =
+        env->generator->Submit(std::move(sample));
+    if (!handle.ok()) {
+      const absl::Status s = NormalizeSubmitError(handle.status());
+      if (s.code() == absl::StatusCode::kResourceExhausted) {
+        // Overload sheds many requests a second: r1_request_rejections_total counts them.
+        log::Debug(request_id, "submit refused: {}", s.message());
+      } else {
+        log::Warn(request_id, "submit refused: {}", s.ToString());
+      }
+      for (auto& submitted : session->samples_) {
+        submitted->handle->Cancel();
+        submitted->generation_over = true;
+      }
+      session->ended_ = true;  // nothing was counted as running
+      return reject(s);
+    }
+    auto sample_state = std::make_unique<Sample>(env->tokenizer, MakeOutputOptions(*env, request));
+    sample_state->handle = *std::move(handle);
+    session->samples_.push_back(std::move(sample_state));
+  }
   if (metrics != nullptr) {
     metrics->RunningAdd(1);
     metrics->AddPromptTokens(prompt_tokens);
@@ -109,143 +125,225 @@ CompletionSession::CompletionSession(const CompletionEnv* env, const OpenAiReque
     : env_(env),
       request_id_(std::move(request_id)),
       chat_(request.kind == ApiKind::kChat),
+      logprobs_(request.logprobs),
       received_(received),
       deadline_(deadline),
       prompt_tokens_(prompt_tokens),
-      max_new_tokens_(max_new_tokens),
-      tracker_(env->tokenizer, MakeOutputOptions(*env, request)) {}
+      max_new_tokens_(max_new_tokens) {}
 
 CompletionSession::~CompletionSession() {
-  if (!generation_over_) handle_->Cancel();
-  if (finish_ == CompletionFinish::kNone) {
-    log::Info(request_id_, "cancelled after {} tokens", tracker_.completion_tokens());
+  CancelRunning();
+  if (!ended_) {
+    log::Info(request_id_, "cancelled after {} tokens", CompletionTokens());
     if (env_->metrics != nullptr) {
       env_->metrics->Cancelled();
       env_->metrics->RunningAdd(-1);
-      env_->metrics->AddGenerationTokens(tracker_.completion_tokens());
+      env_->metrics->AddGenerationTokens(CompletionTokens());
       env_->metrics->ObserveE2e(absl::ToDoubleSeconds(absl::Now() - received_));
     }
   }
 }
 
-void CompletionSession::Cancel() { handle_->Cancel(); }
-
-Usage CompletionSession::usage() const {
-  return Usage{prompt_tokens_, tracker_.completion_tokens(),
-               chat_ ? tracker_.reasoning_tokens() : 0};
+void CompletionSession::Cancel() {
+  for (const auto& s : samples_) s->handle->Cancel();
 }
 
-void CompletionSession::End(CompletionFinish finish, absl::Status error, CompletionStep* step) {
-  finish_ = finish;
-  step->finish = finish;
-  step->error = error;
-  if (!generation_over_) {
-    handle_->Cancel();
-    generation_over_ = true;
+void CompletionSession::CancelRunning() {
+  for (const auto& s : samples_) {
+    if (s->generation_over) continue;
+    s->handle->Cancel();
+    s->generation_over = true;
   }
+}
+
+int64_t CompletionSession::CompletionTokens() const {
+  int64_t total = 0;
+  for (const auto& s : samples_) total += s->tracker.completion_tokens();
+  return total;
+}
+
+Usage CompletionSession::usage() const {
+  Usage u{prompt_tokens_, 0, 0};
+  for (const auto& s : samples_) {
+    u.completion_tokens += s->tracker.completion_tokens();
+    if (chat_) u.reasoning_tokens += s->tracker.reasoning_tokens();
+  }
+  return u;
+}
+
+Usage CompletionSession::usage(int index) const {
+  const OutputTracker& t = samples_[index]->tracker;
+  return Usage{prompt_tokens_, t.completion_tokens(), chat_ ? t.reasoning_tokens() : 0};
+}
+
+void CompletionSession::EndSession(const absl::Status& error) {
+  ended_ = true;
+  error_ = error;
   const absl::Time now = absl::Now();
   if (env_->metrics != nullptr) {
     env_->metrics->RunningAdd(-1);
-    env_->metrics->AddGenerationTokens(tracker_.completion_tokens());
+    env_->metrics->AddGenerationTokens(CompletionTokens());
     env_->metrics->ObserveE2e(absl::ToDoubleSeconds(now - received_));
     if (error.code() == absl::StatusCode::kDeadlineExceeded) env_->metrics->Rejected("timeout");
   }
   if (error.ok()) {
     log::Info(request_id_,
-              "done prompt_tokens={} completion_tokens={} max_new_tokens={} finish={} "
+              "done prompt_tokens={} completion_tokens={} n={} max_new_tokens={} finish={} "
               "e2e_ms={}",
-              prompt_tokens_, tracker_.completion_tokens(), max_new_tokens_,
-              FinishReasonText(finish), absl::ToInt64Milliseconds(now - received_));
+              prompt_tokens_, CompletionTokens(), samples_.size(), max_new_tokens_,
+              FinishReasonText(samples_[0]->finish), absl::ToInt64Milliseconds(now - received_));
   } else {
-    log::Warn(request_id_, "failed after {} tokens: {}", tracker_.completion_tokens(),
-              error.ToString());
+    log::Warn(request_id_, "failed after {} tokens: {}", CompletionTokens(), error.ToString());
   }
+}
+
+void CompletionSession::EndSample(int index, CompletionFinish finish, CompletionStep* step) {
+  Sample& s = *samples_[index];
+  s.finish = finish;
+  step->finish = finish;
+  if (!s.generation_over) {
+    s.handle->Cancel();
+    s.generation_over = true;
+  }
+  for (const auto& other : samples_) {
+    if (other->finish == CompletionFinish::kNone) return;
+  }
+  EndSession(absl::OkStatus());
+}
+
+void CompletionSession::Fail(absl::Status error, CompletionStep* step) {
+  samples_[step->index]->finish = CompletionFinish::kError;
+  step->finish = CompletionFinish::kError;
+  step->error = error;
+  CancelRunning();
+  EndSession(error);
 }
 
 CompletionStep CompletionSession::Next(absl::Duration timeout) {
   CompletionStep step;
-  if (finish_ != CompletionFinish::kNone) {
-    step.finish = finish_;
+  if (ended_) {
+    step.finish = error_.ok() ? samples_[0]->finish : CompletionFinish::kError;
+    step.error = error_;
     return step;
   }
   const absl::Time now = absl::Now();
   if (now >= deadline_) {
-    detok::OutputDelta delta;
-    tracker_.Finish(&delta);
-    step.reasoning = std::move(delta.reasoning);
-    step.content = std::move(delta.content);
-    End(CompletionFinish::kError,
-        ApiStatus(absl::StatusCode::kDeadlineExceeded,
-                  absl::StrCat("The request did not finish before its deadline (",
-                               absl::FormatDuration(deadline_ - received_), " after arrival)."),
-                  "", "request_timeout"),
-        &step);
+    // The first sample still running carries the error (and its held-back text).
+    for (size_t i = 0; i < samples_.size(); ++i) {
+      if (samples_[i]->finish != CompletionFinish::kNone) continue;
+      step.index = static_cast<int>(i);
+      detok::OutputDelta delta;
+      samples_[i]->tracker.Finish(&delta);
+      step.reasoning = std::move(delta.reasoning);
+      step.content = std::move(delta.content);
+      break;
+    }
+    Fail(ApiStatus(absl::StatusCode::kDeadlineExceeded,
+                   absl::StrCat("The request did not finish before its deadline (",
+                                absl::FormatDuration(deadline_ - received_), " after arrival)."),
+                   "", "request_timeout"),
+         &step);
     return step;
   }
-  TokenBatch batch = handle_->Next(std::min(timeout, deadline_ - now));
-  if (batch.end != GenerationEnd::kNone) generation_over_ = true;
+  // One pass that takes what is there already, then passes that wait on each running sample in
+  // turn for its share of the time left.
+  const absl::Time until = std::min(now + timeout, deadline_);
+  const int n = samples();
+  for (int pass = 0;; ++pass) {
+    if (pass > 0 && absl::Now() >= until) break;
+    int running = 0;
+    for (const auto& s : samples_) running += s->finish == CompletionFinish::kNone ? 1 : 0;
+    for (int k = 0; k < n; ++k) {
+      const int i = (next_ + k) % n;
+      if (samples_[i]->finish != CompletionFinish::kNone) continue;
+      const absl::Duration wait =
+          pass == 0 ? absl::ZeroDuration()
+                    : std::max(absl::ZeroDuration(), (until - absl::Now()) / running);
+      TokenBatch batch = samples_[i]->handle->Next(wait);
+      if (batch.token_ids.empty() && batch.end == GenerationEnd::kNone) continue;
+      next_ = (i + 1) % n;
+      return Process(i, std::move(batch));
+    }
+  }
+  return step;
+}
 
+CompletionStep CompletionSession::Process(int index, TokenBatch batch) {
+  Sample& s = *samples_[index];
+  CompletionStep step;
+  step.index = index;
+  if (batch.end != GenerationEnd::kNone) s.generation_over = true;
   detok::OutputDelta delta;
+  auto take_text = [&] {
+    step.reasoning = std::move(delta.reasoning);
+    step.content = std::move(delta.content);
+  };
   if (!batch.token_ids.empty()) {
     const absl::Time t = absl::Now();
-    if (env_->metrics != nullptr && !tracker_.stopped()) {
-      if (last_token_ == absl::InfinitePast()) {
-        env_->metrics->ObserveTtft(absl::ToDoubleSeconds(t - received_));
-      } else {
+    if (env_->metrics != nullptr && !s.tracker.stopped()) {
+      if (!first_token_seen_) env_->metrics->ObserveTtft(absl::ToDoubleSeconds(t - received_));
+      if (s.last_token != absl::InfinitePast()) {
         const double per =
-            absl::ToDoubleSeconds(t - last_token_) / static_cast<double>(batch.token_ids.size());
+            absl::ToDoubleSeconds(t - s.last_token) / static_cast<double>(batch.token_ids.size());
         for (size_t i = 0; i < batch.token_ids.size(); ++i) env_->metrics->ObserveInterToken(per);
       }
     }
-    last_token_ = t;
+    first_token_seen_ = true;
+    s.last_token = t;
+    if (logprobs_ && batch.logprobs.size() != batch.token_ids.size()) {
+      Fail(ApiStatus(absl::StatusCode::kInternal,
+                     absl::StrCat("The generator returned ", batch.logprobs.size(),
+                                  " logprobs for ", batch.token_ids.size(), " tokens."),
+                     "", "generation_failed"),
+           &step);
+      return step;
+    }
     size_t consumed = 0;
-    absl::Status s = tracker_.Append(batch.token_ids, &delta, &consumed);
+    absl::Status st = s.tracker.Append(batch.token_ids, &delta, &consumed);
     step.token_ids.assign(batch.token_ids.begin(),
                           batch.token_ids.begin() + static_cast<std::ptrdiff_t>(consumed));
-    if (!s.ok()) {
-      step.reasoning = std::move(delta.reasoning);
-      step.content = std::move(delta.content);
-      End(CompletionFinish::kError,
-          absl::InternalError(
-              absl::StrCat("The model produced an undecodable token: ", s.message())),
-          &step);
+    if (logprobs_) {
+      step.logprobs.assign(
+          std::make_move_iterator(batch.logprobs.begin()),
+          std::make_move_iterator(batch.logprobs.begin() + static_cast<std::ptrdiff_t>(consumed)));
+    }
+    if (!st.ok()) {
+      take_text();
+      Fail(absl::InternalError(
+               absl::StrCat("The model produced an undecodable token: ", st.message())),
+           &step);
       return step;
     }
   }
-  if (tracker_.stopped()) {
-    step.reasoning = std::move(delta.reasoning);
-    step.content = std::move(delta.content);
-    End(CompletionFinish::kStop, absl::OkStatus(), &step);
+  if (s.tracker.stopped()) {
+    take_text();
+    EndSample(index, CompletionFinish::kStop, &step);
     return step;
   }
   if (batch.end == GenerationEnd::kNone) {
-    step.reasoning = std::move(delta.reasoning);
-    step.content = std::move(delta.content);
+    take_text();
     return step;
   }
-  tracker_.Finish(&delta);
-  step.reasoning = std::move(delta.reasoning);
-  step.content = std::move(delta.content);
+  s.tracker.Finish(&delta);
+  take_text();
   switch (batch.end) {
     case GenerationEnd::kStop:
-      End(CompletionFinish::kStop, absl::OkStatus(), &step);
+      EndSample(index, CompletionFinish::kStop, &step);
       break;
     case GenerationEnd::kLength:
-      End(CompletionFinish::kLength, absl::OkStatus(), &step);
+      EndSample(index, CompletionFinish::kLength, &step);
       break;
     case GenerationEnd::kCancelled:
-      End(CompletionFinish::kError,
-          ApiStatus(absl::StatusCode::kUnavailable,
-                    batch.error.empty() ? "The cluster cancelled the generation." : batch.error, "",
-                    "generation_cancelled"),
-          &step);
+      Fail(ApiStatus(absl::StatusCode::kUnavailable,
+                     batch.error.empty() ? "The cluster cancelled the generation." : batch.error,
+                     "", "generation_cancelled"),
+           &step);
       break;
     default:
-      End(CompletionFinish::kError,
-          ApiStatus(absl::StatusCode::kInternal,
-                    batch.error.empty() ? "The generation failed." : batch.error, "",
-                    "generation_failed"),
-          &step);
+      Fail(ApiStatus(absl::StatusCode::kInternal,
+                     batch.error.empty() ? "The generation failed." : batch.error, "",
+                     "generation_failed"),
+           &step);
       break;
   }
   return step;

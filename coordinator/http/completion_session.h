@@ -1,24 +1,34 @@
-// CompletionSession: one generation, from a validated OpenAiRequest to text deltas, a finish
-// reason and usage, independent of the transport. The OpenAI HTTP API (generation_job.h) drives
-// it; the gRPC Inference service can drive it the same way after mapping its proto to an
-// OpenAiRequest (openai_request.h):
+// CompletionSession: one generation request — its `n` samples of the same prompt — from a validated
+// OpenAiRequest to text deltas, finish reasons and usage, independent of the transport. The OpenAI
+// HTTP API (generation_job.h) and the gRPC Inference service drive it the same way:
 //
 //   CompletionEnv env = ...;  // shared by every session, read-only
 //   ASSIGN_OR_RETURN(std::unique_ptr<CompletionSession> s,
 //                    CompletionSession::Start(&env, request, request_id, received, deadline));
-//   while (true) {
+//   while (!s->finished()) {
 //     CompletionStep step = s->Next(absl::Milliseconds(50));
-//     send(step.reasoning, step.content, step.token_ids);
-//     if (step.finish != CompletionFinish::kNone) break;   // then s->usage()
+//     send(step.index, step.reasoning, step.content, step.token_ids, step.logprobs);
+//     if (step.finish == CompletionFinish::kError) break;  // the whole request failed
+//     if (step.finish != CompletionFinish::kNone) ...;     // sample step.index ended
 //     if (client_gone) { s->Cancel(); break; }
 //   }
+//   // then s->usage() (all samples) or s->usage(i), s->finish(i)
 //
-// Start builds the prompt (PromptBuilder), checks it against the context, submits it to the
-// Generator and counts it in the metrics. Next waits for the generator's next batch (at most
-// `timeout`), detokenizes it (OutputTracker: UTF-8 safe, stop strings, reasoning split) and ends
-// the session on a stop token or string (the sequence is then cancelled at once), on the
-// generator's own end, at the deadline, or on an error. Destroying a session whose sequence is
-// still running cancels it.
+// Start builds the prompt once (PromptBuilder), checks it against the context, and submits one
+// Generator sequence per sample (sample i with seed + i when the request has a seed; without one
+// each sample gets its own random seed); if one Submit fails, those already submitted are
+// cancelled. Next waits for the next batch of any sample (at most `timeout`; samples are polled in
+// turn), detokenizes it (that sample's OutputTracker: UTF-8 safe, stop strings, reasoning split)
+// and returns it as that sample's step. A sample ends on a stop token or string (its sequence is
+// then cancelled at once) or on the generator's own end. The whole session ends with an error —
+// every other sample cancelled — at the deadline, when a sample's sequence fails or is cancelled
+// by the cluster, on an undecodable token, or when the generator returned no logprobs for tokens
+// of a request that asked for them. Destroying a session with sequences still running cancels
+// them.
+//
+// Metrics (HttpMetrics) count the request once: running, prompt tokens, time to the first token
+// of any sample, end-to-end latency and cancellations; generation tokens and inter-token latency
+// count every sample's tokens.
 //
 // Errors of Start carry the OpenAI error details (api_error.h): the prompt's (InvalidArgument,
 // context_length_exceeded) and Generator::Submit's (InvalidArgument -> 400, ResourceExhausted ->
@@ -32,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -60,14 +71,18 @@ struct CompletionEnv {
 
 enum class CompletionFinish { kNone, kStop, kLength, kError };
 
-// What one Next() produced.
+// What one Next() produced, for one sample.
 struct CompletionStep {
-  std::vector<int32_t> token_ids;  // generated ids consumed by this step (counted in usage)
-  std::string reasoning;           // new reasoning_content text (chat only)
-  std::string content;             // new answer text
+  int index = 0;                       // the sample, 0 <= index < n
+  std::vector<int32_t> token_ids;      // generated ids consumed by this step (counted in usage)
+  std::vector<TokenLogprob> logprobs;  // with request.logprobs: one per token_ids entry
+  std::string reasoning;               // new reasoning_content text (chat only)
+  std::string content;                 // new answer text
+  // kStop / kLength: this sample ended; kError: the whole session ended with `error`.
   CompletionFinish finish = CompletionFinish::kNone;
   // With kError: DeadlineExceeded (the deadline passed; code request_timeout), Unavailable (the
-  // cluster cancelled the sequence), Internal (the generator failed, or an undecodable token).
+  // cluster cancelled the sequence), Internal (the generator failed, an undecodable token, or
+  // missing logprobs).
   absl::Status error;
 };
 
@@ -83,42 +98,69 @@ class CompletionSession {
                                                                   std::string request_id,
                                                                   absl::Time received,
                                                                   absl::Time deadline);
-  ~CompletionSession();  // cancels a running sequence
+  ~CompletionSession();  // cancels running sequences
   CompletionSession(const CompletionSession&) = delete;
   CompletionSession& operator=(const CompletionSession&) = delete;
 
-  // Waits up to `timeout` for generated tokens. After a step with finish != kNone, returns empty
-  // finished steps.
+  // Waits up to `timeout` for generated tokens of any sample. A step without tokens, text or
+  // finish means the time passed with nothing new. After the session ended, returns empty steps
+  // with finish = kError (it failed) or sample 0's finish.
   CompletionStep Next(absl::Duration timeout);
-  // Stops the sequence (client gone, server shutting down); idempotent, any thread.
+  // Stops every sample (client gone, server shutting down); idempotent, any thread.
   void Cancel();
 
-  bool finished() const { return finish_ != CompletionFinish::kNone; }
-  CompletionFinish finish() const { return finish_; }
-  // prompt_tokens is the tokenizer's count of the prompt ids; completion_tokens and
-  // reasoning_tokens as OutputTracker counts them (reasoning_tokens 0 for completions).
+  // Every sample ended, or the session failed.
+  bool finished() const { return ended_; }
+  int samples() const { return static_cast<int>(samples_.size()); }
+  // kNone while sample `index` runs.
+  CompletionFinish finish(int index) const { return samples_[index]->finish; }
+  // prompt_tokens is the tokenizer's count of the prompt ids (once, whatever n);
+  // completion_tokens and reasoning_tokens as OutputTracker counts them, summed over the samples
+  // (reasoning_tokens 0 for completions).
   Usage usage() const;
+  // The prompt and sample `index`'s tokens.
+  Usage usage(int index) const;
   const std::string& request_id() const { return request_id_; }
   int32_t max_new_tokens() const { return max_new_tokens_; }
 
  private:
+  struct Sample {
+    Sample(const tok::Tokenizer* tokenizer, detok::OutputOptions options)
+        : tracker(tokenizer, std::move(options)) {}
+    std::unique_ptr<GenerationHandle> handle;
+    OutputTracker tracker;
+    bool generation_over = false;  // the generator ended the sequence (or it was cancelled)
+    CompletionFinish finish = CompletionFinish::kNone;
+    absl::Time last_token = absl::InfinitePast();
+  };
+
   CompletionSession(const CompletionEnv* env, const OpenAiRequest& request, std::string request_id,
                     absl::Time received, absl::Time deadline, int64_t prompt_tokens,
                     int32_t max_new_tokens);
-  void End(CompletionFinish finish, absl::Status error, CompletionStep* step);
+  // Sample `index`'s batch as a step.
+  CompletionStep Process(int index, TokenBatch batch);
+  // Sample `index` ended without error.
+  void EndSample(int index, CompletionFinish finish, CompletionStep* step);
+  // The session ends with `error` (set on *step, for sample step->index); the other samples are
+  // cancelled.
+  void Fail(absl::Status error, CompletionStep* step);
+  void CancelRunning();
+  void EndSession(const absl::Status& error);
+  int64_t CompletionTokens() const;
 
   const CompletionEnv* env_;
   const std::string request_id_;
   const bool chat_;
+  const bool logprobs_;
   const absl::Time received_;
   const absl::Time deadline_;
   const int64_t prompt_tokens_;
   const int32_t max_new_tokens_;
-  std::unique_ptr<GenerationHandle> handle_;
-  OutputTracker tracker_;
-  bool generation_over_ = false;  // the generator ended the sequence itself (or was cancelled)
-  CompletionFinish finish_ = CompletionFinish::kNone;
-  absl::Time last_token_ = absl::InfinitePast();
+  std::vector<std::unique_ptr<Sample>> samples_;  // fixed after Start
+  int next_ = 0;                                  // the sample polled first
+  bool first_token_seen_ = false;
+  bool ended_ = false;
+  absl::Status error_;
 };
 
 }  // namespace r1::http

@@ -9,8 +9,11 @@ namespace {
 class FakeHandle : public GenerationHandle {
  public:
   FakeHandle(std::shared_ptr<FakeGenerator::State> state, FakeScript script,
-             GenerationRequest request)
-      : state_(std::move(state)), script_(std::move(script)), request_(std::move(request)) {
+             GenerationRequest request, int64_t vocab_size)
+      : state_(std::move(state)),
+        script_(std::move(script)),
+        request_(std::move(request)),
+        vocab_size_(vocab_size) {
     next_ready_ = absl::Now() + script_.delay;
   }
   ~FakeHandle() override {
@@ -24,7 +27,7 @@ class FakeHandle : public GenerationHandle {
     {
       std::unique_lock<std::mutex> lock(state_->mu);
       state_->cv.wait_until(lock, absl::ToChronoTime(until), [&] { return cancelled_; });
-      if (cancelled_) return {{}, GenerationEnd::kCancelled, ""};
+      if (cancelled_) return {{}, {}, GenerationEnd::kCancelled, ""};
     }
     TokenBatch b;
     if (absl::Now() < next_ready_) return b;
@@ -38,8 +41,12 @@ class FakeHandle : public GenerationHandle {
       if (produced_ >= request_.max_new_tokens) break;
       const int32_t t = script_.tokens[pos_ % script_.tokens.size()];
       ++pos_;
-      ++produced_;
       b.token_ids.push_back(t);
+      if (request_.logprobs && !script_.omit_logprobs) {
+        b.logprobs.push_back(
+            FakeLogprob(t, static_cast<size_t>(produced_), request_.top_logprobs, vocab_size_));
+      }
+      ++produced_;
       if (std::find(request_.stop_token_ids.begin(), request_.stop_token_ids.end(), t) !=
           request_.stop_token_ids.end()) {
         b.end = GenerationEnd::kStop;
@@ -70,6 +77,7 @@ class FakeHandle : public GenerationHandle {
   std::shared_ptr<FakeGenerator::State> state_;
   const FakeScript script_;
   const GenerationRequest request_;
+  const int64_t vocab_size_;
   bool cancelled_ = false;  // guarded by state_->mu
   size_t pos_ = 0;
   int32_t produced_ = 0;
@@ -77,6 +85,19 @@ class FakeHandle : public GenerationHandle {
 };
 
 }  // namespace
+
+TokenLogprob FakeLogprob(int32_t id, size_t position, int32_t top, int64_t vocab_size) {
+  TokenLogprob lp;
+  lp.logprob =
+      -static_cast<float>(1 + (static_cast<int64_t>(id) + static_cast<int64_t>(position)) % 5) /
+      8.0f;
+  const int64_t vocab = std::max<int64_t>(vocab_size, 1);
+  for (int32_t k = 0; k < top; ++k) {
+    lp.top.emplace_back(static_cast<int32_t>((static_cast<int64_t>(id) + k) % vocab),
+                        lp.logprob - 0.5f * static_cast<float>(k));
+  }
+  return lp;
+}
 
 FakeGenerator::FakeGenerator(ServedModel model) : model_(std::move(model)) {}
 
@@ -90,9 +111,10 @@ void FakeGenerator::SetReady(bool ready) {
   ready_ = ready;
 }
 
-void FakeGenerator::SetSubmitError(absl::Status status) {
+void FakeGenerator::SetSubmitError(absl::Status status, int after) {
   std::lock_guard<std::mutex> lock(mu_);
   submit_error_ = std::move(status);
+  submit_error_after_ = after;
 }
 
 bool FakeGenerator::Ready() const {
@@ -105,7 +127,10 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> FakeGenerator::Submit(Generati
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_request_ = request;
-    if (!submit_error_.ok()) return submit_error_;
+    if (!submit_error_.ok()) {
+      if (submit_error_after_ == 0) return submit_error_;
+      --submit_error_after_;
+    }
     if (script_) script = script_(request);
   }
   if (request.prompt_token_ids.empty() || request.max_new_tokens <= 0) {
@@ -117,7 +142,7 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> FakeGenerator::Submit(Generati
     ++state_->active;
   }
   return std::unique_ptr<GenerationHandle>(
-      new FakeHandle(state_, std::move(script), std::move(request)));
+      new FakeHandle(state_, std::move(script), std::move(request), model_.vocab_size));
 }
 
 int FakeGenerator::submitted() const {

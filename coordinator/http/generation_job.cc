@@ -2,10 +2,12 @@
 
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "coordinator/http/api_error.h"
+#include "coordinator/http/logprobs_json.h"
 #include "coordinator/http/openai_response.h"
 
 namespace r1::http {
@@ -31,19 +33,53 @@ GenerationResult SendError(const GenerationContext& ctx, ApiKind kind, ResponseS
   return {e.http_status, ok};
 }
 
-// The SSE events for one step's text.
-std::string DeltaEvents(ApiKind kind, const ResponseMeta& meta, const CompletionStep& step,
-                        bool usage_null) {
+// One choice's output as it accumulates (non-streaming) and its logprobs state.
+struct ChoiceOutput {
+  explicit ChoiceOutput(int top) : text_logprobs(top) {}
+  std::string reasoning, content;
+  json chat_logprobs = json::array();  // entries of logprobs.content
+  CompletionLogprobs text_logprobs;
+};
+
+// The logprobs a streamed chunk of `step` carries: null without logprobs or tokens.
+json StepLogprobs(const GenerationContext& ctx, ApiKind kind, const OpenAiRequest& req,
+                  const CompletionStep& step, ChoiceOutput* choice) {
+  if (!req.logprobs || step.token_ids.empty()) return nullptr;
+  if (kind == ApiKind::kChat) {
+    return {{"content", ChatLogprobEntries(*ctx.env.tokenizer, step.token_ids, step.logprobs,
+                                           req.top_logprobs)}};
+  }
+  choice->text_logprobs.Append(*ctx.env.tokenizer, step.token_ids, step.logprobs);
+  return choice->text_logprobs.Take();
+}
+
+// The SSE events for one step: its text (with the logprobs of its tokens on the first chunk, or
+// on a chunk of its own when the tokens produced no text yet), then the finish of its choice.
+std::string StepEvents(ApiKind kind, const ResponseMeta& meta, const CompletionStep& step,
+                       json logprobs, bool usage_null) {
   std::string events;
+  const int i = step.index;
   if (kind == ApiKind::kChat) {
     if (!step.reasoning.empty()) {
-      events += SseEvent(ChatChunk(meta, {{"reasoning_content", step.reasoning}}, "", usage_null));
+      events += SseEvent(ChatChunk(meta, i, {{"reasoning_content", step.reasoning}},
+                                   std::exchange(logprobs, nullptr), "", usage_null));
     }
     if (!step.content.empty()) {
-      events += SseEvent(ChatChunk(meta, {{"content", step.content}}, "", usage_null));
+      events += SseEvent(ChatChunk(meta, i, {{"content", step.content}},
+                                   std::exchange(logprobs, nullptr), "", usage_null));
     }
-  } else if (!step.content.empty()) {
-    events += SseEvent(TextCompletionChunk(meta, step.content, "", usage_null));
+    if (!logprobs.is_null()) {
+      events += SseEvent(ChatChunk(meta, i, json::object(), std::move(logprobs), "", usage_null));
+    }
+  } else if (!step.content.empty() || !logprobs.is_null()) {
+    events +=
+        SseEvent(TextCompletionChunk(meta, i, step.content, std::move(logprobs), "", usage_null));
+  }
+  if (step.finish == CompletionFinish::kStop || step.finish == CompletionFinish::kLength) {
+    const absl::string_view reason = FinishReasonText(step.finish);
+    events += kind == ApiKind::kChat
+                  ? SseEvent(ChatChunk(meta, i, json::object(), nullptr, reason, usage_null))
+                  : SseEvent(TextCompletionChunk(meta, i, "", nullptr, reason, usage_null));
   }
   return events;
 }
@@ -53,10 +89,7 @@ std::string DeltaEvents(ApiKind kind, const ResponseMeta& meta, const Completion
 GenerationResult RunGeneration(const GenerationContext& ctx, ApiKind kind, const std::string& body,
                                absl::Time received, ResponseSink* sink) {
   const ServedModel model = ctx.env.generator->Model();
-  RequestLimits limits{model.id, model.vocab_size};
-  // Ids past the tokenizer's last are padding rows of the embedding: never valid in a prompt.
-  const int64_t id_limit = ctx.env.tokenizer->id_limit();
-  if (limits.vocab_size <= 0 || limits.vocab_size > id_limit) limits.vocab_size = id_limit;
+  const RequestLimits limits = MakeRequestLimits(model, ctx.env.tokenizer->id_limit());
   absl::StatusOr<OpenAiRequest> req = ParseOpenAiRequest(kind, body, limits);
   if (!req.ok()) {
     ctx.env.metrics->Rejected(
@@ -73,16 +106,22 @@ GenerationResult RunGeneration(const GenerationContext& ctx, ApiKind kind, const
 
   const bool stream = req->stream;
   const bool usage_null = req->include_usage;
-  const ResponseMeta meta{id, absl::ToUnixSeconds(absl::Now()), model.id};
-  std::string reasoning_all, content_all;  // non-streaming
+  const ResponseMeta meta{id, absl::ToUnixSeconds(absl::Now()), model.id,
+                          SystemFingerprint(model.id)};
+  const int n = session->samples();
+  std::vector<ChoiceOutput> choices(static_cast<size_t>(n), ChoiceOutput(req->top_logprobs));
   bool client_gone = false;
   absl::Status failure;
 
   if (stream) {
     bool ok = sink->StartEvents(id);
     if (ok && chat) {
-      ok = sink->SendEvents(
-          SseEvent(ChatChunk(meta, {{"role", "assistant"}, {"content", ""}}, "", usage_null)));
+      std::string events;
+      for (int i = 0; i < n; ++i) {
+        events += SseEvent(
+            ChatChunk(meta, i, {{"role", "assistant"}, {"content", ""}}, nullptr, "", usage_null));
+      }
+      ok = sink->SendEvents(events);
     }
     client_gone = !ok;
   }
@@ -97,22 +136,33 @@ GenerationResult RunGeneration(const GenerationContext& ctx, ApiKind kind, const
       client_gone = true;
       break;
     }
+    ChoiceOutput& choice = choices[static_cast<size_t>(step.index)];
     if (stream) {
-      const std::string events = DeltaEvents(kind, meta, step, usage_null);
+      const std::string events =
+          StepEvents(kind, meta, step, StepLogprobs(ctx, kind, *req, step, &choice), usage_null);
       if (!events.empty() && !sink->SendEvents(events)) {
         client_gone = true;
         break;
       }
     } else {
-      reasoning_all += step.reasoning;
-      content_all += step.content;
+      choice.reasoning += step.reasoning;
+      choice.content += step.content;
+      if (req->logprobs && chat) {
+        for (json& e : ChatLogprobEntries(*ctx.env.tokenizer, step.token_ids, step.logprobs,
+                                          req->top_logprobs)) {
+          choice.chat_logprobs.push_back(std::move(e));
+        }
+      } else if (req->logprobs) {
+        choice.text_logprobs.Append(*ctx.env.tokenizer, step.token_ids, step.logprobs);
+      }
     }
     if (step.finish == CompletionFinish::kError) failure = step.error;
   }
   const Usage usage = session->usage();
-  const absl::string_view finish_reason = FinishReasonText(session->finish());
+  std::vector<absl::string_view> finish_reasons;
+  for (int i = 0; i < n; ++i) finish_reasons.push_back(FinishReasonText(session->finish(i)));
   if (!session->finished()) session->Cancel();
-  session.reset();  // cancels an unfinished sequence now, before the last writes
+  session.reset();  // cancels unfinished sequences now, before the last writes
 
   if (client_gone) {
     log::Info(id, "client went away after {} tokens; cancelled", usage.completion_tokens);
@@ -129,15 +179,24 @@ GenerationResult RunGeneration(const GenerationContext& ctx, ApiKind kind, const
     return result;
   }
   if (!stream) {
-    const json response =
-        chat ? ChatCompletion(meta, reasoning_all, content_all, finish_reason, usage)
-             : TextCompletion(meta, content_all, finish_reason, usage);
+    json out = json::array();
+    for (int i = 0; i < n; ++i) {
+      ChoiceOutput& c = choices[static_cast<size_t>(i)];
+      if (chat) {
+        json lp = req->logprobs ? json{{"content", std::move(c.chat_logprobs)}} : json(nullptr);
+        out.push_back(ChatChoice(i, c.reasoning, c.content, std::move(lp), finish_reasons[i]));
+      } else {
+        json lp = req->logprobs ? c.text_logprobs.Json() : json(nullptr);
+        out.push_back(TextChoice(i, c.content, std::move(lp), finish_reasons[i]));
+      }
+    }
+    const json response = chat ? ChatCompletion(meta, std::move(out), usage)
+                               : TextCompletion(meta, std::move(out), usage);
     ctx.env.metrics->RequestDone(RouteLabel(kind), 200);
     result.connection_ok = sink->SendJson(200, DumpJson(response), 0);
     return result;
   }
-  std::string events = chat ? SseEvent(ChatChunk(meta, json::object(), finish_reason, usage_null))
-                            : SseEvent(TextCompletionChunk(meta, "", finish_reason, usage_null));
+  std::string events;
   if (req->include_usage) {
     events += SseEvent(UsageChunk(meta, chat ? "chat.completion.chunk" : "text_completion", usage));
   }

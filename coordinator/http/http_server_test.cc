@@ -159,8 +159,8 @@ std::vector<BadCase> BadBodies() {
       {kChat, ChatBody(R"("top_k":-2)"), 400, "top_k", "invalid_value"},
       {kChat, ChatBody(R"("top_k":1.5)"), 400, "top_k", "invalid_type"},
       {kChat, ChatBody(R"("seed":"abc")"), 400, "seed", "invalid_type"},
-      {kChat, ChatBody(R"("n":2)"), 400, "n", "unsupported_parameter"},
-      {kChat, ChatBody(R"("n":0)"), 400, "n", "unsupported_parameter"},
+      {kChat, ChatBody(R"("n":17)"), 400, "n", "invalid_value"},
+      {kChat, ChatBody(R"("n":0)"), 400, "n", "invalid_value"},
       {kChat, ChatBody(R"("stream":"yes")"), 400, "stream", "invalid_type"},
       {kChat, ChatBody(R"("stream_options":{"include_usage":true})"), 400, "stream_options",
        "invalid_value"},
@@ -177,13 +177,13 @@ std::vector<BadCase> BadBodies() {
        "invalid_value"},
       {kChat, ChatBody(R"("stop_token_ids":[-1])"), 400, "stop_token_ids[0]", "invalid_value"},
       {kChat, ChatBody(R"("stop_token_ids":"x")"), 400, "stop_token_ids", "invalid_type"},
-      {kChat, ChatBody(R"("logprobs":true)"), 400, "logprobs", "unsupported_parameter"},
+      {kChat, ChatBody(R"("logprobs":true,"top_logprobs":21)"), 400, "top_logprobs",
+       "invalid_value"},
       {kChat, ChatBody(R"("logprobs":"x")"), 400, "logprobs", "invalid_type"},
-      {kChat, ChatBody(R"("top_logprobs":3)"), 400, "top_logprobs", "unsupported_parameter"},
-      {kChat, ChatBody(R"("presence_penalty":0.5)"), 400, "presence_penalty",
-       "unsupported_parameter"},
+      {kChat, ChatBody(R"("top_logprobs":3)"), 400, "top_logprobs", "invalid_value"},
+      {kChat, ChatBody(R"("presence_penalty":2.5)"), 400, "presence_penalty", "invalid_value"},
       {kChat, ChatBody(R"("frequency_penalty":3)"), 400, "frequency_penalty", "invalid_value"},
-      {kChat, ChatBody(R"("logit_bias":{"1":5})"), 400, "logit_bias", "unsupported_parameter"},
+      {kChat, ChatBody(R"("logit_bias":{"1":500})"), 400, "logit_bias", "invalid_value"},
       {kChat, ChatBody(R"("tools":[{"type":"function","function":{"name":"f"}}])"), 400, "tools",
        "unsupported_parameter"},
       {kChat, ChatBody(R"("response_format":{"type":"json_object"})"), 400, "response_format.type",
@@ -205,8 +205,7 @@ std::vector<BadCase> BadBodies() {
       {kCompletions, Comp(R"("prompt":"x","echo":true)"), 400, "echo", "unsupported_parameter"},
       {kCompletions, Comp(R"("prompt":"x","best_of":2)"), 400, "best_of", "unsupported_parameter"},
       {kCompletions, Comp(R"("prompt":"x","suffix":"y")"), 400, "suffix", "unsupported_parameter"},
-      {kCompletions, Comp(R"("prompt":"x","logprobs":1)"), 400, "logprobs",
-       "unsupported_parameter"},
+      {kCompletions, Comp(R"("prompt":"x","logprobs":9)"), 400, "logprobs", "invalid_value"},
       {kCompletions, Comp(R"("prompt":"x","max_tokens":0)"), 400, "max_tokens", "invalid_value"},
       {kCompletions, R"({"model":"nope","prompt":"x"})", 404, "model", "model_not_found"},
   };
@@ -632,7 +631,7 @@ TEST(HttpServerTest, ModelsLiveReadyMetrics) {
   s.generator().SetReady(true);
 
   ASSERT_EQ(Post(s.port(), kChat, ChatBody()).status, 200);
-  ASSERT_EQ(Post(s.port(), kChat, ChatBody(R"("n":3)")).status, 400);
+  ASSERT_EQ(Post(s.port(), kChat, ChatBody(R"("n":30)")).status, 400);
   r = Request(s.port(), "GET", "/metrics");
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.body.find(absl::StrCat("r1_generation_tokens_total ", Ids("x</think>y").size())),

@@ -297,5 +297,118 @@ TEST_F(SessionTest, UndecodableTokenIsAnError) {
   EXPECT_EQ(generator_.cancelled(), 1);
 }
 
+// n samples: one Generator sequence each (seed + i), steps tagged with their sample, per-sample
+// finishes and usage, the usage of the request summed (the prompt once).
+TEST_F(SessionTest, SamplesRunTogetherWithTheirOwnSeeds) {
+  generator_.SetScript([&](const GenerationRequest& g) {
+    FakeScript s;
+    s.tokens = Ids(absl::StrCat("Seed ", *g.seed, std::string(*g.seed - 6, '!'), "</think>ok"));
+    s.tokens_per_batch = 2;
+    return s;
+  });
+  OpenAiRequest r = ChatRequest({Msg("user", "Hi")});
+  r.n = 3;
+  r.seed = 7;
+  auto s = Start(r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->samples(), 3);
+  EXPECT_EQ(generator_.submitted(), 3);
+  std::vector<std::string> reasoning(3), content(3);
+  std::vector<size_t> ids(3, 0);
+  std::vector<int> finishes(3, 0);
+  for (int i = 0; i < 10000 && !(*s)->finished(); ++i) {
+    CompletionStep step = (*s)->Next(absl::Milliseconds(20));
+    ASSERT_TRUE(step.index >= 0 && step.index < 3);
+    EXPECT_TRUE(step.logprobs.empty());  // not asked for
+    reasoning[step.index] += step.reasoning;
+    content[step.index] += step.content;
+    ids[step.index] += step.token_ids.size();
+    ASSERT_NE(step.finish, CompletionFinish::kError) << step.error;
+    if (step.finish != CompletionFinish::kNone) ++finishes[step.index];
+  }
+  ASSERT_TRUE((*s)->finished());
+  int64_t total = 0;
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t seed = 7 + i;
+    EXPECT_EQ(reasoning[i], absl::StrCat("Seed ", seed, std::string(seed - 6, '!'))) << i;
+    EXPECT_EQ(content[i], "ok");
+    EXPECT_EQ(finishes[i], 1);
+    EXPECT_EQ((*s)->finish(i), CompletionFinish::kStop);
+    EXPECT_EQ((*s)->usage(i).completion_tokens, static_cast<int64_t>(ids[i]));
+    EXPECT_EQ((*s)->usage(i).prompt_tokens, (*s)->usage().prompt_tokens);
+    total += static_cast<int64_t>(ids[i]);
+  }
+  EXPECT_EQ((*s)->usage().completion_tokens, total);
+  EXPECT_EQ((*s)->usage().prompt_tokens,
+            static_cast<int64_t>(generator_.last_request()->prompt_token_ids.size()));
+  EXPECT_EQ(generator_.cancelled(), 0);
+}
+
+TEST_F(SessionTest, ARefusedSampleCancelsTheSubmittedOnes) {
+  generator_.SetScript([&](const GenerationRequest&) {
+    FakeScript s;
+    s.tokens = Ids(" x", false);
+    s.never_ends = true;
+    return s;
+  });
+  generator_.SetSubmitError(absl::ResourceExhaustedError("full"), /*after=*/2);
+  OpenAiRequest r = ChatRequest({Msg("user", "Hi")});
+  r.n = 4;
+  auto s = Start(r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(ApiErrorFromStatus(s.status()).http_status, 429);
+  EXPECT_EQ(generator_.submitted(), 2);
+  EXPECT_EQ(generator_.cancelled(), 2);
+  EXPECT_TRUE(generator_.WaitIdle(absl::Seconds(1)));
+  generator_.SetSubmitError(absl::OkStatus());
+}
+
+TEST_F(SessionTest, LogprobsFollowTheirTokensAndAreRequired) {
+  const std::vector<int32_t> tokens = Ids("Hm.</think>\n\nSure, stop here please.");
+  generator_.SetScript([&](const GenerationRequest&) {
+    FakeScript s;
+    s.tokens = tokens;
+    s.tokens_per_batch = 4;
+    return s;
+  });
+  OpenAiRequest r = ChatRequest({Msg("user", "Hi")});
+  r.logprobs = true;
+  r.top_logprobs = 3;
+  r.stop = {"here"};
+  auto s = Start(r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::vector<int32_t> ids;
+  std::vector<TokenLogprob> lps;
+  while (!(*s)->finished()) {
+    CompletionStep step = (*s)->Next(absl::Milliseconds(20));
+    ASSERT_EQ(step.logprobs.size(), step.token_ids.size());
+    ids.insert(ids.end(), step.token_ids.begin(), step.token_ids.end());
+    lps.insert(lps.end(), step.logprobs.begin(), step.logprobs.end());
+  }
+  // The stop string ended the output early: only consumed tokens, each with its own logprob.
+  ASSERT_LT(ids.size(), tokens.size());
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), (*s)->usage().completion_tokens);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(ids[i], tokens[i]);
+    const TokenLogprob want = FakeLogprob(ids[i], i, 3, TinyTokenizer().id_limit());
+    EXPECT_EQ(lps[i].logprob, want.logprob);
+    EXPECT_EQ(lps[i].top, want.top);
+  }
+  // A generator that sends none fails the session.
+  generator_.SetScript([&](const GenerationRequest&) {
+    FakeScript f;
+    f.tokens = tokens;
+    f.omit_logprobs = true;
+    return f;
+  });
+  s = Start(r);
+  ASSERT_TRUE(s.ok());
+  CompletionFinish finish;
+  absl::Status error;
+  Drain(s->get(), &finish, &error);
+  EXPECT_EQ(finish, CompletionFinish::kError);
+  EXPECT_EQ(ApiErrorFromStatus(error).code, "generation_failed");
+}
+
 }  // namespace
 }  // namespace r1::http

@@ -327,39 +327,23 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const json& b
   }
   auto n = OptInt(body, "n");
   if (!n.ok()) return n.status();
-  if (n->has_value() && **n != 1) {
-    return Unsupported("n", "only n = 1 is supported.");
-  }
+  if (n->has_value()) out.n = internal::ClampToInt32(**n);
   auto top_k = OptInt(body, "top_k");
   if (!top_k.ok()) return top_k.status();
-  if (top_k->has_value()) {
-    if (**top_k < -1) return BadValue("top_k", "must be -1 (off), 0 (off) or a positive integer.");
-    out.top_k = static_cast<int32_t>(
-        std::min<int64_t>(**top_k <= 0 ? 0 : **top_k, std::numeric_limits<int32_t>::max()));
-  }
+  if (top_k->has_value()) out.top_k = internal::ClampToInt32(**top_k);
   if (const json* seed = Field(body, "seed")) {
     if (!IsInteger(*seed)) return WrongType("seed", "an integer", *seed);
     out.seed = seed->is_number_unsigned() ? seed->get<uint64_t>()
                                           : static_cast<uint64_t>(seed->get<int64_t>());
   }
 
-  // Numbers.
+  // Numbers (their ranges: ValidateOpenAiRequest).
   auto temperature = OptNumber(body, "temperature");
   if (!temperature.ok()) return temperature.status();
-  if (temperature->has_value()) {
-    if (**temperature < 0.0 || **temperature > 2.0) {
-      return BadValue("temperature", "must be between 0 and 2.");
-    }
-    out.temperature = **temperature;
-  }
+  if (temperature->has_value()) out.temperature = **temperature;
   auto top_p = OptNumber(body, "top_p");
   if (!top_p.ok()) return top_p.status();
-  if (top_p->has_value()) {
-    if (!(**top_p > 0.0) || **top_p > 1.0) {
-      return BadValue("top_p", "must be greater than 0 and at most 1.");
-    }
-    out.top_p = **top_p;
-  }
+  if (top_p->has_value()) out.top_p = **top_p;
 
   // Streaming.
   auto stream = OptBool(body, "stream", "stream");
@@ -384,18 +368,14 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const json& b
   }
   s = internal::ParseLengthControls(body, &out);
   if (!s.ok()) return s;
+  s = internal::ParseSamplingControls(kind, body, &out);
+  if (!s.ok()) return s;
   s = internal::RefuseUnsupported(kind, body);
   if (!s.ok()) return s;
   s = internal::RefuseUnknown(kind, body);
   if (!s.ok()) return s;
-
-  // Last, so that a malformed request is reported as such whatever its model.
-  if (out.model != limits.model_id) {
-    return ApiStatus(absl::StatusCode::kNotFound,
-                     absl::StrCat("The model '", out.model,
-                                  "' does not exist. This server serves '", limits.model_id, "'."),
-                     "model", "model_not_found");
-  }
+  s = ValidateOpenAiRequest(&out, limits);
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -443,6 +423,16 @@ absl::StatusOr<GenerationRequest> MakeGenerationRequest(const OpenAiRequest& req
   }
   g.ignore_eos = request.ignore_eos;
   g.min_tokens = request.min_tokens;
+  g.presence_penalty = static_cast<float>(request.presence_penalty);
+  g.frequency_penalty = static_cast<float>(request.frequency_penalty);
+  g.repetition_penalty = static_cast<float>(request.repetition_penalty);
+  g.logit_bias.reserve(request.logit_bias.size());
+  for (const auto& [id, bias] : request.logit_bias) {
+    g.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
+  }
+  std::sort(g.logit_bias.begin(), g.logit_bias.end());
+  g.logprobs = request.logprobs;
+  g.top_logprobs = request.logprobs ? request.top_logprobs : 0;
   g.deadline = deadline;
   return g;
 }

@@ -11,11 +11,16 @@
 //     given); unset = all the context the prompt leaves; prompt + max_tokens over the context
 //     length is refused (400 context_length_exceeded), as OpenAI and vLLM do;
 //   - temperature [0, 2] (default 1), top_p (0, 1] (default 1), top_k integer >= -1 (0 and -1 =
-//     off), seed integer, stop: string or array of at most 4 non-empty strings, n: only 1,
-//     stream bool, stream_options object {include_usage bool} only with stream = true;
-//     stop_token_ids (vLLM's extension): at most kMaxStopTokenIds ids in [0, vocab_size);
-//   - features this server does not implement are refused rather than ignored: logprobs,
-//     top_logprobs, echo, best_of > 1, suffix, non-zero presence/frequency penalties, logit_bias,
+//     off), seed integer, stop: string or array of at most 4 non-empty strings, stream bool,
+//     stream_options object {include_usage bool} only with stream = true; stop_token_ids (vLLM's
+//     extension): at most kMaxStopTokenIds ids in [0, vocab_size);
+//   - n 1–16 independent samples (with a seed, sample i uses seed + i); best_of only = n;
+//     presence_penalty / frequency_penalty [-2, 2]; repetition_penalty (0, 2] (vLLM's
+//     extension); logit_bias an object of token-id strings -> numbers in [-100, 100], ids below
+//     the vocabulary, at most 300 entries;
+//   - chat: logprobs bool, top_logprobs 0–20 (only with logprobs = true); completions: logprobs
+//     integer 0–5 (the number of alternatives; null or absent = off), top_logprobs refused;
+//   - features this server does not implement are refused rather than ignored: echo, suffix,
 //     non-text content parts, tools / functions (non-empty), response_format other than text;
 //   - chat: messages is a non-empty array of {role, content, tool_calls}; roles system,
 //     developer (treated as system), user, assistant, tool; content a string or an array of
@@ -24,6 +29,8 @@
 //     "arguments"}} with string name and arguments (other fields such as "id" are ignored);
 //   - completions: prompt a string, an array of one string, or a non-empty array of token ids
 //     (each in [0, vocab_size)).
+// The range checks live in ValidateOpenAiRequest, which the gRPC service applies to the requests it
+// maps from its proto, so both front ends accept and refuse the same values.
 // Every error is an absl::Status made with InvalidRequest/ApiStatus (api_error.h): status code,
 // message, `param` (e.g. "messages[1].content") and `code` where OpenAI has one.
 //
@@ -34,6 +41,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -50,6 +58,10 @@ inline constexpr int kMaxJsonDepth = 64;
 inline constexpr size_t kMaxStopStrings = 4;
 inline constexpr size_t kMaxStopStringBytes = 1024;
 inline constexpr size_t kMaxStopTokenIds = 64;
+inline constexpr int32_t kMaxSamples = 16;               // n
+inline constexpr size_t kMaxLogitBias = 300;             // logit_bias entries (as OpenAI)
+inline constexpr int32_t kMaxChatTopLogprobs = 20;       // chat top_logprobs
+inline constexpr int32_t kMaxCompletionTopLogprobs = 5;  // completions logprobs
 
 // One chat message after validation: content flattened to a string (nullopt = JSON null).
 struct ChatToolCall {
@@ -85,6 +97,13 @@ struct OpenAiRequest {
   std::vector<int32_t> stop_token_ids;  // besides EOS
   bool ignore_eos = false;              // keep generating after EOS (up to max_tokens)
   int32_t min_tokens = 0;               // EOS / stop ids cannot end the output before this
+  int32_t n = 1;                        // independent samples of the prompt
+  double presence_penalty = 0.0;        // OpenAI's; 0 = off
+  double frequency_penalty = 0.0;       // OpenAI's; 0 = off
+  double repetition_penalty = 1.0;      // Hugging Face's; 1 = off
+  std::vector<std::pair<int64_t, double>> logit_bias;  // (token id, bias) as given, by id
+  bool logprobs = false;                               // report each token's logprob
+  int32_t top_logprobs = 0;  // alternatives per token (completions: `logprobs`)
 };
 
 // What the parser checks requests against.
@@ -92,6 +111,17 @@ struct RequestLimits {
   std::string model_id;    // the served model
   int64_t vocab_size = 0;  // token ids in a prompt must be < this (0 = no check)
 };
+
+// The limits for a served model whose tokenizer knows ids below `tokenizer_id_limit`: ids past the
+// tokenizer's last are padding rows of the embedding, never valid in a request.
+RequestLimits MakeRequestLimits(const ServedModel& model, int64_t tokenizer_id_limit);
+
+// The value checks every front end applies to a request, whatever its wire form (the HTTP parser
+// after reading the JSON, the gRPC service after mapping its proto): messages (roles, content,
+// tool calls), prompt and stop ids below the vocabulary, max_tokens, n, top_k, temperature,
+// top_p, penalties, logit_bias, logprobs / top_logprobs, stop strings, min_tokens, and last the
+// model (404 model_not_found). Normalizes top_k -1 to 0. Errors name the OpenAI parameter.
+absl::Status ValidateOpenAiRequest(OpenAiRequest* request, const RequestLimits& limits);
 
 // Parses and validates a request body.
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(ApiKind kind, absl::string_view body,
@@ -105,9 +135,10 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const nlohman
 // absurdly nested bodies are refused before a JSON parser builds them.
 int JsonNestingDepth(absl::string_view text);
 
-// Builds the GenerationRequest: checks the context (prompt + max(max_tokens, 1) > max_model_len:
-// 400 context_length_exceeded) and sets max_new_tokens (default: max_model_len - prompt).
-// stop_token_ids = `extra_stop_ids` (e.g. EOS) + the request's.
+// Builds the GenerationRequest of the first sample: checks the context (prompt + max(max_tokens, 1)
+// > max_model_len: 400 context_length_exceeded) and sets max_new_tokens (default: max_model_len -
+// prompt). stop_token_ids = `extra_stop_ids` (e.g. EOS) + the request's; penalties, logit_bias
+// (by id) and logprobs as requested. Sample i of n differs only in its seed (seed + i) and id.
 absl::StatusOr<GenerationRequest> MakeGenerationRequest(const OpenAiRequest& request,
                                                         std::vector<int32_t> prompt_ids,
                                                         const ServedModel& model,

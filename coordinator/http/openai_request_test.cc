@@ -2,7 +2,10 @@
 // API keys: pure functions, no sockets.
 #include "coordinator/http/openai_request.h"
 
+#include <cmath>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -137,9 +140,6 @@ TEST(OpenAiRequestTest, Refusals) {
 TEST(OpenAiRequestTest, UnknownParametersAreRefusedByName) {
   const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
   ExpectBad(Chat(m + R"("temprature":0.5})"), 400, "temprature", "unknown_parameter");
-  ExpectBad(Chat(m + R"("repetition_penalty":1.2})"), 400, "repetition_penalty",
-            "unsupported_parameter");
-  EXPECT_TRUE(Chat(m + R"("repetition_penalty":1})").ok());
   ExpectBad(Chat(m + R"("chat_template_kwargs":{"thinking":false}})"), 400, "chat_template_kwargs",
             "unsupported_parameter");
   ExpectBad(Chat(m + R"("reasoning_effort":"low"})"), 400, "reasoning_effort",
@@ -165,6 +165,185 @@ TEST(OpenAiRequestTest, IgnoreEosAndMinTokens) {
   ExpectBad(Chat(m + R"("min_tokens":9,"max_tokens":8})"), 400, "min_tokens", "invalid_value");
   ExpectBad(Chat(m + R"("min_tokens":2,"stop":["x"]})"), 400, "min_tokens",
             "unsupported_parameter");
+}
+
+TEST(OpenAiRequestTest, SamplesPenaltiesLogitBiasAndLogprobs) {
+  const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
+  auto r = Chat(m + R"("n":4,"best_of":4,"seed":3,"presence_penalty":-2,"frequency_penalty":2,
+      "repetition_penalty":1.5,"logit_bias":{"9":-100,"12":0.5,"3":100},"logprobs":true,
+      "top_logprobs":20})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->n, 4);
+  EXPECT_EQ(r->presence_penalty, -2.0);
+  EXPECT_EQ(r->frequency_penalty, 2.0);
+  EXPECT_EQ(r->repetition_penalty, 1.5);
+  EXPECT_EQ(r->logit_bias,
+            (std::vector<std::pair<int64_t, double>>{{3, 100.0}, {9, -100.0}, {12, 0.5}}));
+  EXPECT_TRUE(r->logprobs);
+  EXPECT_EQ(r->top_logprobs, 20);
+  auto g = MakeGenerationRequest(*r, std::vector<int32_t>(10, 1), ServedModel{"m", 100, 1000, 0},
+                                 "id", absl::InfiniteFuture(), {});
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_FLOAT_EQ(g->presence_penalty, -2.0f);
+  EXPECT_FLOAT_EQ(g->frequency_penalty, 2.0f);
+  EXPECT_FLOAT_EQ(g->repetition_penalty, 1.5f);
+  EXPECT_EQ(g->logit_bias,
+            (std::vector<std::pair<int32_t, float>>{{3, 100.0f}, {9, -100.0f}, {12, 0.5f}}));
+  EXPECT_TRUE(g->logprobs);
+  EXPECT_EQ(g->top_logprobs, 20);
+  EXPECT_EQ(g->seed, 3u);  // sample 0's; sample i gets seed + i (CompletionSession)
+  // Defaults: one sample, penalties off, no logprobs.
+  r = Chat(m + R"("logprobs":null,"n":null,"logit_bias":null})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->n, 1);
+  EXPECT_EQ(r->repetition_penalty, 1.0);
+  EXPECT_FALSE(r->logprobs);
+  EXPECT_TRUE(r->logit_bias.empty());
+  // Completions: the integer `logprobs` is the number of alternatives; 0 still reports logprobs.
+  r = Completion(R"({"model":"m","prompt":"x","logprobs":0})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->logprobs);
+  EXPECT_EQ(r->top_logprobs, 0);
+  r = Completion(R"({"model":"m","prompt":"x","logprobs":5,"n":16})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->top_logprobs, 5);
+  EXPECT_EQ(r->n, 16);
+}
+
+TEST(OpenAiRequestTest, SamplingRefusalsNameTheParameter) {
+  const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
+  ExpectBad(Chat(m + R"("n":0})"), 400, "n", "invalid_value");
+  ExpectBad(Chat(m + R"("n":17})"), 400, "n", "invalid_value");
+  ExpectBad(Chat(m + R"("n":99999999999})"), 400, "n", "invalid_value");
+  ExpectBad(Chat(m + R"("n":1.0})"), 400, "n", "invalid_type");
+  ExpectBad(Chat(m + R"("n":3,"best_of":2})"), 400, "best_of", "unsupported_parameter");
+  ExpectBad(Chat(m + R"("presence_penalty":-2.01})"), 400, "presence_penalty", "invalid_value");
+  ExpectBad(Chat(m + R"("presence_penalty":true})"), 400, "presence_penalty", "invalid_type");
+  ExpectBad(Chat(m + R"("frequency_penalty":2.5})"), 400, "frequency_penalty", "invalid_value");
+  ExpectBad(Chat(m + R"("repetition_penalty":-1})"), 400, "repetition_penalty", "invalid_value");
+  ExpectBad(Chat(m + R"("repetition_penalty":3})"), 400, "repetition_penalty", "invalid_value");
+  ExpectBad(Chat(m + R"("logit_bias":"x"})"), 400, "logit_bias", "invalid_type");
+  ExpectBad(Chat(m + R"("logit_bias":{" 1":1}})"), 400, "logit_bias", "invalid_value");
+  ExpectBad(Chat(m + R"("logit_bias":{"1.5":1}})"), 400, "logit_bias", "invalid_value");
+  ExpectBad(Chat(m + R"("logit_bias":{"1000":1}})"), 400, "logit_bias", "invalid_value");
+  ExpectBad(Chat(m + R"("logit_bias":{"1":-100.5}})"), 400, "logit_bias", "invalid_value");
+  ExpectBad(Chat(m + R"("logit_bias":{"1":null}})"), 400, "logit_bias", "invalid_type");
+  ExpectBad(Chat(m + R"("logit_bias":{"1":1,"01":2}})"), 400, "logit_bias", "invalid_value");
+  std::string many = R"("logit_bias":{)";
+  for (int i = 0; i <= static_cast<int>(kMaxLogitBias); ++i) {
+    absl::StrAppend(&many, i == 0 ? "" : ",", "\"", i, "\":1");
+  }
+  ExpectBad(Chat(m + many + "}}"), 400, "logit_bias", "invalid_value");
+  ExpectBad(Chat(m + R"("logprobs":2})"), 400, "logprobs", "invalid_type");
+  ExpectBad(Chat(m + R"("top_logprobs":0})"), 400, "top_logprobs", "invalid_value");
+  ExpectBad(Chat(m + R"("logprobs":false,"top_logprobs":1})"), 400, "top_logprobs",
+            "invalid_value");
+  ExpectBad(Chat(m + R"("logprobs":true,"top_logprobs":21})"), 400, "top_logprobs",
+            "invalid_value");
+  ExpectBad(Chat(m + R"("logprobs":true,"top_logprobs":"3"})"), 400, "top_logprobs",
+            "invalid_type");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","logprobs":6})"), 400, "logprobs",
+            "invalid_value");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","logprobs":18446744073709551615})"), 400,
+            "logprobs", "invalid_value");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","logprobs":false})"), 400, "logprobs",
+            "invalid_type");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","top_logprobs":2})"), 400, "top_logprobs",
+            "unsupported_parameter");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","best_of":3,"n":2})"), 400, "best_of",
+            "unsupported_parameter");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","logprobs":1,"echo":true})"), 400, "echo",
+            "unsupported_parameter");
+}
+
+// The checks the gRPC service applies to the requests it maps from its proto.
+TEST(OpenAiRequestTest, ValidateOpenAiRequestChecksTheTypedRequest) {
+  auto valid = [] {
+    OpenAiRequest r;
+    r.kind = ApiKind::kCompletion;
+    r.model = "m";
+    r.prompt_text = "x";
+    return r;
+  };
+  OpenAiRequest r = valid();
+  r.top_k = -1;
+  ASSERT_TRUE(ValidateOpenAiRequest(&r, kLimits).ok());
+  EXPECT_EQ(r.top_k, 0);  // -1 means off
+  struct Case {
+    std::function<void(OpenAiRequest*)> edit;
+    const char* param;
+    int http;
+  };
+  const std::vector<Case> cases = {
+      {[](OpenAiRequest* r) { r->model = "x"; }, "model", 404},
+      {[](OpenAiRequest* r) { r->max_tokens = 0; }, "max_tokens", 400},
+      {[](OpenAiRequest* r) { r->n = 0; }, "n", 400},
+      {[](OpenAiRequest* r) { r->top_k = -2; }, "top_k", 400},
+      {[](OpenAiRequest* r) { r->temperature = std::nan(""); }, "temperature", 400},
+      {[](OpenAiRequest* r) { r->top_p = 0; }, "top_p", 400},
+      {[](OpenAiRequest* r) { r->presence_penalty = 3; }, "presence_penalty", 400},
+      {[](OpenAiRequest* r) { r->frequency_penalty = std::nan(""); }, "frequency_penalty", 400},
+      {[](OpenAiRequest* r) { r->repetition_penalty = 0; }, "repetition_penalty", 400},
+      {[](OpenAiRequest* r) {
+         r->logit_bias = {{1000, 1.0}};
+       },
+       "logit_bias", 400},
+      {[](OpenAiRequest* r) {
+         r->logit_bias = {{1, 1.0}, {1, 2.0}};
+       },
+       "logit_bias", 400},
+      {[](OpenAiRequest* r) { r->top_logprobs = 2; }, "top_logprobs", 400},
+      {[](OpenAiRequest* r) {
+         r->logprobs = true;
+         r->top_logprobs = 21;
+       },
+       "top_logprobs", 400},
+      {[](OpenAiRequest* r) {
+         r->stop = {"a", "b", "c", "d", "e"};
+       },
+       "stop", 400},
+      {[](OpenAiRequest* r) { r->stop = {""}; }, "stop[0]", 400},
+      {[](OpenAiRequest* r) {
+         r->stop_token_ids = {5, 1000};
+       },
+       "stop_token_ids[1]", 400},
+      {[](OpenAiRequest* r) { r->min_tokens = -1; }, "min_tokens", 400},
+      {[](OpenAiRequest* r) {
+         r->prompt_is_ids = true;
+         r->prompt_ids = {1, -4};
+       },
+       "prompt[1]", 400},
+      {[](OpenAiRequest* r) {
+         r->kind = ApiKind::kChat;
+         r->messages = {ChatMessage{"wizard", "hi", {}, false}};
+       },
+       "messages[0].role", 400},
+      {[](OpenAiRequest* r) {
+         r->kind = ApiKind::kChat;
+         r->messages = {ChatMessage{"user", std::nullopt, {}, false}};
+       },
+       "messages[0].content", 400},
+      {[](OpenAiRequest* r) {
+         r->kind = ApiKind::kChat;
+         r->messages = {ChatMessage{"user", "x", {{"function", "f", "{}"}}, true}};
+       },
+       "messages[0].tool_calls", 400},
+      {[](OpenAiRequest* r) {
+         r->kind = ApiKind::kChat;
+         r->messages = {ChatMessage{"assistant", std::nullopt, {{"code", "f", "{}"}}, true}};
+       },
+       "messages[0].tool_calls[0].type", 400},
+      {[](OpenAiRequest* r) { r->kind = ApiKind::kChat; }, "messages", 400},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    OpenAiRequest bad = valid();
+    cases[i].edit(&bad);
+    const absl::Status s = ValidateOpenAiRequest(&bad, kLimits);
+    ASSERT_FALSE(s.ok()) << i;
+    const ApiError e = ApiErrorFromStatus(s);
+    EXPECT_EQ(e.http_status, cases[i].http) << i << " " << s;
+    EXPECT_EQ(e.param.value_or(""), cases[i].param) << i << " " << s;
+  }
 }
 
 TEST(OpenAiRequestTest, JsonNestingDepth) {

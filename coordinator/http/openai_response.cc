@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/version.h"
 
 namespace r1::http {
 
@@ -34,13 +35,23 @@ json UsageJson(const Usage& u) {
           {"completion_tokens_details", {{"reasoning_tokens", u.reasoning_tokens}}}};
 }
 
+std::string SystemFingerprint(absl::string_view model_id) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64 bits
+  for (char c : absl::StrCat(kVersion, "/", model_id)) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return absl::StrCat("fp_r1serve_", kVersion, "_", absl::Hex(h >> 32, absl::kZeroPad8));
+}
+
 namespace {
 
 json Envelope(const ResponseMeta& meta, absl::string_view object) {
   return {{"id", meta.id},
           {"object", std::string(object)},
           {"created", meta.created},
-          {"model", meta.model}};
+          {"model", meta.model},
+          {"system_fingerprint", meta.system_fingerprint}};
 }
 
 json FinishJson(absl::string_view finish_reason) {
@@ -49,26 +60,29 @@ json FinishJson(absl::string_view finish_reason) {
 
 }  // namespace
 
-json ChatCompletion(const ResponseMeta& meta, const std::string& reasoning,
-                    const std::string& content, absl::string_view finish_reason,
-                    const Usage& usage) {
-  json out = Envelope(meta, "chat.completion");
+json ChatChoice(int index, const std::string& reasoning, const std::string& content, json logprobs,
+                absl::string_view finish_reason) {
   json message = {{"role", "assistant"}, {"content", content}};
   message["reasoning_content"] = reasoning.empty() ? json(nullptr) : json(reasoning);
-  out["choices"] = json::array({{{"index", 0},
-                                 {"message", std::move(message)},
-                                 {"logprobs", nullptr},
-                                 {"finish_reason", FinishJson(finish_reason)}}});
+  return {{"index", index},
+          {"message", std::move(message)},
+          {"logprobs", std::move(logprobs)},
+          {"finish_reason", FinishJson(finish_reason)}};
+}
+
+json ChatCompletion(const ResponseMeta& meta, json choices, const Usage& usage) {
+  json out = Envelope(meta, "chat.completion");
+  out["choices"] = std::move(choices);
   out["usage"] = UsageJson(usage);
   return out;
 }
 
-json ChatChunk(const ResponseMeta& meta, json delta, absl::string_view finish_reason,
-               bool usage_null) {
+json ChatChunk(const ResponseMeta& meta, int index, json delta, json logprobs,
+               absl::string_view finish_reason, bool usage_null) {
   json out = Envelope(meta, "chat.completion.chunk");
-  out["choices"] = json::array({{{"index", 0},
+  out["choices"] = json::array({{{"index", index},
                                  {"delta", std::move(delta)},
-                                 {"logprobs", nullptr},
+                                 {"logprobs", std::move(logprobs)},
                                  {"finish_reason", FinishJson(finish_reason)}}});
   if (usage_null) out["usage"] = nullptr;
   return out;
@@ -81,24 +95,25 @@ json UsageChunk(const ResponseMeta& meta, absl::string_view object, const Usage&
   return out;
 }
 
-json TextCompletion(const ResponseMeta& meta, const std::string& text,
-                    absl::string_view finish_reason, const Usage& usage) {
+json TextChoice(int index, const std::string& text, json logprobs,
+                absl::string_view finish_reason) {
+  return {{"index", index},
+          {"text", text},
+          {"logprobs", std::move(logprobs)},
+          {"finish_reason", FinishJson(finish_reason)}};
+}
+
+json TextCompletion(const ResponseMeta& meta, json choices, const Usage& usage) {
   json out = Envelope(meta, "text_completion");
-  out["choices"] = json::array({{{"index", 0},
-                                 {"text", text},
-                                 {"logprobs", nullptr},
-                                 {"finish_reason", FinishJson(finish_reason)}}});
+  out["choices"] = std::move(choices);
   out["usage"] = UsageJson(usage);
   return out;
 }
 
-json TextCompletionChunk(const ResponseMeta& meta, const std::string& text,
-                         absl::string_view finish_reason, bool usage_null) {
+json TextCompletionChunk(const ResponseMeta& meta, int index, const std::string& text,
+                         json logprobs, absl::string_view finish_reason, bool usage_null) {
   json out = Envelope(meta, "text_completion");
-  out["choices"] = json::array({{{"index", 0},
-                                 {"text", text},
-                                 {"logprobs", nullptr},
-                                 {"finish_reason", FinishJson(finish_reason)}}});
+  out["choices"] = json::array({TextChoice(index, text, std::move(logprobs), finish_reason)});
   if (usage_null) out["usage"] = nullptr;
   return out;
 }

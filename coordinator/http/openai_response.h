@@ -1,16 +1,19 @@
 // OpenAI response bodies and server-sent events.
 //
 // Shapes (what the official clients parse):
-//   chat.completion        {id, object, created, model, choices:[{index, message:{role,
-//                           content, reasoning_content}, logprobs, finish_reason}], usage}
-//   chat.completion.chunk  {id, object, created, model, choices:[{index, delta, logprobs,
-//                           finish_reason}]} (+ "usage": null on every chunk when the client asked
-//                           for stream_options.include_usage, and a last chunk with "choices": []
-//                           and the usage)
-//   text_completion        {id, object, created, model, choices:[{index, text, logprobs,
-//                           finish_reason}], usage} (streamed chunks have the same object name)
+//   chat.completion        {id, object, created, model, system_fingerprint, choices:[{index,
+//                           message:{role, content, reasoning_content}, logprobs,
+//                           finish_reason}], usage}
+//   chat.completion.chunk  {id, object, created, model, system_fingerprint, choices:[{index,
+//                           delta, logprobs, finish_reason}]} (+ "usage": null on every chunk
+//                           when the client asked for stream_options.include_usage, and a last
+//                           chunk with "choices": [] and the usage)
+//   text_completion        {id, object, created, model, system_fingerprint, choices:[{index, text,
+//                           logprobs, finish_reason}], usage} (streamed chunks have the same
+//                           object name)
 //   usage                  {prompt_tokens, completion_tokens, total_tokens,
 //                           completion_tokens_details:{reasoning_tokens}}
+// `logprobs` is null unless the request asked for them (logprobs_json.h makes them).
 // SSE: every event is "data: <json>\n\n"; a stream ends with "data: [DONE]\n\n".
 //
 // Stateless functions; thread-safe.
@@ -44,29 +47,37 @@ struct Usage {
 };
 nlohmann::json UsageJson(const Usage& usage);
 
+// The system_fingerprint of every response: "fp_r1serve_<release>_<8 hex digits>", the digits a
+// stable hash (FNV-1a) of the release and the served model id. Changes when either does.
+std::string SystemFingerprint(absl::string_view model_id);
+
 // Identity shared by every object of one response.
 struct ResponseMeta {
   std::string id;
   int64_t created = 0;
   std::string model;
+  std::string system_fingerprint;
 };
 
-// Chat.
-nlohmann::json ChatCompletion(const ResponseMeta& meta, const std::string& reasoning,
-                              const std::string& content, absl::string_view finish_reason,
-                              const Usage& usage);
-// One streamed chunk; `delta` is an object ({"role":"assistant","content":""}, {"content":..},
-// {"reasoning_content":..}, or {}); finish_reason empty = null.
-nlohmann::json ChatChunk(const ResponseMeta& meta, nlohmann::json delta,
-                         absl::string_view finish_reason, bool usage_null);
+// Chat. A choice of a chat.completion; `logprobs` null or {"content":[...]}; finish_reason empty =
+// null.
+nlohmann::json ChatChoice(int index, const std::string& reasoning, const std::string& content,
+                          nlohmann::json logprobs, absl::string_view finish_reason);
+nlohmann::json ChatCompletion(const ResponseMeta& meta, nlohmann::json choices, const Usage& usage);
+// One streamed chunk for choice `index`; `delta` is an object ({"role":"assistant","content":""},
+// {"content":..}, {"reasoning_content":..}, or {}); finish_reason empty = null.
+nlohmann::json ChatChunk(const ResponseMeta& meta, int index, nlohmann::json delta,
+                         nlohmann::json logprobs, absl::string_view finish_reason, bool usage_null);
 // The last chunk when include_usage: "choices": [] and the usage.
 nlohmann::json UsageChunk(const ResponseMeta& meta, absl::string_view object, const Usage& usage);
 
-// Completions.
-nlohmann::json TextCompletion(const ResponseMeta& meta, const std::string& text,
-                              absl::string_view finish_reason, const Usage& usage);
-nlohmann::json TextCompletionChunk(const ResponseMeta& meta, const std::string& text,
-                                   absl::string_view finish_reason, bool usage_null);
+// Completions. `logprobs` null or {"tokens","token_logprobs","top_logprobs","text_offset"}.
+nlohmann::json TextChoice(int index, const std::string& text, nlohmann::json logprobs,
+                          absl::string_view finish_reason);
+nlohmann::json TextCompletion(const ResponseMeta& meta, nlohmann::json choices, const Usage& usage);
+nlohmann::json TextCompletionChunk(const ResponseMeta& meta, int index, const std::string& text,
+                                   nlohmann::json logprobs, absl::string_view finish_reason,
+                                   bool usage_null);
 
 // GET /v1/models and /v1/models/{id}.
 nlohmann::json ModelObject(const ServedModel& model);

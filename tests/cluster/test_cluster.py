@@ -315,7 +315,7 @@ BAD = [
     (CHAT, {"model": MODEL_ID, "messages": MSG, "top_k": "x"}, 400),
     (CHAT, {"model": MODEL_ID, "messages": MSG, "seed": "x"}, 400),
     (CHAT, {"model": MODEL_ID, "messages": MSG, "seed": 1.5}, 400),
-    (CHAT, {"model": MODEL_ID, "messages": MSG, "n": 2}, 400),
+    (CHAT, {"model": MODEL_ID, "messages": MSG, "n": 17}, 400),
     (CHAT, {"model": MODEL_ID, "messages": MSG, "n": 0}, 400),
     (CHAT, {"model": MODEL_ID, "messages": MSG, "stream": "yes"}, 400),
     (CHAT, {"model": MODEL_ID, "messages": MSG, "stop": 5}, 400),
@@ -328,6 +328,11 @@ BAD = [
     (CHAT, {"model": 7, "messages": MSG}, 400),
     (CHAT, {"model": MODEL_ID, "messages": [{"role": "user", "content": "word " * 20000}]}, 400),
     (CHAT, {"model": MODEL_ID, "messages": MSG, "logprobs": "yes"}, 400),
+    (CHAT, {"model": MODEL_ID, "messages": MSG, "logprobs": True, "top_logprobs": 21}, 400),
+    (CHAT, {"model": MODEL_ID, "messages": MSG, "presence_penalty": 3}, 400),
+    (CHAT, {"model": MODEL_ID, "messages": MSG, "repetition_penalty": 0}, 400),
+    (CHAT, {"model": MODEL_ID, "messages": MSG, "logit_bias": {"x": 1}}, 400),
+    (CHAT, {"model": MODEL_ID, "messages": MSG, "logit_bias": {"1": 500}}, 400),
     (CHAT, {"model": MODEL_ID, "messages": MSG, "response_format": {"type": "json_schema"}}, 400),
     (COMP, b"{bad json", 400),
     (COMP, {"model": MODEL_ID}, 400),
@@ -336,7 +341,8 @@ BAD = [
     (COMP, {"model": MODEL_ID, "prompt": [-1, 5]}, 400),
     (COMP, {"model": MODEL_ID, "prompt": [10**9]}, 400),
     (COMP, {"model": MODEL_ID, "prompt": "hi", "max_tokens": 0}, 400),
-    (COMP, {"model": MODEL_ID, "prompt": "hi", "n": 3}, 400),
+    (COMP, {"model": MODEL_ID, "prompt": "hi", "n": 99}, 400),
+    (COMP, {"model": MODEL_ID, "prompt": "hi", "logprobs": 6}, 400),
     (COMP, {"model": MODEL_ID, "prompt": "hi", "best_of": 2}, 400),
     (COMP, {"model": MODEL_ID, "prompt": "hi", "echo": "x"}, 400),
     (COMP, {"model": "nope", "prompt": "hi"}, 404),
@@ -358,13 +364,75 @@ def test_ignore_eos_min_tokens_and_unknown_parameters_through_the_openai_client(
     held = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=n, temperature=0,
                                       extra_body={"min_tokens": free.usage.completion_tokens + 5})
     assert held.usage.completion_tokens >= free.usage.completion_tokens + 5
-    for extra, param in (({"repetition_penalty": 1.3}, "repetition_penalty"),
+    for extra, param in (({"repetition_penalty": 3.0}, "repetition_penalty"),
                          ({"chat_template_kwargs": {"thinking": False}}, "chat_template_kwargs"),
                          ({"frobnicate": 1}, "frobnicate")):
         with pytest.raises(openai.BadRequestError) as e:
             cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=4,
                                        extra_body=extra)
         assert e.value.body["param"] == param, e.value.body
+
+
+def test_n_samples_with_a_seed_reproduce_and_penalties_are_accepted(cluster2):
+    """n samples are n sequences in the cluster (sample i seeded seed + i); the same request
+    again gives the same choices. Penalties and logit_bias reach the workers (their effect on the
+    logits is the engine's to test)."""
+    cl = client(cluster2)
+    msgs = [{"role": "user", "content": "Name a number."}]
+    a = cl.chat.completions.create(model=MODEL_ID, messages=msgs, n=3, seed=11, temperature=1.0,
+                                   max_tokens=12)
+    b = cl.chat.completions.create(model=MODEL_ID, messages=msgs, n=3, seed=11, temperature=1.0,
+                                   max_tokens=12)
+    assert [c.index for c in a.choices] == [0, 1, 2]
+    texts = [(getattr(c.message, "reasoning_content", None), c.message.content) for c in a.choices]
+    assert texts == [(getattr(c.message, "reasoning_content", None), c.message.content)
+                     for c in b.choices]
+    assert a.usage.completion_tokens == b.usage.completion_tokens
+    assert 3 <= a.usage.completion_tokens <= 3 * 12
+    assert a.system_fingerprint and a.system_fingerprint == b.system_fingerprint
+    greedy = cl.chat.completions.create(model=MODEL_ID, messages=msgs, n=2, temperature=0,
+                                        max_tokens=12)
+    assert greedy.choices[0].message.content == greedy.choices[1].message.content
+    r = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=8,
+                                   presence_penalty=0.5, frequency_penalty=0.5,
+                                   logit_bias={"5": -100},
+                                   extra_body={"repetition_penalty": 1.1})
+    assert r.choices[0].finish_reason in ("stop", "length")
+
+
+def test_logprobs_and_logit_bias_through_the_cluster(cluster2, hf_tokenizer):
+    """The engine's logprobs reach both APIs (one per generated token; greedy picks the most
+    likely, so the chosen token is the first alternative), and logit_bias steers the choice
+    while the logprobs stay the model's own."""
+    cl = client(cluster2)
+    msgs = [{"role": "user", "content": "What is 2 + 3?"}]
+    r = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=10, temperature=0,
+                                   logprobs=True, top_logprobs=3)
+    choice = r.choices[0]
+    entries = choice.logprobs.content
+    assert len(entries) == r.usage.completion_tokens
+    text = "".join(e.token for e in entries)
+    reasoning = getattr(choice.message, "reasoning_content", None) or ""
+    assert text.startswith(reasoning)
+    for e in entries:
+        assert len(e.top_logprobs) == 3
+        assert e.top_logprobs[0].token == e.token
+        assert e.logprob == pytest.approx(e.top_logprobs[0].logprob)
+        assert e.logprob <= 0
+        assert [a.logprob for a in e.top_logprobs] == sorted(
+            (a.logprob for a in e.top_logprobs), reverse=True)
+    assert r.system_fingerprint.startswith("fp_r1serve_")
+
+    b = hf_tokenizer.encode("B", add_special_tokens=False).ids[0]
+    c = cl.completions.create(model=MODEL_ID, prompt="2 + 3 =", max_tokens=5, temperature=0,
+                              logprobs=2, logit_bias={str(b): 100})
+    lp = c.choices[0].logprobs
+    assert c.choices[0].text == "B" * 5
+    assert lp.tokens == ["B"] * 5 and lp.text_offset == [0, 1, 2, 3, 4]
+    for logprob, alternatives in zip(lp.token_logprobs, lp.top_logprobs):
+        assert alternatives["B"] == logprob and len(alternatives) <= 3
+    # Reported before the bias: the model itself prefers other tokens after "2 + 3 =".
+    assert any(max(a.values()) > lp_b for lp_b, a in zip(lp.token_logprobs, lp.top_logprobs))
 
 
 def test_r1ctl_status_experts_reports_the_routed_load(cluster2):

@@ -3,7 +3,10 @@ the coordinator's OpenAI HTTP API over a scripted generator (coordinator/http/fa
 
 Chat streaming and not, completions, reasoning_content split at </think>, stop strings, usage equal
 to the tokenizer's counts (Hugging Face `tokenizers` on the same tokenizer.json), error objects
-surfacing as the client's exceptions, API keys, and a client that goes away mid-stream."""
+surfacing as the client's exceptions, API keys, and a client that goes away mid-stream; logprobs and
+top_logprobs (chat and completions, streamed and not: the fake generator reports deterministic
+values, so these check the shapes the client parses), n samples, penalties, logit_bias and
+system_fingerprint, and each out-of-range value of them refused by name."""
 
 from __future__ import annotations
 
@@ -182,8 +185,8 @@ def test_errors_are_client_exceptions(client):
     assert e.value.body["param"] == "max_tokens"
     assert e.value.body["type"] == "invalid_request_error"
     with pytest.raises(openai.BadRequestError) as e:
-        client.chat.completions.create(model=MODEL, messages=ok_messages, n=2)
-    assert e.value.body["code"] == "unsupported_parameter"
+        client.chat.completions.create(model=MODEL, messages=ok_messages, n=17)
+    assert (e.value.body["param"], e.value.body["code"]) == ("n", "invalid_value")
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model=MODEL, messages=[])
     assert e.value.body["param"] == "messages"
@@ -194,7 +197,7 @@ def test_errors_are_client_exceptions(client):
         client.chat.completions.create(model=MODEL, messages=ok_messages, max_tokens=100000)
     assert e.value.body["code"] == "context_length_exceeded"
     with pytest.raises(openai.BadRequestError) as e:
-        client.completions.create(model=MODEL, prompt="x", logprobs=2)
+        client.completions.create(model=MODEL, prompt="x", logprobs=6)
     assert e.value.body["param"] == "logprobs"
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model=MODEL, messages=ok_messages, stop=["a"] * 5)
@@ -246,3 +249,160 @@ def test_raw_error_object_shape(server):
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["code"] == "invalid_json"
     assert body["error"]["param"] is None
+
+
+# --- logprobs, n, penalties, logit_bias, system_fingerprint --------------------------------------
+
+def check_chat_logprobs(entries, top: int):
+    for e in entries:
+        assert isinstance(e.token, str)
+        assert e.logprob <= 0
+        assert bytes(e.bytes).decode("utf-8", errors="replace") == e.token
+        assert len(e.top_logprobs) == top
+        for alt in e.top_logprobs:
+            assert isinstance(alt.token, str) and alt.logprob <= 0 and isinstance(alt.bytes, list)
+        if top:
+            assert e.top_logprobs[0].token == e.token  # the fake's first alternative
+            assert [a.logprob for a in e.top_logprobs] == sorted(
+                (a.logprob for a in e.top_logprobs), reverse=True)
+
+
+def test_chat_logprobs(client, hf):
+    user = "Give me logprobs"
+    reasoning, content = fake_chat_reply(user)
+    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": user}],
+                                       logprobs=True, top_logprobs=3)
+    entries = r.choices[0].logprobs.content
+    # One entry per generated token (EOS included, as usage counts it); they spell the output.
+    assert len(entries) == r.usage.completion_tokens == reply_tokens(hf, reasoning, content)
+    assert "".join(e.token for e in entries) == f"{reasoning}</think>{content}{EOS}"
+    check_chat_logprobs(entries, 3)
+
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": user}], logprobs=True, top_logprobs=3,
+        stream=True)
+    streamed = []
+    for chunk in stream:
+        for ch in chunk.choices:
+            if ch.logprobs is not None:
+                streamed.extend(ch.logprobs.content)
+    assert [(e.token, e.logprob) for e in streamed] == [(e.token, e.logprob) for e in entries]
+
+    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": user}],
+                                       logprobs=True)
+    check_chat_logprobs(r.choices[0].logprobs.content, 0)
+    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": user}])
+    assert r.choices[0].logprobs is None
+
+
+def check_completion_logprobs(lp, top: int):
+    n = len(lp.tokens)
+    assert len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == n
+    offset = 0
+    for token, logprob, alternatives, at in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs,
+                                                lp.text_offset):
+        assert at == offset
+        offset += len(token)
+        assert logprob <= 0
+        # The requested alternatives and the sampled token: up to logprobs + 1 entries.
+        assert token in alternatives and alternatives[token] == logprob
+        assert 1 <= len(alternatives) <= top + 1
+
+
+def test_completions_logprobs(client, hf):
+    prompt = "Once upon a time"
+    text = " and that is the end of the story."
+    r = client.completions.create(model=MODEL, prompt=prompt, logprobs=2)
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == r.usage.completion_tokens
+    assert "".join(lp.tokens) == text + EOS
+    check_completion_logprobs(lp, 2)
+
+    tokens, offsets = [], []
+    for chunk in client.completions.create(model=MODEL, prompt=prompt, logprobs=2, stream=True):
+        for ch in chunk.choices:
+            if ch.logprobs is not None:
+                tokens += ch.logprobs.tokens
+                offsets += ch.logprobs.text_offset
+    assert (tokens, offsets) == (lp.tokens, lp.text_offset)
+    r = client.completions.create(model=MODEL, prompt=prompt, logprobs=0)
+    check_completion_logprobs(r.choices[0].logprobs, 0)
+    assert client.completions.create(model=MODEL, prompt=prompt).choices[0].logprobs is None
+
+
+def test_n_samples(client):
+    user = "several please"
+    reasoning, content = fake_chat_reply(user)
+    one = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": user}])
+    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": user}],
+                                       n=3, seed=7, temperature=1.0)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    assert all(c.message.content == content and c.finish_reason == "stop" for c in r.choices)
+    assert r.usage.prompt_tokens == one.usage.prompt_tokens
+    assert r.usage.completion_tokens == 3 * one.usage.completion_tokens
+
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": user}], n=2, stream=True,
+        stream_options={"include_usage": True})
+    got, finishes, usage = {0: "", 1: ""}, {}, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for ch in chunk.choices:
+            got[ch.index] += ch.delta.content or ""
+            if ch.finish_reason:
+                finishes[ch.index] = ch.finish_reason
+    assert got == {0: content, 1: content}
+    assert finishes == {0: "stop", 1: "stop"}
+    assert usage.completion_tokens == 2 * one.usage.completion_tokens
+
+    r = client.completions.create(model=MODEL, prompt="x", n=2, best_of=2)
+    assert len(r.choices) == 2
+
+
+def test_penalties_logit_bias_and_fingerprint(client):
+    msgs = [{"role": "user", "content": "hi"}]
+    r = client.chat.completions.create(
+        model=MODEL, messages=msgs, presence_penalty=0.5, frequency_penalty=-0.5,
+        logit_bias={"5": -100, "17": 2.5}, extra_body={"repetition_penalty": 1.1})
+    assert r.choices[0].message.content == fake_chat_reply("hi")[1]
+    assert r.system_fingerprint.startswith("fp_r1serve_")
+    c = client.completions.create(model=MODEL, prompt="x", presence_penalty=1, logit_bias={"9": 1})
+    assert c.system_fingerprint == r.system_fingerprint
+    for chunk in client.chat.completions.create(model=MODEL, messages=msgs, stream=True):
+        assert chunk.system_fingerprint == r.system_fingerprint
+
+
+@pytest.mark.parametrize("kwargs,param,code", [
+    ({"presence_penalty": 2.5}, "presence_penalty", "invalid_value"),
+    ({"frequency_penalty": -3}, "frequency_penalty", "invalid_value"),
+    ({"extra_body": {"repetition_penalty": 0}}, "repetition_penalty", "invalid_value"),
+    ({"extra_body": {"repetition_penalty": 2.5}}, "repetition_penalty", "invalid_value"),
+    ({"logit_bias": {"x": 1}}, "logit_bias", "invalid_value"),
+    ({"logit_bias": {"1": 101}}, "logit_bias", "invalid_value"),
+    ({"logit_bias": {"100000000": 1}}, "logit_bias", "invalid_value"),
+    ({"logit_bias": {str(i): 1 for i in range(301)}}, "logit_bias", "invalid_value"),
+    ({"top_logprobs": 2}, "top_logprobs", "invalid_value"),
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs", "invalid_value"),
+    ({"n": 0}, "n", "invalid_value"),
+    ({"n": 2, "extra_body": {"best_of": 3}}, "best_of", "unsupported_parameter"),
+])
+def test_chat_sampling_refusals_name_the_parameter(client, kwargs, param, code):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                       **kwargs)
+    assert (e.value.body["param"], e.value.body["code"]) == (param, code), e.value.body
+
+
+@pytest.mark.parametrize("kwargs,param,code", [
+    ({"logprobs": 6}, "logprobs", "invalid_value"),
+    ({"logprobs": -1}, "logprobs", "invalid_value"),
+    ({"logprobs": 1, "extra_body": {"top_logprobs": 1}}, "top_logprobs", "unsupported_parameter"),
+    ({"best_of": 2}, "best_of", "unsupported_parameter"),
+    ({"logprobs": 1, "echo": True}, "echo", "unsupported_parameter"),
+    ({"n": 17}, "n", "invalid_value"),
+])
+def test_completion_sampling_refusals_name_the_parameter(client, kwargs, param, code):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model=MODEL, prompt="x", **kwargs)
+    assert (e.value.body["param"], e.value.body["code"]) == (param, code), e.value.body

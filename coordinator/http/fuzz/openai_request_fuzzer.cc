@@ -6,7 +6,8 @@
 //   - never a crash, hang or sanitizer report; every refusal is an OpenAI 4xx error object
 //     (ApiErrorFromStatus), never a 5xx;
 //   - an accepted request is within the documented ranges (model, temperature, top_p, top_k,
-//     max_tokens, stop, stop_token_ids, stream_options only with stream, a prompt);
+//     max_tokens, stop, stop_token_ids, stream_options only with stream, a prompt, n, penalties,
+//     logit_bias, logprobs / top_logprobs);
 //   - chat: the prompt ids decode to exactly PromptBuilder::RenderChat's text, and when no client
 //     string holds a special-token string, they equal Encode(rendered text) with every added token
 //     matched (prompt_builder.h's promise); completions: the ids decode to BOS + the prompt (one
@@ -81,6 +82,18 @@ void CheckAccepted(const OpenAiRequest& r, ApiKind kind, int64_t vocab) {
   R1_FUZZ_CHECK(r.stop_token_ids.size() <= kMaxStopTokenIds);
   for (int32_t id : r.stop_token_ids) R1_FUZZ_CHECK(id >= 0 && id < vocab);
   R1_FUZZ_CHECK(r.stream || !r.include_usage);
+  R1_FUZZ_CHECK(r.n >= 1 && r.n <= kMaxSamples);
+  R1_FUZZ_CHECK(r.presence_penalty >= -2.0 && r.presence_penalty <= 2.0);
+  R1_FUZZ_CHECK(r.frequency_penalty >= -2.0 && r.frequency_penalty <= 2.0);
+  R1_FUZZ_CHECK(r.repetition_penalty > 0.0 && r.repetition_penalty <= 2.0);
+  R1_FUZZ_CHECK(r.logit_bias.size() <= kMaxLogitBias);
+  for (const auto& [id, bias] : r.logit_bias) {
+    R1_FUZZ_CHECK(id >= 0 && id < vocab && bias >= -100.0 && bias <= 100.0);
+  }
+  R1_FUZZ_CHECK(r.top_logprobs >= 0 &&
+                r.top_logprobs <=
+                    (kind == ApiKind::kChat ? kMaxChatTopLogprobs : kMaxCompletionTopLogprobs));
+  R1_FUZZ_CHECK(r.logprobs || r.top_logprobs == 0);
   if (kind == ApiKind::kChat) {
     R1_FUZZ_CHECK(!r.messages.empty());
     for (const ChatMessage& m : r.messages) {
@@ -138,6 +151,8 @@ void CheckGeneration(const OpenAiRequest& r, const std::vector<int32_t>& ids, in
     for (int32_t id : r.stop_token_ids) {
       R1_FUZZ_CHECK(std::count(g->stop_token_ids.begin(), g->stop_token_ids.end(), id) == 1);
     }
+    R1_FUZZ_CHECK(g->logit_bias.size() == r.logit_bias.size());
+    R1_FUZZ_CHECK(g->logprobs == r.logprobs && g->top_logprobs == r.top_logprobs);
   }
 }
 

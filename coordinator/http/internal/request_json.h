@@ -1,7 +1,8 @@
 // Internals of the OpenAI request parser (openai_request.cc): typed access to JSON fields with
 // OpenAI-style errors (param, code), and the parameter policy — what is honoured beyond the core
-// fields (ignore_eos, min_tokens), what is refused by name (known features this server does not
-// implement; unknown keys). Pure functions; thread-safe.
+// fields (ignore_eos, min_tokens, n, penalties, logit_bias, logprobs), what is refused by name
+// (known features this server does not implement; unknown keys). These read types and shapes;
+// value ranges are ValidateOpenAiRequest's (openai_request.h). Pure functions; thread-safe.
 #ifndef R1_COORDINATOR_HTTP_INTERNAL_REQUEST_JSON_H_
 #define R1_COORDINATOR_HTTP_INTERNAL_REQUEST_JSON_H_
 
@@ -33,8 +34,13 @@ absl::StatusOr<std::optional<double>> OptNumber(const nlohmann::json& obj, const
 // An integer field as int64 (unsigned values above int64 are refused as out of range).
 absl::StatusOr<std::optional<int64_t>> OptInt(const nlohmann::json& obj, const char* key);
 
-// ignore_eos and min_tokens into *out (after max_tokens and stop were parsed).
+// An integer clamped into int32 (out-of-range values stay out of range for the validator).
+int32_t ClampToInt32(int64_t v);
+
+// ignore_eos and min_tokens into *out.
 absl::Status ParseLengthControls(const nlohmann::json& body, OpenAiRequest* out);
+// Penalties, logit_bias, logprobs / top_logprobs and best_of into *out (after n was parsed).
+absl::Status ParseSamplingControls(ApiKind kind, const nlohmann::json& body, OpenAiRequest* out);
 // Known OpenAI features this server does not implement: refused when asked for.
 absl::Status RefuseUnsupported(ApiKind kind, const nlohmann::json& body);
 // Keys this server does not know: refused by name (null values pass: "not given").

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/http/api_error.h"
 #include "coordinator/http/internal/request_json.h"
@@ -13,6 +14,11 @@ namespace r1::http::internal {
 
 using json = nlohmann::json;
 
+int32_t ClampToInt32(int64_t v) {
+  return static_cast<int32_t>(std::clamp<int64_t>(v, std::numeric_limits<int32_t>::min(),
+                                                  std::numeric_limits<int32_t>::max()));
+}
+
 // ignore_eos and min_tokens (vLLM's extensions, which benchmark tools send).
 absl::Status ParseLengthControls(const json& body, OpenAiRequest* out) {
   auto ignore_eos = OptBool(body, "ignore_eos", "ignore_eos");
@@ -20,16 +26,109 @@ absl::Status ParseLengthControls(const json& body, OpenAiRequest* out) {
   out->ignore_eos = ignore_eos->value_or(false);
   auto min_tokens = OptInt(body, "min_tokens");
   if (!min_tokens.ok()) return min_tokens.status();
-  if (min_tokens->has_value()) {
-    if (**min_tokens < 0) return BadValue("min_tokens", "must be >= 0.");
-    if (out->max_tokens.has_value() && **min_tokens > *out->max_tokens) {
-      return BadValue("min_tokens", "must not exceed max_tokens.");
+  if (min_tokens->has_value()) out->min_tokens = ClampToInt32(**min_tokens);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// A logit_bias key: a token id written as a decimal integer (OpenAI's form, "50256").
+bool ParseTokenKey(const std::string& key, int64_t* id) {
+  const size_t digits_from = !key.empty() && key[0] == '-' ? 1 : 0;
+  if (key.size() <= digits_from || key.size() - digits_from > 12) return false;
+  for (size_t i = digits_from; i < key.size(); ++i) {
+    if (key[i] < '0' || key[i] > '9') return false;
+  }
+  return absl::SimpleAtoi(key, id);
+}
+
+absl::Status ParseLogitBias(const json& body, OpenAiRequest* out) {
+  const json* bias = Field(body, "logit_bias");
+  if (bias == nullptr) return absl::OkStatus();
+  if (!bias->is_object()) {
+    return WrongType("logit_bias", "an object mapping token ids to numbers", *bias);
+  }
+  if (bias->size() > kMaxLogitBias) {
+    return BadValue("logit_bias",
+                    absl::StrCat("at most ", kMaxLogitBias, " entries, got ", bias->size(), "."));
+  }
+  for (const auto& [key, value] : bias->items()) {
+    int64_t id = 0;
+    if (!ParseTokenKey(key, &id)) {
+      return BadValue("logit_bias",
+                      absl::StrCat("keys must be token ids (decimal integers), not '", key, "'."));
     }
-    if (**min_tokens > 0 && !out->stop.empty()) {
-      return Unsupported("min_tokens", "min_tokens together with 'stop' strings is not supported.");
+    if (!value.is_number()) {
+      return InvalidRequest(absl::StrCat("Invalid type for 'logit_bias': expected a number for "
+                                         "token ",
+                                         key, ", but got ", TypeName(value), " instead."),
+                            "logit_bias", "invalid_type");
     }
-    out->min_tokens =
-        static_cast<int32_t>(std::min<int64_t>(**min_tokens, std::numeric_limits<int32_t>::max()));
+    out->logit_bias.emplace_back(id, value.get<double>());
+  }
+  std::sort(out->logit_bias.begin(), out->logit_bias.end());
+  return absl::OkStatus();
+}
+
+absl::Status ParseLogprobs(ApiKind kind, const json& body, OpenAiRequest* out) {
+  if (kind == ApiKind::kCompletion) {
+    // The legacy API's `logprobs` is the number of alternatives per token.
+    if (const json* v = Field(body, "logprobs")) {
+      if (!IsInteger(*v)) return WrongType("logprobs", "an integer", *v);
+      if (v->is_number_unsigned()
+              ? v->get<uint64_t>() > kMaxCompletionTopLogprobs
+              : v->get<int64_t>() < 0 || v->get<int64_t>() > kMaxCompletionTopLogprobs) {
+        return BadValue("logprobs",
+                        absl::StrCat("must be between 0 and ", kMaxCompletionTopLogprobs,
+                                     " (the number of alternatives per token)."));
+      }
+      out->logprobs = true;
+      out->top_logprobs = static_cast<int32_t>(v->get<int64_t>());
+    }
+    if (Field(body, "top_logprobs") != nullptr) {
+      return Unsupported("top_logprobs",
+                         "on /v1/completions the integer 'logprobs' sets the number of "
+                         "alternatives.");
+    }
+    return absl::OkStatus();
+  }
+  auto logprobs = OptBool(body, "logprobs", "logprobs");
+  if (!logprobs.ok()) return logprobs.status();
+  out->logprobs = logprobs->value_or(false);
+  auto top = OptInt(body, "top_logprobs");
+  if (!top.ok()) return top.status();
+  if (top->has_value()) {
+    if (!out->logprobs) {
+      return BadValue("top_logprobs", "'logprobs' must be true when 'top_logprobs' is used.");
+    }
+    out->top_logprobs = ClampToInt32(**top);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Penalties, logit_bias, logprobs and best_of (their ranges: ValidateOpenAiRequest).
+absl::Status ParseSamplingControls(ApiKind kind, const json& body, OpenAiRequest* out) {
+  for (const char* key : {"presence_penalty", "frequency_penalty", "repetition_penalty"}) {
+    auto v = OptNumber(body, key);
+    if (!v.ok()) return v.status();
+    if (!v->has_value()) continue;
+    const std::string k = key;
+    (k == "presence_penalty"    ? out->presence_penalty
+     : k == "frequency_penalty" ? out->frequency_penalty
+                                : out->repetition_penalty) = **v;
+  }
+  absl::Status s = ParseLogitBias(body, out);
+  if (!s.ok()) return s;
+  s = ParseLogprobs(kind, body, out);
+  if (!s.ok()) return s;
+  // best_of picks the most likely of several samples server-side; equal to n it changes nothing.
+  auto best_of = OptInt(body, "best_of");
+  if (!best_of.ok()) return best_of.status();
+  if (best_of->has_value() && **best_of != out->n) {
+    return Unsupported("best_of",
+                       "only best_of = n is supported (every sample is returned; none is picked).");
   }
   return absl::OkStatus();
 }
@@ -62,6 +161,7 @@ absl::Status RefuseUnknown(ApiKind kind, const json& body) {
                                                                          "suffix",
                                                                          "presence_penalty",
                                                                          "frequency_penalty",
+                                                                         "repetition_penalty",
                                                                          "logit_bias",
                                                                          "tools",
                                                                          "functions",
@@ -77,10 +177,6 @@ absl::Status RefuseUnknown(ApiKind kind, const json& body) {
     if (key == "tool_choice") {
       return Unsupported(key, "tool definitions are not supported by this server.");
     }
-    if (key == "repetition_penalty" && value.is_number() && value.get<double>() == 1.0) continue;
-    if (key == "repetition_penalty") {
-      return Unsupported(key, "penalties are not supported; use 1 (or leave it out).");
-    }
     if (key == "chat_template_kwargs" || key == "reasoning_effort") {
       return Unsupported(key, "the server renders DeepSeek-R1's chat template as is.");
     }
@@ -92,43 +188,14 @@ absl::Status RefuseUnknown(ApiKind kind, const json& body) {
 }
 
 // Known OpenAI features this server does not implement: refused when asked for.
-absl::Status RefuseUnsupported(ApiKind kind, const json& body) {
-  if (const json* v = Field(body, "logprobs")) {
-    if (kind == ApiKind::kChat) {
-      if (!v->is_boolean()) return WrongType("logprobs", "a boolean", *v);
-      if (v->get<bool>()) return Unsupported("logprobs", "log probabilities are not supported.");
-    } else {
-      if (!IsInteger(*v)) return WrongType("logprobs", "an integer", *v);
-      return Unsupported("logprobs", "log probabilities are not supported.");
-    }
-  }
-  if (const json* v = Field(body, "top_logprobs")) {
-    if (!IsInteger(*v)) return WrongType("top_logprobs", "an integer", *v);
-    return Unsupported("top_logprobs", "log probabilities are not supported.");
-  }
+absl::Status RefuseUnsupported(ApiKind /*kind*/, const json& body) {
   if (const json* v = Field(body, "echo")) {
     if (!v->is_boolean()) return WrongType("echo", "a boolean", *v);
     if (v->get<bool>()) return Unsupported("echo", "echoing the prompt is not supported.");
   }
-  if (const json* v = Field(body, "best_of")) {
-    if (!IsInteger(*v)) return WrongType("best_of", "an integer", *v);
-    if (v->get<int64_t>() != 1) return Unsupported("best_of", "only best_of = 1 is supported.");
-  }
   if (const json* v = Field(body, "suffix")) {
     if (!v->is_string()) return WrongType("suffix", "a string", *v);
     if (!v->get<std::string>().empty()) return Unsupported("suffix", "suffix is not supported.");
-  }
-  for (const char* key : {"presence_penalty", "frequency_penalty"}) {
-    if (const json* v = Field(body, key)) {
-      if (!v->is_number()) return WrongType(key, "a number", *v);
-      const double d = v->get<double>();
-      if (!(d >= -2.0 && d <= 2.0)) return BadValue(key, "must be in [-2, 2].");
-      if (d != 0.0) return Unsupported(key, "penalties are not supported; use 0.");
-    }
-  }
-  if (const json* v = Field(body, "logit_bias")) {
-    if (!v->is_object()) return WrongType("logit_bias", "an object", *v);
-    if (!v->empty()) return Unsupported("logit_bias", "logit_bias is not supported.");
   }
   // Tool definitions would be silently ignored (R1's template does not render them): refuse.
   for (const char* key : {"tools", "functions"}) {
