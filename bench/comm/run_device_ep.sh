@@ -34,7 +34,8 @@ nccl=$(mktemp -d)
 tarball=${NCCL_TARBALL:-.devpack/nccl-2.30.7-sm90.tar.xz}
 [ -f "$tarball" ] || echo "== NCCL 2.30.7 tarball missing at $tarball: the multi-rank steps will fail"
 tar xJf "$tarball" -C "$nccl"
-export LD_LIBRARY_PATH=$nccl/nccl-2.30.7-sm90/lib:$LD_LIBRARY_PATH
+export R1_NCCL_LIB=$nccl/nccl-2.30.7-sm90/lib
+export LD_LIBRARY_PATH=$R1_NCCL_LIB:$LD_LIBRARY_PATH
 export NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=VERSION NCCL_NVLS_ENABLE=0
 step nccl_multi_230 "$dev/bin/nccl_communicator_multi_gpu_test"
 step ep_groups_nccl_230 "$dev/bin/cuda_ep_moe_gpu_test" --gtest_filter='*nccl*'

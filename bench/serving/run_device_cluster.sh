@@ -14,6 +14,9 @@ transport=${TRANSPORT:-nccl}
 gpus=${GPUS:-1}
 tag="g${group}-${transport}"
 source "$dev/env.sh"
+# env.sh points at the machine's NCCL; R1_NCCL_LIB (e.g. NCCL 2.30.7 for several ranks on one
+# GPU, see bench/comm/run_device_ep.sh) goes first when set.
+[ -n "${R1_NCCL_LIB:-}" ] && export LD_LIBRARY_PATH=$R1_NCCL_LIB:$LD_LIBRARY_PATH
 "$dev/bin/r1-coordinator" --model=models/r1-tiny --served_model_name=r1-tiny --group_size="$group" \
   --grpc_address=127.0.0.1:50151 --http_address=127.0.0.1:8100 >"$out/coordinator-$tag.log" 2>&1 &
 pids=($!)
@@ -25,7 +28,7 @@ for r in $(seq 0 $((group - 1))); do
   pids+=($!)
 done
 for _ in $(seq 1 600); do curl -fs http://127.0.0.1:8100/ready >/dev/null && break; sleep 0.2; done
-curl -fs http://127.0.0.1:8100/ready || { tail -20 "$out"/*-"$tag"*.log; exit 1; }
+curl -fs http://127.0.0.1:8100/ready || { tail -n 20 "$out"/*-"$tag"*.log; exit 1; }
 echo
 echo "== group of $group CUDA workers over $transport"
 curl -s http://127.0.0.1:8100/v1/chat/completions -H 'Content-Type: application/json' \
