@@ -303,11 +303,17 @@ absl::Status EngineRank(std::unique_ptr<CudaModel> model, Communicator* comm,
 
 // Groups driven by Engines as in the worker (mixed prefill/decode steps, production numerics)
 // give the greedy answers of one GPU driven the same way.
-TEST(CudaEpEngineTest, MixedStepsMatchOneGpu) {
+// Run with the production options and with the row-independent ones (Exact), so that a
+// difference points at either the numerics' batch dependence or the exchange.
+class CudaEpEngineTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
+  const bool exact = GetParam();
+  const CudaModelOptions base = exact ? Exact() : CudaModelOptions{};
   const Problems& P = HeldOut();
   std::vector<std::vector<int>> want(P.prompts.size());
   {
-    auto model = CudaModel::Create(Weights(nullptr, 0, false), 2048, {});
+    auto model = CudaModel::Create(Weights(nullptr, 0, false), 2048, base);
     ASSERT_TRUE(model.ok()) << model.status();
     std::vector<int> all(P.prompts.size());
     for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
@@ -326,7 +332,7 @@ TEST(CudaEpEngineTest, MixedStepsMatchOneGpu) {
       GlooOptions go;
       go.rank = r;
       go.size = W;
-      go.prefix = "ep-engine/";
+      go.prefix = exact ? "ep-engine-exact/" : "ep-engine/";
       auto gloo = GlooCommunicator::Create(go, &store);
       if (!gloo.ok()) {
         status[r] = gloo.status();
@@ -342,7 +348,7 @@ TEST(CudaEpEngineTest, MixedStepsMatchOneGpu) {
         status[r] = ep.status();
         return;
       }
-      CudaModelOptions mo;
+      CudaModelOptions mo = base;
       mo.expert_executor = ep->get();
       auto model = CudaModel::Create(Weights(&placement, r, false), 2048, mo);
       if (!model.ok()) {
@@ -366,12 +372,19 @@ TEST(CudaEpEngineTest, MixedStepsMatchOneGpu) {
       differ.push_back(static_cast<int>(i));
     }
   }
-  std::printf("engine staged2: %d of %zu greedy answers identical to one GPU; differing:", same,
-              P.prompts.size());
+  std::printf(
+      "engine staged2 (%s options): %d of %zu greedy answers identical to one GPU; "
+      "differing:",
+      exact ? "row-independent" : "production", same, P.prompts.size());
   for (int i : differ) std::printf(" %d", i);
   std::printf("\n");
   EXPECT_GE(same, 194);
 }
+
+INSTANTIATE_TEST_SUITE_P(Options, CudaEpEngineTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("exact") : std::string("production");
+                         });
 
 // A peer that stops taking part: the other rank's exchange fails within the collective timeout
 // (no hang) and the communicator stays broken.

@@ -82,11 +82,15 @@ absl::Status WorkerRuntime::Run() {
   absl::Time last_attached = absl::Now();
   for (int connection = 0;; ++connection) {
     bool attached = false;
+    const absl::Time began = absl::Now();
     absl::Status st = RunConnection(*backend, id, connection == 0, &attached);
     if (st.ok()) return st;  // Shutdown
     if (attached) {
       last_attached = absl::Now();
-      backoff = absl::Milliseconds(200);
+      // Only a connection that lasted starts the backoff over: one that fails right after
+      // attaching (a group that cannot form, e.g. its communicator refuses this GPU) must not
+      // make the worker and the coordinator retry every 200 ms for ever.
+      if (last_attached - began > absl::Seconds(10)) backoff = absl::Milliseconds(200);
     }
     // The first connection must get as far as Attach (a wrong address or certificate is a
     // configuration error); later ones retry for up to reconnect_timeout.
