@@ -1,16 +1,20 @@
 #include "worker/backend/cuda_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include <cuda_runtime.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/numeric.h"
 #include "common/status_macros.h"
 #include "kernels/fp8_gemm/fp8_gemm.h"
 #include "kernels/int4_quant/int4_quant_cuda.h"
+#include "kernels/random_fill/random_fill_cuda.h"
 #include "worker/model/weight_plan.h"
 
 namespace r1 {
@@ -35,12 +39,16 @@ struct HostFp8 {
   int64_t scale_rows() const { return (shape.n + 127) / 128; }
 };
 
+// Reads tensors from a WeightSource through host staging, or — with a synthetic seed — fills
+// them on the device (SyntheticFill), in the same layouts.
 class Loader {
  public:
-  Loader(const ModelConfig& c, const WeightSource& src, DeviceArena* arena)
-      : src_(src), plan_(PlanWeights(c)), arena_(arena) {
+  Loader(const ModelConfig& c, const WeightSource* src, std::optional<uint64_t> synthetic_seed,
+         DeviceArena* arena)
+      : src_(src), synthetic_seed_(synthetic_seed), plan_(PlanWeights(c)), arena_(arena) {
     for (const PlannedTensor& t : plan_.tensors) by_name_[t.name] = &t;
   }
+  bool synthetic() const { return synthetic_seed_.has_value(); }
 
   absl::StatusOr<const PlannedTensor*> Planned(const std::string& name) const {
     auto it = by_name_.find(name);
@@ -55,7 +63,12 @@ class Loader {
       return absl::InvalidArgumentError(
           absl::StrCat("tensor '", name, "': expected BF16, planned ", DTypeName(t->dtype)));
     }
-    ASSIGN_OR_RETURN(TensorBytes b, src_.Fetch(*t));
+    if (synthetic()) {
+      ASSIGN_OR_RETURN(uint16_t * p, arena_->AllocArray<uint16_t>(Elements(*t)));
+      RETURN_IF_ERROR(Fill(*t, p, kernels::FillDtype::kBf16, Rows(*t), Cols(*t), Cols(*t)));
+      return p;
+    }
+    ASSIGN_OR_RETURN(TensorBytes b, src_->Fetch(*t));
     ASSIGN_OR_RETURN(void* p, arena_->Upload(b.data, b.size));
     return static_cast<uint16_t*>(p);
   }
@@ -65,7 +78,12 @@ class Loader {
       return absl::InvalidArgumentError(
           absl::StrCat("tensor '", name, "': expected F32, planned ", DTypeName(t->dtype)));
     }
-    ASSIGN_OR_RETURN(TensorBytes b, src_.Fetch(*t));
+    if (synthetic()) {
+      ASSIGN_OR_RETURN(float* p, arena_->AllocArray<float>(Elements(*t)));
+      RETURN_IF_ERROR(Fill(*t, p, kernels::FillDtype::kF32, Rows(*t), Cols(*t), Cols(*t)));
+      return p;
+    }
+    ASSIGN_OR_RETURN(TensorBytes b, src_->Fetch(*t));
     ASSIGN_OR_RETURN(void* p, arena_->Upload(b.data, b.size));
     return static_cast<float*>(p);
   }
@@ -82,9 +100,9 @@ class Loader {
     if (k != dst->shape.k || row0 + rows > dst->shape.n || row0 % 128 != 0) {
       return absl::InternalError(absl::StrCat("tensor '", name, "': does not fit its stack"));
     }
-    ASSIGN_OR_RETURN(TensorBytes q, src_.Fetch(*t));
+    ASSIGN_OR_RETURN(TensorBytes q, src_->Fetch(*t));
     ASSIGN_OR_RETURN(const PlannedTensor* st, Planned(ScaleName(name)));
-    ASSIGN_OR_RETURN(TensorBytes s, src_.Fetch(*st));
+    ASSIGN_OR_RETURN(TensorBytes s, src_->Fetch(*st));
     const int64_t kp = dst->shape.k_pad;
     uint8_t* w = dst->w.data() + index * dst->shape.n * kp;
     for (int64_t r = 0; r < rows; ++r) std::memcpy(w + (row0 + r) * kp, q.data + r * k, k);
@@ -117,6 +135,11 @@ class Loader {
 
   absl::StatusOr<DeviceFp8Linear> Linear(const std::string& name) const {
     ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
+    if (synthetic()) {
+      ASSIGN_OR_RETURN(DeviceFp8Linear d, AllocFp8(t->shape[0], t->shape[1], 1));
+      RETURN_IF_ERROR(FillFp8(name, d, 0, 0));
+      return d;
+    }
     HostFp8 h(t->shape[0], t->shape[1], 1);
     RETURN_IF_ERROR(PutFp8(name, &h, 0, 0));
     return Upload(h);
@@ -160,6 +183,26 @@ class Loader {
       f.int4 = int4;
       return f;
     }
+    if (synthetic()) {
+      DeviceArena staging;
+      DeviceArena* arena = int4 ? &staging : arena_;
+      ASSIGN_OR_RETURN(DeviceFp8Linear gu, AllocFp8(2 * f.inter_pad, hidden, count, arena));
+      ASSIGN_OR_RETURN(DeviceFp8Linear down, AllocFp8(hidden, inter, count, arena));
+      for (int64_t e = 0; e < count; ++e) {
+        RETURN_IF_ERROR(FillFp8(prefixes[e] + "gate_proj.weight", gu, e, 0));
+        RETURN_IF_ERROR(FillFp8(prefixes[e] + "up_proj.weight", gu, e, f.inter_pad));
+        RETURN_IF_ERROR(FillFp8(prefixes[e] + "down_proj.weight", down, e, 0));
+      }
+      if (!int4) {
+        f.gate_up = gu;
+        f.down = down;
+        return f;
+      }
+      f.int4 = true;
+      ASSIGN_OR_RETURN(f.gate_up4, ToInt4(gu));
+      ASSIGN_OR_RETURN(f.down4, ToInt4(down));
+      return f;
+    }
     HostFp8 gu(2 * f.inter_pad, hidden, count), down(hidden, inter, count);
     for (int64_t e = 0; e < count; ++e) {
       RETURN_IF_ERROR(PutFp8(prefixes[e] + "gate_proj.weight", &gu, e, 0));
@@ -184,6 +227,11 @@ class Loader {
   absl::StatusOr<uint16_t*> DequantBf16(const std::string& name) const {
     ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
     const int64_t rows = t->shape[0], k = t->shape[1];
+    if (synthetic()) {  // already "dequantised": bf16 values of the weights' distribution
+      ASSIGN_OR_RETURN(uint16_t * p, arena_->AllocArray<uint16_t>(rows * k));
+      RETURN_IF_ERROR(Fill(*t, p, kernels::FillDtype::kBf16, rows, k, k));
+      return p;
+    }
     HostFp8 h(rows, k, 1);
     RETURN_IF_ERROR(PutFp8(name, &h, 0, 0));
     std::vector<uint16_t> out(rows * k);
@@ -197,7 +245,94 @@ class Loader {
   }
 
  private:
-  const WeightSource& src_;
+  static int64_t Elements(const PlannedTensor& t) {
+    int64_t n = 1;
+    for (int64_t v : t.shape) n *= v;
+    return n;
+  }
+  static int64_t Rows(const PlannedTensor& t) { return t.shape.empty() ? 1 : t.shape[0]; }
+  static int64_t Cols(const PlannedTensor& t) {
+    return Elements(t) / std::max<int64_t>(Rows(t), 1);
+  }
+
+  // A stack of `count` FP8 linears [n][k] (zero-filled: pads stay zero).
+  absl::StatusOr<DeviceFp8Linear> AllocFp8(int64_t n, int64_t k, int64_t count,
+                                           DeviceArena* arena = nullptr) const {
+    if (arena == nullptr) arena = arena_;
+    DeviceFp8Linear d;
+    d.n = n;
+    d.k = k;
+    d.k_pad = RoundUp128(k);
+    d.scale_ld = kernels::Fp8GemmWeightScaleLd(d.k_pad);
+    d.count = count;
+    ASSIGN_OR_RETURN(d.w, arena->AllocArray<uint8_t>(count * n * d.k_pad));
+    ASSIGN_OR_RETURN(d.scale, arena->AllocArray<float>(count * ((n + 127) / 128) * d.scale_ld));
+    return d;
+  }
+
+  // Synthetic values of a tensor: norm weights near 1, biases 0, other weights uniform with
+  // unit-variance-preserving amplitude √(3 / fan-in) (so activations stay in range through 61
+  // layers and the router spreads tokens over experts). Seeded by the tensor's name.
+  absl::Status Fill(const PlannedTensor& t, void* out, kernels::FillDtype dtype, int64_t rows,
+                    int64_t cols, int64_t ld) const {
+    kernels::RandomFillParams p;
+    p.out = out;
+    p.dtype = dtype;
+    p.rows = rows;
+    p.cols = cols;
+    p.ld = ld;
+    p.seed = TensorSeed(t.name);
+    if (absl::EndsWith(t.name, "norm.weight")) {
+      p.amplitude = 0.1f;
+      p.offset = 1.0f;
+    } else if (absl::EndsWith(t.name, "e_score_correction_bias")) {
+      p.amplitude = 0.0f;
+    } else if (absl::StrContains(t.name, "embed_tokens")) {
+      p.amplitude = 1.0f;
+    } else {
+      p.amplitude = static_cast<float>(std::sqrt(3.0 / static_cast<double>(Cols(t))));
+    }
+    return kernels::LaunchRandomFill(p, nullptr);
+  }
+
+  // Matrix `index` of stack `d`, output rows [row0, row0 + rows of `name`): e4m3 codes uniform
+  // in ±240 and one block scale √3 / (240 √k), i.e. weights uniform in ±√(3/k).
+  absl::Status FillFp8(const std::string& name, const DeviceFp8Linear& d, int64_t index,
+                       int64_t row0) const {
+    ASSIGN_OR_RETURN(const PlannedTensor* t, Planned(name));
+    const int64_t rows = t->shape[0], k = t->shape[1];
+    if (k != d.k || row0 + rows > d.n || row0 % 128 != 0) {
+      return absl::InternalError(absl::StrCat("tensor '", name, "': does not fit its stack"));
+    }
+    kernels::RandomFillParams w;
+    w.out = d.w + (index * d.n + row0) * d.k_pad;
+    w.dtype = kernels::FillDtype::kE4m3;
+    w.rows = rows;
+    w.cols = k;
+    w.ld = d.k_pad;
+    w.seed = TensorSeed(name);
+    w.amplitude = 240.0f;
+    RETURN_IF_ERROR(kernels::LaunchRandomFill(w, nullptr));
+    const int64_t scale_rows = (d.n + 127) / 128;
+    kernels::RandomFillParams sc;
+    sc.out = d.scale + (index * scale_rows + row0 / 128) * d.scale_ld;
+    sc.dtype = kernels::FillDtype::kF32;
+    sc.rows = (rows + 127) / 128;
+    sc.cols = (k + 127) / 128;
+    sc.ld = d.scale_ld;
+    sc.amplitude = 0.0f;
+    sc.offset = static_cast<float>(std::sqrt(3.0) / (240.0 * std::sqrt(static_cast<double>(k))));
+    return kernels::LaunchRandomFill(sc, nullptr);
+  }
+
+  uint64_t TensorSeed(const std::string& name) const {
+    uint64_t h = 1469598103934665603ull ^ *synthetic_seed_;  // FNV-1a over the name
+    for (unsigned char ch : name) h = (h ^ ch) * 1099511628211ull;
+    return h;
+  }
+
+  const WeightSource* src_;  // null in the synthetic mode
+  std::optional<uint64_t> synthetic_seed_;
   WeightPlan plan_;
   DeviceArena* arena_;
   std::unordered_map<std::string, const PlannedTensor*> by_name_;
@@ -205,9 +340,11 @@ class Loader {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& c,
-                                                             const WeightSource& source,
-                                                             const CudaLoadOptions& options) {
+namespace {
+
+absl::StatusOr<std::unique_ptr<CudaWeights>> BuildCudaWeights(
+    const ModelConfig& c, const WeightSource* source, std::optional<uint64_t> synthetic_seed,
+    const CudaLoadOptions& options) {
   if (!c.is_fp8()) {
     return absl::UnimplementedError("CUDA backend: only FP8 block-quantised checkpoints");
   }
@@ -222,7 +359,7 @@ absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& 
   }
   auto m = std::make_unique<CudaWeights>();
   m->config = c;
-  Loader ld(c, source, &m->arena);
+  Loader ld(c, source, synthetic_seed, &m->arena);
   const int64_t d = c.hidden_size;
   ASSIGN_OR_RETURN(m->embed, ld.Bf16("model.embed_tokens.weight"));
   ASSIGN_OR_RETURN(m->final_norm, ld.Bf16("model.norm.weight"));
@@ -260,6 +397,24 @@ absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& 
     }
   }
   return m;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& config,
+                                                             const WeightSource& source,
+                                                             const CudaLoadOptions& options) {
+  return BuildCudaWeights(config, &source, std::nullopt, options);
+}
+
+absl::StatusOr<std::unique_ptr<CudaWeights>> SynthesizeCudaWeights(const ModelConfig& config,
+                                                                   uint64_t seed,
+                                                                   const CudaLoadOptions& options) {
+  ASSIGN_OR_RETURN(auto weights, BuildCudaWeights(config, nullptr, seed, options));
+  if (cudaError_t err = cudaDeviceSynchronize(); err != cudaSuccess) {
+    return absl::InternalError(absl::StrCat("synthetic weights: ", cudaGetErrorString(err)));
+  }
+  return weights;
 }
 
 }  // namespace r1

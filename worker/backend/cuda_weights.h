@@ -101,6 +101,13 @@ absl::StatusOr<std::unique_ptr<CudaWeights>> LoadCudaWeights(const ModelConfig& 
                                                              const WeightSource& source,
                                                              const CudaLoadOptions& options = {});
 
+// The same model made of synthetic weights filled on the device (kernels/random_fill, seeded by
+// `seed` and each tensor's name): nothing is staged on the host, so a full-size rank (≈100 GB)
+// is ready in seconds. Values are uniform with unit-variance-preserving amplitudes (norm weights
+// near 1, router biases 0), for benchmarks at real shapes; not the values of any checkpoint.
+absl::StatusOr<std::unique_ptr<CudaWeights>> SynthesizeCudaWeights(
+    const ModelConfig& config, uint64_t seed, const CudaLoadOptions& options = {});
+
 }  // namespace r1
 
 #endif  // R1_WORKER_BACKEND_CUDA_WEIGHTS_H_

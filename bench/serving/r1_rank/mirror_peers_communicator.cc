@@ -1,0 +1,67 @@
+#include "bench/serving/r1_rank/mirror_peers_communicator.h"
+
+#include <cuda_runtime.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace r1 {
+namespace {
+
+absl::Status Copy(void* dst, const void* src, int64_t bytes) {
+  if (bytes <= 0 || dst == src) return absl::OkStatus();
+  const cudaError_t err = cudaMemcpy(dst, src, static_cast<size_t>(bytes), cudaMemcpyDefault);
+  if (err != cudaSuccess) {
+    return absl::InternalError(absl::StrCat("mirror copy: ", cudaGetErrorString(err)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status MirrorPeersCommunicator::health() const {
+  return aborted_.load() ? absl::AbortedError("communicator aborted") : absl::OkStatus();
+}
+
+absl::Status MirrorPeersCommunicator::DoAllToAllV(const char* send,
+                                                  const std::vector<int64_t>& send_bytes,
+                                                  char* recv,
+                                                  const std::vector<int64_t>& recv_bytes,
+                                                  absl::Duration) {
+  if (absl::Status st = health(); !st.ok()) return st;
+  int64_t total = 0;
+  for (int p = 0; p < size_; ++p) {
+    if (send_bytes[p] != recv_bytes[p]) {
+      return absl::InvalidArgumentError(absl::StrCat("AllToAllV: a mirrored peer ", p,
+                                                     " sends what it receives: ", send_bytes[p],
+                                                     " bytes, but ", recv_bytes[p], " expected"));
+    }
+    total += send_bytes[p];
+  }
+  last_alltoall_bytes_ = total;
+  return Copy(recv, send, total);
+}
+
+absl::Status MirrorPeersCommunicator::DoAllGather(const char* send, int64_t bytes, char* recv,
+                                                  absl::Duration) {
+  if (absl::Status st = health(); !st.ok()) return st;
+  for (int p = 0; p < size_; ++p) {
+    if (absl::Status st = Copy(recv + p * bytes, send, bytes); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MirrorPeersCommunicator::DoAllReduce(void* data, int64_t n, DataType type, ReduceOp op,
+                                                  absl::Duration) {
+  if (absl::Status st = health(); !st.ok()) return st;
+  if (op != ReduceOp::kSum) return absl::OkStatus();  // max/min of equal values
+  for (int64_t i = 0; i < n; ++i) {
+    if (type == DataType::kInt64) {
+      static_cast<int64_t*>(data)[i] *= size_;
+    } else {
+      static_cast<float*>(data)[i] *= static_cast<float>(size_);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace r1

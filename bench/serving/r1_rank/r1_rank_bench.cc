@@ -1,0 +1,266 @@
+// r1_rank_bench: one expert-parallel rank of the full DeepSeek-R1 on one GPU — R1's real config
+// (61 layers, or --layers for a shorter stack), this rank's 256/W routed experts per MoE layer
+// (FP8, or INT4 with --int4) and every other weight, synthetic and filled on the device — running
+// the expert work it would do in a group of W ranks (MirrorPeersCommunicator: peers' tokens route
+// like this rank's). Measures:
+//   * decode: steps of B sequences, each with `--context` tokens already cached, through
+//     CudaModel::ForwardAndChoose (device sampling; one download of the token ids per step);
+//   * prefill: P prompts of `--context` tokens in one forward;
+// and prints per batch the step time, output tok/s per GPU, the MoE exchange phases as the
+// executor saw them (host wall time per layer, summed over the step), and the projection with
+// the transport's time added: step + moe_layers · exchange_us (the per-layer dispatch + combine
+// time of the transport, --exchange_us, measured by bench/comm on the target machine).
+//
+//   r1_rank_bench [--config=tests/fixtures/deepseek-r1-config.json] [--ranks=8] [--int4]
+//                 [--layers=0] [--batches=1,8,32,64,128] [--context=2048] [--steps=10]
+//                 [--prefill_prompts=4] [--exchange_us=0] [--json=out.jsonl]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "bench/serving/r1_rank/mirror_peers_communicator.h"
+#include "common/expert_placement.h"
+#include "common/model_config.h"
+#include "worker/backend/cuda_ep_moe.h"
+#include "worker/backend/cuda_model.h"
+#include "worker/backend/cuda_weights.h"
+
+ABSL_FLAG(std::string, config, "tests/fixtures/deepseek-r1-config.json", "R1's config.json");
+ABSL_FLAG(int, ranks, 8, "expert-parallel group size W (this rank holds 256/W experts/layer)");
+ABSL_FLAG(bool, int4, false, "routed experts as INT4 W4A16 (rows then travel in BF16)");
+ABSL_FLAG(int, layers, 0, "layers to build (0: the config's 61); MoE from layer 3 as in R1");
+ABSL_FLAG(std::string, batches, "1,8,32,64,128", "decode batch sizes (sequences on this rank)");
+ABSL_FLAG(int, context, 2048, "cached tokens per decoding sequence; prefill prompt length");
+ABSL_FLAG(int, steps, 10, "timed decode steps per batch size (after 3 untimed)");
+ABSL_FLAG(int, prefill_prompts, 4, "prompts per prefill forward (0: skip prefill)");
+ABSL_FLAG(double, exchange_us, 0.0, "transport time per MoE layer added in the projection");
+ABSL_FLAG(uint64_t, seed, 1, "synthetic weights' seed");
+ABSL_FLAG(std::string, json, "", "also write one JSON line per measurement here");
+
+namespace r1 {
+namespace {
+
+[[noreturn]] void Fail(const std::string& what, const absl::Status& st) {
+  std::fprintf(stderr, "r1_rank_bench: %s: %s\n", what.c_str(), st.ToString().c_str());
+  std::fflush(nullptr);
+  std::_Exit(1);
+}
+template <typename T>
+T Must(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) Fail(what, v.status());
+  return *std::move(v);
+}
+void Must(const absl::Status& st, const std::string& what) {
+  if (!st.ok()) Fail(what, st);
+}
+
+double GiB(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
+
+// Sums the executor's per-layer phase times over a step.
+class PhaseTotals : public EpExchangeObserver {
+ public:
+  void OnExchange(const EpExchangeStats& s) override {
+    counts += s.counts_seconds;
+    dispatch += s.dispatch_seconds;
+    experts += s.experts_seconds;
+    combine += s.combine_seconds;
+    rows_received += s.rows_received + s.local_rows;
+    ++exchanges;
+  }
+  void Reset() { *this = PhaseTotals(); }
+  double counts = 0, dispatch = 0, experts = 0, combine = 0;
+  int64_t rows_received = 0, exchanges = 0;
+};
+
+struct Rank {
+  ModelConfig config;
+  std::unique_ptr<MirrorPeersCommunicator> comm;
+  std::unique_ptr<CudaEpMoe> ep;
+  std::shared_ptr<const CudaWeights> weights;
+  std::unique_ptr<CudaModel> model;
+  std::unique_ptr<PagedKvCache> cache;
+  PhaseTotals phases;
+  int moe_layers = 0;
+};
+
+std::vector<int> ParseList(const std::string& text) {
+  std::vector<int> out;
+  for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int v = 0;
+    if (!absl::SimpleAtoi(s, &v) || v <= 0) {
+      Fail("--batches", absl::InvalidArgumentError(absl::StrCat("bad entry '", s, "'")));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+int Main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int W = absl::GetFlag(FLAGS_ranks), context = absl::GetFlag(FLAGS_context),
+            steps = absl::GetFlag(FLAGS_steps), prompts = absl::GetFlag(FLAGS_prefill_prompts);
+  const std::vector<int> batches = ParseList(absl::GetFlag(FLAGS_batches));
+  const bool int4 = absl::GetFlag(FLAGS_int4);
+  Rank r;
+  r.config = Must(LoadModelConfig(absl::GetFlag(FLAGS_config)), "config");
+  if (absl::GetFlag(FLAGS_layers) > 0) r.config.num_hidden_layers = absl::GetFlag(FLAGS_layers);
+  const ModelConfig& c = r.config;
+  for (int i = 0; i < c.num_hidden_layers; ++i) r.moe_layers += c.is_moe_layer(i) ? 1 : 0;
+  const int E = static_cast<int>(c.n_routed_experts);
+  if (W < 1 || E % W != 0) Fail("--ranks", absl::InvalidArgumentError("must divide 256"));
+  const EpPlacement placement = EpPlacement::Contiguous(E, W);
+
+  cudaDeviceProp prop{};
+  Must(cudaGetDeviceProperties(&prop, 0) == cudaSuccess ? absl::OkStatus()
+                                                        : absl::InternalError("no CUDA device"),
+       "device");
+  size_t free0 = 0, total = 0;
+  cudaMemGetInfo(&free0, &total);
+  std::printf(
+      "r1_rank_bench: %s, %.1f GiB; R1 rank 0 of %d (%d routed experts/layer, %s), %d "
+      "layers (%d MoE), context %d\n",
+      prop.name, GiB(total), W, E / W, int4 ? "INT4" : "FP8", static_cast<int>(c.num_hidden_layers),
+      r.moe_layers, context);
+
+  CudaLoadOptions lo;
+  lo.int4_experts = int4;
+  lo.want_expert = placement.WantExpert(0);
+  const absl::Time t_load = absl::Now();
+  r.weights = Must(SynthesizeCudaWeights(c, absl::GetFlag(FLAGS_seed), lo), "synthetic weights");
+  const double load_s = absl::ToDoubleSeconds(absl::Now() - t_load);
+  size_t free1 = 0;
+  cudaMemGetInfo(&free1, &total);
+  std::printf("weights: %.2f GiB on the device in %.1f s (device memory used %.2f GiB)\n",
+              GiB(static_cast<double>(r.weights->arena.bytes())), load_s,
+              GiB(static_cast<double>(total - free1)));
+
+  r.comm = std::make_unique<MirrorPeersCommunicator>(W);
+  CudaEpMoeOptions eo;
+  eo.observer = &r.phases;
+  r.ep = Must(CudaEpMoe::Create(r.comm.get(), c, placement, int4, eo), "CudaEpMoe");
+  // KV blocks: every batch's sequences at context + steps, or what fits in 75% of what is left (the
+  // rest: the forward's scratch).
+  const int max_batch = std::max(*std::max_element(batches.begin(), batches.end()), prompts);
+  const int64_t per_seq = (context + steps + 8 + kBlockTokens - 1) / kBlockTokens;
+  const int64_t row = c.kv_lora_rank + c.qk_rope_head_dim;
+  const double block_bytes = static_cast<double>(c.num_hidden_layers) * kBlockTokens * row * 2;
+  const int64_t fit = static_cast<int64_t>(0.75 * static_cast<double>(free1) / block_bytes);
+  const int kv_blocks = static_cast<int>(std::min<int64_t>(per_seq * max_batch, fit));
+  CudaModelOptions mo;
+  mo.expert_executor = r.ep.get();
+  r.model = Must(CudaModel::Create(r.weights, kv_blocks, mo), "CudaModel");
+  r.cache = std::make_unique<PagedKvCache>(c.num_hidden_layers, kv_blocks, r.model->row_size(),
+                                           true, false);
+  std::printf("KV cache: %d blocks (%.2f GiB): %lld sequences of %d tokens\n", kv_blocks,
+              GiB(kv_blocks * block_bytes), static_cast<long long>(kv_blocks / per_seq), context);
+  std::FILE* json = nullptr;
+  if (!absl::GetFlag(FLAGS_json).empty()) json = std::fopen(absl::GetFlag(FLAGS_json).c_str(), "w");
+
+  const TokenChoiceSpec greedy;
+  std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s\n", "batch", "step ms", "tok/s/GPU",
+              "moe rows/L", "counts ms", "disp ms", "experts ms", "comb ms", "proj tok/s/GPU");
+  for (int B : batches) {
+    if (B * per_seq > kv_blocks) {
+      std::printf("%6d  skipped: %lld KV blocks needed, %d available\n", B,
+                  static_cast<long long>(B * per_seq), kv_blocks);
+      continue;
+    }
+    std::vector<KvSequence> seqs(B);
+    for (KvSequence& s : seqs) {
+      Must(r.cache->Reserve(&s, context + steps + 4), "KV reserve");
+      s.length = context;  // the cached prefix (its rows are whatever the cache holds)
+    }
+    std::vector<double> times;
+    PhaseTotals sum;
+    for (int it = 0; it < 3 + steps; ++it) {
+      std::vector<ForwardItem> items;
+      for (KvSequence& s : seqs) items.push_back({&s, {17 + it}, s.length, false, &greedy});
+      std::vector<TokenChoice> chosen;
+      r.phases.Reset();
+      const absl::Time t0 = absl::Now();
+      Must(r.model->ForwardAndChoose(items, *r.cache, c.vocab_size, &chosen), "decode step");
+      const double dt = absl::ToDoubleSeconds(absl::Now() - t0);
+      if (it >= 3) {
+        times.push_back(dt);
+        sum.counts += r.phases.counts;
+        sum.dispatch += r.phases.dispatch;
+        sum.experts += r.phases.experts;
+        sum.combine += r.phases.combine;
+        sum.rows_received += r.phases.rows_received;
+        sum.exchanges += r.phases.exchanges;
+      }
+    }
+    for (KvSequence& s : seqs) r.cache->Release(&s);
+    std::sort(times.begin(), times.end());
+    const double step = times[times.size() / 2];
+    const double n = static_cast<double>(times.size());
+    const double projected_step = step + r.moe_layers * absl::GetFlag(FLAGS_exchange_us) * 1e-6;
+    std::printf("%6d %10.2f %12.0f %12.0f %10.2f %10.2f %10.2f %10.2f %14.0f\n", B, step * 1e3,
+                B / step,
+                sum.exchanges ? sum.rows_received / static_cast<double>(sum.exchanges) : 0,
+                sum.counts / n * 1e3, sum.dispatch / n * 1e3, sum.experts / n * 1e3,
+                sum.combine / n * 1e3, B / projected_step);
+    if (json) {
+      std::fprintf(json,
+                   "{\"kind\":\"decode\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"layers\":%d,"
+                   "\"batch\":%d,\"context\":%d,\"step_ms_p50\":%.3f,\"step_ms_min\":%.3f,"
+                   "\"tok_s_gpu\":%.1f,\"moe_counts_ms\":%.3f,\"moe_dispatch_ms\":%.3f,"
+                   "\"moe_experts_ms\":%.3f,\"moe_combine_ms\":%.3f,\"exchange_us\":%.1f,"
+                   "\"projected_tok_s_gpu\":%.1f}\n",
+                   prop.name, W, int4 ? "true" : "false", static_cast<int>(c.num_hidden_layers), B,
+                   context, step * 1e3, times.front() * 1e3, B / step, sum.counts / n * 1e3,
+                   sum.dispatch / n * 1e3, sum.experts / n * 1e3, sum.combine / n * 1e3,
+                   absl::GetFlag(FLAGS_exchange_us), B / projected_step);
+    }
+  }
+  std::printf("projection: tok/s/GPU = batch / (step + %d MoE layers × %.1f µs of transport)\n",
+              r.moe_layers, absl::GetFlag(FLAGS_exchange_us));
+
+  if (prompts > 0 && prompts * per_seq <= kv_blocks) {
+    std::vector<double> times;
+    for (int it = 0; it < 4; ++it) {
+      std::vector<KvSequence> seqs(prompts);
+      std::vector<ForwardItem> items;
+      for (int p = 0; p < prompts; ++p) {
+        Must(r.cache->Reserve(&seqs[p], context + 1), "KV reserve");
+        std::vector<int> tokens(context);
+        for (int t = 0; t < context; ++t) tokens[t] = (7919 * (t + 31 * p)) % 120000 + 3;
+        items.push_back({&seqs[p], std::move(tokens), 0, false, &greedy});
+      }
+      std::vector<TokenChoice> chosen;
+      const absl::Time t0 = absl::Now();
+      Must(r.model->ForwardAndChoose(items, *r.cache, c.vocab_size, &chosen), "prefill");
+      if (it > 0) times.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+      for (KvSequence& s : seqs) r.cache->Release(&s);
+    }
+    std::sort(times.begin(), times.end());
+    const double t = times[times.size() / 2];
+    std::printf("\nprefill: %d prompts × %d tokens in %.1f ms: %.0f input tok/s/GPU\n", prompts,
+                context, t * 1e3, prompts * context / t);
+    if (json) {
+      std::fprintf(json,
+                   "{\"kind\":\"prefill\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"layers\":%d,"
+                   "\"prompts\":%d,\"prompt_tokens\":%d,\"forward_ms\":%.2f,\"tok_s_gpu\":%.1f}\n",
+                   prop.name, W, int4 ? "true" : "false", static_cast<int>(c.num_hidden_layers),
+                   prompts, context, t * 1e3, prompts * context / t);
+    }
+  }
+  if (json) std::fclose(json);
+  return 0;
+}
+
+}  // namespace
+}  // namespace r1
+
+int main(int argc, char** argv) { return r1::Main(argc, argv); }
