@@ -155,19 +155,27 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   ASSIGN_OR_RETURN(s->gemm_ws, a.Alloc(ws));
   s->attn_ws_bytes = 0;
   s->attn_ws = nullptr;
-  if (D.r1_attention()) {
-    const auto cfg = kernels::ChooseMlaDecodeConfig(n, D.heads, max_pages * kernels::kMlaPageTokens,
-                                                    kernels::internal::SmCount());
-    // Any smaller batch or length picks at most as many splits × entries.
-    s->attn_ws_bytes =
-        std::max(cfg.workspace_bytes, kernels::MlaDecodeWorkspaceBytes(n, D.heads, 64));
-    ASSIGN_OR_RETURN(s->attn_ws, a.Alloc(s->attn_ws_bytes));
-  }
   scratch_ = std::move(s);
   return absl::OkStatus();
 }
 
 namespace {}  // namespace
+
+absl::Status CudaModel::EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_len) {
+  CudaModelScratch& s = *scratch_;
+  if (!ModelDims::Of(*weights_).r1_attention()) return absl::OkStatus();
+  // Exactly what kernels/mla_decode will pick for this call; grown on demand, so a large
+  // prefill (one split) does not reserve a worst-case split count for all of its tokens.
+  const auto cfg = kernels::ChooseMlaDecodeConfig(batch, ModelDims::Of(*weights_).heads,
+                                                  max_seq_len, kernels::internal::SmCount());
+  if (cfg.workspace_bytes <= s.attn_ws_bytes) return absl::OkStatus();
+  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)),
+                             "attention workspace resize"));
+  s.attn_arena = std::make_unique<DeviceArena>();
+  ASSIGN_OR_RETURN(s.attn_ws, s.attn_arena->Alloc(cfg.workspace_bytes));
+  s.attn_ws_bytes = cfg.workspace_bytes;
+  return absl::OkStatus();
+}
 
 absl::Status CudaModel::CheckAllocator(const PagedKvCache& cache) const {
   if (cache.num_blocks() != kv_blocks_) {
@@ -308,6 +316,7 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   }
   const int64_t gather_rows = static_cast<int64_t>(gather_slots.size());
   RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows, gather_rows));
+  RETURN_IF_ERROR(EnsureAttentionWorkspace(n, max_len));
   CudaModelScratch& s = *scratch_;
   std::vector<int32_t> table(n * s.max_pages, 0);
   {

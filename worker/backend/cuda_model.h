@@ -90,6 +90,8 @@ class CudaModel : public ForwardModel {
   // ([*rows][v_ld] f32: each item's last row, or all of them with all_logits), on the stream,
   // not synchronised. Does not advance kv->length.
   absl::Status ComputeLogits(std::vector<ForwardItem>& items, int64_t* rows);
+  // Grows the decode attention's workspace to what kernels/mla_decode needs for this call.
+  absl::Status EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_len);
   absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows,
                              int64_t gather_rows);
 

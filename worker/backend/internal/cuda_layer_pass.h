@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -82,7 +83,8 @@ struct CudaModelScratch {
   uint16_t *ckv, *kvx;    // their gathered rows, and kv_b_proj of the latents [rows][H·(nope+v)]
   void* gemm_ws;
   size_t gemm_ws_bytes;
-  void* attn_ws;
+  std::unique_ptr<DeviceArena> attn_arena;  // the decode attention's split workspace
+  void* attn_ws;                            // (CudaModel::EnsureAttentionWorkspace)
   size_t attn_ws_bytes;
 };
 
