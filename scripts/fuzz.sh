@@ -22,6 +22,7 @@ declare -A MODULE=(
   [safetensors_header_fuzzer]=common
   [tokenizer_fuzzer]=common/tokenizer
   [chat_template_fuzzer]=common/tokenizer
+  [jinja_fuzz]=common/jinja
   [openai_request_fuzzer]=coordinator/http
   [http_request_fuzzer]=coordinator/http
 )
@@ -32,8 +33,8 @@ declare -A MODULE=(
 declare -A EXTRA=(
   [http_request_fuzzer]="-detect_leaks=0"
 )
-ALL="safetensors_header_fuzzer tokenizer_fuzzer chat_template_fuzzer openai_request_fuzzer
-     http_request_fuzzer"
+ALL="safetensors_header_fuzzer tokenizer_fuzzer chat_template_fuzzer jinja_fuzz
+     openai_request_fuzzer http_request_fuzzer"
 read -r -a targets <<<"$(echo ${FUZZ_TARGETS:-$ALL})"
 for t in "${targets[@]}"; do
   [[ -n "${MODULE[$t]:-}" ]] || { echo "fuzz.sh: unknown target $t (known: $ALL)" >&2; exit 2; }
