@@ -12,6 +12,9 @@ find_package(Boost 1.74 REQUIRED)
 find_package(BLAS REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+# The tokenizer: PCRE2 (with JIT) runs tokenizer.json regexes, ICU normalizes (NFC).
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+find_package(ICU 60 REQUIRED COMPONENTS uc)
 find_program(R1_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 
 # gloo ships no CMake package on Debian; find its header and library directly.

@@ -13,7 +13,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libgloo-dev
   libgtest-dev libgmock-dev libboost-dev nlohmann-json3-dev
-  libopenblas-dev libspdlog-dev libre2-dev
+  libopenblas-dev libspdlog-dev libre2-dev libpcre2-dev libicu-dev
   python3 python3-venv curl
   prometheus
 )

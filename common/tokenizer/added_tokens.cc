@@ -103,4 +103,27 @@ void AddedTokenMatcher::Split(absl::string_view text, AddedTokenMatching matchin
   }
 }
 
+void AddedTokenMatcher::SplitRaw(absl::string_view text, AddedTokenMatching matching,
+                                 std::vector<Segment>* out) const {
+  if (text.empty()) return;
+  const Segment all{0, text.size(), -1};
+  if (matching == AddedTokenMatching::kNone) {
+    out->push_back(all);
+    return;
+  }
+  SplitPass(text, all, raw_, matching, out);
+}
+
+void AddedTokenMatcher::SplitNormalized(absl::string_view normalized_text,
+                                        AddedTokenMatching matching,
+                                        std::vector<Segment>* out) const {
+  if (normalized_text.empty()) return;
+  const Segment all{0, normalized_text.size(), -1};
+  if (matching == AddedTokenMatching::kNone) {
+    out->push_back(all);
+    return;
+  }
+  SplitPass(normalized_text, all, normalized_, matching, out);
+}
+
 }  // namespace r1::tok

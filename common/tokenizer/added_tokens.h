@@ -1,7 +1,7 @@
 // Finds added tokens (special strings such as "<｜User｜>") in raw text before pre-tokenization,
 // the way Hugging Face's AddedVocabulary does: leftmost-longest matching, non-overlapping, left to
 // right; tokens flagged `normalized: false` are split out first, `normalized: true` ones then in
-// the remaining gaps (the DeepSeek normalizer is the identity, so both passes see the raw text).
+// the remaining gaps (after the normalizer, when the tokenizer has one).
 //
 // Immutable after construction; thread-safe.
 #ifndef R1_COMMON_TOKENIZER_ADDED_TOKENS_H_
@@ -44,8 +44,17 @@ class AddedTokenMatcher {
  public:
   explicit AddedTokenMatcher(const std::vector<AddedToken>& tokens);
 
-  // Splits `text` into segments (in order, covering `text`), appended to *out.
+  // Splits `text` into segments (in order, covering `text`), appended to *out: both passes on
+  // `text` (right for a tokenizer without a normalizer).
   void Split(absl::string_view text, AddedTokenMatching matching, std::vector<Segment>* out) const;
+
+  // The two passes separately, for a tokenizer with a normalizer (as Hugging Face does it): the
+  // `normalized: false` tokens in the raw text, then, in each normalized plain segment, the
+  // `normalized: true` tokens (whose contents the caller gave in normalized form).
+  void SplitRaw(absl::string_view text, AddedTokenMatching matching,
+                std::vector<Segment>* out) const;
+  void SplitNormalized(absl::string_view normalized_text, AddedTokenMatching matching,
+                       std::vector<Segment>* out) const;
 
  private:
   // A byte trie over one group of token strings.

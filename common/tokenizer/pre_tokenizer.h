@@ -15,7 +15,8 @@
 // engine itself (tools/tokenizer/gen_unicode_tables.py), which gives exact parity (tested on
 // 20,000+ strings against tokenizers, tests/python/test_tokenizer_parity.py) and is several times
 // faster than running three regexes. The backtracking each alternative needs is spelled out at
-// its matcher in pre_tokenizer.cc.
+// its matcher in pre_tokenizer.cc. (Other pipelines do run in PCRE2, with their classes rewritten
+// to the reference's members: pre_tokenizer_pipeline.h.)
 //
 // Stateless and thread-safe.
 #ifndef R1_COMMON_TOKENIZER_PRE_TOKENIZER_H_
@@ -32,6 +33,16 @@ namespace r1::tok {
 struct Piece {
   uint32_t begin;
   uint32_t end;
+};
+
+// The three regexes, exactly as DeepSeek-V3/R1's tokenizer.json writes them (stage 3 holds
+// literal CR and LF characters). A tokenizer.json whose Split stages spell the same regexes
+// differently is recognised too (pre_tokenizer_pipeline.h compares canonical forms).
+inline constexpr absl::string_view kDeepSeekSplitRegexes[3] = {
+    "\\p{N}{1,3}",
+    "[一-龥぀-ゟ゠-ヿ]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
+    "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 };
 
 // Scratch buffers reused across calls to avoid allocation. Not shared between threads.

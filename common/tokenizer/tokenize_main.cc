@@ -20,12 +20,12 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/escaping.h"
 #include "common/tokenizer/chat_template.h"
-#include "common/tokenizer/pre_tokenizer.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/unicode.h"
 #include "nlohmann/json.hpp"
 
-ABSL_FLAG(std::string, tokenizer, "models/r1-tiny/tokenizer.json", "tokenizer.json to load");
+ABSL_FLAG(std::string, tokenizer, "models/r1-tiny/tokenizer.json",
+          "tokenizer.json to load (with the tokenizer_config.json beside it, if any)");
 
 namespace {
 
@@ -78,13 +78,9 @@ json Handle(const json& req, const Tokenizer* tok) {
     auto text = TextOf(req);
     if (!text.ok()) return Error(text.status().ToString());
     if (op == "pretokenize") {
-      if (r1::tok::FindInvalidUtf8(*text) != absl::string_view::npos) return Error("invalid UTF-8");
-      r1::tok::PreTokenizerScratch scratch;
-      std::vector<r1::tok::Piece> pieces;
-      r1::tok::PreTokenize(*text, &scratch, &pieces);
-      json out = json::array();
-      for (const auto& p : pieces) out.push_back(text->substr(p.begin, p.end - p.begin));
-      return json{{"pieces", out}};
+      auto pieces = tok->PreTokenize(*text);
+      if (!pieces.ok()) return Error(pieces.status().ToString());
+      return json{{"pieces", *pieces}};
     }
     r1::tok::EncodeOptions opts;
     opts.add_special_tokens = BoolField(req, "add_special_tokens", false);

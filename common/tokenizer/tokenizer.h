@@ -1,13 +1,17 @@
-// DeepSeek-V3/R1 tokenizer: loads a Hugging Face tokenizer.json (byte-level BPE with the
-// DeepSeek pre-tokenizer, spec §11) and encodes/decodes exactly as Hugging Face tokenizers does.
+// Byte-level BPE tokenizer loaded from a Hugging Face tokenizer.json (and its
+// tokenizer_config.json), encoding and decoding exactly as Hugging Face tokenizers / transformers
+// do. Built for DeepSeek-V3/R1 (spec §11), whose pre-tokenizer runs hand-written (fast path);
+// other byte-level BPE pipelines (Qwen2, Llama 3, GPT-2 style ByteLevel) run their regexes in
+// PCRE2 and their NFC normalizer in ICU.
 //
 //   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, Tokenizer::LoadFromFile(path));
 //   ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok->Encode(text));
 //   ASSIGN_OR_RETURN(std::string text, tok->Decode(ids));
 //
-// Only what DeepSeek's tokenizer.json uses is supported; anything else (another pre-tokenizer,
-// a normalizer, unk tokens, dropout, ...) is refused at load with an error naming the file and
-// field, never silently tokenized differently.
+// The files are read by meaning, not spelling (a regex written with escapes or literal
+// characters, nested Sequences, ...). Whatever is not implemented (another model or pre-tokenizer
+// type, another normalizer, unk tokens, dropout, ...) is refused at load with an error naming the
+// file and field, never silently tokenized differently. See README.md for the list.
 //
 // Immutable after loading: every method is const and thread-safe (the BPE cache inside is
 // synchronised). Owned by the caller; the coordinator keeps one for the process.
@@ -29,8 +33,12 @@
 
 namespace r1::tok {
 
+class NfcNormalizer;
+class PreTokenizerPipeline;
+
 struct EncodeOptions {
-  // Apply the post-processor (DeepSeek: prepend BOS), like Hugging Face's add_special_tokens.
+  // Add the post-processor's tokens (DeepSeek: prepend BOS), like Hugging Face's
+  // add_special_tokens; tokenizer_config.json may decide them (see tokenizer_config.h).
   bool add_special_tokens = false;
   // Which added tokens are split out of the text. kAll matches Hugging Face's default; use
   // kNonSpecial (or kNone) for user-supplied text so that "<｜User｜>" typed by a user stays text.
@@ -44,11 +52,21 @@ class Tokenizer {
   // Largest text Encode accepts in one call.
   static constexpr size_t kMaxEncodeBytes = 1ull << 30;
 
+  // Loads `path` (a tokenizer.json) and, when a tokenizer_config.json lies in the same directory,
+  // that too, as transformers' AutoTokenizer does with a model directory.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> LoadFromFile(
       const std::string& path, uint64_t max_bytes = kDefaultMaxFileBytes);
-  // `source` names the JSON in error messages (a path, or e.g. "<inline>").
-  static absl::StatusOr<std::unique_ptr<Tokenizer>> LoadFromJson(absl::string_view json_text,
-                                                                 absl::string_view source);
+  // Loads a tokenizer.json and, unless `config_path` is empty, a tokenizer_config.json.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> LoadFromFiles(
+      const std::string& path, const std::string& config_path,
+      uint64_t max_bytes = kDefaultMaxFileBytes);
+  // `source` and `config_source` name the JSON texts in error messages (paths, or e.g.
+  // "<inline>"); an empty `config_json` means no tokenizer_config.json.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> LoadFromJson(
+      absl::string_view json_text, absl::string_view source, absl::string_view config_json = {},
+      absl::string_view config_source = "tokenizer_config.json");
+
+  ~Tokenizer();
 
   // Encodes UTF-8 text. Invalid UTF-8 is refused (InvalidArgument naming the byte offset);
   // texts over kMaxEncodeBytes too.
@@ -88,14 +106,32 @@ class Tokenizer {
   // Ids the post-processor puts before/after the text with add_special_tokens.
   const std::vector<int32_t>& prefix_ids() const { return prefix_ids_; }
   const std::vector<int32_t>& suffix_ids() const { return suffix_ids_; }
+  // The BOS/EOS tokens tokenizer_config.json names (nullopt without a config, or when it names
+  // none).
+  std::optional<int32_t> bos_id() const { return bos_id_; }
+  std::optional<int32_t> eos_id() const { return eos_id_; }
+
+  // True when the pre-tokenizer is DeepSeek-V3's (in any spelling) and there is no normalizer:
+  // encoding uses the hand-written splitter of pre_tokenizer.h.
+  bool uses_deepseek_pre_tokenizer() const { return deepseek_fast_path_; }
+
+  // The pieces the normalizer and the pre-tokenizer make of `text` (added tokens are not
+  // matched), as bytes: what the BPE model encodes one by one.
+  absl::StatusOr<std::vector<std::string>> PreTokenize(absl::string_view text) const;
 
  private:
-  Tokenizer() = default;
+  struct EncodeScratch;
+
+  Tokenizer();
   friend class TokenizerLoader;
+
+  // Encodes text without added tokens (already normalized).
+  absl::Status EncodePlain(absl::string_view text, EncodeScratch* scratch,
+                           std::vector<int32_t>* out) const;
 
   std::unique_ptr<BpeModel> bpe_;
   std::vector<AddedToken> added_;
-  std::unique_ptr<AddedTokenMatcher> matcher_;
+  std::unique_ptr<AddedTokenMatcher> matcher_;  // normalized tokens' contents in normalized form
   absl::flat_hash_map<std::string, int32_t> vocab_;  // byte-level string -> id (model vocab)
   std::vector<std::string> id_to_token_;             // tokenizer.json string per id
   std::vector<std::string> token_bytes_;             // decoded bytes per id
@@ -103,6 +139,11 @@ class Tokenizer {
   std::vector<bool> special_;
   std::vector<int32_t> prefix_ids_;
   std::vector<int32_t> suffix_ids_;
+  std::optional<int32_t> bos_id_;
+  std::optional<int32_t> eos_id_;
+  std::unique_ptr<NfcNormalizer> normalizer_;  // nullptr: no normalizer
+  std::unique_ptr<PreTokenizerPipeline> pre_tokenizer_;
+  bool deepseek_fast_path_ = false;
 };
 
 }  // namespace r1::tok

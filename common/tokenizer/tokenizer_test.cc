@@ -163,12 +163,33 @@ absl::Status LoadError(const json& j) {
 
 TEST(TokenizerLoadTest, RefusesWhatItDoesNotImplement) {
   json j = TinyJson();
-  j["pre_tokenizer"]["pretokenizers"][2]["pattern"]["Regex"] = "\\s+";
+  j["pre_tokenizer"]["pretokenizers"][2]["pattern"]["Regex"] = "\\d+";
   EXPECT_THAT(LoadError(j).message(),
-              HasSubstr("test.json: field 'pre_tokenizer.pretokenizers[2]'"));
+              HasSubstr("test.json: field 'pre_tokenizer.pretokenizers[2].pattern': unsupported "
+                        "regex syntax: escape \\d at offset 0"));
   j = TinyJson();
-  j["normalizer"] = json{{"type", "NFC"}};
-  EXPECT_THAT(LoadError(j).message(), HasSubstr("'normalizer'"));
+  j["pre_tokenizer"]["pretokenizers"][1] = json{{"type", "Whitespace"}};
+  EXPECT_THAT(LoadError(j).message(),
+              HasSubstr("'pre_tokenizer.pretokenizers[1]': unsupported pre-tokenizer type "
+                        "'Whitespace'"));
+  j = TinyJson();
+  j["pre_tokenizer"]["pretokenizers"][2]["behavior"] = "isolated";  // Hugging Face: PascalCase
+  EXPECT_THAT(LoadError(j).message(), HasSubstr("'pre_tokenizer.pretokenizers[2].behavior'"));
+  j = TinyJson();
+  j["pre_tokenizer"]["pretokenizers"][2].erase("invert");  // required by Hugging Face too
+  EXPECT_THAT(LoadError(j).message(), HasSubstr("'pre_tokenizer.pretokenizers[2].invert'"));
+  j = TinyJson();
+  std::swap(j["pre_tokenizer"]["pretokenizers"][2], j["pre_tokenizer"]["pretokenizers"][3]);
+  EXPECT_THAT(LoadError(j).message(),
+              HasSubstr("'pre_tokenizer.pretokenizers[2]': unsupported: the pre-tokenizer must "
+                        "end with its only ByteLevel stage"));
+  j = TinyJson();
+  j["normalizer"] = json{{"type", "Lowercase"}};
+  EXPECT_THAT(LoadError(j).message(),
+              HasSubstr("'normalizer': unsupported normalizer type 'Lowercase'"));
+  j = TinyJson();
+  j["normalizer"] = json{{"type", "Sequence"}, {"normalizers", {{{"type", "NFKC"}}}}};
+  EXPECT_THAT(LoadError(j).message(), HasSubstr("'normalizer.normalizers[0]'"));
   j = TinyJson();
   j["model"]["merges"][0] = json::array({"Ġ", "no-such-token"});
   EXPECT_THAT(LoadError(j).message(), HasSubstr("'model.merges[0]'"));

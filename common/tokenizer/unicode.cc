@@ -5,11 +5,6 @@
 namespace r1::tok {
 namespace {
 
-struct CodepointRange {
-  char32_t lo;
-  char32_t hi;
-};
-
 #include "common/tokenizer/unicode_tables.inc"
 
 constexpr char32_t kMaxCodepoint = 0x10FFFF;
@@ -80,6 +75,25 @@ int ValidPrefix(const unsigned char* p, size_t n, int* seq_len) {
 }  // namespace
 
 uint8_t CharClassOf(char32_t cp) { return cp <= kMaxCodepoint ? ClassTable()[cp] : 0; }
+
+absl::Span<const CodepointRange> ClassRanges(CharClassBits bit) {
+  switch (bit) {
+    case kLetter:
+      return kLetterRanges;
+    case kMark:
+      return kMarkRanges;
+    case kNumber:
+      return kNumberRanges;
+    case kPunct:
+      return kPunctRanges;
+    case kSymbol:
+      return kSymbolRanges;
+    case kSpace:
+      return kSpaceRanges;
+    default:
+      return {};
+  }
+}
 
 int DecodeUtf8(const char* s, size_t n, char32_t* cp) {
   if (n == 0) return 0;

@@ -10,8 +10,15 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace r1::tok {
+
+// An inclusive range of code points.
+struct CodepointRange {
+  char32_t lo;
+  char32_t hi;
+};
 
 // Bits of CharClassOf(). kLetter..kSymbol are the general categories \p{L}, \p{M}, \p{N}, \p{P},
 // \p{S} and kSpace is \s, all as Oniguruma (the regex engine of Hugging Face tokenizers) defines
@@ -28,6 +35,10 @@ enum CharClassBits : uint8_t {
 
 // Class bits of a code point (0 for code points above U+10FFFF).
 uint8_t CharClassOf(char32_t cp);
+
+// The sorted, disjoint ranges of one of kLetter, kMark, kNumber, kPunct, kSymbol or kSpace (as
+// Oniguruma defines them, see above); empty for any other value.
+absl::Span<const CodepointRange> ClassRanges(CharClassBits bit);
 
 // Decodes the UTF-8 scalar value starting at p[0] (n bytes available). Returns its length 1..4
 // and sets *cp, or 0 when the bytes there are not a complete, valid, shortest-form sequence
