@@ -36,8 +36,8 @@ struct GenerationRequest {
   float frequency_penalty = 0.0f;         // [-2, 2], OpenAI semantics; 0 = off
   float repetition_penalty = 1.0f;        // (0, 2], Hugging Face semantics; 1 = off
   std::vector<std::pair<int32_t, float>> logit_bias;  // (id < vocab, bias in [-100, 100])
-  bool logprobs = false;                  // report TokenBatch::logprobs
-  int32_t top_logprobs = 0;               // 0–20 alternatives per token (with logprobs)
+  bool logprobs = false;                              // report TokenBatch::logprobs
+  int32_t top_logprobs = 0;  // 0–20 alternatives per token (with logprobs)
   absl::Time deadline = absl::InfiniteFuture();
 };
 

@@ -15,8 +15,8 @@ namespace {
 TokenChoice ChooseOne(std::vector<float> row, const TokenChoiceSpec& spec, int64_t valid = 0) {
   const int64_t vocab = static_cast<int64_t>(row.size());
   std::vector<TokenChoice> out;
-  const absl::Status st = ChooseTokensOnHost(row.data(), vocab, vocab, valid ? valid : vocab,
-                                             {&spec}, &out);
+  const absl::Status st =
+      ChooseTokensOnHost(row.data(), vocab, vocab, valid ? valid : vocab, {&spec}, &out);
   EXPECT_TRUE(st.ok()) << st;
   return out.empty() ? TokenChoice{} : out[0];
 }
