@@ -45,7 +45,10 @@ ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
           "PEM CA that signs client certificates: gRPC clients (workers, r1ctl, API users) must "
           "present one (mTLS).");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json; default <model>/tokenizer.json.");
-ABSL_FLAG(int, http_threads, 4, "HTTP I/O threads.");
+ABSL_FLAG(int, http_threads, 4, "HTTP I/O threads (every socket operation of the OpenAI API).");
+ABSL_FLAG(int, http_request_threads, 2,
+          "Threads that parse OpenAI API requests, build their prompts and submit them; "
+          "generations in flight hold no thread.");
 ABSL_FLAG(int, max_connections, 1024, "Open HTTP connections (more get 503 at once).");
 ABSL_FLAG(int, max_connections_per_client, 256,
           "Open HTTP connections from one client address (more get 429 at once); 0 = no limit "
@@ -149,6 +152,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   ho.io_threads = absl::GetFlag(FLAGS_http_threads);
+  ho.request_threads = absl::GetFlag(FLAGS_http_request_threads);
   ho.max_connections = absl::GetFlag(FLAGS_max_connections);
   ho.max_connections_per_client = absl::GetFlag(FLAGS_max_connections_per_client);
   ho.read_timeout = absl::Seconds(absl::GetFlag(FLAGS_read_timeout_s));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <utility>
@@ -32,8 +33,16 @@ class ClusterState::Channel {
                        std::make_move_iterator(logprobs.end()));
       end_ = end;
       error_ = error;
+      if (notify_) notify_();
     }
     cv_.notify_all();
+  }
+
+  // GenerationHandle::SetNotify: called under mu_ so that it never runs after it was cleared.
+  void SetNotify(std::function<void()> notify) {
+    std::lock_guard<std::mutex> lock(mu_);
+    notify_ = std::move(notify);
+    if (notify_ && (!tokens_.empty() || end_ != GenerationEnd::kNone)) notify_();
   }
 
   TokenBatch Next(absl::Duration timeout) {
@@ -58,6 +67,7 @@ class ClusterState::Channel {
   std::deque<TokenLogprob> logprobs_;
   GenerationEnd end_ = GenerationEnd::kNone;
   std::string error_;
+  std::function<void()> notify_;  // nullable
 };
 
 class ClusterState::Handle : public GenerationHandle {
@@ -65,6 +75,7 @@ class ClusterState::Handle : public GenerationHandle {
   Handle(ClusterState* state, uint64_t seq, std::shared_ptr<Channel> ch)
       : state_(state), seq_(seq), ch_(std::move(ch)) {}
   ~Handle() override {
+    ch_->SetNotify(nullptr);
     if (!done_) state_->CancelSequence(seq_);
   }
   TokenBatch Next(absl::Duration timeout) override {
@@ -72,6 +83,7 @@ class ClusterState::Handle : public GenerationHandle {
     if (b.end != GenerationEnd::kNone) done_ = true;
     return b;
   }
+  void SetNotify(std::function<void()> notify) override { ch_->SetNotify(std::move(notify)); }
   void Cancel() override { state_->CancelSequence(seq_); }
 
  private:

@@ -108,6 +108,49 @@ TEST_F(ClusterStateTest, RoutesAndStreamsTokens) {
   EXPECT_EQ(s.Status().groups(0).requests_in_flight(), 0u);
 }
 
+// A handle read without a thread: the callback fires when tokens or the end arrive (at once when
+// some already wait), Next(zero) takes them, and nothing fires after the callback is cleared or
+// the handle is gone.
+TEST_F(ClusterStateTest, NotifySaysWhenTokensArrive) {
+  ClusterState s(Options(1));
+  FakeWorker a = Attach(s, "a");
+  a.Pop();
+  SendReady(s, a);
+  auto h = s.Submit(Req());
+  ASSERT_TRUE(h.ok());
+  const uint64_t seq = a.Pop()->submit().sequence_id();
+  SendTokens(s, a, seq, {1}, false);
+  int calls = 0;
+  (*h)->SetNotify([&] { ++calls; });
+  EXPECT_EQ(calls, 1);  // a token was already waiting
+  EXPECT_EQ((*h)->Next(absl::ZeroDuration()).token_ids, (std::vector<int32_t>{1}));
+  TokenBatch empty = (*h)->Next(absl::ZeroDuration());
+  EXPECT_TRUE(empty.token_ids.empty());
+  EXPECT_EQ(empty.end, GenerationEnd::kNone);
+  EXPECT_EQ(calls, 1);
+  SendTokens(s, a, seq, {2, 3}, false);
+  EXPECT_EQ(calls, 2);
+  SendTokens(s, a, seq, {}, true, r1::v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(calls, 3);
+  TokenBatch b = (*h)->Next(absl::ZeroDuration());
+  EXPECT_EQ(b.token_ids, (std::vector<int32_t>{2, 3}));
+  EXPECT_EQ(b.end, GenerationEnd::kLength);
+
+  // Cleared, or the handle destroyed: no more calls.
+  auto h2 = s.Submit(Req());
+  const uint64_t seq2 = a.Pop()->submit().sequence_id();
+  int calls2 = 0;
+  (*h2)->SetNotify([&] { ++calls2; });
+  (*h2)->SetNotify(nullptr);
+  SendTokens(s, a, seq2, {4}, false);
+  EXPECT_EQ(calls2, 0);
+  (*h2)->SetNotify([&] { ++calls2; });
+  EXPECT_EQ(calls2, 1);
+  h2->reset();
+  SendTokens(s, a, seq2, {5}, true);
+  EXPECT_EQ(calls2, 1);
+}
+
 // Penalties, logit_bias and logprobs go out in Submit; SequenceTokens.logprobs come back in the
 // TokenBatch, one per token, across messages.
 TEST_F(ClusterStateTest, SamplingControlsGoOutAndLogprobsComeBack) {

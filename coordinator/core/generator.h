@@ -2,13 +2,18 @@
 // Inference) and the cluster that generates tokens. The front ends tokenize, render the chat
 // template and detokenize; a Generator only moves token ids.
 //
-// Implementations: the cluster router (coordinator/cluster) in production; fakes in front-end
-// tests. Thread-safe: Submit may be called from many threads; each GenerationHandle is used by
-// one thread at a time (Cancel may come from any thread).
+// Implementations: the cluster router (coordinator/cluster) in production; a scripted fake
+// (coordinator/testing) in front-end tests. Thread-safe: Submit may be called from many threads;
+// each GenerationHandle is used by one thread at a time (Cancel may come from any thread).
+//
+// A front end reads a handle in one of two ways: blocking in Next(timeout) on a thread of its own
+// (the gRPC service), or without a thread per request: SetNotify(callback), then Next(zero) each
+// time the callback says something arrived (the HTTP server, on its I/O threads).
 #ifndef R1_COORDINATOR_CORE_GENERATOR_H_
 #define R1_COORDINATOR_CORE_GENERATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,9 +66,19 @@ struct TokenBatch {
 class GenerationHandle {
  public:
   virtual ~GenerationHandle() = default;
-  // Waits up to `timeout` for tokens or the end. An empty batch with end == kNone means the
-  // timeout passed with nothing new. After a batch with end != kNone, Next is not called again.
+  // Waits up to `timeout` for tokens or the end (ZeroDuration: returns at once). An empty batch
+  // with end == kNone means the timeout passed with nothing new. After a batch with end != kNone,
+  // Next is not called again.
   virtual TokenBatch Next(absl::Duration timeout) = 0;
+  // Sets (nullptr: clears) the readiness callback, called whenever tokens or the end arrive for
+  // Next — and at once, inside SetNotify, when some are already waiting — so that a reader can
+  // call Next(ZeroDuration()) then instead of blocking a thread. Calls may be spurious; several
+  // arrivals may give one call, so a reader takes everything (Next until an empty batch) after
+  // each. The callback runs on any thread (the cluster's stream threads, a timer, the caller's),
+  // with the handle's internal lock held: it must be quick and must not call into this handle
+  // (post the work elsewhere). It is never called after SetNotify(nullptr) or the handle's
+  // destructor has returned.
+  virtual void SetNotify(std::function<void()> notify) = 0;
   // Asks the cluster to stop the sequence (client gone, deadline); idempotent, any thread.
   virtual void Cancel() = 0;
 };

@@ -3,16 +3,16 @@
 #include <algorithm>
 #include <string>
 
-#include "coordinator/http/api_error.h"
+#include "coordinator/api/api_status.h"
 
 namespace r1 {
 
-std::vector<http::ChatMessage> ChatMessagesFromProto(
+std::vector<api::ChatMessage> ChatMessagesFromProto(
     const google::protobuf::RepeatedPtrField<r1::v1::ChatMessage>& messages) {
-  std::vector<http::ChatMessage> out;
+  std::vector<api::ChatMessage> out;
   out.reserve(static_cast<size_t>(messages.size()));
   for (const r1::v1::ChatMessage& m : messages) {
-    http::ChatMessage msg;
+    api::ChatMessage msg;
     msg.role = m.role() == "developer" ? "system" : m.role();
     msg.has_tool_calls = m.tool_calls_size() > 0;
     for (const r1::v1::ToolCall& c : m.tool_calls()) {
@@ -24,23 +24,23 @@ std::vector<http::ChatMessage> ChatMessagesFromProto(
   return out;
 }
 
-absl::StatusOr<http::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::GenerateRequest& request,
-                                                           const http::RequestLimits& limits) {
+absl::StatusOr<api::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::GenerateRequest& request,
+                                                          const api::RequestLimits& limits) {
   const int forms = (request.messages_size() > 0 ? 1 : 0) + (request.prompt().empty() ? 0 : 1) +
                     (request.prompt_token_ids_size() > 0 ? 1 : 0);
   if (forms != 1) {
-    return http::InvalidRequest(
+    return api::InvalidRequest(
         forms == 0 ? "One of messages, prompt or prompt_token_ids is required."
                    : "Only one of messages, prompt or prompt_token_ids may be set.",
         "messages", forms == 0 ? "missing_required_parameter" : "invalid_value");
   }
-  http::OpenAiRequest r;
+  api::OpenAiRequest r;
   r.model = request.model();
   if (request.messages_size() > 0) {
-    r.kind = http::ApiKind::kChat;
+    r.kind = api::ApiKind::kChat;
     r.messages = ChatMessagesFromProto(request.messages());
   } else {
-    r.kind = http::ApiKind::kCompletion;
+    r.kind = api::ApiKind::kCompletion;
     if (request.prompt_token_ids_size() > 0) {
       r.prompt_is_ids = true;
       r.prompt_ids.assign(request.prompt_token_ids().begin(), request.prompt_token_ids().end());
@@ -66,7 +66,7 @@ absl::StatusOr<http::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::Generat
   r.logprobs = s.logprobs();
   r.top_logprobs = s.top_logprobs();
   r.n = s.n() == 0 ? 1 : s.n();
-  absl::Status st = http::ValidateOpenAiRequest(&r, limits);
+  absl::Status st = api::ValidateOpenAiRequest(&r, limits);
   if (!st.ok()) return st;
   return r;
 }

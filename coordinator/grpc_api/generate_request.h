@@ -1,6 +1,7 @@
-// The gRPC Inference API's requests as the front ends' typed request (coordinator/http's
-// OpenAiRequest), mapped field by field and then checked by ValidateOpenAiRequest — the same
-// checks the HTTP parser applies — so both APIs accept and refuse the same values.
+// The gRPC Inference API's requests as the request layer's typed request (api::OpenAiRequest,
+// coordinator/api/openai_request.h), mapped field by field and then checked by
+// ValidateOpenAiRequest — the same checks the HTTP parser applies — so both APIs accept and refuse
+// the same values.
 //
 // GenerateRequest: exactly one of `messages` (chat), `prompt` (completion text) or
 // `prompt_token_ids` (completion ids). SamplingParams zero values mean the defaults the proto
@@ -10,25 +11,26 @@
 // template does not render it), as in the HTTP API.
 //
 // Errors: INVALID_ARGUMENT / NOT_FOUND as absl::Status with the OpenAI error details
-// (api_error.h), `param` naming the OpenAI parameter. Stateless functions; thread-safe.
+// (coordinator/api/api_status.h), `param` naming the OpenAI parameter. Stateless functions;
+// thread-safe.
 #ifndef R1_COORDINATOR_GRPC_API_GENERATE_REQUEST_H_
 #define R1_COORDINATOR_GRPC_API_GENERATE_REQUEST_H_
 
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "coordinator/http/openai_request.h"
+#include "coordinator/api/openai_request.h"
 #include "r1/v1/inference.pb.h"
 
 namespace r1 {
 
 // The messages of a chat (not yet validated).
-std::vector<http::ChatMessage> ChatMessagesFromProto(
+std::vector<api::ChatMessage> ChatMessagesFromProto(
     const google::protobuf::RepeatedPtrField<r1::v1::ChatMessage>& messages);
 
 // The validated request of a GenerateRequest.
-absl::StatusOr<http::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::GenerateRequest& request,
-                                                           const http::RequestLimits& limits);
+absl::StatusOr<api::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::GenerateRequest& request,
+                                                          const api::RequestLimits& limits);
 
 }  // namespace r1
 

@@ -13,7 +13,7 @@
 #include "coordinator/cluster/cluster_state.h"
 #include "coordinator/cluster/rendezvous_service.h"
 #include "coordinator/grpc_api/inference_service.h"
-#include "coordinator/http/fake_generator.h"
+#include "coordinator/testing/fake_generator.h"
 #include "proto/grpc_security.h"
 
 namespace r1 {
@@ -104,7 +104,7 @@ class GrpcAuthTest : public ::testing::Test {
 
   GrpcAuth api_auth_{{kApiKey}, "API key"};
   GrpcAuth cluster_auth_{{kSecret, "cluster-secret-2"}, "cluster secret"};
-  http::FakeGenerator gen_{ServedModel{"tiny", 4096, 16128, 1}};
+  testing::FakeGenerator gen_{ServedModel{"tiny", 4096, 16128, 1}};
   ClusterState state_{ClusterOptions{}};
   ClusterService cluster_{&state_, &cluster_auth_};
   AdminService admin_{&state_, &cluster_auth_};

@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "coordinator/api/completion_session.h"
+#include "coordinator/api/openai_request.h"
 #include "coordinator/detok/incremental_detokenizer.h"
 #include "coordinator/grpc_api/generate_request.h"
-#include "coordinator/http/completion_session.h"
-#include "coordinator/http/openai_request.h"
 
 namespace r1 {
 namespace {
@@ -19,11 +19,11 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-r1::v1::FinishReason FinishReasonProto(http::CompletionFinish finish) {
+r1::v1::FinishReason FinishReasonProto(api::CompletionFinish finish) {
   switch (finish) {
-    case http::CompletionFinish::kStop:
+    case api::CompletionFinish::kStop:
       return r1::v1::FINISH_REASON_STOP;
-    case http::CompletionFinish::kLength:
+    case api::CompletionFinish::kLength:
       return r1::v1::FINISH_REASON_LENGTH;
     default:
       return r1::v1::FINISH_REASON_ERROR;
@@ -42,7 +42,7 @@ absl::StatusOr<std::unique_ptr<InferenceService>> InferenceService::Create(
   if (tokenizer == nullptr || generator == nullptr) {
     return absl::InvalidArgumentError("InferenceService: tokenizer and generator are required");
   }
-  auto prompts = http::PromptBuilder::Create(tokenizer, options.eos_token);
+  auto prompts = api::PromptBuilder::Create(tokenizer, options.eos_token);
   if (!prompts.ok()) return prompts.status();
   return std::unique_ptr<InferenceService>(
       new InferenceService(tokenizer, generator, std::move(options), *std::move(prompts)));
@@ -50,7 +50,7 @@ absl::StatusOr<std::unique_ptr<InferenceService>> InferenceService::Create(
 
 InferenceService::InferenceService(const tok::Tokenizer* tokenizer, Generator* generator,
                                    InferenceServiceOptions options,
-                                   std::unique_ptr<http::PromptBuilder> prompts)
+                                   std::unique_ptr<api::PromptBuilder> prompts)
     : tokenizer_(tokenizer),
       generator_(generator),
       options_(std::move(options)),
@@ -70,7 +70,7 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
   }
   const ServedModel model = generator_->Model();
   auto req =
-      OpenAiRequestFromProto(*request, http::MakeRequestLimits(model, tokenizer_->id_limit()));
+      OpenAiRequestFromProto(*request, api::MakeRequestLimits(model, tokenizer_->id_limit()));
   if (!req.ok()) return ToGrpc(req.status());
 
   const std::string id = request->request_id().empty() ? NewRequestId() : request->request_id();
@@ -78,7 +78,7 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
   if (request->timeout_ms() > 0) {
     timeout = std::min(timeout, absl::Milliseconds(request->timeout_ms()));
   }
-  auto session = http::CompletionSession::Start(&env_, *req, id, received, received + timeout);
+  auto session = api::CompletionSession::Start(&env_, *req, id, received, received + timeout);
   if (!session.ok()) {
     // A refusal for load says when to come back, as HTTP's Retry-After does.
     if (auto retry = session.status().GetPayload(kRetryAfterPayload)) {
@@ -86,7 +86,7 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
     }
     return ToGrpc(session.status());
   }
-  http::CompletionSession& s = **session;
+  api::CompletionSession& s = **session;
   const int top = req->top_logprobs;
   // The samples' messages interleave; each sample ends with its own finished message.
   while (!s.finished()) {
@@ -94,8 +94,8 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
       s.Cancel();
       return grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
     }
-    http::CompletionStep step = s.Next(options_.poll_interval);
-    const bool last = step.finish != http::CompletionFinish::kNone;
+    api::CompletionStep step = s.Next(options_.poll_interval);
+    const bool last = step.finish != api::CompletionFinish::kNone;
     if (!last && step.token_ids.empty()) continue;  // nothing new in this poll
     r1::v1::GenerateResponse out;
     out.set_request_id(id);
@@ -115,7 +115,7 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
       out.set_finished(true);
       out.set_finish_reason(FinishReasonProto(step.finish));
       out.set_error(std::string(step.error.message()));
-      const http::Usage u = s.usage(step.index);
+      const api::Usage u = s.usage(step.index);
       out.mutable_usage()->set_prompt_tokens(static_cast<int32_t>(u.prompt_tokens));
       out.mutable_usage()->set_completion_tokens(static_cast<int32_t>(u.completion_tokens));
       out.mutable_usage()->set_reasoning_tokens(static_cast<int32_t>(u.reasoning_tokens));
@@ -124,7 +124,7 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
       s.Cancel();
       return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     }
-    if (step.finish == http::CompletionFinish::kError) {
+    if (step.finish == api::CompletionFinish::kError) {
       log::Warn(id, "gRPC generation ended with error: {}", step.error.ToString());
       // The deadline keeps its code; a failed or cancelled sequence is the cluster's problem.
       return step.error.code() == absl::StatusCode::kDeadlineExceeded
@@ -148,11 +148,11 @@ grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
   }
   if (request->messages_size() > 0) {
     // Chat prompts are always rendered with the generation prompt: that is what Generate sends.
-    http::OpenAiRequest req;
-    req.kind = http::ApiKind::kChat;
+    api::OpenAiRequest req;
+    req.kind = api::ApiKind::kChat;
     req.model = model.id;
     req.messages = ChatMessagesFromProto(request->messages());
-    absl::Status valid = http::ValidateOpenAiRequest(&req, {model.id, 0});
+    absl::Status valid = api::ValidateOpenAiRequest(&req, {model.id, 0});
     if (!valid.ok()) return ToGrpc(valid);
     auto ids = prompts_->Build(req);
     if (!ids.ok()) return ToGrpc(ids.status());

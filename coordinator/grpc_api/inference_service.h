@@ -1,10 +1,11 @@
 // InferenceService: the public gRPC API r1.v1.Inference (proto/r1/v1/inference.proto) with the
-// OpenAI HTTP API's semantics. A GenerateRequest is mapped field by field to the front ends' typed
-// request and checked by the same ValidateOpenAiRequest as the HTTP parser's requests
-// (generate_request.h: messages → chat, prompt / prompt_token_ids → completion), so both front
-// ends accept and refuse the same values; prompts are built by the same PromptBuilder, and output
-// runs through the same CompletionSession (OutputTracker: incremental detokenizer, reasoning split
-// at </think>, stop strings; deadline; cancellation; n samples; logprobs).
+// OpenAI HTTP API's semantics, an adapter over the request layer (coordinator/api). A
+// GenerateRequest is mapped field by field to api::OpenAiRequest and checked by the same
+// ValidateOpenAiRequest as the HTTP parser's requests (generate_request.h: messages → chat, prompt
+// / prompt_token_ids → completion), so both front ends accept and refuse the same values; prompts
+// are built by the same PromptBuilder, and output runs through the same CompletionSession
+// (OutputTracker: incremental detokenizer, reasoning split at </think>, stop strings; deadline;
+// cancellation; n samples; logprobs).
 //
 //   Generate   server-streaming: one GenerateResponse per batch of new text of one sample
 //              (`index`; reasoning_delta / content_delta, the token ids and, with
@@ -18,8 +19,15 @@
 //   Tokenize   text (special tokens matched) or messages rendered with R1's chat template.
 //   ListModels the served model.
 //
-// Thread-safe (gRPC's sync server calls it from many threads); the tokenizer, generator and prompt
-// builder are borrowed and must outlive *this.
+// Threading and its cost: gRPC's sync server calls it from many threads, and a Generate call holds
+// one of them for its whole life, blocked in CompletionSession::Next(poll_interval) (waking every
+// poll_interval to look for a cancelled call). So n concurrent streams cost n threads (a stack
+// each, mostly untouched, and a wakeup per poll_interval), bounded only by the cluster's
+// admission (--max_inflight) — gRPC's thread pool has no limit without a ResourceQuota. The
+// OpenAI HTTP API holds no thread per stream (coordinator/http); doing the same here needs gRPC's
+// callback API (a ServerWriteReactor driven by CompletionSession::SetNotify).
+//
+// Thread-safe. The tokenizer, generator and prompt builder are borrowed and must outlive *this.
 #ifndef R1_COORDINATOR_GRPC_API_INFERENCE_SERVICE_H_
 #define R1_COORDINATOR_GRPC_API_INFERENCE_SERVICE_H_
 
@@ -28,10 +36,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/api/completion_session.h"
+#include "coordinator/api/prompt_builder.h"
 #include "coordinator/core/generator.h"
 #include "coordinator/grpc_api/grpc_auth.h"
-#include "coordinator/http/completion_session.h"
-#include "coordinator/http/prompt_builder.h"
 #include "r1/v1/inference.grpc.pb.h"
 
 namespace r1 {
@@ -60,13 +68,13 @@ class InferenceService final : public r1::v1::Inference::Service {
 
  private:
   InferenceService(const tok::Tokenizer* tokenizer, Generator* generator,
-                   InferenceServiceOptions options, std::unique_ptr<http::PromptBuilder> prompts);
+                   InferenceServiceOptions options, std::unique_ptr<api::PromptBuilder> prompts);
 
   const tok::Tokenizer* tokenizer_;
   Generator* generator_;
   InferenceServiceOptions options_;
-  std::unique_ptr<http::PromptBuilder> prompts_;
-  http::CompletionEnv env_;  // points at the members above
+  std::unique_ptr<api::PromptBuilder> prompts_;
+  api::CompletionEnv env_;  // points at the members above
 };
 
 }  // namespace r1

@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-#include "coordinator/http/fake_generator.h"
+#include "coordinator/testing/fake_generator.h"
 
 namespace r1 {
 namespace {
@@ -72,7 +72,7 @@ class InferenceServiceTest : public ::testing::Test {
     return out;
   }
 
-  http::FakeGenerator gen_{ServedModel{"tiny", 4096, 16128, 1}};
+  testing::FakeGenerator gen_{ServedModel{"tiny", 4096, 16128, 1}};
   std::unique_ptr<tok::Tokenizer> tokenizer_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -84,7 +84,7 @@ TEST_F(InferenceServiceTest, ChatStreamsReasoningThenContentWithUsage) {
   const size_t n = script.size();
   script.push_back(1);  // EOS
   gen_.SetScript([&](const GenerationRequest&) {
-    http::FakeScript s;
+    testing::FakeScript s;
     s.tokens = script;
     return s;
   });
@@ -112,7 +112,7 @@ TEST_F(InferenceServiceTest, ChatStreamsReasoningThenContentWithUsage) {
 
 TEST_F(InferenceServiceTest, MaxTokensEndsWithLength) {
   gen_.SetScript([&](const GenerationRequest&) {
-    http::FakeScript s;
+    testing::FakeScript s;
     s.tokens = Ids("x");
     s.never_ends = true;
     return s;
@@ -131,7 +131,7 @@ TEST_F(InferenceServiceTest, MaxTokensEndsWithLength) {
 
 TEST_F(InferenceServiceTest, StopStringEndsTheOutput) {
   gen_.SetScript([&](const GenerationRequest&) {
-    http::FakeScript s;
+    testing::FakeScript s;
     s.tokens = Ids("alpha beta gamma delta");
     s.never_ends = true;
     return s;
@@ -234,7 +234,7 @@ TEST_F(InferenceServiceTest, BadRequestsAreRefusedBeforeAnyMessage) {
 // would; zero values are the documented defaults.
 TEST_F(InferenceServiceTest, SamplingParamsMapToTheRequest) {
   gen_.SetScript([&](const GenerationRequest&) {
-    http::FakeScript s;
+    testing::FakeScript s;
     s.tokens = Ids("a</think>b");
     return s;
   });
@@ -284,7 +284,7 @@ TEST_F(InferenceServiceTest, SamplingParamsMapToTheRequest) {
 
 TEST_F(InferenceServiceTest, NSamplesInterleaveEachWithItsOwnFinishedMessageAndLogprobs) {
   gen_.SetScript([&](const GenerationRequest& g) {
-    http::FakeScript s;
+    testing::FakeScript s;
     std::vector<int32_t> t = Ids(absl::StrCat("r", *g.seed, "</think>answer ", *g.seed));
     t.push_back(1);  // EOS
     s.tokens = t;
@@ -310,7 +310,7 @@ TEST_F(InferenceServiceTest, NSamplesInterleaveEachWithItsOwnFinishedMessageAndL
     for (int k = 0; k < m.token_ids_size(); ++k) {
       const size_t position = ids[m.index()].size();
       const TokenLogprob want =
-          http::FakeLogprob(m.token_ids(k), position, 2, tokenizer_->id_limit());
+          testing::FakeLogprob(m.token_ids(k), position, 2, tokenizer_->id_limit());
       EXPECT_EQ(m.logprobs(k).logprob(), want.logprob);
       ASSERT_EQ(m.logprobs(k).top_ids_size(), 2);
       ASSERT_EQ(m.logprobs(k).top_logprobs_size(), 2);
@@ -333,7 +333,7 @@ TEST_F(InferenceServiceTest, NSamplesInterleaveEachWithItsOwnFinishedMessageAndL
 
 TEST_F(InferenceServiceTest, AFailingSampleEndsTheCallAndCancelsTheOthers) {
   gen_.SetScript([&](const GenerationRequest& g) {
-    http::FakeScript s;
+    testing::FakeScript s;
     s.delay = absl::Milliseconds(2);
     s.tokens = Ids("y");
     if (*g.seed == 1) {
@@ -358,7 +358,7 @@ TEST_F(InferenceServiceTest, AFailingSampleEndsTheCallAndCancelsTheOthers) {
 
 TEST_F(InferenceServiceTest, GeneratorErrorEndsTheStreamWithUnavailable) {
   gen_.SetScript([&](const GenerationRequest&) {
-    http::FakeScript s;
+    testing::FakeScript s;
     s.tokens = Ids("partial");
     s.end = GenerationEnd::kError;
     s.error = "engine group failed: worker w0 gone";
@@ -373,7 +373,7 @@ TEST_F(InferenceServiceTest, GeneratorErrorEndsTheStreamWithUnavailable) {
 
 TEST_F(InferenceServiceTest, CancelledCallCancelsTheSequence) {
   gen_.SetScript([&](const GenerationRequest&) {
-    http::FakeScript s;
+    testing::FakeScript s;
     s.tokens = Ids("y");
     s.never_ends = true;
     s.delay = absl::Milliseconds(5);

@@ -1,14 +1,11 @@
 #include "coordinator/http/api_error.h"
 
-#include "absl/strings/cord.h"
-#include "absl/strings/numbers.h"
+#include "coordinator/api/api_status.h"
+
 #include "nlohmann/json.hpp"
 
 namespace r1::http {
 namespace {
-
-constexpr absl::string_view kParamUrl = "type.r1serve/openai.param";
-constexpr absl::string_view kCodeUrl = "type.r1serve/openai.code";
 
 std::string TypeFor(int http_status) {
   if (http_status == 429) return "rate_limit_error";
@@ -24,19 +21,6 @@ std::string ApiError::Json() const {
   if (code.has_value()) e["code"] = *code;
   return nlohmann::json{{"error", e}}.dump(-1, ' ', false,
                                            nlohmann::json::error_handler_t::replace);
-}
-
-absl::Status ApiStatus(absl::StatusCode status_code, absl::string_view message,
-                       absl::string_view param, absl::string_view code) {
-  absl::Status s(status_code, message);
-  if (!param.empty()) s.SetPayload(kParamUrl, absl::Cord(param));
-  if (!code.empty()) s.SetPayload(kCodeUrl, absl::Cord(code));
-  return s;
-}
-
-absl::Status InvalidRequest(absl::string_view message, absl::string_view param,
-                            absl::string_view code) {
-  return ApiStatus(absl::StatusCode::kInvalidArgument, message, param, code);
 }
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -70,14 +54,9 @@ ApiError ApiErrorFromStatus(const absl::Status& status) {
   e.message = std::string(status.message());
   if (e.message.empty()) e.message = status.ToString();
   e.type = TypeFor(e.http_status);
-  if (auto p = status.GetPayload(kParamUrl)) e.param = std::string(*p);
-  if (auto c = status.GetPayload(kCodeUrl)) e.code = std::string(*c);
-  if (auto r = status.GetPayload(kRetryAfterPayload)) {
-    int seconds = 0;
-    if (absl::SimpleAtoi(std::string(*r), &seconds) && seconds >= 1 && seconds <= 3600) {
-      e.retry_after_s = seconds;
-    }
-  }
+  e.param = api::ApiStatusParam(status);
+  e.code = api::ApiStatusCode(status);
+  e.retry_after_s = api::RetryAfterSeconds(status);
   return e;
 }
 

@@ -1,7 +1,5 @@
-// OpenAI error objects, carried through the code as absl::Status.
-//
-// Parsing and validation return absl::Status; the OpenAI details ride along as payloads:
-//   return InvalidRequest("'temperature' must be in [0, 2]", "temperature");
+// OpenAI error objects over HTTP: a request-layer status (coordinator/api/api_status.h, which
+// carries OpenAI's `param` and `code`) as the error object and HTTP status the client gets:
 //   ApiError e = ApiErrorFromStatus(status);   // http status, message, type, param, code
 //   e.Json() == {"error":{"message":...,"type":"invalid_request_error","param":"temperature",
 //                         "code":null}}
@@ -19,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "coordinator/core/generator.h"
+#include "coordinator/api/api_status.h"  // IWYU pragma: export
 
 namespace r1::http {
 
@@ -35,14 +33,6 @@ struct ApiError {
   // The OpenAI error object: {"error":{"message","type","param","code"}}.
   std::string Json() const;
 };
-
-// A status carrying OpenAI's `param` and `code` (empty = null).
-absl::Status ApiStatus(absl::StatusCode status_code, absl::string_view message,
-                       absl::string_view param = "", absl::string_view code = "");
-
-// InvalidArgument (HTTP 400, invalid_request_error).
-absl::Status InvalidRequest(absl::string_view message, absl::string_view param = "",
-                            absl::string_view code = "");
 
 // The HTTP status an absl::Status maps to (see the file comment).
 int HttpStatusFor(absl::StatusCode code);

@@ -17,7 +17,7 @@
 #include "absl/time/clock.h"
 #include "coordinator/http/api_error.h"
 #include "coordinator/http/client_connection_counter.h"
-#include "coordinator/http/http_test_util.h"
+#include "coordinator/testing/http_test_util.h"
 #include "gtest/gtest.h"
 
 namespace r1::http {
@@ -26,6 +26,7 @@ namespace {
 using json = nlohmann::json;
 using tcp = boost::asio::ip::tcp;
 using testing::ChatBody;
+using testing::FakeGenerator;
 using testing::HttpConnection;
 using testing::HttpReply;
 using testing::Request;
@@ -115,7 +116,7 @@ TEST(HttpServerOptionsTest, DefaultsPassAndEachBadFieldIsNamed) {
       {"drain_timeout", [](OpenAiHttpServerOptions& o) { o.drain_timeout = -absl::Seconds(1); }},
       {"linger_timeout",
        [](OpenAiHttpServerOptions& o) { o.linger_timeout = absl::InfiniteDuration(); }},
-      {"poll_interval", [](OpenAiHttpServerOptions& o) { o.poll_interval = absl::ZeroDuration(); }},
+      {"request_threads", [](OpenAiHttpServerOptions& o) { o.request_threads = 0; }},
       {"api_keys",
        [](OpenAiHttpServerOptions& o) {
          o.api_keys = {"k", ""};

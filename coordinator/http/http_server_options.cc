@@ -37,6 +37,7 @@ absl::Status ValidateOpenAiHttpServerOptions(const OpenAiHttpServerOptions& o) {
   for (absl::Status s : {
            CheckInt("port", o.port, 0, 65535),
            CheckInt("io_threads", o.io_threads, 1, 256),
+           CheckInt("request_threads", o.request_threads, 1, 256),
            CheckInt("max_connections", o.max_connections, 1, kMaxConnections),
            CheckInt("max_connections_per_client", o.max_connections_per_client, 0, kMaxConnections,
                     " (0 = no limit)"),
@@ -51,7 +52,6 @@ absl::Status ValidateOpenAiHttpServerOptions(const OpenAiHttpServerOptions& o) {
            CheckDuration("drain_timeout", o.drain_timeout, zero, day, /*low_inclusive=*/true),
            CheckDuration("linger_timeout", o.linger_timeout, zero, absl::Minutes(10),
                          /*low_inclusive=*/true),
-           CheckDuration("poll_interval", o.poll_interval, zero, absl::Seconds(10)),
        }) {
     if (!s.ok()) return s;
   }

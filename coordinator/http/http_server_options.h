@@ -19,8 +19,11 @@ namespace r1::http {
 struct OpenAiHttpServerOptions {
   std::string address = "127.0.0.1";  // an explicit IPv4/IPv6 address to bind
   int port = 0;                       // 0 = any free port (Start returns it)
-  int io_threads = 2;                 // the I/O thread pool
-  // Open connections; more get 503 at once. Also bounds generation threads.
+  int io_threads = 2;                 // the I/O thread pool: every socket operation
+  // Parse requests, build their prompts and submit them (CPU work kept off the I/O threads).
+  int request_threads = 2;
+  // Open connections; more get 503 at once. Each holds at most one generation request, which
+  // holds no thread while it waits for tokens.
   int max_connections = 256;
   // Open connections from one client address; more get 429 at once. 0 = no per-client limit
   // (behind a proxy every client shares the proxy's address).
@@ -40,8 +43,6 @@ struct OpenAiHttpServerOptions {
   // many bytes before it closes, so that the client reads the response instead of a reset.
   absl::Duration linger_timeout = absl::Seconds(2);
   size_t linger_max_bytes = 128u << 20;
-  // How often a generation checks its client, deadline and the stop flag while it waits.
-  absl::Duration poll_interval = absl::Milliseconds(50);
   int retry_after_s = 1;  // Retry-After on 503 / 429 when the cause gives no better value
   // API keys; empty = no authentication. See common/api_keys.h for LoadApiKeysFile.
   std::vector<std::string> api_keys;

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/version.h"
-#include "coordinator/http/http_test_util.h"
+#include "coordinator/testing/http_test_util.h"
 #include "gtest/gtest.h"
 
 namespace r1::http {
@@ -528,7 +528,6 @@ TEST(HttpServerTest, DeadlineEndsRequests) {
 
 TEST(HttpServerTest, ClientDisconnectCancelsPromptly) {
   OpenAiHttpServerOptions o;
-  o.poll_interval = absl::Milliseconds(20);
   TestServer s(o);
   s.Forever(absl::Milliseconds(5));
   {

@@ -1,11 +1,6 @@
 #include "coordinator/http/http_session.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <condition_variable>
-#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -26,7 +21,6 @@ using error_code = boost::system::error_code;
 using Response = bhttp::response<bhttp::string_body>;
 using Headers = Session::Headers;
 
-constexpr char kServerName[] = "r1serve";
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 // A kept-alive connection's wait for the next request reads at most this much before parsing.
 constexpr size_t kFirstReadBytes = 4096;
@@ -68,22 +62,6 @@ RouteInfo Classify(absl::string_view path) {
   return {Route::kUnknown, "other", bhttp::verb::unknown};
 }
 
-std::shared_ptr<Response> MakeResponse(int status, unsigned version, bool keep_alive,
-                                       absl::string_view content_type, std::string body,
-                                       const Headers& extra = {}) {
-  auto res = std::make_shared<Response>();
-  res->version(version);
-  res->result(static_cast<unsigned>(status));
-  res->set(bhttp::field::server, kServerName);
-  res->set(bhttp::field::content_type,
-           beast::string_view(content_type.data(), content_type.size()));
-  for (const auto& [field, value] : extra) res->set(field, value);
-  res->keep_alive(keep_alive);
-  res->body() = std::move(body);
-  res->prepare_payload();
-  return res;
-}
-
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -122,28 +100,31 @@ std::string PercentDecode(absl::string_view s) {
   return out;
 }
 
-// A job thread waits for a write on a connection's strand through one of these.
-struct Waiter {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  bool ok = false;
-  void Set(bool v) {
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
-    ok = v;
-    cv.notify_all();
-  }
-};
-
 }  // namespace
+
+std::shared_ptr<Response> MakeResponse(int status, unsigned version, bool keep_alive,
+                                       absl::string_view content_type, std::string body,
+                                       const Headers& extra) {
+  auto res = std::make_shared<Response>();
+  res->version(version);
+  res->result(static_cast<unsigned>(status));
+  res->set(bhttp::field::server, kServerName);
+  res->set(bhttp::field::content_type,
+           beast::string_view(content_type.data(), content_type.size()));
+  for (const auto& [field, value] : extra) res->set(field, value);
+  res->keep_alive(keep_alive);
+  res->body() = std::move(body);
+  res->prepare_payload();
+  return res;
+}
 
 // ---- lifetime --------------------------------------------------------------------------------
 
 Session::Session(ServerCore* server, tcp::socket&& socket)
-    : server_(server), opts_(server->options_), stream_(std::move(socket)) {
-  fd_.store(stream_.socket().native_handle());
-}
+    : server_(server),
+      opts_(server->options_),
+      stream_(std::move(socket)),
+      deadline_timer_(stream_.get_executor()) {}
 
 Session::~Session() { server_->Unregister(this); }
 
@@ -158,6 +139,14 @@ void Session::PostServerStop(bool hard) {
     error_code ec;
     if (hard) self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     if (!self->job_active_ && (self->reading_ || hard)) self->stream_.cancel();
+  });
+}
+
+void Session::PostAbort() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->job_ == nullptr) return;  // none, or still starting (OnJobStarted checks abort_)
+    self->job_->Abort();
+    self->Pump();
   });
 }
 
@@ -312,7 +301,7 @@ void Session::HandleRequest(bhttp::request<bhttp::string_body> req) {
                                          "", "unsupported_media_type"),
                             route.label, false);
       }
-      return StartJob(route.route == Route::kChat ? ApiKind::kChat : ApiKind::kCompletion,
+      return StartJob(route.route == Route::kChat ? api::ApiKind::kChat : api::ApiKind::kCompletion,
                       std::move(req.body()));
     }
     case Route::kLive:
@@ -360,31 +349,6 @@ void Session::HandleRequest(bhttp::request<bhttp::string_body> req) {
   }
 }
 
-void Session::StartJob(ApiKind kind, std::string body) {
-  job_active_ = true;
-  const absl::Time received = absl::Now();
-  auto self = shared_from_this();
-  const bool scheduled =
-      server_->jobs_->TrySchedule([self, kind, body = std::move(body), received]() {
-        GenerationResult r =
-            RunGeneration(self->server_->gen_ctx_, kind, body, received, self.get());
-        net::post(self->stream_.get_executor(), [self, r] { self->OnJobDone(r); });
-      });
-  if (!scheduled) {
-    job_active_ = false;
-    server_->metrics_->Rejected("stream_limit");
-    SendApiError(
-        MakeApiError(503, "Too many requests in flight; retry later.", "", "too_many_requests"),
-        route_, true, RetryAfter());
-  }
-}
-
-void Session::OnJobDone(GenerationResult r) {
-  job_active_ = false;
-  if (r.connection_ok && response_keep_alive_ && !server_->stopping_.load()) return DoRead();
-  Close();
-}
-
 // ---- writing (strand) ------------------------------------------------------------------------
 
 void Session::SendSimple(int status, absl::string_view content_type, std::string body,
@@ -414,7 +378,6 @@ void Session::Close() {
                                     : opts_.linger_timeout;
   if (ec || !stream_.socket().is_open() || linger <= absl::ZeroDuration() ||
       opts_.linger_max_bytes == 0) {
-    fd_.store(-1);
     stream_.socket().close(ec);
     return;
   }
@@ -433,101 +396,9 @@ void Session::DoDrain() {
                             if (!ec && self->drained_ < self->opts_.linger_max_bytes) {
                               return self->DoDrain();
                             }
-                            self->fd_.store(-1);
                             error_code ignored;
                             self->stream_.socket().close(ignored);
                           });
-}
-
-// ---- ResponseSink (job thread) ---------------------------------------------------------------
-
-bool Session::Await(std::function<void(std::function<void(bool)>)> op) {
-  auto waiter = std::make_shared<Waiter>();
-  net::post(stream_.get_executor(), [self = shared_from_this(), waiter, op = std::move(op)] {
-    if (!self->stream_.socket().is_open()) return waiter->Set(false);
-    op([waiter](bool ok) { waiter->Set(ok); });
-  });
-  const absl::Time give_up = absl::Now() + opts_.write_timeout + absl::Seconds(5);
-  std::unique_lock<std::mutex> lock(waiter->mu);
-  while (!waiter->done) {
-    if (server_->io_stopped_.load() || absl::Now() > give_up) return false;
-    waiter->cv.wait_for(lock, std::chrono::milliseconds(100));
-  }
-  return waiter->ok;
-}
-
-std::function<void(error_code, size_t)> Session::WriteDone(std::function<void(bool)> done) {
-  return [self = shared_from_this(), done = std::move(done)](error_code ec, size_t) {
-    self->stream_.expires_never();
-    if (ec) self->fd_.store(-1);
-    done(!ec);
-  };
-}
-
-bool Session::SendJson(int http_status, const std::string& body, int retry_after_s) {
-  Headers extra;
-  if (retry_after_s > 0)
-    extra.emplace_back(bhttp::field::retry_after, std::to_string(retry_after_s));
-  return Await([this, http_status, body, extra](std::function<void(bool)> done) {
-    response_keep_alive_ = ResponseKeepAlive();
-    auto res =
-        MakeResponse(http_status, version_, response_keep_alive_, "application/json", body, extra);
-    stream_.expires_after(absl::ToChronoMilliseconds(opts_.write_timeout));
-    auto finish = WriteDone(std::move(done));
-    bhttp::async_write(stream_, *res, [res, finish](error_code ec, size_t n) { finish(ec, n); });
-  });
-}
-
-bool Session::StartEvents(const std::string& request_id) {
-  return Await([this, request_id](std::function<void(bool)> done) {
-    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::ok, version_);
-    res->set(bhttp::field::server, kServerName);
-    res->set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
-    res->set(bhttp::field::cache_control, "no-cache");
-    res->set("X-Accel-Buffering", "no");
-    res->set("X-Request-Id", request_id);
-    chunked_ = version_ >= 11;
-    response_keep_alive_ = chunked_ && ResponseKeepAlive();
-    res->keep_alive(response_keep_alive_);
-    if (chunked_) res->chunked(true);
-    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
-    stream_.expires_after(absl::ToChronoMilliseconds(opts_.write_timeout));
-    auto finish = WriteDone(std::move(done));
-    bhttp::async_write_header(stream_, *sr,
-                              [res, sr, finish](error_code ec, size_t n) { finish(ec, n); });
-  });
-}
-
-bool Session::SendEvents(const std::string& events) {
-  auto data = std::make_shared<std::string>(events);
-  return Await([this, data](std::function<void(bool)> done) {
-    stream_.expires_after(absl::ToChronoMilliseconds(opts_.write_timeout));
-    auto finish = WriteDone(std::move(done));
-    auto handler = [data, finish](error_code ec, size_t n) { finish(ec, n); };
-    if (chunked_) {
-      net::async_write(stream_, bhttp::make_chunk(net::buffer(*data)), handler);
-    } else {
-      net::async_write(stream_, net::buffer(*data), handler);
-    }
-  });
-}
-
-bool Session::EndEvents() {
-  return Await([this](std::function<void(bool)> done) {
-    if (!chunked_) return done(true);
-    stream_.expires_after(absl::ToChronoMilliseconds(opts_.write_timeout));
-    net::async_write(stream_, bhttp::make_chunk_last(), WriteDone(std::move(done)));
-  });
-}
-
-bool Session::ClientGone() {
-  const int fd = fd_.load();
-  if (fd < 0) return true;
-  char c;
-  const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return true;  // orderly close
-  if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-  return false;  // bytes waiting (a pipelined request): still connected
 }
 
 }  // namespace r1::http::internal

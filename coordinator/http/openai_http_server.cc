@@ -42,8 +42,8 @@ std::string ClientKey(const tcp::socket& socket) {
 }
 
 // Raises the soft limit on open files towards `wanted` (at most the hard limit): every
-// connection, lingering refusal and generation thread's socket is a descriptor, and the common
-// default soft limit of 1024 would fail accept() long before max_connections.
+// connection and lingering refusal is a descriptor, and the common default soft limit of 1024
+// would fail accept() long before max_connections.
 void RaiseOpenFileLimit(rlim_t wanted) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
@@ -78,6 +78,7 @@ ServerCore::ServerCore(OpenAiHttpServerOptions options, const tok::Tokenizer* to
 
 ServerCore::~ServerCore() {
   Stop();
+  if (request_pool_ != nullptr) request_pool_->join();
   acceptor_.reset();
   ioc_.reset();  // destroys pending handlers (and the sessions they own) while members live
 }
@@ -89,8 +90,8 @@ absl::StatusOr<int> ServerCore::Start() {
     return absl::InvalidArgumentError("OpenAiHttpServer: tokenizer and generator are required");
   }
   RETURN_IF_ERROR(ValidateOpenAiHttpServerOptions(o));
-  ASSIGN_OR_RETURN(metrics_, HttpMetrics::Create(registry_));
-  ASSIGN_OR_RETURN(prompts_, PromptBuilder::Create(tokenizer_, o.eos_token));
+  ASSIGN_OR_RETURN(metrics_, api::RequestMetrics::Create(registry_));
+  ASSIGN_OR_RETURN(prompts_, api::PromptBuilder::Create(tokenizer_, o.eos_token));
   keys_ = ApiKeySet(o.api_keys);
   gen_ctx_.env.tokenizer = tokenizer_;
   gen_ctx_.env.generator = generator_;
@@ -98,9 +99,7 @@ absl::StatusOr<int> ServerCore::Start() {
   gen_ctx_.env.metrics = metrics_.get();
   gen_ctx_.env.skip_ids = detok::SpecialIdsExceptThink(*tokenizer_);
   gen_ctx_.request_timeout = o.request_timeout;
-  gen_ctx_.poll_interval = o.poll_interval;
   gen_ctx_.retry_after_s = o.retry_after_s;
-  gen_ctx_.abort = &abort_;
   {
     absl::MutexLock lock(&mu_);
     clients_ = ClientConnectionCounter(o.max_connections_per_client);
@@ -133,7 +132,7 @@ absl::StatusOr<int> ServerCore::Start() {
         absl::StrCat("cannot listen on ", o.address, ":", o.port, ": ", ec.message()));
   }
   port_ = acceptor_->local_endpoint(ec).port();
-  jobs_ = std::make_unique<ElasticThreadPool>(static_cast<size_t>(o.max_connections));
+  request_pool_ = std::make_unique<net::thread_pool>(static_cast<size_t>(o.request_threads));
   work_.emplace(net::make_work_guard(*ioc_));
   DoAccept();
   for (int i = 0; i < o.io_threads; ++i) {
@@ -150,10 +149,10 @@ absl::StatusOr<int> ServerCore::Start() {
   }
   started_ = true;
   log::Info({},
-            "http: OpenAI API listening on {}:{} (io_threads={} max_connections={} "
-            "max_connections_per_client={} auth={})",
-            o.address, port_, o.io_threads, o.max_connections, o.max_connections_per_client,
-            keys_.empty() ? "off" : "on");
+            "http: OpenAI API listening on {}:{} (io_threads={} request_threads={} "
+            "max_connections={} max_connections_per_client={} auth={})",
+            o.address, port_, o.io_threads, o.request_threads, o.max_connections,
+            o.max_connections_per_client, keys_.empty() ? "off" : "on");
   return port_;
 }
 
@@ -256,17 +255,18 @@ void ServerCore::Stop() {
     // that still do not finish (a client not reading) are cut.
     log::Warn({}, "http: drain timeout; cancelling in-flight requests");
     abort_.store(true);
-    if (!WaitSessions(options_.poll_interval * 4 + absl::Seconds(1))) {
+    ForEachSession([](const std::shared_ptr<Session>& s) { s->PostAbort(); });
+    if (!WaitSessions(absl::Seconds(1))) {
       ForEachSession([](const std::shared_ptr<Session>& s) { s->PostServerStop(true); });
       WaitSessions(absl::Seconds(2));
     }
   }
   work_.reset();
   ioc_->stop();
-  io_stopped_.store(true);
   for (std::thread& t : io_threads_) t.join();
   io_threads_.clear();
-  jobs_->Shutdown();
+  // A request still being started posts its job to the stopped io_context, which drops it.
+  request_pool_->join();
   log::Info({}, "http: stopped");
 }
 

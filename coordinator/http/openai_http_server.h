@@ -17,12 +17,13 @@
 //   server.Stop();   // drains: in-flight responses finish (up to drain_timeout)
 //
 // Threading: one Asio io_context run by `io_threads` threads does every socket operation
-// (accept, read, write; one strand per connection). Generation requests run on their own thread
-// from a bounded ElasticThreadPool (at most max_connections): Generator's GenerationHandle::Next
-// is a blocking call, so a thread per active generation keeps the I/O threads free for every
-// other connection while letting the job wait on the generator and on its client's socket
-// (backpressure) without callbacks. Limits (http_server_options.h): max_connections (more: 503
-// + Retry-After at once) and max_connections_per_client (more: 429 at once), both answered
+// (accept, read, write; one strand per connection); `request_threads` threads parse generation
+// requests, build their prompts and submit them. A generation in flight holds no thread: the
+// generator's readiness callback (GenerationHandle::SetNotify) wakes its connection's strand,
+// which takes the new tokens and writes them; a client that does not read holds back only its
+// own stream (write_timeout). So the thread count does not grow with the streams (10,000 idle
+// streams: io_threads + request_threads). Limits (http_server_options.h): max_connections (more:
+// 503 + Retry-After at once) and max_connections_per_client (more: 429 at once), both answered
 // through ConnectionRejector so that no refused connection goes unanswered; request header and
 // body sizes (431 / 413, the 413 sent before the body is read, then a bounded lingering close);
 // a read timeout for a whole request, write timeouts, a per-request deadline.

@@ -1,6 +1,7 @@
-// Parsing and validation of OpenAI request bodies, GenerationRequest building, error objects and
-// API keys: pure functions, no sockets.
-#include "coordinator/http/openai_request.h"
+// The HTTP API's request parsing (request_parser.h) with the request layer's validation and
+// GenerationRequest building behind it (coordinator/api/openai_request.h), error objects and API
+// keys: pure functions, no sockets.
+#include "coordinator/http/request_parser.h"
 
 #include <cmath>
 #include <functional>
@@ -17,6 +18,14 @@ namespace r1::http {
 namespace {
 
 using json = nlohmann::json;
+using api::ApiKind;
+using api::ChatMessage;
+using api::InvalidRequest;
+using api::kMaxLogitBias;
+using api::MakeGenerationRequest;
+using api::OpenAiRequest;
+using api::RequestLimits;
+using api::ValidateOpenAiRequest;
 
 const RequestLimits kLimits{"m", 1000};
 

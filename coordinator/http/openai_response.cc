@@ -28,7 +28,7 @@ std::string NewResponseId(absl::string_view prefix) {
   return id;
 }
 
-json UsageJson(const Usage& u) {
+json UsageJson(const api::Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
           {"total_tokens", u.prompt_tokens + u.completion_tokens},
@@ -70,7 +70,7 @@ json ChatChoice(int index, const std::string& reasoning, const std::string& cont
           {"finish_reason", FinishJson(finish_reason)}};
 }
 
-json ChatCompletion(const ResponseMeta& meta, json choices, const Usage& usage) {
+json ChatCompletion(const ResponseMeta& meta, json choices, const api::Usage& usage) {
   json out = Envelope(meta, "chat.completion");
   out["choices"] = std::move(choices);
   out["usage"] = UsageJson(usage);
@@ -88,7 +88,7 @@ json ChatChunk(const ResponseMeta& meta, int index, json delta, json logprobs,
   return out;
 }
 
-json UsageChunk(const ResponseMeta& meta, absl::string_view object, const Usage& usage) {
+json UsageChunk(const ResponseMeta& meta, absl::string_view object, const api::Usage& usage) {
   json out = Envelope(meta, object);
   out["choices"] = json::array();
   out["usage"] = UsageJson(usage);
@@ -103,7 +103,7 @@ json TextChoice(int index, const std::string& text, json logprobs,
           {"finish_reason", FinishJson(finish_reason)}};
 }
 
-json TextCompletion(const ResponseMeta& meta, json choices, const Usage& usage) {
+json TextCompletion(const ResponseMeta& meta, json choices, const api::Usage& usage) {
   json out = Envelope(meta, "text_completion");
   out["choices"] = std::move(choices);
   out["usage"] = UsageJson(usage);

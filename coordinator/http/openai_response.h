@@ -24,8 +24,8 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "coordinator/api/usage.h"
 #include "coordinator/core/generator.h"
-#include "coordinator/http/output_tracker.h"  // IWYU pragma: export (OutputTracker lived here)
 #include "nlohmann/json.hpp"
 
 namespace r1::http {
@@ -40,12 +40,7 @@ std::string DumpJson(const nlohmann::json& value);
 // "chatcmpl-" / "cmpl-" + 24 random alphanumerics.
 std::string NewResponseId(absl::string_view prefix);
 
-struct Usage {
-  int64_t prompt_tokens = 0;
-  int64_t completion_tokens = 0;
-  int64_t reasoning_tokens = 0;
-};
-nlohmann::json UsageJson(const Usage& usage);
+nlohmann::json UsageJson(const api::Usage& usage);
 
 // The system_fingerprint of every response: "fp_r1serve_<release>_<8 hex digits>", the digits a
 // stable hash (FNV-1a) of the release and the served model id. Changes when either does.
@@ -63,18 +58,21 @@ struct ResponseMeta {
 // null.
 nlohmann::json ChatChoice(int index, const std::string& reasoning, const std::string& content,
                           nlohmann::json logprobs, absl::string_view finish_reason);
-nlohmann::json ChatCompletion(const ResponseMeta& meta, nlohmann::json choices, const Usage& usage);
+nlohmann::json ChatCompletion(const ResponseMeta& meta, nlohmann::json choices,
+                              const api::Usage& usage);
 // One streamed chunk for choice `index`; `delta` is an object ({"role":"assistant","content":""},
 // {"content":..}, {"reasoning_content":..}, or {}); finish_reason empty = null.
 nlohmann::json ChatChunk(const ResponseMeta& meta, int index, nlohmann::json delta,
                          nlohmann::json logprobs, absl::string_view finish_reason, bool usage_null);
 // The last chunk when include_usage: "choices": [] and the usage.
-nlohmann::json UsageChunk(const ResponseMeta& meta, absl::string_view object, const Usage& usage);
+nlohmann::json UsageChunk(const ResponseMeta& meta, absl::string_view object,
+                          const api::Usage& usage);
 
 // Completions. `logprobs` null or {"tokens","token_logprobs","top_logprobs","text_offset"}.
 nlohmann::json TextChoice(int index, const std::string& text, nlohmann::json logprobs,
                           absl::string_view finish_reason);
-nlohmann::json TextCompletion(const ResponseMeta& meta, nlohmann::json choices, const Usage& usage);
+nlohmann::json TextCompletion(const ResponseMeta& meta, nlohmann::json choices,
+                              const api::Usage& usage);
 nlohmann::json TextCompletionChunk(const ResponseMeta& meta, int index, const std::string& text,
                                    nlohmann::json logprobs, absl::string_view finish_reason,
                                    bool usage_null);

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/http/http_test_util.h"
 #include "coordinator/http/logprobs_json.h"
 #include "coordinator/http/openai_response.h"
+#include "coordinator/testing/http_test_util.h"
 #include "gtest/gtest.h"
 
 namespace r1::http {
@@ -20,6 +20,8 @@ namespace {
 
 using json = nlohmann::json;
 using testing::ChatBody;
+using testing::FakeLogprob;
+using testing::FakeScript;
 using testing::HttpConnection;
 using testing::HttpReply;
 using testing::Ids;
@@ -428,7 +430,6 @@ TEST(OpenAiSamplingTest, OneFailingSampleEndsTheRequestAndCancelsTheOthers) {
 
 TEST(OpenAiSamplingTest, ClientGoneCancelsEverySample) {
   OpenAiHttpServerOptions o;
-  o.poll_interval = absl::Milliseconds(20);
   TestServer s(o);
   s.Forever(absl::Milliseconds(5));
   HttpConnection c(s.port());

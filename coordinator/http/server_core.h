@@ -1,6 +1,7 @@
 // ServerCore: what the OpenAI HTTP server's connections share — options, tokenizer, generator,
-// metrics, API keys, the generation thread pool, the Asio io_context and acceptor, the registry
-// of open connections with their per-client counts, and the rejection path. OpenAiHttpServer's
+// metrics, API keys, the request threads (where generation requests are parsed and started), the
+// Asio io_context and acceptor, the registry of open connections with their per-client counts,
+// and the rejection path. OpenAiHttpServer's
 // implementation (openai_http_server.cc) and its sessions (http_session.cc) use it; nothing else
 // includes this header.
 //
@@ -35,14 +36,13 @@
 #include "absl/time/time.h"
 #include "common/api_keys.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/api/prompt_builder.h"
+#include "coordinator/api/request_metrics.h"
 #include "coordinator/core/generator.h"
 #include "coordinator/http/client_connection_counter.h"
 #include "coordinator/http/connection_rejector.h"
-#include "coordinator/http/elastic_thread_pool.h"
 #include "coordinator/http/generation_job.h"
-#include "coordinator/http/http_metrics.h"
 #include "coordinator/http/http_server_options.h"
-#include "coordinator/http/prompt_builder.h"
 #include "prometheus/registry.h"
 
 namespace r1::http::internal {
@@ -69,14 +69,14 @@ class ServerCore {
   prometheus::Registry* registry_;
   std::function<std::string()> metrics_text_;
 
-  std::unique_ptr<HttpMetrics> metrics_;
-  std::unique_ptr<PromptBuilder> prompts_;
+  std::unique_ptr<api::RequestMetrics> metrics_;
+  std::unique_ptr<api::PromptBuilder> prompts_;
   ApiKeySet keys_;
   GenerationContext gen_ctx_;
-  std::atomic<bool> stopping_{false};    // no new requests; idle connections close
-  std::atomic<bool> abort_{false};       // drain timed out: in-flight generations end now
-  std::atomic<bool> io_stopped_{false};  // the io_context no longer runs handlers
-  std::unique_ptr<ElasticThreadPool> jobs_;
+  std::atomic<bool> stopping_{false};  // no new requests; idle connections close
+  std::atomic<bool> abort_{false};     // drain timed out: in-flight generations end now
+  // Parses requests and starts their generations (GenerationJob::Start), off the I/O threads.
+  std::unique_ptr<boost::asio::thread_pool> request_pool_;
   int port_ = 0;
 
  private:

@@ -14,7 +14,7 @@
 
 #include "nlohmann/json.hpp"
 #include "worker/model/cpu_model.h"
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 namespace r1 {
 namespace {

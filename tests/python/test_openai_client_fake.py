@@ -1,5 +1,5 @@
 """The official `openai` Python client (pinned in requirements/test.txt) against r1-http-fake-server:
-the coordinator's OpenAI HTTP API over a scripted generator (coordinator/http/fake_server_main.cc).
+the coordinator's OpenAI HTTP API over a scripted generator (coordinator/testing/fake_server_main.cc).
 
 Chat streaming and not, completions, reasoning_content split at </think>, stop strings, usage equal
 to the tokenizer's counts (Hugging Face `tokenizers` on the same tokenizer.json), error objects
@@ -44,7 +44,7 @@ class FakeServer:
     """Starts r1-http-fake-server on port 0 and reads the port it prints."""
 
     def __init__(self, build_dir: pathlib.Path, *args: str):
-        binary = build_dir / "coordinator" / "http" / "r1-http-fake-server"
+        binary = build_dir / "coordinator" / "testing" / "r1-http-fake-server"
         assert binary.exists(), f"build r1-http-fake-server first (missing {binary})"
         self.proc = subprocess.Popen(
             [str(binary), f"--tokenizer={TOKENIZER}", "--port=0", f"--model_id={MODEL}", *args],

@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/expert_placement.h"
 #include "common/safetensors.h"
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
@@ -27,7 +28,7 @@
 #include "worker/backend/testing/block_counter.h"
 #include "worker/engine/engine.h"
 #include "worker/model/cpu_model.h"
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 namespace r1 {
 namespace {
@@ -520,6 +521,48 @@ TEST(R1ShapedGpuTest, MlaDecodePathAgreesWithCpuFp8) {
       reference.top1(), reference.rel_l2());
   EXPECT_LE(prefill.rel_l2(), 1.5 * reference.rel_l2());
   EXPECT_LE(decode.rel_l2(), 1.5 * reference.rel_l2());
+}
+
+}  // namespace
+}  // namespace r1
+
+namespace r1 {
+namespace {
+
+// Synthetic weights filled on the device have the checkpoint loader's layout (the same device
+// bytes and held experts for the same config and expert share), and give a model whose logits
+// are finite and depend only on the seed.
+TEST(SyntheticWeightsGpuTest, LoaderLayoutAndFiniteSeededLogits) {
+  auto cfg = LoadModelConfig(std::string(kTiny) + "/config.json");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto src = CheckpointWeightSource::Open(kTiny);
+  ASSERT_TRUE(src.ok()) << src.status();
+  const EpPlacement placement = EpPlacement::Contiguous(cfg->n_routed_experts, 2);
+  CudaLoadOptions lo;
+  lo.want_expert = placement.WantExpert(1);
+  auto loaded = LoadCudaWeights(*cfg, **src, lo);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<std::vector<float>> logits;
+  for (uint64_t seed : {7, 7, 8}) {
+    auto w = SynthesizeCudaWeights(*cfg, seed, lo);
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_EQ((*w)->arena.bytes(), (*loaded)->arena.bytes());
+    for (size_t l = 0; l < (*w)->layers.size(); ++l) {
+      EXPECT_EQ((*w)->layers[l].held_experts, (*loaded)->layers[l].held_experts) << l;
+    }
+    // Every expert local to this model: the synthetic model runs as a group of one.
+    auto all = SynthesizeCudaWeights(*cfg, seed);
+    ASSERT_TRUE(all.ok()) << all.status();
+    auto m = CudaModel::Create(std::shared_ptr<const CudaWeights>(std::move(*all)), 16);
+    ASSERT_TRUE(m.ok()) << m.status();
+    std::vector<int> tokens(20);
+    for (int t = 0; t < 20; ++t) tokens[t] = 3 + 5 * t;
+    logits.push_back(GpuLogits(**m, tokens, false));
+    ASSERT_FALSE(logits.back().empty());
+    for (float v : logits.back()) ASSERT_TRUE(std::isfinite(v));
+  }
+  EXPECT_EQ(logits[0], logits[1]);
+  EXPECT_NE(logits[0], logits[2]);
 }
 
 }  // namespace

@@ -19,7 +19,7 @@
 #include "worker/comm/gloo_communicator.h"
 #include "worker/comm/key_value_store.h"
 #include "worker/model/cpu_model.h"
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 namespace r1 {
 namespace {

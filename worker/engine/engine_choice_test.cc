@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "worker/engine/engine.h"
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 namespace r1 {
 namespace {

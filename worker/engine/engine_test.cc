@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 namespace r1 {
 namespace {

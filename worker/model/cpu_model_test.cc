@@ -10,7 +10,7 @@
 #include "common/file_util.h"
 #include "common/safetensors.h"
 #include "worker/model/checkpoint_writer.h"
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 namespace r1 {
 namespace {

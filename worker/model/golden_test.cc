@@ -21,7 +21,7 @@
 #include "common/safetensors.h"
 #include "worker/model/cpu_model.h"
 #include "worker/model/cpu_ops.h"
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 namespace r1 {
 namespace {

@@ -176,7 +176,7 @@ TEST(R1TinyTest, ChatTemplateAndTokenizerMatchTheTrainingScript) {
     auto text = tok::RenderR1ChatTemplate(f.problems[i].messages, opt);
     ASSERT_TRUE(text.ok()) << text.status();
     // The rendered prompt holds no client text that spells a special token, so encoding it with
-    // every added token matched gives exactly coordinator/http's PromptBuilder ids.
+    // every added token matched gives exactly coordinator/api's PromptBuilder ids.
     auto ids = f.tokenizer->Encode(*text);
     ASSERT_TRUE(ids.ok()) << ids.status();
     EXPECT_EQ(*ids, f.problems[i].prompt_ids) << "problem " << i << ": " << *text;

@@ -33,18 +33,18 @@
 #include "absl/strings/match.h"
 #include "common/logging.h"
 #include "common/tokenizer/fuzz/fuzz_support.h"
-#include "coordinator/http/fake_generator.h"
 #include "coordinator/http/openai_http_server.h"
+#include "coordinator/testing/fake_generator.h"
 #include "prometheus/registry.h"
 #include "spdlog/sinks/base_sink.h"
 
 namespace {
 
 namespace bhttp = boost::beast::http;
-using r1::http::FakeGenerator;
-using r1::http::FakeScript;
 using r1::http::OpenAiHttpServer;
 using r1::http::OpenAiHttpServerOptions;
+using r1::testing::FakeGenerator;
+using r1::testing::FakeScript;
 
 constexpr auto kHangBound = std::chrono::seconds(30);
 
@@ -87,7 +87,6 @@ struct Servers {
     o.request_timeout = absl::Seconds(5);
     o.drain_timeout = absl::Seconds(1);
     o.linger_timeout = absl::Milliseconds(200);
-    o.poll_interval = absl::Milliseconds(5);
     open = std::make_unique<OpenAiHttpServer>(o, &Tiny(), &generator, &open_registry, nullptr);
     o.api_keys = {"fuzz-key"};
     keyed = std::make_unique<OpenAiHttpServer>(o, &Tiny(), &generator, &keyed_registry, nullptr);

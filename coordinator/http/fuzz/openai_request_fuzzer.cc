@@ -24,14 +24,15 @@
 
 #include "absl/strings/match.h"
 #include "common/tokenizer/fuzz/fuzz_support.h"
+#include "coordinator/api/prompt_builder.h"
 #include "coordinator/http/api_error.h"
-#include "coordinator/http/openai_request.h"
-#include "coordinator/http/prompt_builder.h"
+#include "coordinator/http/request_parser.h"
 
 namespace {
 
 using json = nlohmann::json;
-using namespace r1::http;  // NOLINT: a fuzz target's own file
+using namespace r1::api;   // NOLINT: a fuzz target's own file
+using namespace r1::http;  // NOLINT
 
 constexpr char kModel[] = "r1-tiny";
 constexpr char kEos[] = "<｜end▁of▁sentence｜>";

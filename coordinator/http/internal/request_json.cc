@@ -8,6 +8,10 @@
 
 namespace r1::http::internal {
 
+using api::ApiKind;
+using api::InvalidRequest;
+using api::OpenAiRequest;
+
 using json = nlohmann::json;
 
 const char* TypeName(const json& v) {

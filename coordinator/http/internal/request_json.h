@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "coordinator/http/openai_request.h"
+#include "coordinator/api/openai_request.h"
 #include "nlohmann/json.hpp"
 
 namespace r1::http::internal {
@@ -38,13 +38,14 @@ absl::StatusOr<std::optional<int64_t>> OptInt(const nlohmann::json& obj, const c
 int32_t ClampToInt32(int64_t v);
 
 // ignore_eos and min_tokens into *out.
-absl::Status ParseLengthControls(const nlohmann::json& body, OpenAiRequest* out);
+absl::Status ParseLengthControls(const nlohmann::json& body, api::OpenAiRequest* out);
 // Penalties, logit_bias, logprobs / top_logprobs and best_of into *out (after n was parsed).
-absl::Status ParseSamplingControls(ApiKind kind, const nlohmann::json& body, OpenAiRequest* out);
+absl::Status ParseSamplingControls(api::ApiKind kind, const nlohmann::json& body,
+                                   api::OpenAiRequest* out);
 // Known OpenAI features this server does not implement: refused when asked for.
-absl::Status RefuseUnsupported(ApiKind kind, const nlohmann::json& body);
+absl::Status RefuseUnsupported(api::ApiKind kind, const nlohmann::json& body);
 // Keys this server does not know: refused by name (null values pass: "not given").
-absl::Status RefuseUnknown(ApiKind kind, const nlohmann::json& body);
+absl::Status RefuseUnknown(api::ApiKind kind, const nlohmann::json& body);
 
 }  // namespace r1::http::internal
 

@@ -12,6 +12,12 @@
 
 namespace r1::http::internal {
 
+using api::ApiKind;
+using api::InvalidRequest;
+using api::kMaxCompletionTopLogprobs;
+using api::kMaxLogitBias;
+using api::OpenAiRequest;
+
 using json = nlohmann::json;
 
 int32_t ClampToInt32(int64_t v) {

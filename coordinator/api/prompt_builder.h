@@ -20,8 +20,8 @@
 // already begins with it. Token-id prompts are used as given.
 //
 // Immutable after construction; thread-safe. The tokenizer is borrowed and must outlive *this.
-#ifndef R1_COORDINATOR_HTTP_PROMPT_BUILDER_H_
-#define R1_COORDINATOR_HTTP_PROMPT_BUILDER_H_
+#ifndef R1_COORDINATOR_API_PROMPT_BUILDER_H_
+#define R1_COORDINATOR_API_PROMPT_BUILDER_H_
 
 #include <cstdint>
 #include <memory>
@@ -32,9 +32,9 @@
 #include "absl/status/statusor.h"
 #include "common/tokenizer/added_tokens.h"
 #include "common/tokenizer/tokenizer.h"
-#include "coordinator/http/openai_request.h"
+#include "coordinator/api/openai_request.h"
 
-namespace r1::http {
+namespace r1::api {
 
 class PromptBuilder {
  public:
@@ -69,6 +69,6 @@ class PromptBuilder {
   tok::AddedTokenMatcher matcher_;
 };
 
-}  // namespace r1::http
+}  // namespace r1::api
 
-#endif  // R1_COORDINATOR_HTTP_PROMPT_BUILDER_H_
+#endif  // R1_COORDINATOR_API_PROMPT_BUILDER_H_

@@ -1,6 +1,6 @@
 // CompletionSession: one generation request — its `n` samples of the same prompt — from a validated
-// OpenAiRequest to text deltas, finish reasons and usage, independent of the transport. The OpenAI
-// HTTP API (generation_job.h) and the gRPC Inference service drive it the same way:
+// OpenAiRequest to text deltas, finish reasons and usage, independent of the transport. The gRPC
+// Inference service (coordinator/grpc_api) reads it on a thread of its own, blocking in Next:
 //
 //   CompletionEnv env = ...;  // shared by every session, read-only
 //   ASSIGN_OR_RETURN(std::unique_ptr<CompletionSession> s,
@@ -14,6 +14,11 @@
 //   }
 //   // then s->usage() (all samples) or s->usage(i), s->finish(i)
 //
+// The OpenAI HTTP API (coordinator/http/generation_job.h) holds no thread per request: it sets
+// SetNotify(callback) and, each time the callback has posted work to the request's connection,
+// takes steps with Next(absl::ZeroDuration()) until an empty() one; a timer at the deadline makes
+// it take one more (which then fails the session).
+//
 // Start builds the prompt once (PromptBuilder), checks it against the context, and submits one
 // Generator sequence per sample (sample i with seed + i when the request has a seed; without one
 // each sample gets its own random seed); if one Submit fails, those already submitted are
@@ -26,20 +31,21 @@
 // of a request that asked for them. Destroying a session with sequences still running cancels
 // them.
 //
-// Metrics (HttpMetrics) count the request once: running, prompt tokens, time to the first token
+// Metrics (RequestMetrics) count the request once: running, prompt tokens, time to the first token
 // of any sample, end-to-end latency and cancellations; generation tokens and inter-token latency
 // count every sample's tokens.
 //
-// Errors of Start carry the OpenAI error details (api_error.h): the prompt's (InvalidArgument,
+// Errors of Start carry the OpenAI error details (api_status.h): the prompt's (InvalidArgument,
 // context_length_exceeded) and Generator::Submit's (InvalidArgument -> 400, ResourceExhausted ->
 // 429, Unavailable -> 503; any other code becomes Internal -> 500).
 //
-// A session is used by one thread; Cancel may be called from any thread. The env and everything
-// it points to are borrowed and must outlive the session.
-#ifndef R1_COORDINATOR_HTTP_COMPLETION_SESSION_H_
-#define R1_COORDINATOR_HTTP_COMPLETION_SESSION_H_
+// A session is used by one thread at a time; Cancel may be called from any thread. The env and
+// everything it points to are borrowed and must outlive the session.
+#ifndef R1_COORDINATOR_API_COMPLETION_SESSION_H_
+#define R1_COORDINATOR_API_COMPLETION_SESSION_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -51,21 +57,21 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/tokenizer/tokenizer.h"
+#include "coordinator/api/openai_request.h"
+#include "coordinator/api/output_tracker.h"
+#include "coordinator/api/prompt_builder.h"
+#include "coordinator/api/request_metrics.h"
+#include "coordinator/api/usage.h"
 #include "coordinator/core/generator.h"
-#include "coordinator/http/http_metrics.h"
-#include "coordinator/http/openai_request.h"
-#include "coordinator/http/openai_response.h"
-#include "coordinator/http/output_tracker.h"
-#include "coordinator/http/prompt_builder.h"
 
-namespace r1::http {
+namespace r1::api {
 
 // What every session shares. Immutable while sessions run.
 struct CompletionEnv {
   const tok::Tokenizer* tokenizer = nullptr;  // borrowed, non-null
   Generator* generator = nullptr;             // borrowed, non-null
   const PromptBuilder* prompts = nullptr;     // borrowed, non-null
-  HttpMetrics* metrics = nullptr;             // borrowed, nullable
+  RequestMetrics* metrics = nullptr;          // borrowed, nullable
   absl::flat_hash_set<int32_t> skip_ids;      // special ids decoded to nothing
 };
 
@@ -84,6 +90,12 @@ struct CompletionStep {
   // cluster cancelled the sequence), Internal (the generator failed, an undecodable token, or
   // missing logprobs).
   absl::Status error;
+
+  // Nothing happened: no tokens, no text, no finish.
+  bool empty() const {
+    return token_ids.empty() && reasoning.empty() && content.empty() &&
+           finish == CompletionFinish::kNone;
+  }
 };
 
 // "stop" / "length" (empty for kNone and kError).
@@ -102,10 +114,16 @@ class CompletionSession {
   CompletionSession(const CompletionSession&) = delete;
   CompletionSession& operator=(const CompletionSession&) = delete;
 
-  // Waits up to `timeout` for generated tokens of any sample. A step without tokens, text or
-  // finish means the time passed with nothing new. After the session ended, returns empty steps
-  // with finish = kError (it failed) or sample 0's finish.
+  // Waits up to `timeout` for generated tokens of any sample (ZeroDuration: takes what is there
+  // without waiting). An empty() step means the time passed with nothing new. After the session
+  // ended, returns empty steps with finish = kError (it failed) or sample 0's finish.
   CompletionStep Next(absl::Duration timeout);
+  // Calls `notify` whenever a sample has something for Next (nullptr: no more calls), under
+  // GenerationHandle::SetNotify's rules: from any thread, with a handle's lock held (quick; no
+  // calls into the session), possibly spuriously, never after SetNotify(nullptr) or the session's
+  // destruction returned. A reader without a thread of its own then calls
+  // Next(absl::ZeroDuration()) until it returns an empty() step.
+  void SetNotify(const std::function<void()>& notify);
   // Stops every sample (client gone, server shutting down); idempotent, any thread.
   void Cancel();
 
@@ -163,6 +181,6 @@ class CompletionSession {
   absl::Status error_;
 };
 
-}  // namespace r1::http
+}  // namespace r1::api
 
-#endif  // R1_COORDINATOR_HTTP_COMPLETION_SESSION_H_
+#endif  // R1_COORDINATOR_API_COMPLETION_SESSION_H_

@@ -1,42 +1,33 @@
-// Parsing and validation of OpenAI request bodies (POST /v1/chat/completions and
-// /v1/completions) into OpenAiRequest, and of an OpenAiRequest plus its prompt ids into the
-// cluster's GenerationRequest. Pure functions: no sockets, no tokenizer (prompt_builder.h turns
-// messages/prompt into ids).
+// OpenAiRequest: one generation request (chat or completion) with OpenAI's parameters, whatever
+// transport brought it — the HTTP API parses it from JSON (coordinator/http/request_parser.h), the
+// gRPC API maps it from its proto (coordinator/grpc_api/generate_request.h) — and the checks and
+// mapping every transport shares: ValidateOpenAiRequest (every value range, so both APIs accept and
+// refuse the same values) and MakeGenerationRequest (the request plus its prompt ids as the
+// cluster's GenerationRequest). No sockets, no JSON, no tokenizer (prompt_builder.h turns messages
+// or the prompt into ids).
 //
-// Rules (OpenAI's, where it has one):
-//   - the body is a JSON object (nesting at most kMaxJsonDepth); unknown fields are ignored,
-//     known fields of the wrong type are rejected; null means "not given" for optional fields;
+// Value rules (OpenAI's, where it has one):
 //   - model must equal the served model id (404 model_not_found);
-//   - max_tokens / max_completion_tokens: integer > 0 (max_completion_tokens wins when both are
-//     given); unset = all the context the prompt leaves; prompt + max_tokens over the context
-//     length is refused (400 context_length_exceeded), as OpenAI and vLLM do;
-//   - temperature [0, 2] (default 1), top_p (0, 1] (default 1), top_k integer >= -1 (0 and -1 =
-//     off), seed integer, stop: string or array of at most 4 non-empty strings, stream bool,
-//     stream_options object {include_usage bool} only with stream = true; stop_token_ids (vLLM's
-//     extension): at most kMaxStopTokenIds ids in [0, vocab_size);
-//   - n 1–16 independent samples (with a seed, sample i uses seed + i); best_of only = n;
+//   - max_tokens > 0; unset = all the context the prompt leaves; prompt + max_tokens over the
+//     context length is refused (400 context_length_exceeded), as OpenAI and vLLM do;
+//   - temperature [0, 2] (default 1), top_p (0, 1] (default 1), top_k >= -1 (0 and -1 = off), at
+//     most 4 non-empty stop strings of at most 1024 bytes; stop_token_ids (vLLM's extension): at
+//     most kMaxStopTokenIds ids in [0, vocab_size);
+//   - n 1–16 independent samples (with a seed, sample i uses seed + i);
 //     presence_penalty / frequency_penalty [-2, 2]; repetition_penalty (0, 2] (vLLM's
-//     extension); logit_bias an object of token-id strings -> numbers in [-100, 100], ids below
-//     the vocabulary, at most 300 entries;
-//   - chat: logprobs bool, top_logprobs 0–20 (only with logprobs = true); completions: logprobs
-//     integer 0–5 (the number of alternatives; null or absent = off), top_logprobs refused;
-//   - features this server does not implement are refused rather than ignored: echo, suffix,
-//     non-text content parts, tools / functions (non-empty), response_format other than text;
-//   - chat: messages is a non-empty array of {role, content, tool_calls}; roles system,
-//     developer (treated as system), user, assistant, tool; content a string or an array of
-//     {"type":"text","text":...} parts (joined with "\n"); null content only for an assistant
-//     message with tool_calls; tool_calls an array of {"type":"function","function":{"name",
-//     "arguments"}} with string name and arguments (other fields such as "id" are ignored);
-//   - completions: prompt a string, an array of one string, or a non-empty array of token ids
-//     (each in [0, vocab_size)).
-// The range checks live in ValidateOpenAiRequest, which the gRPC service applies to the requests it
-// maps from its proto, so both front ends accept and refuse the same values.
-// Every error is an absl::Status made with InvalidRequest/ApiStatus (api_error.h): status code,
-// message, `param` (e.g. "messages[1].content") and `code` where OpenAI has one.
+//     extension); logit_bias ids below the vocabulary -> numbers in [-100, 100], at most 300
+//     entries;
+//   - chat: top_logprobs 0–20 (only with logprobs); completions: 0–5 alternatives;
+//   - chat: a non-empty list of messages; roles system, user, assistant, tool (the transports map
+//     "developer" to system); null content only for an assistant message with tool calls;
+//   - completions: prompt text, or a non-empty list of token ids (each in [0, vocab_size)).
+// Every error is an absl::Status made with InvalidRequest/ApiStatus (api_status.h): status code,
+// message, `param` (the OpenAI parameter, e.g. "messages[1].content") and `code` where OpenAI has
+// one.
 //
-// Stateless functions; thread-safe.
-#ifndef R1_COORDINATOR_HTTP_OPENAI_REQUEST_H_
-#define R1_COORDINATOR_HTTP_OPENAI_REQUEST_H_
+// Value types and stateless functions; thread-safe.
+#ifndef R1_COORDINATOR_API_OPENAI_REQUEST_H_
+#define R1_COORDINATOR_API_OPENAI_REQUEST_H_
 
 #include <cstdint>
 #include <optional>
@@ -45,16 +36,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "coordinator/core/generator.h"
-#include "nlohmann/json.hpp"
 
-namespace r1::http {
+namespace r1::api {
 
 enum class ApiKind { kChat, kCompletion };
 
-inline constexpr int kMaxJsonDepth = 64;
 inline constexpr size_t kMaxStopStrings = 4;
 inline constexpr size_t kMaxStopStringBytes = 1024;
 inline constexpr size_t kMaxStopTokenIds = 64;
@@ -123,18 +111,6 @@ RequestLimits MakeRequestLimits(const ServedModel& model, int64_t tokenizer_id_l
 // model (404 model_not_found). Normalizes top_k -1 to 0. Errors name the OpenAI parameter.
 absl::Status ValidateOpenAiRequest(OpenAiRequest* request, const RequestLimits& limits);
 
-// Parses and validates a request body.
-absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(ApiKind kind, absl::string_view body,
-                                                 const RequestLimits& limits);
-
-// The same, from an already parsed JSON value.
-absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const nlohmann::json& body,
-                                                     const RequestLimits& limits);
-
-// The deepest nesting of arrays/objects in `text` (a cheap scan: strings are skipped), so that
-// absurdly nested bodies are refused before a JSON parser builds them.
-int JsonNestingDepth(absl::string_view text);
-
 // Builds the GenerationRequest of the first sample: checks the context (prompt + max(max_tokens, 1)
 // > max_model_len: 400 context_length_exceeded) and sets max_new_tokens (default: max_model_len -
 // prompt). stop_token_ids = `extra_stop_ids` (e.g. EOS) + the request's; penalties, logit_bias
@@ -145,6 +121,6 @@ absl::StatusOr<GenerationRequest> MakeGenerationRequest(const OpenAiRequest& req
                                                         std::string request_id, absl::Time deadline,
                                                         std::vector<int32_t> extra_stop_ids);
 
-}  // namespace r1::http
+}  // namespace r1::api
 
-#endif  // R1_COORDINATOR_HTTP_OPENAI_REQUEST_H_
+#endif  // R1_COORDINATOR_API_OPENAI_REQUEST_H_

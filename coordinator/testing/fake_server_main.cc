@@ -2,12 +2,14 @@
 // (tests/python/test_openai_client_fake.py runs the official openai client against it).
 //
 // Prints "http_port=N" (the bound port) on the first line of stdout, then serves until SIGINT or
-// SIGTERM.
+// SIGTERM. SIGUSR1 releases every held request (below).
 // Replies are scripted from the prompt text:
 //   chat (the prompt ends in "<think>\n"): "Okay, the user wrote: <last user message>.</think>
 //       \n\nHello! You said: <last user message>" then EOS;
 //   completions: " and that is the end of the story." then EOS;
-//   a prompt containing "[[forever]]": tokens until the client goes away (or max_tokens).
+//   a prompt containing "[[forever]]": tokens until the client goes away (or max_tokens);
+//   a prompt containing "[[hold]]": as above, but nothing until the next SIGUSR1
+//       (FakeGenerator::Release; the scale test holds 10,000 idle streams this way).
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -20,8 +22,8 @@
 #include "common/api_keys.h"
 #include "common/logging.h"
 #include "common/tokenizer/tokenizer.h"
-#include "coordinator/http/fake_generator.h"
 #include "coordinator/http/openai_http_server.h"
+#include "coordinator/testing/fake_generator.h"
 #include "prometheus/registry.h"
 
 ABSL_FLAG(std::string, tokenizer, "models/r1-tiny/tokenizer.json", "tokenizer.json to serve with.");
@@ -32,6 +34,8 @@ ABSL_FLAG(int, max_model_len, 4096, "Context length.");
 ABSL_FLAG(std::string, api_keys_file, "", "File of API keys (one per line); empty = no auth.");
 ABSL_FLAG(int, token_delay_ms, 0, "Delay before each generated token.");
 ABSL_FLAG(int, max_connections, 256, "Open HTTP connections (more get 503).");
+ABSL_FLAG(int, io_threads, 2, "HTTP I/O threads.");
+ABSL_FLAG(int, request_threads, 2, "Threads that parse and start generation requests.");
 ABSL_FLAG(int, request_timeout_s, 600, "Generation deadline per request.");
 ABSL_FLAG(std::string, log_level, "warn", "Log level.");
 
@@ -57,6 +61,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto tokenizer = r1::tok::Tokenizer::LoadFromFile(absl::GetFlag(FLAGS_tokenizer));
@@ -67,15 +72,16 @@ int main(int argc, char** argv) {
   const r1::tok::Tokenizer* tok = tokenizer->get();
   r1::ServedModel model{absl::GetFlag(FLAGS_model_id), absl::GetFlag(FLAGS_max_model_len),
                         tok->id_limit(), 1700000000};
-  r1::http::FakeGenerator generator(model);
+  r1::testing::FakeGenerator generator(model);
   const absl::Duration delay = absl::Milliseconds(absl::GetFlag(FLAGS_token_delay_ms));
   const std::optional<int32_t> eos = tok->AddedTokenId("<｜end▁of▁sentence｜>");
   generator.SetScript([tok, delay, eos](const r1::GenerationRequest& req) {
-    r1::http::FakeScript script;
+    r1::testing::FakeScript script;
     script.delay = delay;
     auto prompt = tok->Decode(req.prompt_token_ids);
     const std::string text = prompt.ok() ? *prompt : "";
     std::string reply;
+    script.wait_for_release = absl::StrContains(text, "[[hold]]");
     if (absl::StrContains(text, "[[forever]]")) {
       script.never_ends = true;
       reply = " more";
@@ -96,6 +102,8 @@ int main(int argc, char** argv) {
   options.port = absl::GetFlag(FLAGS_port);
   options.drain_timeout = absl::Seconds(2);
   options.max_connections = absl::GetFlag(FLAGS_max_connections);
+  options.io_threads = absl::GetFlag(FLAGS_io_threads);
+  options.request_threads = absl::GetFlag(FLAGS_request_threads);
   options.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_request_timeout_s));
   if (!absl::GetFlag(FLAGS_api_keys_file).empty()) {
     auto keys = r1::LoadApiKeysFile(absl::GetFlag(FLAGS_api_keys_file));
@@ -114,8 +122,12 @@ int main(int argc, char** argv) {
   }
   std::printf("http_port=%d\n", *port);
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != SIGUSR1) break;
+    generator.Release();
+  }
   server.Stop();
   return 0;
 }

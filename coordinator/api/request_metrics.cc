@@ -1,11 +1,11 @@
-#include "coordinator/http/http_metrics.h"
+#include "coordinator/api/request_metrics.h"
 
 #include <exception>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 
-namespace r1::http {
+namespace r1::api {
 namespace {
 
 const prometheus::Histogram::BucketBoundaries& TtftBuckets() {
@@ -31,8 +31,8 @@ const prometheus::Histogram::BucketBoundaries& E2eBuckets() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<HttpMetrics>> HttpMetrics::Create(prometheus::Registry* r) {
-  std::unique_ptr<HttpMetrics> m(new HttpMetrics());
+absl::StatusOr<std::unique_ptr<RequestMetrics>> RequestMetrics::Create(prometheus::Registry* r) {
+  std::unique_ptr<RequestMetrics> m(new RequestMetrics());
   if (r == nullptr) return m;
   try {
     m->requests_ = &prometheus::BuildCounter()
@@ -84,39 +84,39 @@ absl::StatusOr<std::unique_ptr<HttpMetrics>> HttpMetrics::Create(prometheus::Reg
   return m;
 }
 
-void HttpMetrics::RequestDone(absl::string_view route, int http_status) {
+void RequestMetrics::RequestDone(absl::string_view route, int http_status) {
   if (requests_ == nullptr) return;
   requests_->Add({{"route", std::string(route)}, {"code", std::to_string(http_status)}})
       .Increment();
 }
 
-void HttpMetrics::Rejected(absl::string_view reason) {
+void RequestMetrics::Rejected(absl::string_view reason) {
   if (rejections_ == nullptr) return;
   rejections_->Add({{"reason", std::string(reason)}}).Increment();
 }
 
-void HttpMetrics::Cancelled() {
+void RequestMetrics::Cancelled() {
   if (cancellations_ != nullptr) cancellations_->Increment();
 }
 
-void HttpMetrics::ObserveTtft(double s) {
+void RequestMetrics::ObserveTtft(double s) {
   if (ttft_ != nullptr) ttft_->Observe(s);
 }
-void HttpMetrics::ObserveInterToken(double s) {
+void RequestMetrics::ObserveInterToken(double s) {
   if (itl_ != nullptr) itl_->Observe(s);
 }
-void HttpMetrics::ObserveE2e(double s) {
+void RequestMetrics::ObserveE2e(double s) {
   if (e2e_ != nullptr) e2e_->Observe(s);
 }
-void HttpMetrics::AddPromptTokens(int64_t n) {
+void RequestMetrics::AddPromptTokens(int64_t n) {
   if (prompt_tokens_ != nullptr && n > 0) prompt_tokens_->Increment(static_cast<double>(n));
 }
-void HttpMetrics::AddGenerationTokens(int64_t n) {
+void RequestMetrics::AddGenerationTokens(int64_t n) {
   if (generation_tokens_ != nullptr && n > 0) {
     generation_tokens_->Increment(static_cast<double>(n));
   }
 }
-void HttpMetrics::RunningAdd(double delta) {
+void RequestMetrics::RunningAdd(double delta) {
   if (running_ == nullptr) return;
   if (delta >= 0) {
     running_->Increment(delta);
@@ -125,4 +125,4 @@ void HttpMetrics::RunningAdd(double delta) {
   }
 }
 
-}  // namespace r1::http
+}  // namespace r1::api

@@ -1,10 +1,10 @@
-#include "coordinator/http/output_tracker.h"
+#include "coordinator/api/output_tracker.h"
 
 #include <utility>
 
 #include "common/status_macros.h"
 
-namespace r1::http {
+namespace r1::api {
 
 OutputTracker::OutputTracker(const tok::Tokenizer* tokenizer, detok::OutputOptions options)
     : stream_(tokenizer, std::move(options)) {}
@@ -35,9 +35,4 @@ void OutputTracker::Finish(detok::OutputDelta* delta) {
   stream_.Finish(delta);
 }
 
-absl::string_view FinishReasonText(bool stopped_by_output, GenerationEnd end) {
-  if (stopped_by_output) return "stop";
-  return end == GenerationEnd::kLength ? "length" : "stop";
-}
-
-}  // namespace r1::http
+}  // namespace r1::api

@@ -1,9 +1,11 @@
-// HttpMetrics: the OpenAI front end's Prometheus metrics (DESIGN §9), registered into a
-// caller-owned prometheus::Registry:
+// RequestMetrics: the generation requests' Prometheus metrics (DESIGN §9), registered into a
+// caller-owned prometheus::Registry. CompletionSession records into the instance its
+// CompletionEnv names; the OpenAI HTTP server creates one and counts its responses in it (the gRPC
+// Inference API records none):
 //   r1_requests_total{route,code}            counter, every HTTP response (code = HTTP status)
 //   r1_request_rejections_total{reason}      counter: connection_limit,
 //                                            client_connection_limit, shutting_down,
-//                                            stream_limit, queue_full (every 429 of
+//                                            queue_full (every 429 of
 //                                            Generator::Submit), unavailable, unauthorized,
 //                                            body_too_large, header_too_large,
 //                                            invalid_request, model_not_found,
@@ -23,12 +25,12 @@
 // already sets that name (sequences running on workers) in the same registry, and the two would
 // write one series.
 //
-// Shared by the generation requests of every transport (CompletionSession records into it).
+// Shared by every request of a server (CompletionSession records into it from any thread).
 // Create() catches prometheus-cpp's exceptions (a name registered with another type) and returns
 // them as a Status. A null registry gives metrics that record nothing. Thread-safe (prometheus-cpp
 // metrics are).
-#ifndef R1_COORDINATOR_HTTP_HTTP_METRICS_H_
-#define R1_COORDINATOR_HTTP_HTTP_METRICS_H_
+#ifndef R1_COORDINATOR_API_REQUEST_METRICS_H_
+#define R1_COORDINATOR_API_REQUEST_METRICS_H_
 
 #include <memory>
 #include <string>
@@ -41,12 +43,12 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
-namespace r1::http {
+namespace r1::api {
 
-class HttpMetrics {
+class RequestMetrics {
  public:
   // `registry` is nullable (then nothing is recorded); borrowed, must outlive the result.
-  static absl::StatusOr<std::unique_ptr<HttpMetrics>> Create(prometheus::Registry* registry);
+  static absl::StatusOr<std::unique_ptr<RequestMetrics>> Create(prometheus::Registry* registry);
 
   void RequestDone(absl::string_view route, int http_status);
   void Rejected(absl::string_view reason);
@@ -59,7 +61,7 @@ class HttpMetrics {
   void RunningAdd(double delta);
 
  private:
-  HttpMetrics() = default;
+  RequestMetrics() = default;
 
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Counter>* rejections_ = nullptr;
@@ -72,6 +74,6 @@ class HttpMetrics {
   prometheus::Counter* generation_tokens_ = nullptr;
 };
 
-}  // namespace r1::http
+}  // namespace r1::api
 
-#endif  // R1_COORDINATOR_HTTP_HTTP_METRICS_H_
+#endif  // R1_COORDINATOR_API_REQUEST_METRICS_H_

@@ -6,21 +6,26 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/tokenizer/chat_template.h"
+#include "coordinator/api/api_status.h"
+#include "coordinator/api/completion_session.h"
+#include "coordinator/api/output_tracker.h"
+#include "coordinator/api/prompt_builder.h"
 #include "coordinator/detok/incremental_detokenizer.h"
-#include "coordinator/http/api_error.h"
-#include "coordinator/http/completion_session.h"
-#include "coordinator/http/fake_generator.h"
-#include "coordinator/http/http_test_util.h"
-#include "coordinator/http/output_tracker.h"
-#include "coordinator/http/prompt_builder.h"
+#include "coordinator/testing/fake_generator.h"
+#include "coordinator/testing/tiny_tokenizer.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
-namespace r1::http {
+namespace r1::api {
 namespace {
 
 using json = nlohmann::json;
+using testing::FakeGenerator;
+using testing::FakeLogprob;
+using testing::FakeScript;
 using testing::Ids;
 using testing::TinyTokenizer;
 
@@ -249,7 +254,7 @@ TEST_F(SessionTest, LengthDeadlineErrorsAndCancel) {
   Drain(s->get(), &finish, &error);
   EXPECT_EQ(finish, CompletionFinish::kError);
   EXPECT_EQ(error.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(ApiErrorFromStatus(error).code, "request_timeout");
+  EXPECT_EQ(ApiStatusCode(error), "request_timeout");
   EXPECT_EQ(generator_.cancelled(), 1);
 
   // Destroying an unfinished session cancels its sequence.
@@ -267,16 +272,16 @@ TEST_F(SessionTest, StartErrors) {
   OpenAiRequest r = ChatRequest({Msg("user", long_text)});
   auto s = Start(r);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(ApiErrorFromStatus(s.status()).code, "context_length_exceeded");
+  EXPECT_EQ(ApiStatusCode(s.status()), "context_length_exceeded");
   r = ChatRequest({Msg("user", "Hi")});
   generator_.SetSubmitError(absl::ResourceExhaustedError("full"));
   s = Start(r);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(ApiErrorFromStatus(s.status()).http_status, 429);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted);
   generator_.SetSubmitError(absl::AbortedError("odd"));
   s = Start(r);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(ApiErrorFromStatus(s.status()).http_status, 500);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(generator_.submitted(), 0);
 }
 
@@ -356,7 +361,7 @@ TEST_F(SessionTest, ARefusedSampleCancelsTheSubmittedOnes) {
   r.n = 4;
   auto s = Start(r);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(ApiErrorFromStatus(s.status()).http_status, 429);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(generator_.submitted(), 2);
   EXPECT_EQ(generator_.cancelled(), 2);
   EXPECT_TRUE(generator_.WaitIdle(absl::Seconds(1)));
@@ -407,8 +412,8 @@ TEST_F(SessionTest, LogprobsFollowTheirTokensAndAreRequired) {
   absl::Status error;
   Drain(s->get(), &finish, &error);
   EXPECT_EQ(finish, CompletionFinish::kError);
-  EXPECT_EQ(ApiErrorFromStatus(error).code, "generation_failed");
+  EXPECT_EQ(ApiStatusCode(error), "generation_failed");
 }
 
 }  // namespace
-}  // namespace r1::http
+}  // namespace r1::api

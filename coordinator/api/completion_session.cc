@@ -1,4 +1,4 @@
-#include "coordinator/http/completion_session.h"
+#include "coordinator/api/completion_session.h"
 
 #include <algorithm>
 #include <iterator>
@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "coordinator/http/api_error.h"
+#include "coordinator/api/api_status.h"
 
-namespace r1::http {
+namespace r1::api {
 namespace {
 
 // Errors of Generator::Submit keep their meaning for InvalidArgument / ResourceExhausted /
@@ -32,8 +32,7 @@ absl::string_view RejectionReason(const absl::Status& s) {
     case absl::StatusCode::kUnavailable:
       return "unavailable";
     case absl::StatusCode::kInvalidArgument:
-      return ApiErrorFromStatus(s).code == "context_length_exceeded" ? "context_length"
-                                                                     : "invalid_request";
+      return ApiStatusCode(s) == "context_length_exceeded" ? "context_length" : "invalid_request";
     default:
       return "internal";
   }
@@ -68,7 +67,7 @@ absl::string_view FinishReasonText(CompletionFinish finish) {
 absl::StatusOr<std::unique_ptr<CompletionSession>> CompletionSession::Start(
     const CompletionEnv* env, const OpenAiRequest& request, std::string request_id,
     absl::Time received, absl::Time deadline) {
-  HttpMetrics* metrics = env->metrics;
+  RequestMetrics* metrics = env->metrics;
   auto reject = [&](const absl::Status& s) {
     if (metrics != nullptr) metrics->Rejected(RejectionReason(s));
     return s;
@@ -142,6 +141,10 @@ CompletionSession::~CompletionSession() {
       env_->metrics->ObserveE2e(absl::ToDoubleSeconds(absl::Now() - received_));
     }
   }
+}
+
+void CompletionSession::SetNotify(const std::function<void()>& notify) {
+  for (const auto& s : samples_) s->handle->SetNotify(notify);
 }
 
 void CompletionSession::Cancel() {
@@ -349,4 +352,4 @@ CompletionStep CompletionSession::Process(int index, TokenBatch batch) {
   return step;
 }
 
-}  // namespace r1::http
+}  // namespace r1::api

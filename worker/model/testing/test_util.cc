@@ -1,4 +1,4 @@
-#include "worker/model/test_util.h"
+#include "worker/model/testing/test_util.h"
 
 #include <unistd.h>
 

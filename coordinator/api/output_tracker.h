@@ -12,8 +12,8 @@
 //
 // One instance per sequence, used by one thread. The tokenizer is borrowed and must outlive
 // *this.
-#ifndef R1_COORDINATOR_HTTP_OUTPUT_TRACKER_H_
-#define R1_COORDINATOR_HTTP_OUTPUT_TRACKER_H_
+#ifndef R1_COORDINATOR_API_OUTPUT_TRACKER_H_
+#define R1_COORDINATOR_API_OUTPUT_TRACKER_H_
 
 #include <cstdint>
 
@@ -24,7 +24,7 @@
 #include "coordinator/core/generator.h"
 #include "coordinator/detok/output_stream.h"
 
-namespace r1::http {
+namespace r1::api {
 
 class OutputTracker {
  public:
@@ -54,10 +54,6 @@ class OutputTracker {
   bool stopped_ = false;
 };
 
-// "stop" when the output stopped itself (stop token or string) or the generator ended with kStop;
-// "length" for kLength. (CompletionSession's FinishReasonText(CompletionFinish) is the same rule.)
-absl::string_view FinishReasonText(bool stopped_by_output, GenerationEnd end);
+}  // namespace r1::api
 
-}  // namespace r1::http
-
-#endif  // R1_COORDINATOR_HTTP_OUTPUT_TRACKER_H_
+#endif  // R1_COORDINATOR_API_OUTPUT_TRACKER_H_

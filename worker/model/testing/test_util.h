@@ -1,6 +1,6 @@
 // Helpers for model tests: a small DeepSeek-V3 config and synthetic checkpoints on disk.
-#ifndef R1_WORKER_MODEL_TEST_UTIL_H_
-#define R1_WORKER_MODEL_TEST_UTIL_H_
+#ifndef R1_WORKER_MODEL_TESTING_TEST_UTIL_H_
+#define R1_WORKER_MODEL_TESTING_TEST_UTIL_H_
 
 #include <algorithm>
 #include <cmath>
@@ -60,4 +60,4 @@ struct Agreement {
 
 }  // namespace r1::testing
 
-#endif  // R1_WORKER_MODEL_TEST_UTIL_H_
+#endif  // R1_WORKER_MODEL_TESTING_TEST_UTIL_H_

@@ -1,8 +1,9 @@
-// Test helpers for coordinator/http: the tiny tokenizer, a started OpenAiHttpServer over a
-// FakeGenerator, and a small blocking HTTP/1.1 client (Boost.Beast) with SSE parsing. Header-only;
-// for tests only. Not thread-safe unless stated: each client call opens its own connection.
-#ifndef R1_COORDINATOR_HTTP_HTTP_TEST_UTIL_H_
-#define R1_COORDINATOR_HTTP_HTTP_TEST_UTIL_H_
+// Test helpers for coordinator/http: a started OpenAiHttpServer over a FakeGenerator with the tiny
+// tokenizer (tiny_tokenizer.h), and a small blocking HTTP/1.1 client (Boost.Beast) with SSE
+// parsing. Header-only; for tests only (target r1_http_test_util). Not thread-safe unless stated:
+// each client call opens its own connection.
+#ifndef R1_COORDINATOR_TESTING_HTTP_TEST_UTIL_H_
+#define R1_COORDINATOR_TESTING_HTTP_TEST_UTIL_H_
 
 #include <chrono>
 #include <map>
@@ -17,42 +18,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "common/tokenizer/tokenizer.h"
-#include "coordinator/http/fake_generator.h"
 #include "coordinator/http/openai_http_server.h"
+#include "coordinator/testing/fake_generator.h"
+#include "coordinator/testing/tiny_tokenizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "prometheus/registry.h"
 
-namespace r1::http::testing {
-
-inline constexpr char kTinyTokenizer[] = "models/r1-tiny/tokenizer.json";
-inline constexpr char kModelId[] = "r1-tiny";
-inline constexpr char kEos[] = "<｜end▁of▁sentence｜>";
-
-// The repository's tiny tokenizer, loaded once per process.
-inline const tok::Tokenizer& TinyTokenizer() {
-  static const tok::Tokenizer* t = [] {
-    auto loaded = tok::Tokenizer::LoadFromFile(kTinyTokenizer);
-    if (!loaded.ok()) {
-      ADD_FAILURE() << loaded.status();
-      std::abort();
-    }
-    return loaded->release();
-  }();
-  return *t;
-}
-
-inline int32_t EosId() { return *TinyTokenizer().AddedTokenId(kEos); }
-
-// Ids of `text` (added tokens matched), with EOS appended when `eos`.
-inline std::vector<int32_t> Ids(const std::string& text, bool eos = true) {
-  auto ids = TinyTokenizer().Encode(text);
-  EXPECT_TRUE(ids.ok()) << ids.status();
-  std::vector<int32_t> out = ids.ok() ? *ids : std::vector<int32_t>{};
-  if (eos) out.push_back(EosId());
-  return out;
-}
+namespace r1::testing {
 
 struct HttpReply {
   int status = 0;                              // 0: no response (connection failed or closed)
@@ -184,12 +157,12 @@ inline std::vector<std::string> SseData(const std::string& body) {
 // A FakeGenerator and an OpenAiHttpServer serving it with the tiny tokenizer.
 class TestServer {
  public:
-  explicit TestServer(OpenAiHttpServerOptions options = {}, int64_t max_model_len = 4096)
+  explicit TestServer(http::OpenAiHttpServerOptions options = {}, int64_t max_model_len = 4096)
       : generator_(ServedModel{kModelId, max_model_len, TinyTokenizer().id_limit(), 1700000000}),
         registry_(std::make_shared<prometheus::Registry>()) {
     options.port = 0;
-    server_ = std::make_unique<OpenAiHttpServer>(options, &TinyTokenizer(), &generator_,
-                                                 registry_.get(), nullptr);
+    server_ = std::make_unique<http::OpenAiHttpServer>(options, &TinyTokenizer(), &generator_,
+                                                       registry_.get(), nullptr);
     auto port = server_->Start();
     EXPECT_TRUE(port.ok()) << port.status();
     port_ = port.ok() ? *port : 0;
@@ -198,7 +171,7 @@ class TestServer {
 
   int port() const { return port_; }
   FakeGenerator& generator() { return generator_; }
-  OpenAiHttpServer& server() { return *server_; }
+  http::OpenAiHttpServer& server() { return *server_; }
   // Every generation produces `tokens` (then ends as `end`).
   void Script(std::vector<int32_t> tokens, absl::Duration delay = absl::ZeroDuration(),
               GenerationEnd end = GenerationEnd::kStop, std::string error = "") {
@@ -224,7 +197,7 @@ class TestServer {
  private:
   FakeGenerator generator_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<OpenAiHttpServer> server_;
+  std::unique_ptr<http::OpenAiHttpServer> server_;
   int port_ = 0;
 };
 
@@ -236,6 +209,6 @@ inline std::string ChatBody(const std::string& extra = "", const std::string& co
   return s;
 }
 
-}  // namespace r1::http::testing
+}  // namespace r1::testing
 
-#endif  // R1_COORDINATOR_HTTP_HTTP_TEST_UTIL_H_
+#endif  // R1_COORDINATOR_TESTING_HTTP_TEST_UTIL_H_

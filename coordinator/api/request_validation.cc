@@ -6,10 +6,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/http/api_error.h"
-#include "coordinator/http/openai_request.h"
+#include "coordinator/api/api_status.h"
+#include "coordinator/api/openai_request.h"
 
-namespace r1::http {
+namespace r1::api {
 namespace {
 
 absl::Status BadValue(absl::string_view param, absl::string_view why) {
@@ -196,4 +196,4 @@ absl::Status ValidateOpenAiRequest(OpenAiRequest* request, const RequestLimits& 
   return absl::OkStatus();
 }
 
-}  // namespace r1::http
+}  // namespace r1::api

@@ -1,4 +1,4 @@
-#include "coordinator/http/prompt_builder.h"
+#include "coordinator/api/prompt_builder.h"
 
 #include <utility>
 
@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/tokenizer/chat_template.h"
-#include "coordinator/http/api_error.h"
+#include "coordinator/api/api_status.h"
 
-namespace r1::http {
+namespace r1::api {
 namespace {
 
 using json = nlohmann::json;
@@ -177,4 +177,4 @@ absl::StatusOr<std::vector<int32_t>> PromptBuilder::EncodeCompletion(
   return ids;
 }
 
-}  // namespace r1::http
+}  // namespace r1::api
