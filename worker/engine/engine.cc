@@ -210,14 +210,25 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     if (budget <= 0) break;
     Sequence& s = sequences_.at(id);
     if (!s.admitted && running_now >= options_.max_running) break;
+    // A sequence being admitted first takes the cached blocks its tokens start with.
+    const int64_t reused = !s.admitted && options_.prefix_caching && s.kv.blocks.empty()
+                               ? cache_.AcquirePrefix(&s.kv, s.tokens)
+                               : 0;
     const int64_t remaining = static_cast<int64_t>(s.tokens.size()) - s.kv.length;
     const int64_t chunk = std::min<int64_t>(remaining, budget);
-    if (!cache_.Reserve(&s.kv, s.kv.length + chunk).ok()) break;
+    if (!cache_.Reserve(&s.kv, s.kv.length + chunk).ok()) {
+      if (!s.admitted) cache_.Release(&s.kv);  // a waiting sequence holds no blocks
+      break;
+    }
     if (!s.admitted) {
       s.admitted = true;
       s.admit_order = ++admit_counter_;
       ++running_now;
       admitted_now.push_back(id);
+      if (options_.prefix_caching) {
+        prefix_cache_queries_ += s.tokens.size();
+        prefix_cache_hits_ += static_cast<uint64_t>(reused);
+      }
     }
     const bool ends_prompt = chunk == remaining;
     items.push_back(
@@ -253,6 +264,13 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
   }
 
   const absl::Time t2 = absl::Now();
+  if (options_.prefix_caching) {
+    // Blocks filled by this step (prompt or generated tokens) become reusable.
+    for (size_t i = 0; i < items.size(); ++i) {
+      Sequence& s = sequences_.at(item_ids[i]);
+      cache_.RegisterFullBlocks(&s.kv, s.tokens);
+    }
+  }
   const ModelConfig& c = model_->config();
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].choose == nullptr) continue;  // mid-prefill chunk

@@ -3,10 +3,11 @@
 // step with continuous batching: every running sequence that is decoding contributes one token,
 // and prefill chunks fill the rest of the per-step token budget (decode first, DESIGN §7).
 // When KV blocks run out, the most recently admitted sequence is preempted and later recomputed
-// from its tokens. Sequences end on EOS (unless ignore_eos), a stop id, max_new_tokens, the
-// context limit, or Cancel; before min_tokens, EOS and stop ids cannot be sampled. The model
-// chooses each token (ForwardModel::ForwardAndChoose: penalties, logit_bias, the seeded draw
-// keyed by the sequence position, logprobs) wherever its logits are.
+// from its tokens. With prefix caching, an admitted sequence reuses the cached full KV blocks its
+// tokens start with and computes only the rest. Sequences end on EOS (unless ignore_eos), a stop
+// id, max_new_tokens, the context limit, or Cancel; before min_tokens, EOS and stop ids cannot be
+// sampled. The model chooses each token (ForwardModel::ForwardAndChoose: penalties, logit_bias, the
+// seeded draw keyed by the sequence position, logprobs) wherever its logits are.
 //
 // Not thread-safe: one thread owns the Engine and calls Submit/Cancel/Step (the worker's step
 // loop; tests).
@@ -41,6 +42,11 @@ struct EngineOptions {
   // Context length in tokens (prompt + generated); 0 or more than the model's
   // max_position_embeddings means the model's.
   int64_t max_model_len = 0;
+  // Prefix caching on full KV blocks (kv_cache.h): a sequence whose tokens start with blocks
+  // already computed (by any sequence, live or finished, until evicted) reuses them and computes
+  // only the rest. The reused rows are those a run without it computes (logits differ at most in
+  // rounding, as between two chunkings of a prompt); off, every prompt is computed in full.
+  bool prefix_caching = true;
 };
 
 // What the last Step did (for metrics). Times are host wall time; a backend that runs
@@ -48,8 +54,8 @@ struct EngineOptions {
 struct EngineStepStats {
   bool ran_forward = false;  // false: nothing to compute (and not in lockstep)
   bool forward_failed = false;
-  int sequences = 0;  // sequences in the forward batch
-  int64_t prefill_tokens = 0;
+  int sequences = 0;           // sequences in the forward batch
+  int64_t prefill_tokens = 0;  // prompt tokens computed (not those reused from cached blocks)
   int64_t decode_tokens = 0;
   double schedule_seconds = 0;  // cancellations, decode and prefill selection, KV reservation
   double forward_seconds = 0;
@@ -101,6 +107,11 @@ class Engine {
   // Tokens a sequence may hold: EngineOptions::max_model_len bounded by the model's context.
   int64_t context_limit() const;
   uint64_t preemptions() const { return preemptions_; }
+  // Prefix caching, cumulative over admissions (a preempted sequence's re-admission counts
+  // again): tokens looked up (every token of the admitted sequence) and tokens reused from
+  // cached blocks instead of computed. Both 0 with prefix_caching off.
+  uint64_t prefix_cache_queries() const { return prefix_cache_queries_; }
+  uint64_t prefix_cache_hits() const { return prefix_cache_hits_; }
   uint64_t forward_errors() const { return forward_errors_; }
   const EngineStepStats& last_step() const { return last_step_; }
 
@@ -108,6 +119,7 @@ class Engine {
   absl::StatusOr<std::vector<SequenceOutput>> Step();
 
   ForwardModel& model() { return *model_; }
+  const PagedKvCache& kv_cache() const { return cache_; }
 
  private:
   struct Sequence {
@@ -140,6 +152,8 @@ class Engine {
   std::deque<uint64_t> waiting_;            // not admitted, FIFO (preempted go to the front)
   uint64_t admit_counter_ = 0;
   uint64_t preemptions_ = 0;
+  uint64_t prefix_cache_queries_ = 0;
+  uint64_t prefix_cache_hits_ = 0;
   uint64_t forward_errors_ = 0;
   EngineStepStats last_step_;
 };

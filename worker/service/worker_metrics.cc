@@ -53,6 +53,8 @@ struct WorkerMetrics::Families {
   Family<Gauge>* kv_blocks;
   Family<Gauge>* kv_ratio;
   Family<Counter>* preemptions;
+  Family<Counter>* prefix_queries;
+  Family<Counter>* prefix_hits;
   Family<Histogram>* ep_wait;
   Family<Histogram>* ep_dispatch;
   Family<Histogram>* ep_experts;
@@ -90,6 +92,10 @@ struct WorkerMetrics::Scope {
   Gauge* kv_ratio;
   Counter* preemptions;
   uint64_t preemptions_seen = 0;
+  Counter* prefix_queries;
+  uint64_t prefix_queries_seen = 0;
+  Counter* prefix_hits;
+  uint64_t prefix_hits_seen = 0;
   Histogram* ep_wait;
   Histogram* ep_dispatch;
   Histogram* ep_experts;
@@ -132,6 +138,10 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(prometheus:
     f->kv_ratio = gauge("r1_worker_kv_cache_usage_ratio", "Used fraction of the KV blocks.");
     f->preemptions = counter("r1_worker_preemptions_total",
                              "Sequences preempted for KV blocks (recomputed later).");
+    f->prefix_queries = counter("r1_worker_prefix_cache_queries_total",
+                                "Tokens of admitted sequences looked up in the prefix cache.");
+    f->prefix_hits = counter("r1_worker_prefix_cache_hits_total",
+                             "Tokens reused from cached KV blocks instead of computed.");
     f->ep_wait =
         histogram("r1_ep_collective_wait_seconds",
                   "Per MoE layer: the counts exchange, i.e. waiting for the slowest peer.");
@@ -200,6 +210,8 @@ void WorkerMetrics::SetAssignment(uint64_t group, int rank, int group_size) {
   s->kv_free = &f_->kv_blocks->Add(with({{"state", "free"}}));
   s->kv_ratio = &f_->kv_ratio->Add(l);
   s->preemptions = &f_->preemptions->Add(l);
+  s->prefix_queries = &f_->prefix_queries->Add(l);
+  s->prefix_hits = &f_->prefix_hits->Add(l);
   if (group_size > 1) {
     s->ep_wait = &f_->ep_wait->Add(l, ExchangeSeconds());
     s->ep_dispatch = &f_->ep_dispatch->Add(l, ExchangeSeconds());
@@ -239,6 +251,8 @@ void WorkerMetrics::ClearAssignment() {
   f_->kv_blocks->Remove(s.kv_free);
   f_->kv_ratio->Remove(s.kv_ratio);
   f_->preemptions->Remove(s.preemptions);
+  f_->prefix_queries->Remove(s.prefix_queries);
+  f_->prefix_hits->Remove(s.prefix_hits);
   if (s.ep_wait != nullptr) {
     f_->ep_wait->Remove(s.ep_wait);
     f_->ep_dispatch->Remove(s.ep_dispatch);
@@ -289,10 +303,15 @@ void WorkerMetrics::SetEngineGauges(const EngineGauges& g) {
   s.kv_used->Set(used);
   s.kv_free->Set(g.kv_blocks_free);
   s.kv_ratio->Set(g.kv_blocks_total > 0 ? static_cast<double>(used) / g.kv_blocks_total : 0.0);
-  if (g.preemptions > s.preemptions_seen) {
-    s.preemptions->Increment(static_cast<double>(g.preemptions - s.preemptions_seen));
-    s.preemptions_seen = g.preemptions;
-  }
+  // Cumulative engine counts, exported as their increments.
+  auto advance = [](Counter* c, uint64_t now, uint64_t* seen) {
+    if (now <= *seen) return;
+    c->Increment(static_cast<double>(now - *seen));
+    *seen = now;
+  };
+  advance(s.preemptions, g.preemptions, &s.preemptions_seen);
+  advance(s.prefix_queries, g.prefix_cache_queries, &s.prefix_queries_seen);
+  advance(s.prefix_hits, g.prefix_cache_hits, &s.prefix_hits_seen);
 }
 
 void WorkerMetrics::OnExchange(const EpExchangeStats& x) {

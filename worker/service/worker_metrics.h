@@ -1,8 +1,8 @@
 // WorkerMetrics: one worker's Prometheus metrics (DESIGN.md §9; every name, type and label is
-// listed in docs/METRICS.md): its engine steps (time by phase, batch size, tokens), sequences and
-// KV blocks, weight loading, device memory, forward errors and group failures, and the
-// expert-parallel exchange of every MoE layer (collective wait, dispatch, experts, combine, rows
-// per peer, expert load per layer). Every series carries worker="<id>"; those of a group also
+// listed in docs/METRICS.md): its engine steps (time by phase, batch size, tokens), sequences,
+// KV blocks and prefix cache, weight loading, device memory, forward errors and group failures, and
+// the expert-parallel exchange of every MoE layer (collective wait, dispatch, experts, combine,
+// rows per peer, expert load per layer). Every series carries worker="<id>"; those of a group also
 // group="<id>" and rank="<r>". Cardinality is bounded by layers and group size (never a series
 // per expert).
 //
@@ -38,6 +38,9 @@ struct EngineGauges {
   int kv_blocks_total = 0;
   int kv_blocks_free = 0;
   uint64_t preemptions = 0;  // cumulative, as Engine::preemptions()
+  // Cumulative, as Engine::prefix_cache_queries() and prefix_cache_hits() (tokens).
+  uint64_t prefix_cache_queries = 0;
+  uint64_t prefix_cache_hits = 0;
 };
 
 class WorkerMetrics final : public EpExchangeObserver {

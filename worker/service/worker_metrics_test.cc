@@ -123,6 +123,12 @@ TEST(WorkerMetricsTest, StepsGaugesAndExchangesShowUpWithGroupLabels) {
   // Preemptions count deltas of the engine's cumulative number.
   m.SetEngineGauges({3, 1, 12, 100, 75, 5});
   EXPECT_EQ(Value(Scrape(registry), "r1_worker_preemptions_total{" + g + "}"), 5);
+  // So do the prefix cache's token counts.
+  EXPECT_EQ(Value(Scrape(registry), "r1_worker_prefix_cache_queries_total{" + g + "}"), 0);
+  m.SetEngineGauges({3, 1, 12, 100, 75, 5, 300, 128});
+  m.SetEngineGauges({3, 1, 12, 100, 75, 5, 420, 192});
+  EXPECT_EQ(Value(Scrape(registry), "r1_worker_prefix_cache_queries_total{" + g + "}"), 420);
+  EXPECT_EQ(Value(Scrape(registry), "r1_worker_prefix_cache_hits_total{" + g + "}"), 192);
 
   // A new assignment: the old group's series are gone, the new ones start at 0.
   m.SetAssignment(8, 0, 1);

@@ -352,7 +352,8 @@ void WorkerSession::PublishStats() {
     st.set_queued_tokens(static_cast<uint64_t>(e.queued_tokens()));
     if (o_.metrics != nullptr) {
       o_.metrics->SetEngineGauges({e.running(), e.waiting(), e.queued_tokens(), e.kv_blocks(),
-                                   e.free_kv_blocks(), e.preemptions()});
+                                   e.free_kv_blocks(), e.preemptions(), e.prefix_cache_queries(),
+                                   e.prefix_cache_hits()});
     }
   }
   if (o_.metrics != nullptr) {
