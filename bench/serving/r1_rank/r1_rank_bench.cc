@@ -13,7 +13,7 @@
 //
 //   r1_rank_bench [--config=tests/fixtures/deepseek-r1-config.json] [--ranks=8] [--int4]
 //                 [--layers=0] [--batches=1,8,32,64,128] [--context=2048] [--steps=10]
-//                 [--prefill_prompts=4] [--exchange_us=0] [--json=out.jsonl]
+//                 [--prefill_prompts=2] [--exchange_us=0] [--json=out.jsonl]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -43,7 +43,7 @@ ABSL_FLAG(int, layers, 0, "layers to build (0: the config's 61); MoE from layer 
 ABSL_FLAG(std::string, batches, "1,8,32,64,128", "decode batch sizes (sequences on this rank)");
 ABSL_FLAG(int, context, 2048, "cached tokens per decoding sequence; prefill prompt length");
 ABSL_FLAG(int, steps, 10, "timed decode steps per batch size (after 3 untimed)");
-ABSL_FLAG(int, prefill_prompts, 4, "prompts per prefill forward (0: skip prefill)");
+ABSL_FLAG(int, prefill_prompts, 2, "prompts per prefill forward (0: skip prefill)");
 ABSL_FLAG(double, exchange_us, 0.0, "transport time per MoE layer added in the projection");
 ABSL_FLAG(uint64_t, seed, 1, "synthetic weights' seed");
 ABSL_FLAG(std::string, json, "", "also write one JSON line per measurement here");
