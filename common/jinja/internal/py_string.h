@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "common/tokenizer/unicode.h"
 
 namespace r1::jinja::internal {
 
@@ -23,7 +24,7 @@ bool IsValidUtf8(absl::string_view s);
 
 // Code points of valid UTF-8 `s`.
 std::u32string DecodeUtf8(absl::string_view s);
-void AppendUtf8(char32_t cp, std::string* out);
+using tok::AppendUtf8;  // the tokenizer's encoder, one for the project
 std::string EncodeUtf8(const std::u32string& s);
 
 // Number of code points (Python len()).
