@@ -243,12 +243,7 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
   chosen->assign(items.size(), {});
   RETURN_IF_ERROR(CheckAllocator(cache));
   if (items.empty()) return EmptyStep();
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].all_logits) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("forward item ", i, ": all_logits with a token choice"));
-    }
-  }
+  RETURN_IF_ERROR(CheckItemsForChoice(items));
   int64_t rows = 0;
   RETURN_IF_ERROR(ComputeLogits(items, &rows));
   const ModelDims D = ModelDims::Of(*weights_);

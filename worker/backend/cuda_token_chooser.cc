@@ -76,11 +76,7 @@ absl::Status CudaTokenChooser::Choose(float* logits, int64_t ld, int64_t vocab, 
                                       const std::vector<const TokenChoiceSpec*>& specs,
                                       cudaStream_t stream, std::vector<TokenChoice>* out) {
   if (valid_vocab <= 0 || valid_vocab > vocab) valid_vocab = vocab;
-  for (const TokenChoiceSpec* s : specs) {
-    if (s == nullptr) return absl::InvalidArgumentError("null token choice spec");
-    RETURN_IF_ERROR(ValidateTokenChoiceSpec(*s, vocab));
-  }
-  const PackedTokenChoices p = PackTokenChoices(specs);
+  ASSIGN_OR_RETURN(const PackedTokenChoices p, PackTokenChoices(specs, vocab));
   const int64_t rows = p.rows;
   out->assign(rows, {});
   if (rows == 0) return absl::OkStatus();

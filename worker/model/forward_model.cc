@@ -35,14 +35,19 @@ absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t
   return absl::OkStatus();
 }
 
-absl::Status ForwardModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
-                                            int64_t valid_vocab, std::vector<TokenChoice>* chosen) {
+absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].all_logits) {
       return absl::InvalidArgumentError(
           absl::StrCat("forward item ", i, ": all_logits with a token choice"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status ForwardModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
+                                            int64_t valid_vocab, std::vector<TokenChoice>* chosen) {
+  if (auto st = CheckItemsForChoice(items); !st.ok()) return st;
   std::vector<std::vector<float>> logits;
   if (auto st = Forward(items, cache, &logits); !st.ok()) return st;
   return ChooseFromItemLogits(items, config().vocab_size, valid_vocab, &logits, chosen);

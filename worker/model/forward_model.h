@@ -44,6 +44,10 @@ class ForwardModel {
                                         int64_t valid_vocab, std::vector<TokenChoice>* chosen);
 };
 
+// InvalidArgument naming the item when one asks for all_logits: ForwardAndChoose works on each
+// item's last row only. Shared by every backend's ForwardAndChoose.
+absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items);
+
 // Chooses the token of every item with a spec from `logits` as returned by Forward (one row per
 // item); the host half of ForwardModel::ForwardAndChoose. Rows are modified.
 absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t vocab,

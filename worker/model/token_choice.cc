@@ -40,7 +40,12 @@ absl::Status ValidateTokenChoiceSpec(const TokenChoiceSpec& s, int64_t vocab) {
   return absl::OkStatus();
 }
 
-PackedTokenChoices PackTokenChoices(const std::vector<const TokenChoiceSpec*>& specs) {
+absl::StatusOr<PackedTokenChoices> PackTokenChoices(
+    const std::vector<const TokenChoiceSpec*>& specs, int64_t vocab) {
+  for (const TokenChoiceSpec* s : specs) {
+    if (s == nullptr) return absl::InvalidArgumentError("null token choice spec");
+    if (auto st = ValidateTokenChoiceSpec(*s, vocab); !st.ok()) return st;
+  }
   PackedTokenChoices p;
   p.rows = static_cast<int64_t>(specs.size());
   for (const TokenChoiceSpec* s : specs) {
@@ -87,11 +92,9 @@ absl::Status ChooseTokensOnHost(float* logits, int64_t stride, int64_t vocab, in
                                 const std::vector<const TokenChoiceSpec*>& specs,
                                 std::vector<TokenChoice>* out) {
   if (valid_vocab <= 0 || valid_vocab > vocab) valid_vocab = vocab;
-  for (const TokenChoiceSpec* s : specs) {
-    if (s == nullptr) return absl::InvalidArgumentError("null token choice spec");
-    if (auto st = ValidateTokenChoiceSpec(*s, vocab); !st.ok()) return st;
-  }
-  const PackedTokenChoices p = PackTokenChoices(specs);
+  absl::StatusOr<PackedTokenChoices> packed = PackTokenChoices(specs, vocab);
+  if (!packed.ok()) return packed.status();
+  const PackedTokenChoices& p = *packed;
   const int64_t rows = p.rows;
   out->assign(rows, {});
   if (rows == 0) return absl::OkStatus();

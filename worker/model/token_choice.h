@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace r1 {
 
@@ -80,8 +81,10 @@ struct PackedTokenChoices {
 // history present when penalized). InvalidArgument naming the field otherwise.
 absl::Status ValidateTokenChoiceSpec(const TokenChoiceSpec& spec, int64_t vocab);
 
-// Flattens `specs` (one per row, not null). Validate each first.
-PackedTokenChoices PackTokenChoices(const std::vector<const TokenChoiceSpec*>& specs);
+// Checks `specs` (one per row: not null, each as ValidateTokenChoiceSpec says) and flattens
+// them; the first error otherwise.
+absl::StatusOr<PackedTokenChoices> PackTokenChoices(
+    const std::vector<const TokenChoiceSpec*>& specs, int64_t vocab);
 
 // Chooses one token per row of `logits` ([specs.size()][stride] f32, modified in place by the
 // processing) with the kernels' CPU references. `vocab` is the row width used, `valid_vocab`
