@@ -45,14 +45,5 @@ OUT=$out GROUP_SIZE=2 TRANSPORT=staged step cluster_g2_staged bench/serving/run_
 OUT=$out GROUP_SIZE=2 TRANSPORT=nccl step cluster_g2_nccl bench/serving/run_device_cluster.sh "$dev"
 unset NCCL_MULTI_RANK_GPU_ENABLE
 # Greedy answers of each cluster against one GPU's at concurrency 1.
-python3 - "$out" <<'PY' | tee "$out/answers-compare.txt"
-import glob, json, os, sys
-def load(p): return [json.loads(l)["content"] for l in open(p)]
-ref_path = os.path.join(sys.argv[1], "answers-g1-nccl-c1.jsonl")
-if not os.path.exists(ref_path): sys.exit("no one-GPU answers to compare against")
-ref = load(ref_path)
-for p in sorted(glob.glob(os.path.join(sys.argv[1], "answers-*.jsonl"))):
-    got = load(p)
-    diff = [i for i, (x, y) in enumerate(zip(ref, got)) if x != y]
-    print(f"{os.path.basename(p)}: {len(got)} answers, {len(diff)} differ from one GPU at c1 {diff[:20]}")
-PY
+python3 bench/serving/compare_answers.py "$out/answers-g1-nccl-c1.jsonl" "$out"/answers-*.jsonl \
+  | tee "$out/answers-compare.txt"

@@ -154,15 +154,32 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
       "expert-parallel MoE: counts download"));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
 
-  // 2. Counts.
+  // 2. Counts, each with the layer and the exchange's sequence number: ranks that drifted apart
+  // (one ran an exchange the other did not) fail here instead of running the wrong layer's
+  // experts on each other's rows.
+  constexpr int kHeader = 3;  // rows, layer, sequence
+  const uint64_t sequence = exchanges_++;
+  std::vector<int64_t> header_out(kHeader * W), header_in(kHeader * W);
   std::vector<int64_t> send_rows(W), recv_rows(W);
-  for (int p = 0; p < W; ++p) send_rows[p] = host_offsets_[p + 1] - host_offsets_[p];
+  for (int p = 0; p < W; ++p) {
+    send_rows[p] = host_offsets_[p + 1] - host_offsets_[p];
+    header_out[kHeader * p] = send_rows[p];
+    header_out[kHeader * p + 1] = layer;
+    header_out[kHeader * p + 2] = static_cast<int64_t>(sequence);
+  }
   const int64_t sent = host_offsets_[W];
-  const std::vector<int64_t> ones(W, 1);
-  RETURN_IF_ERROR(comm_->AllToAllV<int64_t>(send_rows, ones, absl::MakeSpan(recv_rows), ones,
-                                            options_.timeout));
+  const std::vector<int64_t> per_peer(W, kHeader);
+  RETURN_IF_ERROR(comm_->AllToAllV<int64_t>(header_out, per_peer, absl::MakeSpan(header_in),
+                                            per_peer, options_.timeout));
   int64_t received = 0;
   for (int p = 0; p < W; ++p) {
+    recv_rows[p] = header_in[kHeader * p];
+    const int64_t peer_layer = header_in[kHeader * p + 1], peer_seq = header_in[kHeader * p + 2];
+    if (peer_layer != layer || peer_seq != static_cast<int64_t>(sequence)) {
+      return absl::DataLossError(absl::StrCat(where, ", exchange ", sequence, ": rank ", p,
+                                              " is at layer ", peer_layer, ", exchange ", peer_seq,
+                                              " (the group's steps drifted apart)"));
+    }
     if (recv_rows[p] < 0 || recv_rows[p] > options_.max_rows_per_peer) {
       return absl::DataLossError(
           absl::StrCat(where, ": rank ", p, " announces ", recv_rows[p], " rows"));

@@ -6,7 +6,9 @@
 //      expert → rank map, one send row per (token, destination rank) — a token goes to each rank
 //      at most once — grouped by destination;
 //   2. counts: the per-destination row counts are copied to the host (the one synchronisation
-//      of the exchange, see below) and exchanged (AllToAllV of W int64);
+//      of the exchange, see below) and exchanged (AllToAllV of 3 int64 per peer: the rows, the
+//      layer and the exchange's sequence number, so that ranks whose steps drifted apart fail
+//      with DataLoss instead of mixing layers);
 //   3. dispatch: MoeDispatchPack writes one record per send row — the token's activation row
 //      (FP8 e4m3 + its 1×128 scales, or BF16), and for each of its top-k slots the destination's
 //      local expert index (−1 when the expert lives elsewhere) and routing weight — and one
@@ -95,6 +97,7 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   int32_t* expert_local_ = nullptr;
   int32_t* host_offsets_ = nullptr;  // pinned [W + 1]
   std::unique_ptr<Buffers> buffers_;
+  uint64_t exchanges_ = 0;  // exchanges started (every rank of the group counts the same)
   EpExchangeStats stats_;
 };
 

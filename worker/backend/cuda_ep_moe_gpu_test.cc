@@ -266,11 +266,11 @@ INSTANTIATE_TEST_SUITE_P(
 // One rank as the worker runs it: an Engine in lockstep over the production model options
 // (cuBLASLt FP8 GEMMs, naive prefill) and device token choice, every problem of `mine` submitted
 // at once and chunked by a small step budget, so that steps mix prefill chunks and decodes.
-absl::Status EngineRank(std::unique_ptr<CudaModel> model, Communicator* comm,
+absl::Status EngineRank(std::unique_ptr<CudaModel> model, Communicator* comm, int step_tokens,
                         const std::vector<int>& mine, std::vector<std::vector<int>>* answers) {
   const Problems& P = HeldOut();
   EngineOptions eo;
-  eo.max_step_tokens = 256;
+  eo.max_step_tokens = step_tokens;
   eo.max_running = 256;
   eo.kv_blocks = model->kv_blocks();
   eo.lockstep = comm != nullptr;
@@ -305,10 +305,18 @@ absl::Status EngineRank(std::unique_ptr<CudaModel> model, Communicator* comm,
 // give the greedy answers of one GPU driven the same way.
 // Run with the production options and with the row-independent ones (Exact), so that a
 // difference points at either the numerics' batch dependence or the exchange.
-class CudaEpEngineTest : public ::testing::TestWithParam<bool> {};
+// The step budget: 256 chunks the prompts into mixed steps; 2048 (the cluster scripts' worker
+// flag) prefills a rank's whole first wave in one step.
+struct EngineCase {
+  bool exact;
+  int step_tokens;
+};
+
+class CudaEpEngineTest : public ::testing::TestWithParam<EngineCase> {};
 
 TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
-  const bool exact = GetParam();
+  const bool exact = GetParam().exact;
+  const int step_tokens = GetParam().step_tokens;
   const CudaModelOptions base = exact ? Exact() : CudaModelOptions{};
   const Problems& P = HeldOut();
   std::vector<std::vector<int>> want(P.prompts.size());
@@ -317,7 +325,7 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
     ASSERT_TRUE(model.ok()) << model.status();
     std::vector<int> all(P.prompts.size());
     for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-    ASSERT_TRUE(EngineRank(std::move(*model), nullptr, all, &want).ok());
+    ASSERT_TRUE(EngineRank(std::move(*model), nullptr, step_tokens, all, &want).ok());
   }
   constexpr int W = 2;
   const EpPlacement placement = EpPlacement::Contiguous(P.config.n_routed_experts, W);
@@ -332,7 +340,7 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
       GlooOptions go;
       go.rank = r;
       go.size = W;
-      go.prefix = exact ? "ep-engine-exact/" : "ep-engine/";
+      go.prefix = absl::StrCat(exact ? "ep-engine-exact-" : "ep-engine-", step_tokens, "/");
       auto gloo = GlooCommunicator::Create(go, &store);
       if (!gloo.ok()) {
         status[r] = gloo.status();
@@ -358,7 +366,7 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
       }
       std::vector<int> mine;
       for (int i = r; i < static_cast<int>(P.prompts.size()); i += W) mine.push_back(i);
-      status[r] = EngineRank(std::move(*model), comm->get(), mine, &got[r]);
+      status[r] = EngineRank(std::move(*model), comm->get(), step_tokens, mine, &got[r]);
     });
   }
   for (auto& t : threads) t.join();
@@ -373,17 +381,20 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
     }
   }
   std::printf(
-      "engine staged2 (%s options): %d of %zu greedy answers identical to one GPU; "
-      "differing:",
-      exact ? "row-independent" : "production", same, P.prompts.size());
+      "engine staged2 (%s options, %d-token steps): %d of %zu greedy answers identical to one "
+      "GPU; differing:",
+      exact ? "row-independent" : "production", step_tokens, same, P.prompts.size());
   for (int i : differ) std::printf(" %d", i);
   std::printf("\n");
   EXPECT_GE(same, 194);
 }
 
-INSTANTIATE_TEST_SUITE_P(Options, CudaEpEngineTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? std::string("exact") : std::string("production");
+INSTANTIATE_TEST_SUITE_P(Options, CudaEpEngineTest,
+                         ::testing::Values(EngineCase{false, 256}, EngineCase{true, 256},
+                                           EngineCase{false, 2048}),
+                         [](const ::testing::TestParamInfo<EngineCase>& info) {
+                           return absl::StrCat(info.param.exact ? "exact" : "production",
+                                               info.param.step_tokens);
                          });
 
 // A peer that stops taking part: the other rank's exchange fails within the collective timeout

@@ -1,5 +1,7 @@
 // DeviceArena: owns device allocations that live as long as the arena (model weights, a model's
-// scratch buffers). Alloc returns zero-filled memory. Not thread-safe; not copyable.
+// scratch buffers). Alloc and Upload return memory whose contents are in place when they return,
+// for every stream (they wait for the default stream's fill or copy). Not thread-safe; not
+// copyable.
 #ifndef R1_WORKER_BACKEND_DEVICE_ARENA_H_
 #define R1_WORKER_BACKEND_DEVICE_ARENA_H_
 
