@@ -97,22 +97,35 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
     }
   }
 
-  // 1. Counts: (rows, entries) to and from every peer.
+  // 1. Counts: (rows, entries) to and from every peer, with the layer and the exchange's
+  // sequence number: ranks whose steps drifted apart fail here (DataLoss) instead of running
+  // the wrong layer's experts on each other's rows.
   EpExchangeStats stats;
   stats.layer = layer;
   const absl::Time t0 = absl::Now();
-  std::vector<int64_t> send_counts(2 * W), recv_counts(2 * W);
+  constexpr int kHeader = 4;  // rows, entries, layer, sequence
+  const int64_t sequence = static_cast<int64_t>(exchanges_++);
+  std::vector<int64_t> send_counts(kHeader * W), recv_counts(kHeader * W);
   for (int p = 0; p < W; ++p) {
-    send_counts[2 * p] = static_cast<int64_t>(rows[p].size());
-    send_counts[2 * p + 1] = static_cast<int64_t>(entries[p].size());
+    send_counts[kHeader * p] = static_cast<int64_t>(rows[p].size());
+    send_counts[kHeader * p + 1] = static_cast<int64_t>(entries[p].size());
+    send_counts[kHeader * p + 2] = layer;
+    send_counts[kHeader * p + 3] = sequence;
   }
-  const std::vector<int64_t> twos(W, 2);
-  RETURN_IF_ERROR(comm_->AllToAllV<int64_t>(send_counts, twos, absl::MakeSpan(recv_counts), twos,
-                                            options_.timeout));
+  const std::vector<int64_t> per_peer(W, kHeader);
+  RETURN_IF_ERROR(comm_->AllToAllV<int64_t>(send_counts, per_peer, absl::MakeSpan(recv_counts),
+                                            per_peer, options_.timeout));
   std::vector<int64_t> in_rows(W), in_entries(W);
   for (int p = 0; p < W; ++p) {
-    in_rows[p] = recv_counts[2 * p];
-    in_entries[p] = recv_counts[2 * p + 1];
+    in_rows[p] = recv_counts[kHeader * p];
+    in_entries[p] = recv_counts[kHeader * p + 1];
+    const int64_t peer_layer = recv_counts[kHeader * p + 2],
+                  peer_sequence = recv_counts[kHeader * p + 3];
+    if (peer_layer != layer || peer_sequence != sequence) {
+      return absl::DataLossError(absl::StrCat(where, ", exchange ", sequence, ": rank ", p,
+                                              " is at layer ", peer_layer, ", exchange ",
+                                              peer_sequence, " (the group's steps drifted apart)"));
+    }
     if (in_rows[p] < 0 || in_rows[p] > kMaxRowsPerPeer || in_entries[p] < in_rows[p] ||
         in_entries[p] > in_rows[p] * n_experts_) {
       return absl::DataLossError(absl::StrCat(where, ": rank ", p, " announces ", in_rows[p],
@@ -126,7 +139,7 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
   std::vector<int64_t> send_words(W), recv_words(W);
   std::vector<int64_t> send_off(W + 1, 0), recv_off(W + 1, 0);  // block offsets, in words
   for (int p = 0; p < W; ++p) {
-    send_words[p] = kEntryWords * send_counts[2 * p + 1] + d * send_counts[2 * p];
+    send_words[p] = kEntryWords * send_counts[kHeader * p + 1] + d * send_counts[kHeader * p];
     recv_words[p] = kEntryWords * in_entries[p] + d * in_rows[p];
     send_off[p + 1] = send_off[p] + send_words[p];
     recv_off[p + 1] = recv_off[p] + recv_words[p];
@@ -205,7 +218,7 @@ absl::Status EpMoe::Exchange(int layer, const float* h, int64_t n,
   int64_t back_total = 0;
   for (int p = 0; p < W; ++p) {
     back_send[p] = in_rows[p] * d;
-    back_recv[p] = send_counts[2 * p] * d;
+    back_recv[p] = send_counts[kHeader * p] * d;
     back_total += back_recv[p];
   }
   std::vector<float> back(back_total);

@@ -4,7 +4,8 @@
 // Every rank holds the attention, router and shared expert and runs gating for its own tokens;
 // routed expert e of layer l lives on rank placement.ForLayer(l)[e]. Per MoE layer every rank,
 // also one without tokens (n = 0), takes part in three collectives in the same order:
-//   1. counts:   AllToAllV of (rows, entries) per peer;
+//   1. counts:   AllToAllV of (rows, entries, layer, sequence number) per peer — a peer at
+//                another layer or exchange (steps drifted apart) is DataLoss;
 //   2. dispatch: AllToAllV of one block per peer: `entries` records (row, expert, weight) then
 //                `rows` hidden rows, a token's row sent once per peer however many of its experts
 //                live there;
@@ -68,6 +69,7 @@ class EpMoe final : public ExpertExecutor {
   const int n_experts_;
   const EpPlacement placement_;
   const EpMoeOptions options_;
+  uint64_t exchanges_ = 0;  // exchanges started (every rank of the group counts the same)
   EpExchangeStats stats_;
 };
 

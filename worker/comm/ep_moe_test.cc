@@ -275,6 +275,49 @@ TEST(EpMoeFailureTest, MissingExpertFailsEveryRankFast) {
   for (int r = 0; r < 2; ++r) EXPECT_LT(took[r], absl::Seconds(5)) << st[r];
 }
 
+// Ranks whose steps drift apart (here: one at layer 1, the other at layer 2; then both at the
+// same layer but one exchange apart) fail with DataLoss instead of exchanging rows.
+TEST(EpMoeFailureTest, DriftedRanksFailWithDataLoss) {
+  const ModelConfig config = testing::SmallConfig();
+  const EpPlacement placement = EpPlacement::Contiguous(config.n_routed_experts, 2);
+  const ExpertExecutor::ExpertFfn no_ffn = [](int, const float*, int64_t, float*) {
+    return absl::InternalError("no expert should run");
+  };
+  {
+    auto comms = MakeGroup(2, "ep/drift-layer/");
+    std::vector<absl::Status> st(2);
+    OnRanks(2, [&](int r) {
+      auto ep = EpMoe::Create(comms[r].get(), config, placement, {kTimeout});
+      ASSERT_TRUE(ep.ok());
+      st[r] = (*ep)->Run(1 + r, nullptr, 0, {}, no_ffn, nullptr);
+    });
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_EQ(st[r].code(), absl::StatusCode::kDataLoss) << st[r];
+      EXPECT_NE(st[r].message().find("drifted apart"), std::string::npos) << st[r];
+    }
+  }
+  {
+    auto comms = MakeGroup(2, "ep/drift-sequence/");
+    std::vector<absl::Status> first(2), st(2);
+    OnRanks(2, [&](int r) {
+      auto ep = EpMoe::Create(comms[r].get(), config, placement, {kTimeout});
+      ASSERT_TRUE(ep.ok());
+      first[r] = (*ep)->Run(1, nullptr, 0, {}, no_ffn, nullptr);
+      // Rank 0 starts counting again (a new executor, as after a rebuild that rank 1 missed);
+      // both are at layer 1, but at exchanges 0 and 1.
+      if (r == 0) {
+        ep = EpMoe::Create(comms[r].get(), config, placement, {kTimeout});
+        ASSERT_TRUE(ep.ok());
+      }
+      st[r] = (*ep)->Run(1, nullptr, 0, {}, no_ffn, nullptr);
+    });
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_TRUE(first[r].ok()) << first[r];
+      EXPECT_EQ(st[r].code(), absl::StatusCode::kDataLoss) << st[r];
+    }
+  }
+}
+
 TEST(EpMoeTest, CreateChecksThePlacementAgainstTheGroup) {
   LocalCommunicator one;
   EXPECT_FALSE(EpMoe::Create(&one, testing::SmallConfig(), EpPlacement::Contiguous(8, 2)).ok());
