@@ -197,6 +197,11 @@ absl::Status CudaModel::EmptyStep() {
   // A rank without tokens still joins every MoE exchange of the group (lockstep): peers may
   // dispatch rows to the experts it holds.
   auto stream = static_cast<cudaStream_t>(stream_);
+  StepProfiler* prof = options_.profiler;
+  auto mark = [prof](StepPhase phase) {
+    return prof != nullptr ? prof->Mark(phase) : absl::OkStatus();
+  };
+  if (prof != nullptr) RETURN_IF_ERROR(prof->Begin(stream));
   const ModelConfig& c = config();
   for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
     const DeviceLayer& L = weights_->layers[layer];
@@ -205,12 +210,16 @@ absl::Status CudaModel::EmptyStep() {
     t.top_k = static_cast<int>(c.num_experts_per_tok);
     RETURN_IF_ERROR(options_.expert_executor->Run(
         layer, t,
-        [this, &L, stream](int, const DeviceExpertRows& rows) {
-          return experts_->Run(L, rows, stream);
+        [this, &L, stream, &mark](int, const DeviceExpertRows& rows) {
+          RETURN_IF_ERROR(mark(StepPhase::kExchange));
+          RETURN_IF_ERROR(experts_->Run(L, rows, stream));
+          return mark(StepPhase::kExperts);
         },
         stream));
+    RETURN_IF_ERROR(mark(StepPhase::kExchange));
   }
-  return CudaStatus(cudaStreamSynchronize(stream), "empty step");
+  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "empty step"));
+  return prof != nullptr ? prof->End() : absl::OkStatus();
 }
 
 absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
@@ -227,6 +236,10 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
                                                D.vocab * 4, rows, cudaMemcpyDeviceToHost, stream),
                              "logits download"));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "forward"));
+  if (options_.profiler != nullptr) {
+    RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kHost));
+    RETURN_IF_ERROR(options_.profiler->End());
+  }
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
   logits->assign(items.size(), {});
   int64_t row0 = 0;
@@ -255,6 +268,10 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
   std::vector<TokenChoice> got;
   RETURN_IF_ERROR(chooser_.Choose(scratch_->logits, D.vocab_ld, D.vocab, valid_vocab, specs,
                                   static_cast<cudaStream_t>(stream_), &got));
+  if (options_.profiler != nullptr) {
+    RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kSampling));
+    RETURN_IF_ERROR(options_.profiler->End());
+  }
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].choose != nullptr) (*chosen)[i] = std::move(got[i]);
@@ -323,6 +340,7 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
     }
   }
   auto stream = static_cast<cudaStream_t>(stream_);
+  if (options_.profiler != nullptr) RETURN_IF_ERROR(options_.profiler->Begin(stream));
   auto up = [&](int32_t* dst, const std::vector<int32_t>& v) {
     return CudaStatus(cudaMemcpyAsync(dst, v.data(), v.size() * 4, cudaMemcpyHostToDevice, stream),
                       "forward metadata upload");
@@ -335,7 +353,9 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   if (gather_rows > 0) RETURN_IF_ERROR(up(s.gather_slots, gather_slots));
 
   LayerPass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_),
-                 options_.cublaslt_fp8, experts_.get(), options_.expert_executor);
+                 options_.cublaslt_fp8, experts_.get(), options_.expert_executor,
+                 options_.profiler);
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
   kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.hidden, n, D.vocab, D.hidden};
   RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));
   const float softmax_scale = static_cast<float>(SoftmaxScale(c));
@@ -348,16 +368,20 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
     } else {
       RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, L.input_norm, s.h, D.hidden, D.hidden));
     }
+    RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
     RETURN_IF_ERROR(pass.Attention(L, cache_ + layer * layer_values, kv_blocks_, cos_table_,
                                    sin_table_, max_len, softmax_scale, naive, gather_rows));
     RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, L.post_attention_norm, s.h, D.hidden, D.hidden));
+    RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
     if (L.moe) {
       RETURN_IF_ERROR(pass.Moe(layer, L, s.y));
     } else {
       RETURN_IF_ERROR(pass.Ffn(L.dense, s.y));
+      RETURN_IF_ERROR(pass.Mark(StepPhase::kDenseGemm));
     }
   }
   RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, weights_->final_norm, s.h, D.hidden, D.hidden));
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
 
   // lm_head on the rows whose logits are wanted (each item's last row, or all of them), as one
   // GEMM: the lm_head weight (vocab × hidden, 1.85 GB at R1's size) is read once per step, not
@@ -396,6 +420,7 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   g.workspace = s.gemm_ws;
   g.workspace_bytes = s.gemm_ws_bytes;
   RETURN_IF_ERROR(kernels::LaunchBf16Gemm(g, stream));
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kLmHead));
   *logit_rows_out = row0;
   return absl::OkStatus();
 }

@@ -34,6 +34,7 @@
 #include "worker/backend/cuda_token_chooser.h"
 #include "worker/backend/cuda_weights.h"
 #include "worker/backend/device_expert_executor.h"
+#include "worker/backend/step_profiler.h"
 #include "worker/model/cpu_model.h"
 
 namespace r1 {
@@ -51,6 +52,8 @@ struct CudaModelOptions {
   // Runs the routed experts across an expert-parallel group (borrowed; must outlive the model).
   // Null: this model holds every routed expert and runs them itself (a group of one).
   DeviceExpertExecutor* expert_executor = nullptr;
+  // Times every forward by phase (step_profiler.h). Borrowed, nullable (off).
+  StepProfiler* profiler = nullptr;
 };
 
 class CudaModel : public ForwardModel {

@@ -7,13 +7,15 @@
 //     CudaModel::ForwardAndChoose (device sampling; one download of the token ids per step);
 //   * prefill: P prompts of `--context` tokens in one forward;
 // and prints per batch the step time, output tok/s per GPU, the MoE exchange phases as the
-// executor saw them (host wall time per layer, summed over the step), and the projection with
+// executor saw them (host wall time per layer, summed over the step), the GPU time of every phase
+// of the step from CUDA events (--profile: separate steps, since the events cost host time) with
+// its roofline floor (phase_floors.h, DESIGN.md §13 ceilings), and the projection with
 // the transport's time added: step + moe_layers · exchange_us (the per-layer dispatch + combine
 // time of the transport, --exchange_us, measured by bench/comm on the target machine).
 //
 //   r1_rank_bench [--config=tests/fixtures/deepseek-r1-config.json] [--ranks=8] [--int4]
 //                 [--layers=0] [--batches=1,8,32,64,128] [--context=2048] [--steps=10]
-//                 [--prefill_prompts=2] [--exchange_us=0] [--json=out.jsonl]
+//                 [--prefill_prompts=2] [--exchange_us=0] [--json=out.jsonl] [--noprofile]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -30,11 +32,13 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/serving/r1_rank/mirror_peers_communicator.h"
+#include "bench/serving/r1_rank/phase_floors.h"
 #include "common/expert_placement.h"
 #include "common/model_config.h"
 #include "worker/backend/cuda_ep_moe.h"
 #include "worker/backend/cuda_model.h"
 #include "worker/backend/cuda_weights.h"
+#include "worker/backend/step_profiler.h"
 
 ABSL_FLAG(std::string, config, "tests/fixtures/deepseek-r1-config.json", "R1's config.json");
 ABSL_FLAG(int, ranks, 8, "expert-parallel group size W (this rank holds 256/W experts/layer)");
@@ -47,6 +51,9 @@ ABSL_FLAG(int, prefill_prompts, 2, "prompts per prefill forward (0: skip prefill
 ABSL_FLAG(double, exchange_us, 0.0, "transport time per MoE layer added in the projection");
 ABSL_FLAG(uint64_t, seed, 1, "synthetic weights' seed");
 ABSL_FLAG(std::string, json, "", "also write one JSON line per measurement here");
+ABSL_FLAG(bool, profile, true,
+          "after the timed steps, as many again with CUDA events at every phase boundary: the "
+          "step-time breakdown by phase with each phase's roofline floor");
 
 namespace r1 {
 namespace {
@@ -91,6 +98,7 @@ struct Rank {
   std::unique_ptr<CudaModel> model;
   std::unique_ptr<PagedKvCache> cache;
   PhaseTotals phases;
+  StepProfiler profiler;
   int moe_layers = 0;
 };
 
@@ -104,6 +112,64 @@ std::vector<int> ParseList(const std::string& text) {
     out.push_back(v);
   }
   return out;
+}
+
+// `steps` more decode steps of `seqs` with the profiler on: prints the GPU time per phase (ms per
+// step, share of the span, and the phase's roofline floor / measured where one applies) and
+// returns the same as JSON fields (",\"phases\":{...}") for the batch's line.
+std::string ProfiledSteps(Rank& r, std::vector<KvSequence>& seqs, int steps, int batch, int context,
+                          int ranks) {
+  const TokenChoiceSpec greedy;
+  r.profiler.Reset();
+  r.profiler.Enable(true);
+  double wall = 0;
+  for (int it = 0; it < steps; ++it) {
+    std::vector<ForwardItem> items;
+    for (KvSequence& s : seqs) items.push_back({&s, {29 + it}, s.length, false, &greedy});
+    std::vector<TokenChoice> chosen;
+    const absl::Time t0 = absl::Now();
+    Must(r.model->ForwardAndChoose(items, *r.cache, r.config.vocab_size, &chosen), "profiled step");
+    wall += absl::ToDoubleSeconds(absl::Now() - t0);
+  }
+  r.profiler.Enable(false);
+  const StepPhaseTimes& t = r.profiler.totals();
+  const double n = std::max(1, t.forwards);
+  const PhaseFloors floors = DecodeFloors(r.config, ranks, batch, context, DeviceCeilings());
+  auto floor_of = [&](StepPhase p) {
+    switch (p) {
+      case StepPhase::kAttention:
+        return floors.attention_s;
+      case StepPhase::kDenseGemm:
+        return floors.dense_gemm_s;
+      case StepPhase::kExperts:
+        return floors.experts_s;
+      case StepPhase::kLmHead:
+        return floors.lm_head_s;
+      default:
+        return 0.0;
+    }
+  };
+  std::printf(
+      "  batch %d, %d profiled steps: GPU span %.2f ms/step, wall %.2f ms/step "
+      "(host outside the span %.2f ms)\n",
+      batch, t.forwards, t.span_seconds / n * 1e3, wall / n * 1e3,
+      (wall - t.span_seconds) / n * 1e3);
+  std::string json = ",\"phases\":{";
+  for (int i = 0; i < static_cast<int>(StepPhase::kCount); ++i) {
+    const auto p = static_cast<StepPhase>(i);
+    const double ms = t[p] / n * 1e3, floor_ms = floor_of(p) * 1e3;
+    std::printf("    %-11s %8.2f ms %5.1f%%", StepPhaseName(p), ms,
+                t.span_seconds > 0 ? 100.0 * t[p] / t.span_seconds : 0.0);
+    if (floor_ms > 0 && ms > 0) {
+      std::printf("   floor %7.2f ms, roofline ratio %.2f", floor_ms, floor_ms / ms);
+    }
+    std::printf("\n");
+    absl::StrAppendFormat(&json, "%s\"%s\":{\"ms\":%.3f,\"floor_ms\":%.3f}", i ? "," : "",
+                          StepPhaseName(p), ms, floor_ms);
+  }
+  absl::StrAppendFormat(&json, "},\"span_ms\":%.3f,\"wall_profiled_ms\":%.3f",
+                        t.span_seconds / n * 1e3, wall / n * 1e3);
+  return json;
 }
 
 int Main(int argc, char** argv) {
@@ -152,13 +218,16 @@ int Main(int argc, char** argv) {
   // KV blocks: every batch's sequences at context + steps, or what fits in 75% of what is left (the
   // rest: the forward's scratch).
   const int max_batch = std::max(*std::max_element(batches.begin(), batches.end()), prompts);
-  const int64_t per_seq = (context + steps + 8 + kBlockTokens - 1) / kBlockTokens;
+  // Untimed, timed and profiled steps each add a token to every sequence.
+  const int64_t per_seq = (context + 2 * steps + 8 + kBlockTokens - 1) / kBlockTokens;
   const int64_t row = c.kv_lora_rank + c.qk_rope_head_dim;
   const double block_bytes = static_cast<double>(c.num_hidden_layers) * kBlockTokens * row * 2;
   const int64_t fit = static_cast<int64_t>(0.75 * static_cast<double>(free1) / block_bytes);
   const int kv_blocks = static_cast<int>(std::min<int64_t>(per_seq * max_batch, fit));
   CudaModelOptions mo;
   mo.expert_executor = r.ep.get();
+  mo.profiler = &r.profiler;
+  r.profiler.Enable(false);
   r.model = Must(CudaModel::Create(r.weights, kv_blocks, mo), "CudaModel");
   r.cache = std::make_unique<PagedKvCache>(c.num_hidden_layers, kv_blocks, r.model->row_size(),
                                            true, false);
@@ -178,7 +247,7 @@ int Main(int argc, char** argv) {
     }
     std::vector<KvSequence> seqs(B);
     for (KvSequence& s : seqs) {
-      Must(r.cache->Reserve(&s, context + steps + 4), "KV reserve");
+      Must(r.cache->Reserve(&s, context + 2 * steps + 4), "KV reserve");
       s.length = context;  // the cached prefix (its rows are whatever the cache holds)
     }
     std::vector<double> times;
@@ -201,6 +270,10 @@ int Main(int argc, char** argv) {
         sum.exchanges += r.phases.exchanges;
       }
     }
+    std::string breakdown_json;
+    if (absl::GetFlag(FLAGS_profile)) {
+      breakdown_json = ProfiledSteps(r, seqs, steps, B, context, W);
+    }
     for (KvSequence& s : seqs) r.cache->Release(&s);
     std::sort(times.begin(), times.end());
     const double step = times[times.size() / 2];
@@ -217,11 +290,11 @@ int Main(int argc, char** argv) {
                    "\"batch\":%d,\"context\":%d,\"step_ms_p50\":%.3f,\"step_ms_min\":%.3f,"
                    "\"tok_s_gpu\":%.1f,\"moe_counts_ms\":%.3f,\"moe_dispatch_ms\":%.3f,"
                    "\"moe_experts_ms\":%.3f,\"moe_combine_ms\":%.3f,\"exchange_us\":%.1f,"
-                   "\"projected_tok_s_gpu\":%.1f}\n",
+                   "\"projected_tok_s_gpu\":%.1f%s}\n",
                    prop.name, W, int4 ? "true" : "false", static_cast<int>(c.num_hidden_layers), B,
                    context, step * 1e3, times.front() * 1e3, B / step, sum.counts / n * 1e3,
                    sum.dispatch / n * 1e3, sum.experts / n * 1e3, sum.combine / n * 1e3,
-                   absl::GetFlag(FLAGS_exchange_us), B / projected_step);
+                   absl::GetFlag(FLAGS_exchange_us), B / projected_step, breakdown_json.c_str());
     }
   }
   std::printf("projection: tok/s/GPU = batch / (step + %d MoE layers × %.1f µs of transport)\n",

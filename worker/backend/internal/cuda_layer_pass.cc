@@ -22,7 +22,7 @@ using kernels::internal::CudaStatus;
 
 LayerPass::LayerPass(const CudaWeights& w, CudaModelScratch* s, int64_t n, cudaStream_t stream,
                      cublasHandle_t cublas, bool cublaslt, CudaRoutedExperts* experts,
-                     DeviceExpertExecutor* executor)
+                     DeviceExpertExecutor* executor, StepProfiler* profiler)
     : w_(w),
       s_(*s),
       n_(n),
@@ -31,7 +31,8 @@ LayerPass::LayerPass(const CudaWeights& w, CudaModelScratch* s, int64_t n, cudaS
       stream_(stream),
       cublas_(cublas),
       experts_(experts),
-      executor_(executor) {}
+      executor_(executor),
+      profiler_(profiler) {}
 
 absl::Status LayerPass::Quant(const uint16_t* x, int64_t x_stride, int64_t rows, int64_t cols,
                               bool silu, uint8_t* out, float* scale, int64_t ld) {
@@ -126,14 +127,20 @@ absl::Status LayerPass::Moe(int layer, const DeviceLayer& L, uint16_t* out) {
   g.normalize = c.norm_topk_prob;
   g.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
   RETURN_IF_ERROR(kernels::LaunchMoeGating(g, stream_));
+  RETURN_IF_ERROR(Mark(StepPhase::kGating));
 
-  if (L.has_shared) RETURN_IF_ERROR(Ffn(L.shared, s_.ys));
+  if (L.has_shared) {
+    RETURN_IF_ERROR(Ffn(L.shared, s_.ys));
+    RETURN_IF_ERROR(Mark(StepPhase::kDenseGemm));
+  }
   const uint16_t* shared = L.has_shared ? s_.ys : nullptr;
 
   // FP8 experts read e4m3 rows of h (quantised once, as the dense layers do).
   const bool fp8_rows = !L.experts.int4 && (executor_ == nullptr || executor_->wants_fp8());
-  if (fp8_rows)
+  if (fp8_rows) {
     RETURN_IF_ERROR(Quant(s_.h, D_.hidden, n_, D_.hidden, false, s_.xq, s_.xs, scale_ld_));
+    RETURN_IF_ERROR(Mark(StepPhase::kGating));
+  }
   if (executor_ == nullptr) {  // every routed expert is here: global ids are local indices
     DeviceExpertRows r;
     r.rows = n_;
@@ -147,7 +154,8 @@ absl::Status LayerPass::Moe(int layer, const DeviceLayer& L, uint16_t* out) {
     r.top_k = static_cast<int>(D_.top_k);
     r.add = shared;
     r.out = out;
-    return experts_->Run(L, r, stream_);
+    RETURN_IF_ERROR(experts_->Run(L, r, stream_));
+    return Mark(StepPhase::kExperts);
   }
   DeviceMoeTokens t;
   t.tokens = n_;
@@ -160,10 +168,15 @@ absl::Status LayerPass::Moe(int layer, const DeviceLayer& L, uint16_t* out) {
   t.top_k = static_cast<int>(D_.top_k);
   t.shared_out = shared;
   t.out = out;
-  return executor_->Run(
+  RETURN_IF_ERROR(executor_->Run(
       layer, t,
-      [this, &L](int, const DeviceExpertRows& rows) { return experts_->Run(L, rows, stream_); },
-      stream_);
+      [this, &L](int, const DeviceExpertRows& rows) {
+        RETURN_IF_ERROR(Mark(StepPhase::kExchange));
+        RETURN_IF_ERROR(experts_->Run(L, rows, stream_));
+        return Mark(StepPhase::kExperts);
+      },
+      stream_));
+  return Mark(StepPhase::kExchange);
 }
 
 absl::Status LayerPass::Attention(const DeviceLayer& L, uint16_t* cache, int64_t kv_blocks,
@@ -177,6 +190,7 @@ absl::Status LayerPass::Attention(const DeviceLayer& L, uint16_t* cache, int64_t
   RETURN_IF_ERROR(Norm(s_.qa, D_.q_lora, nullptr, L.q_a_norm, s_.qa, D_.q_lora, D_.q_lora));
   RETURN_IF_ERROR(Quant(s_.qa, D_.q_lora, n_, D_.q_lora, false, s_.xq, s_.xs, scale_ld_));
   RETURN_IF_ERROR(Gemm(L.q_b, s_.xq, s_.xs, s_.q, D_.heads * D_.qk_head));
+  RETURN_IF_ERROR(Mark(StepPhase::kDenseGemm));
 
   // Cache rows: [kv_a_layernorm(c_kv) ; rope(k_rope)], then the query's rope half.
   RETURN_IF_ERROR(Norm(s_.kva, D_.kv_row, nullptr, L.kv_a_norm, s_.kva, D_.kv_row, D_.kv_lora));
@@ -273,9 +287,11 @@ absl::Status LayerPass::Attention(const DeviceLayer& L, uint16_t* cache, int64_t
       "W_UV absorption"));
   if (!naive.empty())
     RETURN_IF_ERROR(NaivePrefill(L, cache, kv_blocks, softmax_scale, naive, gather_rows));
+  RETURN_IF_ERROR(Mark(StepPhase::kAttention));
   RETURN_IF_ERROR(
       Quant(s_.ao, D_.attn_out_pad, n_, D_.attn_out_pad, false, s_.xq, s_.xs, scale_ld_));
-  return Gemm(L.o, s_.xq, s_.xs, s_.y, D_.hidden);
+  RETURN_IF_ERROR(Gemm(L.o, s_.xq, s_.xs, s_.y, D_.hidden));
+  return Mark(StepPhase::kDenseGemm);
 }
 
 absl::Status LayerPass::NaivePrefill(const DeviceLayer& L, const uint16_t* cache, int64_t kv_blocks,

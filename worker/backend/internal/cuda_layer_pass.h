@@ -19,6 +19,7 @@
 #include "worker/backend/cuda_weights.h"
 #include "worker/backend/device_arena.h"
 #include "worker/backend/device_expert_executor.h"
+#include "worker/backend/step_profiler.h"
 
 namespace r1 {
 
@@ -100,9 +101,15 @@ class LayerPass {
  public:
   // `cublaslt`: false gives the n-token activations' scales a leading dimension of n + 1, which
   // the cuBLASLt path of fp8_gemm does not take (ChooseFp8GemmBackend), so they stream.
+  // `profiler` (nullable, borrowed) is marked at the phase boundaries of every layer.
   LayerPass(const CudaWeights& w, CudaModelScratch* s, int64_t n, cudaStream_t stream,
             cublasHandle_t cublas, bool cublaslt, CudaRoutedExperts* experts,
-            DeviceExpertExecutor* executor);
+            DeviceExpertExecutor* executor, StepProfiler* profiler);
+
+  // Closes `phase` on the profiler, if any.
+  absl::Status Mark(StepPhase phase) {
+    return profiler_ != nullptr ? profiler_->Mark(phase) : absl::OkStatus();
+  }
 
   // Quantises rows [rows][cols] of bf16 `x` (row stride x_stride; [gate | up] with silu) into
   // e4m3 `out` [rows][cols] with group-major scales [cols/128][ld].
@@ -144,6 +151,7 @@ class LayerPass {
   cublasHandle_t cublas_;
   CudaRoutedExperts* experts_;
   DeviceExpertExecutor* executor_;  // nullable: every routed expert is local
+  StepProfiler* profiler_;          // nullable
 };
 
 }  // namespace r1
