@@ -10,6 +10,7 @@
 #include "common/model_config.h"
 #include "proto/placement_proto.h"
 #include "r1/v1/inference.pb.h"
+#include "worker/model/progress_weight_source.h"
 #include "worker/model/weight_plan.h"
 #include "worker/model/weight_source.h"
 
@@ -123,14 +124,29 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   if (!config.ok()) return config.status();
   auto source = CheckpointWeightSource::Open(dir);
   if (!source.ok()) return source.status();
+  auto placement = PlacementFromProto(a.placement(), static_cast<int>(config->n_routed_experts),
+                                      static_cast<int>(a.group_size()));
+  if (!placement.ok()) return placement.status();
+  // What this rank will read: every tensor but the routed experts other ranks hold. Progress
+  // (bytes, rate, time left) goes to the log and the coordinator every few seconds.
+  const WeightPlan plan = PlanWeights(*config);
+  const uint64_t expected_bytes =
+      FetchedBytes(plan, placement->WantExpert(static_cast<int>(a.rank())));
+  if (o_.metrics != nullptr) o_.metrics->SetWeightBytes(0, static_cast<int64_t>(expected_bytes));
+  ProgressWeightSource progress(
+      source->get(), expected_bytes, plan.mtp_first_layer, absl::Seconds(5),
+      [this, &a](const LoadProgressReport& r) {
+        SendLoadProgress(r);
+        log::Info({}, "group {} rank {}: loaded {:.2f} of {:.2f} GiB ({:.2f} GB/s{})", a.group_id(),
+                  a.rank(), r.bytes_loaded / 1073741824.0, r.bytes_total / 1073741824.0,
+                  r.bytes_per_second / 1e9,
+                  r.done ? "" : absl::StrCat(", ", static_cast<int64_t>(r.eta_seconds), " s left"));
+      });
   ShardSpec spec;
   spec.config = *config;
-  spec.source = source->get();
+  spec.source = &progress;
   spec.rank = static_cast<int>(a.rank());
   spec.group_size = static_cast<int>(a.group_size());
-  auto placement = PlacementFromProto(a.placement(), static_cast<int>(config->n_routed_experts),
-                                      spec.group_size);
-  if (!placement.ok()) return placement.status();
   spec.placement = std::move(*placement);
   spec.expert_dtype = a.expert_dtype();
   spec.kv_dtype = a.kv_dtype();
@@ -138,10 +154,6 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   spec.max_model_len = a.max_model_len();
   spec.ep_observer = o_.metrics;
   if (absl::Status st = ValidateShardSpec(spec); !st.ok()) return st;
-  // Weights load in one pass on both backends: the whole share is reported once, when done.
-  const uint64_t expected_bytes =
-      PlanWeights(*config).ComputeTotals(ExpertFormat::kCheckpoint).main_model();
-  if (o_.metrics != nullptr) o_.metrics->SetWeightBytes(0, static_cast<int64_t>(expected_bytes));
 
   const absl::Time start = absl::Now();
   auto as = std::make_unique<Assignment>();
@@ -156,12 +168,12 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   auto shard =
       backend_->Build(spec, as->link ? as->link->comm() : nullptr, o_.group.collective_timeout);
   if (!shard.ok()) return shard.status();
-  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  SendLoaded(expected_bytes, secs);
+  const LoadProgressReport loaded = progress.Current();
   if (o_.metrics != nullptr) {
-    o_.metrics->SetWeightBytes(static_cast<int64_t>(expected_bytes),
+    o_.metrics->SetWeightBytes(static_cast<int64_t>(loaded.bytes_loaded),
                                static_cast<int64_t>(expected_bytes));
   }
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
   EngineOptions eo;
   eo.max_step_tokens = o_.max_step_tokens;
   eo.max_running = o_.max_running;
@@ -189,13 +201,17 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   return absl::OkStatus();
 }
 
-void WorkerSession::SendLoaded(uint64_t bytes, double secs) {
+void WorkerSession::SendLoadProgress(const LoadProgressReport& r) {
   r1::v1::WorkerMessage progress;
-  progress.mutable_load_progress()->set_bytes_loaded(bytes);
-  progress.mutable_load_progress()->set_bytes_total(bytes);
-  progress.mutable_load_progress()->set_bytes_per_second(secs > 0 ? bytes / secs : 0);
-  progress.mutable_load_progress()->set_eta_seconds(0);
+  progress.mutable_load_progress()->set_bytes_loaded(r.bytes_loaded);
+  progress.mutable_load_progress()->set_bytes_total(r.bytes_total);
+  progress.mutable_load_progress()->set_bytes_per_second(r.bytes_per_second);
+  progress.mutable_load_progress()->set_eta_seconds(r.eta_seconds);
   send_(progress);
+  if (o_.metrics != nullptr) {
+    o_.metrics->SetWeightBytes(static_cast<int64_t>(r.bytes_loaded),
+                               static_cast<int64_t>(r.bytes_total));
+  }
 }
 
 void WorkerSession::HandleSubmit(const r1::v1::Submit& s) {

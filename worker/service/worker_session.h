@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "r1/v1/cluster.pb.h"
 #include "worker/engine/engine.h"
+#include "worker/model/progress_weight_source.h"
 #include "worker/service/backend.h"
 #include "worker/service/group_link.h"
 #include "worker/service/step_liveness.h"
@@ -62,7 +63,8 @@ class WorkerSession {
   void DropAssignment();
   bool SendError(const absl::Status& st, bool fatal, uint64_t group_id);
   void EndSequence(uint64_t id, FinishReason reason, const std::string& error);
-  void SendLoaded(uint64_t bytes, double seconds);
+  // Sends a LoadProgress message and updates the weight-bytes metrics.
+  void SendLoadProgress(const LoadProgressReport& r);
 
   const WorkerOptions& o_;
   Backend* backend_;
