@@ -14,6 +14,9 @@
 // online softmax in fp32, P rounded to bf16 for the PV product; the sequence is split across
 // CTAs (flash-decoding) when batch × heads/64 alone cannot fill the GPU, with a log-sum-exp
 // combine. Requires num_heads % 64 == 0 and the R1 dims (512 + 64, page 64).
+//
+// FlashInfer's Hopper MLA runs on the same params where it is built (mla_decode_flashinfer.h);
+// ChooseMlaDecodeBackend picks between the two per shape.
 #ifndef R1_KERNELS_MLA_DECODE_MLA_DECODE_H_
 #define R1_KERNELS_MLA_DECODE_MLA_DECODE_H_
 
@@ -21,6 +24,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 
 namespace r1::kernels {
 
@@ -68,6 +72,34 @@ MlaDecodeConfig ChooseMlaDecodeConfig(int64_t batch, int64_t heads, int64_t max_
                                       int sm_count);
 // Workspace for a given split count.
 size_t MlaDecodeWorkspaceBytes(int64_t batch, int64_t heads, int splits);
+
+// Which implementation runs a decode step: ours (LaunchMlaDecode), FlashInfer's Hopper MLA
+// (FlashInferMlaDecode in mla_decode_flashinfer.h, built only with FlashInfer), or neither
+// (kNone: e.g. heads % 64 != 0 without FlashInfer; mla_attend is the general fallback).
+enum class MlaDecodeBackend { kOurs, kFlashInfer, kNone };
+const char* MlaDecodeBackendName(MlaDecodeBackend b);
+
+// One measured shape (all entries of length `context`): median µs of each implementation, as
+// mla_decode_bench prints them; 0 where not measured.
+struct MlaDecodeTiming {
+  int64_t batch = 0;
+  int64_t heads = 0;
+  int64_t context = 0;
+  double ours_us = 0;
+  double flashinfer_us = 0;
+};
+// The measured table (mla_decode_backend.cc; H200).
+absl::Span<const MlaDecodeTiming> MlaDecodeTimings();
+
+// Backend choice (pure). First what can run at all: ours needs heads % 64 == 0; FlashInfer needs
+// `flashinfer_available` (built, and an object created on this device) and bf16 output. When both
+// can, the row of `timings` with the same head count nearest to (batch, max_seq_len) in log scale
+// decides: FlashInfer only when it measured faster than ours by more than
+// kMlaDecodeFlashInferMargin; ours when that row (or any row for these heads) is unmeasured.
+inline constexpr double kMlaDecodeFlashInferMargin = 0.05;
+MlaDecodeBackend ChooseMlaDecodeBackend(
+    int64_t batch, int64_t heads, int64_t max_seq_len, bool flashinfer_available, bool bf16_out,
+    absl::Span<const MlaDecodeTiming> timings = MlaDecodeTimings());
 
 }  // namespace r1::kernels
 

@@ -112,5 +112,48 @@ TEST(MlaDecodeConfigTest, Splits) {
   EXPECT_EQ(MlaDecodeWorkspaceBytes(2, 128, 1), 0u);
 }
 
+TEST(MlaDecodeBackendTest, WhatCanRun) {
+  // heads % 64 != 0: only FlashInfer (bf16 output) can run it; otherwise neither.
+  EXPECT_EQ(ChooseMlaDecodeBackend(8, 16, 4096, true, true), MlaDecodeBackend::kFlashInfer);
+  EXPECT_EQ(ChooseMlaDecodeBackend(8, 16, 4096, true, false), MlaDecodeBackend::kNone);
+  EXPECT_EQ(ChooseMlaDecodeBackend(8, 16, 4096, false, true), MlaDecodeBackend::kNone);
+  EXPECT_EQ(ChooseMlaDecodeBackend(8, 0, 4096, true, true), MlaDecodeBackend::kNone);
+  // FlashInfer absent or f32 output: ours.
+  EXPECT_EQ(ChooseMlaDecodeBackend(8, 128, 4096, false, true), MlaDecodeBackend::kOurs);
+  EXPECT_EQ(ChooseMlaDecodeBackend(8, 128, 4096, true, false), MlaDecodeBackend::kOurs);
+  EXPECT_STREQ(MlaDecodeBackendName(MlaDecodeBackend::kFlashInfer), "flashinfer");
+}
+
+TEST(MlaDecodeBackendTest, NearestMeasuredShapeDecides) {
+  const MlaDecodeTiming t[] = {
+      {1, 128, 1024, 20.0, 10.0},      // FlashInfer twice as fast
+      {1, 128, 16384, 50.0, 49.0},     // within the margin: ours
+      {64, 128, 4096, 180.0, 120.0},   // FlashInfer
+      {256, 128, 4096, 700.0, 900.0},  // ours
+      {64, 64, 4096, 0.0, 0.0},        // unmeasured
+  };
+  auto choose = [&](int64_t b, int64_t h, int64_t ctx) {
+    return ChooseMlaDecodeBackend(b, h, ctx, true, true, t);
+  };
+  EXPECT_EQ(choose(1, 128, 1024), MlaDecodeBackend::kFlashInfer);
+  EXPECT_EQ(choose(2, 128, 800), MlaDecodeBackend::kFlashInfer);  // nearest: (1, 1024)
+  EXPECT_EQ(choose(1, 128, 16384), MlaDecodeBackend::kOurs);
+  EXPECT_EQ(choose(1, 128, 100000), MlaDecodeBackend::kOurs);  // nearest: (1, 16384)
+  EXPECT_EQ(choose(64, 128, 4096), MlaDecodeBackend::kFlashInfer);
+  EXPECT_EQ(choose(50, 128, 5000), MlaDecodeBackend::kFlashInfer);
+  EXPECT_EQ(choose(256, 128, 4096), MlaDecodeBackend::kOurs);
+  EXPECT_EQ(choose(1000, 128, 4096), MlaDecodeBackend::kOurs);
+  EXPECT_EQ(choose(64, 64, 4096), MlaDecodeBackend::kOurs);   // row unmeasured
+  EXPECT_EQ(choose(64, 192, 4096), MlaDecodeBackend::kOurs);  // no row for 192 heads
+  // The checked-in table lists the bench's shapes at 128 heads.
+  const auto table = MlaDecodeTimings();
+  ASSERT_EQ(table.size(), 12u);
+  for (const MlaDecodeTiming& r : table) {
+    EXPECT_EQ(r.heads, 128);
+    EXPECT_GE(r.ours_us, 0.0);
+    EXPECT_GE(r.flashinfer_us, 0.0);
+  }
+}
+
 }  // namespace
 }  // namespace r1::kernels
