@@ -44,7 +44,9 @@ ABSL_FLAG(std::string, grpc_tls_key_file, "", "PEM private key of --grpc_tls_cer
 ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
           "PEM CA that signs client certificates: gRPC clients (workers, r1ctl, API users) must "
           "present one (mTLS).");
-ABSL_FLAG(std::string, tokenizer, "", "tokenizer.json; default <model>/tokenizer.json.");
+ABSL_FLAG(std::string, tokenizer, "",
+          "tokenizer.json; default <model>/tokenizer.json. The tokenizer_config.json and "
+          "chat_template.jinja beside it give the BOS/EOS tokens and the chat template.");
 ABSL_FLAG(int, http_threads, 4, "HTTP I/O threads (every socket operation of the OpenAI API).");
 ABSL_FLAG(int, http_request_threads, 2,
           "Threads that parse OpenAI API requests, build their prompts and submit them; "
@@ -140,6 +142,7 @@ int main(int argc, char** argv) {
     r1::log::Error({}, "{}", tokenizer.status().message());
     return 2;
   }
+  r1::log::Info({}, "chat template: {}", (*tokenizer)->chat_template_source());
   if ((*tokenizer)->id_limit() > config->vocab_size) {
     r1::log::Error({}, "{}: token ids reach {} but the model's vocab_size is {}", tokenizer_path,
                    (*tokenizer)->id_limit(), config->vocab_size);

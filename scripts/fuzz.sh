@@ -21,7 +21,6 @@ BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 declare -A MODULE=(
   [safetensors_header_fuzzer]=common
   [tokenizer_fuzzer]=common/tokenizer
-  [chat_template_fuzzer]=common/tokenizer
   [jinja_fuzz]=common/jinja
   [openai_request_fuzzer]=coordinator/http
   [http_request_fuzzer]=coordinator/http
@@ -33,7 +32,7 @@ declare -A MODULE=(
 declare -A EXTRA=(
   [http_request_fuzzer]="-detect_leaks=0"
 )
-ALL="safetensors_header_fuzzer tokenizer_fuzzer chat_template_fuzzer jinja_fuzz
+ALL="safetensors_header_fuzzer tokenizer_fuzzer jinja_fuzz
      openai_request_fuzzer http_request_fuzzer"
 read -r -a targets <<<"$(echo ${FUZZ_TARGETS:-$ALL})"
 for t in "${targets[@]}"; do

@@ -1,17 +1,24 @@
-// r1-tokenize: a JSON-lines front end to the tokenizer and the R1 chat template. Reads one JSON
+// r1-tokenize: a JSON-lines front end to the tokenizer and the chat template. Reads one JSON
 // request per line from stdin and writes one JSON reply per line to stdout:
 //
 //   {"op":"encode","text":"...","add_special_tokens":false,"added_tokens":"all"}  -> {"ids":[...]}
 //       ("text_hex" instead of "text" passes raw bytes; "added_tokens": all|non_special|none)
 //   {"op":"decode","ids":[...],"skip_special_tokens":false}                     -> {"text":"..."}
 //   {"op":"pretokenize","text":"..."}                                         -> {"pieces":[...]}
-//   {"op":"chat","messages":[...],"add_generation_prompt":true,"bos_token":"..."} -> {"text":"..."}
-//   {"op":"chat_encode","messages":[...],"add_generation_prompt":true}          -> {"ids":[...]}
+//   {"op":"chat","messages":[...],"add_generation_prompt":true,"bos_token":"...",
+//    "chat_template_kwargs":{...}}                                               -> {"text":"..."}
+//   {"op":"chat_encode", same fields}                                              -> {"ids":[...]}
+//
+// The chat template is --chat_template (a Jinja file) or else the tokenizer's (its
+// tokenizer_config.json or chat_template.jinja), rendered with common/jinja as transformers'
+// apply_chat_template renders it; bos_token / eos_token default to the tokenizer's. chat_encode
+// encodes the rendered text with every added token matched.
 //
 // A request that fails gets {"error":"..."}; the process goes on with the next line.
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,13 +26,17 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/escaping.h"
-#include "common/tokenizer/chat_template.h"
+#include "common/file_util.h"
+#include "common/jinja/chat_context.h"
+#include "common/jinja/template.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/unicode.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, tokenizer, "models/r1-tiny/tokenizer.json",
           "tokenizer.json to load (with the tokenizer_config.json beside it, if any)");
+ABSL_FLAG(std::string, chat_template, "",
+          "Jinja chat template file for the chat ops; default: the tokenizer's");
 
 namespace {
 
@@ -57,19 +68,48 @@ absl::StatusOr<std::string> TextOf(const json& req) {
   return absl::InvalidArgumentError("missing text");
 }
 
-json Handle(const json& req, const Tokenizer* tok) {
+// The chat template in use: parsed once.
+struct ChatTemplate {
+  std::optional<r1::jinja::Template> tmpl;
+  std::string error;  // why there is none
+};
+
+json RenderChat(const json& req, const Tokenizer* tok, const ChatTemplate& chat,
+                std::string* text) {
+  if (!chat.tmpl.has_value()) return Error(chat.error);
+  r1::jinja::ChatTemplateInputs in;
+  // ordered_json keeps the request's key order (seen by tojson); nlohmann::json sorts it.
+  auto ordered = [](const json& j) { return nlohmann::ordered_json::parse(j.dump()); };
+  in.messages = req.contains("messages") ? ordered(req["messages"]) : nlohmann::ordered_json();
+  in.add_generation_prompt = BoolField(req, "add_generation_prompt", false);
+  in.special_tokens = nlohmann::ordered_json::object();
+  if (tok != nullptr && tok->bos_id().has_value()) {
+    in.special_tokens["bos_token"] = tok->IdToToken(*tok->bos_id());
+  }
+  if (tok != nullptr && tok->eos_id().has_value()) {
+    in.special_tokens["eos_token"] = tok->IdToToken(*tok->eos_id());
+  }
+  if (auto it = req.find("bos_token"); it != req.end() && it->is_string()) {
+    in.special_tokens["bos_token"] = it->get<std::string>();
+  }
+  if (auto it = req.find("chat_template_kwargs"); it != req.end()) in.kwargs = ordered(*it);
+  auto ctx = r1::jinja::BuildChatContext(in);
+  if (!ctx.ok()) return Error(ctx.status().ToString());
+  auto rendered = chat.tmpl->Render(*ctx);
+  if (!rendered.ok()) return Error(rendered.status().ToString());
+  *text = *std::move(rendered);
+  return json();
+}
+
+json Handle(const json& req, const Tokenizer* tok, const ChatTemplate& chat) {
   if (!req.is_object()) return Error("request must be a JSON object");
   const std::string op = StringField(req, "op", "");
   if (op == "chat" || op == "chat_encode") {
-    r1::tok::ChatTemplateOptions opts;
-    opts.add_generation_prompt = BoolField(req, "add_generation_prompt", false);
-    opts.bos_token = StringField(req, "bos_token", opts.bos_token);
-    auto text =
-        r1::tok::RenderR1ChatTemplate(req.contains("messages") ? req["messages"] : json(), opts);
-    if (!text.ok()) return Error(text.status().ToString());
-    if (op == "chat") return json{{"text", *text}};
+    std::string text;
+    if (json err = RenderChat(req, tok, chat, &text); !err.is_null()) return err;
+    if (op == "chat") return json{{"text", text}};
     if (tok == nullptr) return Error("no tokenizer loaded");
-    auto ids = tok->Encode(*text);
+    auto ids = tok->Encode(text);
     if (!ids.ok()) return Error(ids.status().ToString());
     return json{{"ids", *ids}};
   }
@@ -131,12 +171,33 @@ int main(int argc, char** argv) {
     }
     tok = std::move(*loaded);
   }
+  ChatTemplate chat;
+  std::string source = tok != nullptr ? tok->chat_template() : std::string();
+  std::string origin = tok != nullptr ? tok->chat_template_source() : "no tokenizer";
+  if (const std::string file = absl::GetFlag(FLAGS_chat_template); !file.empty()) {
+    auto text = r1::ReadFileBounded(file, 1 << 20);
+    if (!text.ok()) {
+      std::fprintf(stderr, "r1-tokenize: %s\n", text.status().ToString().c_str());
+      return 1;
+    }
+    source = *std::move(text);
+    origin = file;
+  }
+  if (source.empty()) {
+    chat.error = "no chat template (" + origin + ")";
+  } else if (auto parsed = r1::jinja::Template::Parse(source); parsed.ok()) {
+    chat.tmpl = *std::move(parsed);
+  } else {
+    std::fprintf(stderr, "r1-tokenize: %s: %s\n", origin.c_str(),
+                 std::string(parsed.status().message()).c_str());
+    return 1;
+  }
   std::ios::sync_with_stdio(false);
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
     json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    json reply = req.is_discarded() ? Error("invalid JSON") : Handle(req, tok.get());
+    json reply = req.is_discarded() ? Error("invalid JSON") : Handle(req, tok.get(), chat);
     std::cout << reply.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
   }
   std::cout.flush();

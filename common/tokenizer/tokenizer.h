@@ -53,7 +53,8 @@ class Tokenizer {
   static constexpr size_t kMaxEncodeBytes = 1ull << 30;
 
   // Loads `path` (a tokenizer.json) and, when a tokenizer_config.json lies in the same directory,
-  // that too, as transformers' AutoTokenizer does with a model directory.
+  // that too, as transformers' AutoTokenizer does with a model directory; so is a
+  // chat_template.jinja there (see chat_template()).
   static absl::StatusOr<std::unique_ptr<Tokenizer>> LoadFromFile(
       const std::string& path, uint64_t max_bytes = kDefaultMaxFileBytes);
   // Loads a tokenizer.json and, unless `config_path` is empty, a tokenizer_config.json.
@@ -111,6 +112,17 @@ class Tokenizer {
   std::optional<int32_t> bos_id() const { return bos_id_; }
   std::optional<int32_t> eos_id() const { return eos_id_; }
 
+  // The chat template transformers renders by default (tokenizer.chat_template), as Jinja source:
+  // chat_template.jinja beside tokenizer.json (LoadFromFile only; as in transformers it takes
+  // priority over the config's), else tokenizer_config.json's chat_template (tokenizer_config.h).
+  // Empty when there is none. The tokenizer does not parse it (common/jinja does, in the
+  // coordinator's PromptBuilder).
+  const std::string& chat_template() const { return chat_template_; }
+  // Where chat_template() came from, for error messages: "<dir>/chat_template.jinja" or
+  // "<config>: field 'chat_template'"; without a template, what was looked for and why none
+  // was found.
+  const std::string& chat_template_source() const { return chat_template_source_; }
+
   // True when the pre-tokenizer is DeepSeek-V3's (in any spelling) and there is no normalizer:
   // encoding uses the hand-written splitter of pre_tokenizer.h.
   bool uses_deepseek_pre_tokenizer() const { return deepseek_fast_path_; }
@@ -141,6 +153,8 @@ class Tokenizer {
   std::vector<int32_t> suffix_ids_;
   std::optional<int32_t> bos_id_;
   std::optional<int32_t> eos_id_;
+  std::string chat_template_;
+  std::string chat_template_source_;
   std::unique_ptr<NfcNormalizer> normalizer_;  // nullptr: no normalizer
   std::unique_ptr<PreTokenizerPipeline> pre_tokenizer_;
   bool deepseek_fast_path_ = false;

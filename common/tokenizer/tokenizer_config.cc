@@ -67,10 +67,41 @@ class ConfigParser {
         config_.additional_special_tokens.push_back(std::move(*t));
       }
     }
+    RETURN_IF_ERROR(ParseChatTemplate(root));
     return std::move(config_);
   }
 
  private:
+  // "chat_template": a string, or [{"name": ..., "template": ...}, ...] (transformers' form for
+  // several templates; the one named "default" is the one apply_chat_template uses by default).
+  absl::Status ParseChatTemplate(const json& root) {
+    auto it = root.find("chat_template");
+    if (it == root.end() || it->is_null()) return absl::OkStatus();
+    if (it->is_string()) {
+      config_.chat_template = it->get<std::string>();
+      return absl::OkStatus();
+    }
+    if (!it->is_array()) {
+      return Error("chat_template", "expected a string or a list of {\"name\", \"template\"}");
+    }
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& entry = (*it)[i];
+      const std::string field = absl::StrCat("chat_template[", i, "]");
+      if (!entry.is_object()) return Error(field, "expected a {\"name\", \"template\"} object");
+      auto name = entry.find("name");
+      auto tmpl = entry.find("template");
+      if (name == entry.end() || !name->is_string()) {
+        return Error(field + ".name", "missing or not a string");
+      }
+      if (tmpl == entry.end() || !tmpl->is_string()) {
+        return Error(field + ".template", "missing or not a string");
+      }
+      config_.chat_template_names.push_back(name->get<std::string>());
+      if (name->get<std::string>() == "default") config_.chat_template = tmpl->get<std::string>();
+    }
+    return absl::OkStatus();
+  }
+
   // A token given as a string or as an AddedToken object {"content": ..., "lstrip": ...}.
   absl::StatusOr<std::optional<std::string>> TokenValue(const json& v, const std::string& field) {
     if (v.is_null()) return std::optional<std::string>();

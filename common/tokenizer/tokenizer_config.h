@@ -4,7 +4,10 @@
 // ParseTokenizerConfig reads the fields that change token ids and refuses values this tokenizer
 // does not implement (InvalidArgument naming the file and the field): clean_up_tokenization_spaces,
 // split_special_tokens or do_lower_case true, and BOS/EOS token objects with lstrip/rstrip/
-// single_word. Other fields (chat_template, model_max_length, pad_token, ...) are ignored here.
+// single_word. It also keeps the chat template (chat_template: a string, or a list of
+// {"name", "template"} objects of which transformers uses the one named "default"); it is parsed
+// where it is rendered (coordinator/api). Other fields (model_max_length, pad_token, ...) are
+// ignored here.
 //
 // SpecialTokensRule gives the post-processor transformers builds from it (see its comment).
 //
@@ -38,6 +41,11 @@ struct TokenizerConfig {
   std::optional<bool> add_prefix_space;
   std::vector<AddedTokenEntry> added_tokens_decoder;
   std::vector<std::string> additional_special_tokens;
+  // The chat template's source: the string, or the "default" entry of the list form; nullopt
+  // when absent, null, or a list without "default" (whose names are then in
+  // chat_template_names, for error messages).
+  std::optional<std::string> chat_template;
+  std::vector<std::string> chat_template_names;
 };
 
 absl::StatusOr<TokenizerConfig> ParseTokenizerConfig(absl::string_view json_text,

@@ -1,5 +1,7 @@
 #include "common/tokenizer/tokenizer_config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "common/file_util.h"
@@ -144,6 +146,68 @@ TEST(TokenizerConfigLoadTest, RefusesConfigsThatDisagreeWithTheTokenizer) {
     EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(t.status().message(), HasSubstr(what)) << config.dump();
   }
+}
+
+// chat_template: a string, or transformers' list of named templates ("default" is used).
+TEST(TokenizerConfigTest, ReadsTheChatTemplate) {
+  auto c = ParseTokenizerConfig(json{{"chat_template", "{{ x }}"}}.dump(), "cfg.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->chat_template, "{{ x }}");
+  c = ParseTokenizerConfig(
+      json{{"chat_template",
+            {{{"name", "tool_use"}, {"template", "T"}}, {{"name", "default"}, {"template", "D"}}}}}
+          .dump(),
+      "cfg.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->chat_template, "D");
+  c = ParseTokenizerConfig(json{{"chat_template", {{{"name", "rag"}, {"template", "R"}}}}}.dump(),
+                           "cfg.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->chat_template.has_value());
+  EXPECT_EQ(c->chat_template_names, std::vector<std::string>{"rag"});
+  for (const auto& [bad, what] : std::vector<std::pair<json, std::string>>{
+           {json{{"chat_template", 5}}, "field 'chat_template': expected a string or a list"},
+           {json{{"chat_template", {{{"name", "default"}}}}},
+            "field 'chat_template[0].template': missing"}}) {
+    auto r = ParseTokenizerConfig(bad.dump(), "cfg.json");
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_THAT(r.status().message(), HasSubstr(what));
+  }
+}
+
+// The tokenizer keeps the template and says where it came from; chat_template.jinja beside
+// tokenizer.json takes priority over the config's, as in transformers.
+TEST(TokenizerConfigLoadTest, KeepsTheChatTemplateAndItsOrigin) {
+  auto t = LoadWith("deepseek-v3", {{"chat_template", "{{ bos_token }}"}});
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->chat_template(), "{{ bos_token }}");
+  EXPECT_EQ((*t)->chat_template_source(), "my_config.json: field 'chat_template'");
+  t = LoadWith("deepseek-v3", {{"chat_template", {{{"name", "a"}, {"template", "A"}}}}});
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->chat_template(), "");
+  EXPECT_THAT((*t)->chat_template_source(), HasSubstr("named a but none named 'default'"));
+
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / "tokenizer_config_test_jinja";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << Fixture("deepseek-v3");
+  std::ofstream(dir / "tokenizer_config.json") << json{{"chat_template", "from config"}}.dump();
+  t = Tokenizer::LoadFromFile((dir / "tokenizer.json").string());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->chat_template(), "from config");
+  std::ofstream(dir / "chat_template.jinja") << "from file";
+  t = Tokenizer::LoadFromFile((dir / "tokenizer.json").string());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->chat_template(), "from file");
+  EXPECT_EQ((*t)->chat_template_source(), (dir / "chat_template.jinja").string());
+  std::filesystem::remove(dir / "chat_template.jinja");
+  std::filesystem::remove(dir / "tokenizer_config.json");
+  t = Tokenizer::LoadFromFile((dir / "tokenizer.json").string());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->chat_template(), "");
+  EXPECT_THAT((*t)->chat_template_source(), HasSubstr("no "));
+  EXPECT_THAT((*t)->chat_template_source(), HasSubstr("chat_template.jinja"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/tokenizer/byte_level.h"
@@ -336,6 +337,16 @@ class TokenizerLoader {
   // tokenizer_config.json: BOS/EOS and the post-processor transformers builds from it, and
   // checks that it adds no token and changes no pre-tokenizer setting.
   absl::Status ApplyConfig(const TokenizerConfig& c) {
+    if (c.chat_template.has_value()) {
+      tok_->chat_template_ = *c.chat_template;
+      tok_->chat_template_source_ = absl::StrCat(c.source, ": field 'chat_template'");
+    } else if (!c.chat_template_names.empty()) {
+      tok_->chat_template_source_ =
+          absl::StrCat(c.source, ": field 'chat_template': a list of templates named ",
+                       absl::StrJoin(c.chat_template_names, ", "), " but none named 'default'");
+    } else {
+      tok_->chat_template_source_ = absl::StrCat(c.source, ": no field 'chat_template'");
+    }
     if (c.bos_token.has_value()) {
       ASSIGN_OR_RETURN(tok_->bos_id_, ConfigTokenId(c, "bos_token", *c.bos_token));
     }
@@ -401,7 +412,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromJson(
   if (root.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
   }
-  return TokenizerLoader(source).Load(root, config.has_value() ? &*config : nullptr);
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok,
+                   TokenizerLoader(source).Load(root, config.has_value() ? &*config : nullptr));
+  if (!config.has_value()) tok->chat_template_source_ = "no tokenizer_config.json";
+  return tok;
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromFiles(const std::string& path,
@@ -422,7 +436,20 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromFile(const std::st
   const std::filesystem::path config =
       std::filesystem::path(path).parent_path() / "tokenizer_config.json";
   const bool has_config = std::filesystem::is_regular_file(config, ec);
-  return LoadFromFiles(path, has_config ? config.string() : std::string(), max_bytes);
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok,
+                   LoadFromFiles(path, has_config ? config.string() : std::string(), max_bytes));
+  if (!has_config) tok->chat_template_source_ = absl::StrCat("no ", config.string());
+  // transformers: "an independent chat template file ... takes priority over template entries
+  // in the tokenizer config".
+  const std::filesystem::path jinja =
+      std::filesystem::path(path).parent_path() / "chat_template.jinja";
+  if (std::filesystem::is_regular_file(jinja, ec)) {
+    ASSIGN_OR_RETURN(tok->chat_template_, ReadFileBounded(jinja.string(), max_bytes));
+    tok->chat_template_source_ = jinja.string();
+  } else if (tok->chat_template_.empty()) {
+    absl::StrAppend(&tok->chat_template_source_, ", and no ", jinja.string());
+  }
+  return tok;
 }
 
 }  // namespace r1::tok

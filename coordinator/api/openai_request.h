@@ -20,7 +20,8 @@
 //   - chat: top_logprobs 0–20 (only with logprobs); completions: 0–5 alternatives;
 //   - chat: a non-empty list of messages; roles system, user, assistant, tool (the transports map
 //     "developer" to system); null content only for an assistant message with tool calls;
-//   - completions: prompt text, or a non-empty list of token ids (each in [0, vocab_size)).
+//   - completions: prompt text, or a non-empty list of token ids (each in [0, vocab_size)); no
+//     chat_template_kwargs.
 // Every error is an absl::Status made with InvalidRequest/ApiStatus (api_status.h): status code,
 // message, `param` (the OpenAI parameter, e.g. "messages[1].content") and `code` where OpenAI has
 // one.
@@ -71,6 +72,9 @@ struct OpenAiRequest {
   bool include_usage = false;  // stream_options.include_usage
 
   std::vector<ChatMessage> messages;  // kChat
+  // kChat: chat_template_kwargs, extra variables for the chat template, as the text of a JSON
+  // object ("" = none); checked and parsed where the template is rendered (prompt_builder.h).
+  std::string chat_template_kwargs;
   // kCompletion: text, or token ids when prompt_is_ids.
   std::string prompt_text;
   std::vector<int32_t> prompt_ids;

@@ -136,6 +136,9 @@ absl::Status ValidateOpenAiRequest(OpenAiRequest* request, const RequestLimits& 
   if (r.kind == ApiKind::kChat) {
     absl::Status s = CheckMessages(r.messages);
     if (!s.ok()) return s;
+  } else if (!r.chat_template_kwargs.empty()) {
+    return InvalidRequest("'chat_template_kwargs' applies to chat completions only.",
+                          "chat_template_kwargs", "unsupported_parameter");
   } else if (r.prompt_is_ids) {
     if (r.prompt_ids.empty()) return BadValue("prompt", "empty array.");
     for (size_t i = 0; i < r.prompt_ids.size(); ++i) {

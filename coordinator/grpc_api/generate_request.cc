@@ -39,7 +39,12 @@ absl::StatusOr<api::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::Generate
   if (request.messages_size() > 0) {
     r.kind = api::ApiKind::kChat;
     r.messages = ChatMessagesFromProto(request.messages());
+    r.chat_template_kwargs = request.chat_template_kwargs();
   } else {
+    if (!request.chat_template_kwargs().empty()) {
+      return api::InvalidRequest("chat_template_kwargs applies to chat (messages) only.",
+                                 "chat_template_kwargs", "unsupported_parameter");
+    }
     r.kind = api::ApiKind::kCompletion;
     if (request.prompt_token_ids_size() > 0) {
       r.prompt_is_ids = true;

@@ -152,11 +152,12 @@ grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
     req.kind = api::ApiKind::kChat;
     req.model = model.id;
     req.messages = ChatMessagesFromProto(request->messages());
+    req.chat_template_kwargs = request->chat_template_kwargs();
     absl::Status valid = api::ValidateOpenAiRequest(&req, {model.id, 0});
     if (!valid.ok()) return ToGrpc(valid);
     auto ids = prompts_->Build(req);
     if (!ids.ok()) return ToGrpc(ids.status());
-    auto text = prompts_->RenderChat(req.messages);
+    auto text = prompts_->RenderChat(req);
     if (!text.ok()) return ToGrpc(text.status());
     response->mutable_token_ids()->Add(ids->begin(), ids->end());
     response->set_rendered(*text);

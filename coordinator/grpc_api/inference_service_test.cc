@@ -429,5 +429,43 @@ TEST_F(InferenceServiceTest, OverloadIsResourceExhaustedWithRetryAfter) {
   EXPECT_EQ(std::string(it->second.data(), it->second.size()), "7");
 }
 
+// chat_template_kwargs (a JSON object as text) reach the checkpoint's chat template; bad ones,
+// and the template's own errors, are INVALID_ARGUMENT, never a crash.
+TEST_F(InferenceServiceTest, ChatTemplateKwargs) {
+  gen_.SetScript([&](const GenerationRequest&) {
+    testing::FakeScript s;
+    s.tokens = {1};  // EOS
+    return s;
+  });
+  r1::v1::GenerateRequest r = Chat("hi");
+  r.set_chat_template_kwargs(R"({"thinking": true})");
+  Result ok = Run(r);
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+  for (const char* bad : {R"({"messages": []})", "[1]", "{", R"({"add_generation_prompt": 0})"}) {
+    r.set_chat_template_kwargs(bad);
+    Result refused = Run(r);
+    EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(refused.status.error_message().find("chat_template_kwargs"), std::string::npos)
+        << refused.status.error_message();
+  }
+  // Not for completions.
+  r1::v1::GenerateRequest c;
+  c.set_model("tiny");
+  c.set_prompt("x");
+  c.set_chat_template_kwargs(R"({"a": 1})");
+  EXPECT_EQ(Run(c).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Tokenize renders with them too.
+  r1::v1::TokenizeRequest tr;
+  *tr.mutable_messages() = Chat("hi").messages();
+  tr.set_chat_template_kwargs(R"({"tools": null})");
+  r1::v1::TokenizeResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub_->Tokenize(&ctx, tr, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  tr.set_chat_template_kwargs(R"({"thinking": false})");
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(stub_->Tokenize(&ctx2, tr, &resp).ok());
+  EXPECT_EQ(resp.rendered(), "<｜begin▁of▁sentence｜><｜User｜>hi<｜Assistant｜><think>\n");
+}
+
 }  // namespace
 }  // namespace r1

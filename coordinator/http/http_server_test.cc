@@ -189,6 +189,11 @@ std::vector<BadCase> BadBodies() {
       {kChat, ChatBody(R"("response_format":{"type":"json_object"})"), 400, "response_format.type",
        "unsupported_parameter"},
       {kChat, ChatBody(R"("user":5)"), 400, "user", "invalid_type"},
+      {kChat, ChatBody(R"("chat_template_kwargs":5)"), 400, "chat_template_kwargs", "invalid_type"},
+      {kChat, ChatBody(R"("chat_template_kwargs":{"add_generation_prompt":false})"), 400,
+       "chat_template_kwargs", "invalid_value"},
+      {kChat, ChatBody(R"("reasoning_effort":"low")"), 400, "reasoning_effort",
+       "unsupported_parameter"},
       {kChat, absl::StrCat(R"({"model":"gpt-4","messages":)", user, "}"), 404, "model",
        "model_not_found"},
       // Completions.
@@ -203,6 +208,8 @@ std::vector<BadCase> BadBodies() {
       {kCompletions, Comp(absl::StrCat(R"("prompt":)", long_ids)), 400, "prompt",
        "context_length_exceeded"},
       {kCompletions, Comp(R"("prompt":"x","echo":true)"), 400, "echo", "unsupported_parameter"},
+      {kCompletions, Comp(R"("prompt":"x","chat_template_kwargs":{"a":1})"), 400,
+       "chat_template_kwargs", "unsupported_parameter"},
       {kCompletions, Comp(R"("prompt":"x","best_of":2)"), 400, "best_of", "unsupported_parameter"},
       {kCompletions, Comp(R"("prompt":"x","suffix":"y")"), 400, "suffix", "unsupported_parameter"},
       {kCompletions, Comp(R"("prompt":"x","logprobs":9)"), 400, "logprobs", "invalid_value"},
@@ -322,6 +329,11 @@ TEST(HttpServerTest, ChatNonStreaming) {
   auto prompt = testing::TinyTokenizer().Decode(g.prompt_token_ids);
   ASSERT_TRUE(prompt.ok());
   EXPECT_EQ(*prompt, "<｜begin▁of▁sentence｜><｜User｜>What is 2+2?<｜Assistant｜><think>\n");
+  // chat_template_kwargs reach the checkpoint's template; R1's reads none of them.
+  r = Post(s.port(), kChat,
+           ChatBody(R"("chat_template_kwargs":{"thinking":true})", "What is 2+2?"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(s.generator().last_request()->prompt_token_ids, g.prompt_token_ids);
 }
 
 TEST(HttpServerTest, MaxTokensEndsWithLengthAndDefaultsToTheRestOfTheContext) {

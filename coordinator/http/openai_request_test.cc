@@ -149,8 +149,6 @@ TEST(OpenAiRequestTest, Refusals) {
 TEST(OpenAiRequestTest, UnknownParametersAreRefusedByName) {
   const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
   ExpectBad(Chat(m + R"("temprature":0.5})"), 400, "temprature", "unknown_parameter");
-  ExpectBad(Chat(m + R"("chat_template_kwargs":{"thinking":false}})"), 400, "chat_template_kwargs",
-            "unsupported_parameter");
   ExpectBad(Chat(m + R"("reasoning_effort":"low"})"), 400, "reasoning_effort",
             "unsupported_parameter");
   ExpectBad(Completion(R"({"model":"m","prompt":"x","foo":1})"), 400, "foo", "unknown_parameter");
@@ -412,6 +410,26 @@ TEST(ApiErrorTest, JsonAndMapping) {
   EXPECT_EQ(ApiErrorFromStatus(absl::NotFoundError("x")).http_status, 404);
   EXPECT_EQ(ApiErrorFromStatus(absl::UnknownError("x")).http_status, 500);
   EXPECT_EQ(MakeApiError(413, "big").type, "invalid_request_error");
+}
+
+// chat_template_kwargs (vLLM's extension) is kept as JSON text for the chat template
+// (coordinator/api/chat_template_renderer.h checks its names and renders it).
+TEST(OpenAiRequestTest, ChatTemplateKwargs) {
+  const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
+  auto r = Chat(m + R"("chat_template_kwargs":{"thinking":true,"n":{"a":[1,"x"]}}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(json::parse(r->chat_template_kwargs),
+            json::parse(R"({"thinking":true,"n":{"a":[1,"x"]}})"));
+  r = Chat(m + R"("chat_template_kwargs":null})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->chat_template_kwargs, "");
+  r = Chat(m + R"("chat_template_kwargs":{}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->chat_template_kwargs, "");
+  ExpectBad(Chat(m + R"("chat_template_kwargs":[1]})"), 400, "chat_template_kwargs",
+            "invalid_type");
+  ExpectBad(Completion(R"({"model":"m","prompt":"x","chat_template_kwargs":{"a":1}})"), 400,
+            "chat_template_kwargs", "unsupported_parameter");
 }
 
 }  // namespace

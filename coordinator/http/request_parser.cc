@@ -368,6 +368,12 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const json& b
     out.include_usage = usage->value_or(false);
   }
 
+  // Variables for the chat template (vLLM's extension), checked where it is rendered.
+  if (const json* kwargs = Field(body, "chat_template_kwargs")) {
+    if (!kwargs->is_object()) return WrongType("chat_template_kwargs", "an object", *kwargs);
+    if (!kwargs->empty()) out.chat_template_kwargs = kwargs->dump();
+  }
+
   absl::Status s = ParseStop(body, &out);
   if (!s.ok()) return s;
   s = ParseStopTokenIds(body, limits, &out);

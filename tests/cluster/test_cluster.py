@@ -364,8 +364,16 @@ def test_ignore_eos_min_tokens_and_unknown_parameters_through_the_openai_client(
     held = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=n, temperature=0,
                                       extra_body={"min_tokens": free.usage.completion_tokens + 5})
     assert held.usage.completion_tokens >= free.usage.completion_tokens + 5
+    # chat_template_kwargs reach the checkpoint's chat template (R1's reads none of them); the
+    # variables the server sets itself are refused.
+    kw = cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=200, temperature=0,
+                                    extra_body={"chat_template_kwargs": {"thinking": False}})
+    assert kw.usage.prompt_tokens == free.usage.prompt_tokens
+    assert kw.choices[0].message.content == free.choices[0].message.content
     for extra, param in (({"repetition_penalty": 3.0}, "repetition_penalty"),
-                         ({"chat_template_kwargs": {"thinking": False}}, "chat_template_kwargs"),
+                         ({"chat_template_kwargs": {"add_generation_prompt": False}},
+                          "chat_template_kwargs"),
+                         ({"reasoning_effort": "low"}, "reasoning_effort"),
                          ({"frobnicate": 1}, "frobnicate")):
         with pytest.raises(openai.BadRequestError) as e:
             cl.chat.completions.create(model=MODEL_ID, messages=msgs, max_tokens=4,

@@ -1,7 +1,8 @@
-"""The C++ R1 chat template (r1-tokenize op "chat") against Jinja2 rendering of R1's official
-template (tests/fixtures/deepseek-r1-chat_template.jinja), rendered the way transformers'
-apply_chat_template does, on handcrafted and random conversations with tools; plus the tokens of
-a rendered prompt against Hugging Face tokenizers."""
+"""R1's official chat template (tests/fixtures/deepseek-r1-chat_template.jinja) rendered by the
+C++ Jinja interpreter (common/jinja, through r1-tokenize op "chat": the renderer the coordinator
+uses) against Python's Jinja2 configured the way transformers' apply_chat_template configures it,
+on handcrafted and random conversations with tools; plus the tokens of a rendered prompt against
+Hugging Face tokenizers."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from tokenizers import Tokenizer
 from tokenizer_util import ROOT, run_cli, tokenizer_paths
 
 BOS = "<｜begin▁of▁sentence｜>"
-TEMPLATE = (ROOT / "tests" / "fixtures" / "deepseek-r1-chat_template.jinja").read_text(encoding="utf-8")
+TEMPLATE_PATH = ROOT / "tests" / "fixtures" / "deepseek-r1-chat_template.jinja"
+TEMPLATE = TEMPLATE_PATH.read_text(encoding="utf-8")
+CHAT_ARGS = (f"--chat_template={TEMPLATE_PATH}",)
 
 
 _JINJA = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
@@ -127,7 +130,7 @@ def test_chat_template_matches_jinja2(build_dir):
         for gen in (False, True):
             requests.append({"op": "chat", "messages": msgs, "add_generation_prompt": gen, "bos_token": BOS})
             want.append(render_jinja(msgs, gen))
-    got = run_cli(build_dir, None, requests)
+    got = run_cli(build_dir, None, requests, CHAT_ARGS)
     bad = [(q["messages"], q["add_generation_prompt"], w, g) for q, w, g in zip(requests, want, got)
            if g.get("text") != w]
     n_tools = sum(any("tool_calls" in m or m.get("role") == "tool" for m in c) for c in convs)
@@ -137,9 +140,10 @@ def test_chat_template_matches_jinja2(build_dir):
 
 
 def test_spec_examples(build_dir):
-    # spec §12.2, verbatim, from the C++ renderer.
+    # spec §12.2, verbatim, from the C++ Jinja renderer.
     r1, r2 = (g["text"] for g in run_cli(build_dir, None, [
-        {"op": "chat", "messages": HANDCRAFTED[i], "add_generation_prompt": True} for i in (0, 1)]))
+        {"op": "chat", "messages": HANDCRAFTED[i], "add_generation_prompt": True, "bos_token": BOS}
+        for i in (0, 1)], CHAT_ARGS))
     assert r1 == BOS + "You are a helpful assistant.<｜User｜>What is 2+2?<｜Assistant｜><think>\n"
     assert r2 == (BOS + "You are a helpful assistant.<｜User｜>What is 2+2?<｜Assistant｜>\n\n2+2 = 4."
                   "<｜end▁of▁sentence｜><｜User｜>And 3+3?<｜Assistant｜><think>\n")
@@ -149,7 +153,8 @@ def test_invalid_conversations_are_refused_like_jinja2(build_dir):
     for msgs in INVALID:
         with pytest.raises(Exception):
             render_jinja(msgs, True)
-    got = run_cli(build_dir, None, [{"op": "chat", "messages": m, "add_generation_prompt": True} for m in INVALID])
+    got = run_cli(build_dir, None, [{"op": "chat", "messages": m, "add_generation_prompt": True} for m in INVALID],
+                  CHAT_ARGS)
     assert all("error" in g for g in got), got
 
 
@@ -157,8 +162,8 @@ def test_invalid_conversations_are_refused_like_jinja2(build_dir):
 def test_rendered_prompt_tokens_match_hf(build_dir, path):
     hf = Tokenizer.from_file(str(path))
     convs = conversations()[:60]
-    got = run_cli(build_dir, path, [{"op": "chat_encode", "messages": m, "add_generation_prompt": True}
-                                    for m in convs])
+    got = run_cli(build_dir, path, [{"op": "chat_encode", "messages": m, "add_generation_prompt": True,
+                                     "bos_token": BOS} for m in convs], CHAT_ARGS)
     want = [hf.encode(render_jinja(m, True), add_special_tokens=False).ids for m in convs]
     assert [g.get("ids") for g in got] == want
     # One BOS, from the template; the generation prompt ends in <think> and "\n".

@@ -23,12 +23,14 @@ def tokenizer_paths() -> list[pathlib.Path]:
     return paths
 
 
-def run_cli(build_dir: pathlib.Path, tokenizer: pathlib.Path | None, requests: list[dict]) -> list[dict]:
-    """Sends requests to r1-tokenize as JSON lines and returns its replies in order."""
+def run_cli(build_dir: pathlib.Path, tokenizer: pathlib.Path | None, requests: list[dict],
+            args: tuple[str, ...] = ()) -> list[dict]:
+    """Sends requests to r1-tokenize (with extra flags `args`) as JSON lines and returns its replies
+    in order."""
     exe = build_dir / "common" / "tokenizer" / "r1-tokenize"
     assert exe.exists(), f"missing {exe}: build r1serve first"
     payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in requests)
-    proc = subprocess.run([str(exe), f"--tokenizer={tokenizer or ''}"], input=payload.encode("utf-8"),
+    proc = subprocess.run([str(exe), f"--tokenizer={tokenizer or ''}", *args], input=payload.encode("utf-8"),
                           capture_output=True, check=True, timeout=600)
     replies = [json.loads(line) for line in proc.stdout.decode("utf-8").split("\n") if line]
     assert len(replies) == len(requests), proc.stderr.decode()

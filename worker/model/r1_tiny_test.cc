@@ -17,7 +17,8 @@
 
 #include <gtest/gtest.h>
 
-#include "common/tokenizer/chat_template.h"
+#include "common/jinja/chat_context.h"
+#include "common/jinja/template.h"
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "worker/engine/engine.h"
@@ -169,11 +170,17 @@ TEST(R1TinyTest, ChatTemplateAndTokenizerMatchTheTrainingScript) {
   const Fixture& f = Get();
   ASSERT_EQ(f.problems.size(), 200u);
   EXPECT_EQ(f.eos_id, f.config.eos_token_id);
-  tok::ChatTemplateOptions opt;
-  opt.bos_token = f.bos_token;
-  opt.add_generation_prompt = true;
+  // The checkpoint's own chat template (tokenizer_config.json), as the coordinator renders it.
+  auto tmpl = jinja::Template::Parse(f.tokenizer->chat_template());
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status();
   for (size_t i = 0; i < f.problems.size(); ++i) {
-    auto text = tok::RenderR1ChatTemplate(f.problems[i].messages, opt);
+    jinja::ChatTemplateInputs in;
+    in.messages = nlohmann::ordered_json::parse(f.problems[i].messages.dump());
+    in.add_generation_prompt = true;
+    in.special_tokens = {{"bos_token", f.bos_token}};
+    auto ctx = jinja::BuildChatContext(in);
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    auto text = tmpl->Render(*ctx);
     ASSERT_TRUE(text.ok()) << text.status();
     // The rendered prompt holds no client text that spells a special token, so encoding it with
     // every added token matched gives exactly coordinator/api's PromptBuilder ids.

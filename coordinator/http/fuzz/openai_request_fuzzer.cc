@@ -9,9 +9,10 @@
 //     max_tokens, stop, stop_token_ids, stream_options only with stream, a prompt, n, penalties,
 //     logit_bias, logprobs / top_logprobs);
 //   - chat: the prompt ids decode to exactly PromptBuilder::RenderChat's text, and when no client
-//     string holds a special-token string, they equal Encode(rendered text) with every added token
-//     matched (prompt_builder.h's promise); completions: the ids decode to BOS + the prompt (one
-//     BOS when the prompt starts with it), and token-id prompts are kept as given;
+//     string (messages, chat_template_kwargs) holds a special-token string, they equal
+//     Encode(rendered text) with every added token matched (prompt_builder.h's promise);
+//     completions: the ids decode to BOS + the prompt (one BOS when the prompt starts with it), and
+//     token-id prompts are kept as given;
 //   - a GenerationRequest fits the context (prompt + max_new_tokens <= max_model_len,
 //     max_new_tokens >= 1) and stops on EOS.
 // Run: scripts/fuzz.sh (FUZZ_TARGETS=openai_request_fuzzer).
@@ -68,7 +69,8 @@ bool ClientTextHasSpecialStrings(const OpenAiRequest& r) {
       if (HasSpecialString(c.name) || HasSpecialString(c.arguments)) return true;
     }
   }
-  return false;
+  // chat_template_kwargs are client text too (a kwarg may replace bos_token).
+  return HasSpecialString(r.chat_template_kwargs);
 }
 
 void CheckAccepted(const OpenAiRequest& r, ApiKind kind, int64_t vocab) {
@@ -126,7 +128,7 @@ void CheckPrompt(const OpenAiRequest& r, const std::vector<int32_t>& ids) {
     R1_FUZZ_CHECK(*text == want);
     return;
   }
-  auto rendered = prompts.RenderChat(r.messages);
+  auto rendered = prompts.RenderChat(r);
   R1_FUZZ_CHECK(rendered.ok());
   R1_FUZZ_CHECK(*text == *rendered);
   if (!ClientTextHasSpecialStrings(r)) {

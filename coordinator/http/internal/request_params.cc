@@ -171,7 +171,8 @@ absl::Status RefuseUnknown(ApiKind kind, const json& body) {
                                                                          "logit_bias",
                                                                          "tools",
                                                                          "functions",
-                                                                         "response_format"};
+                                                                         "response_format",
+                                                                         "chat_template_kwargs"};
   for (const auto& [key, value] : body.items()) {
     if (kKnown->contains(key) || value.is_null()) continue;
     // Without tools, these say nothing beyond their defaults.
@@ -183,8 +184,10 @@ absl::Status RefuseUnknown(ApiKind kind, const json& body) {
     if (key == "tool_choice") {
       return Unsupported(key, "tool definitions are not supported by this server.");
     }
-    if (key == "chat_template_kwargs" || key == "reasoning_effort") {
-      return Unsupported(key, "the server renders DeepSeek-R1's chat template as is.");
+    if (key == "reasoning_effort") {
+      return Unsupported(key,
+                         "the model's chat template has no reasoning effort; template variables "
+                         "go in 'chat_template_kwargs'.");
     }
     return InvalidRequest(absl::StrCat("Unrecognized request argument supplied: ", key), key,
                           "unknown_parameter");
