@@ -48,6 +48,7 @@ struct WorkerOptions {
   std::string worker_id;            // empty: host:pid:backend
   int max_step_tokens = 256;
   int max_running = 64;
+  bool prefix_caching = true;  // EngineOptions::prefix_caching
   absl::Duration stats_interval = absl::Seconds(1);
   absl::Duration connect_timeout = absl::Seconds(60);
   // After a lost stream: keep attaching again for this long (0: exit at once).

@@ -177,6 +177,7 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   EngineOptions eo;
   eo.max_step_tokens = o_.max_step_tokens;
   eo.max_running = o_.max_running;
+  eo.prefix_caching = o_.prefix_caching;
   eo.kv_blocks = shard->kv_blocks;
   eo.bf16_kv = shard->bf16_kv;
   eo.valid_vocab = a.valid_vocab_size();
