@@ -15,14 +15,10 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab) {
     return absl::InvalidArgumentError("top_p must be in (0, 1]");
   }
   if (p.top_k < 0) return absl::InvalidArgumentError("top_k must be >= 0");
-  if (!(p.presence_penalty >= -2.0f && p.presence_penalty <= 2.0f)) {
-    return absl::InvalidArgumentError("presence_penalty must be in [-2, 2]");
-  }
-  if (!(p.frequency_penalty >= -2.0f && p.frequency_penalty <= 2.0f)) {
-    return absl::InvalidArgumentError("frequency_penalty must be in [-2, 2]");
-  }
-  if (!(p.repetition_penalty > 0.0f && p.repetition_penalty <= 2.0f)) {
-    return absl::InvalidArgumentError("repetition_penalty must be in (0, 2]");
+  if (auto st = ValidatePenaltiesAndLogprobs(p.presence_penalty, p.frequency_penalty,
+                                             p.repetition_penalty, p.top_logprobs);
+      !st.ok()) {
+    return st;
   }
   for (const auto& [id, bias] : p.logit_bias) {
     if (id < 0 || id >= vocab) {
@@ -32,10 +28,6 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab) {
     if (!(bias >= -100.0f && bias <= 100.0f)) {
       return absl::InvalidArgumentError("logit_bias values must be in [-100, 100]");
     }
-  }
-  if (p.top_logprobs < 0 || p.top_logprobs > kMaxTopLogprobs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs, "]"));
   }
   return absl::OkStatus();
 }

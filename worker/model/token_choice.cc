@@ -11,25 +11,35 @@
 
 namespace r1 {
 
+absl::Status ValidatePenaltiesAndLogprobs(float presence_penalty, float frequency_penalty,
+                                          float repetition_penalty, int top_logprobs) {
+  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f)) {
+    return absl::InvalidArgumentError("presence_penalty must be in [-2, 2]");
+  }
+  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f)) {
+    return absl::InvalidArgumentError("frequency_penalty must be in [-2, 2]");
+  }
+  if (!(repetition_penalty > 0.0f && repetition_penalty <= 2.0f)) {
+    return absl::InvalidArgumentError("repetition_penalty must be in (0, 2]");
+  }
+  if (top_logprobs < 0 || top_logprobs > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs, "]"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateTokenChoiceSpec(const TokenChoiceSpec& s, int64_t vocab) {
   if (!std::isfinite(s.temperature))
     return absl::InvalidArgumentError("temperature must be finite");
   if (!(s.top_p > 0.0f)) return absl::InvalidArgumentError("top_p must be > 0");
-  if (!(s.presence_penalty >= -2.0f && s.presence_penalty <= 2.0f)) {
-    return absl::InvalidArgumentError("presence_penalty must be in [-2, 2]");
-  }
-  if (!(s.frequency_penalty >= -2.0f && s.frequency_penalty <= 2.0f)) {
-    return absl::InvalidArgumentError("frequency_penalty must be in [-2, 2]");
-  }
-  if (!(s.repetition_penalty > 0.0f && s.repetition_penalty <= 2.0f)) {
-    return absl::InvalidArgumentError("repetition_penalty must be in (0, 2]");
+  if (auto st = ValidatePenaltiesAndLogprobs(s.presence_penalty, s.frequency_penalty,
+                                             s.repetition_penalty, s.top_logprobs);
+      !st.ok()) {
+    return st;
   }
   if (s.penalized() && s.history == nullptr) {
     return absl::InvalidArgumentError("a penalized token choice needs the sequence's history");
-  }
-  if (s.top_logprobs < 0 || s.top_logprobs > kMaxTopLogprobs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs, "]"));
   }
   for (const auto& [id, bias] : s.bias) {
     if (id < 0 || id >= vocab) {

@@ -77,8 +77,14 @@ struct PackedTokenChoices {
   int32_t top_n = 0;
 };
 
-// Checks one spec against the vocabulary (ids in range, penalties and top_logprobs in bounds,
-// history present when penalized). InvalidArgument naming the field otherwise.
+// The bounds every layer below the API shares (the engine's SamplingParams and the spec):
+// presence and frequency penalties in [-2, 2] (OpenAI), repetition penalty in (0, 2] (Hugging
+// Face), top_logprobs in [0, kMaxTopLogprobs]. InvalidArgument naming the field otherwise.
+absl::Status ValidatePenaltiesAndLogprobs(float presence_penalty, float frequency_penalty,
+                                          float repetition_penalty, int top_logprobs);
+
+// Checks one spec against the vocabulary (ids in range, ValidatePenaltiesAndLogprobs, history
+// present when penalized). InvalidArgument naming the field otherwise.
 absl::Status ValidateTokenChoiceSpec(const TokenChoiceSpec& spec, int64_t vocab);
 
 // Checks `specs` (one per row: not null, each as ValidateTokenChoiceSpec says) and flattens
