@@ -5,7 +5,9 @@
 //                                   write a synthetic HF-format checkpoint for a config
 //   r1ctl weights FILE              per-group weight bytes of a config (FP8 and INT4 experts)
 //   r1ctl plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]
-//             [--gpu-gib G] [--mtp]       per-GPU memory plan and KV capacity
+//             [--gpu-gib G] [--mtp] [--layout cuda|checkpoint]
+//                                         per-GPU memory plan and KV capacity (weights as the
+//                                         CUDA backend holds them unless --layout checkpoint)
 //   r1ctl status [--experts] [ADMIN OPTIONS]
 //                                   workers, groups, placement, load progress (and the routed
 //                                   load per expert of each group)
@@ -46,7 +48,7 @@ constexpr char kUsage[] =
     "                      write a synthetic Hugging Face checkpoint (FP8 block-quantised)\n"
     "  weights FILE        weight bytes of a config by group, FP8 and INT4 routed experts\n"
     "  plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]\n"
-    "            [--gpu-gib G] [--mtp]\n"
+    "            [--gpu-gib G] [--mtp] [--layout cuda|checkpoint]\n"
     "                      per-GPU memory: weights, KV capacity in tokens, what fits\n"
     "  status [--experts] [ADMIN OPTIONS]\n"
     "                      workers, groups, placement and load progress of a running cluster;\n"
@@ -176,6 +178,7 @@ int Plan(const std::vector<std::string>& args) {
   if (!c.ok()) return Fail(c.status());
   r1::MemoryPlanInput in;
   in.context_tokens = 32768;
+  in.layout = r1::WeightLayout::kCuda;
   double gib = 139;
   for (size_t i = 2; i < args.size(); ++i) {
     const std::string& k = args[i];
@@ -193,6 +196,8 @@ int Plan(const std::vector<std::string>& args) {
       in.kv = v == "fp8" ? r1::KvFormat::kFp8 : r1::KvFormat::kBf16;
     } else if (k == "--context" && has_value) {
       ok = absl::SimpleAtoi(v, &in.context_tokens) && in.context_tokens >= 0;
+    } else if (k == "--layout" && (v == "cuda" || v == "checkpoint")) {
+      in.layout = v == "cuda" ? r1::WeightLayout::kCuda : r1::WeightLayout::kCheckpoint;
     } else if (k == "--gpu-gib" && has_value) {
       ok = absl::SimpleAtod(v, &gib) && gib > 0 && gib < 1e6;
     } else {
