@@ -1,11 +1,29 @@
 #include "coordinator/cluster/cluster_metrics.h"
 
+#include <algorithm>
+
 namespace r1 {
 namespace {
 
 prometheus::Family<prometheus::Gauge>& Family(prometheus::Registry* r, const std::string& name,
                                               const std::string& help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(*r);
+}
+
+prometheus::Family<prometheus::Counter>& Decisions(prometheus::Registry* r) {
+  return prometheus::BuildCounter()
+      .Name("r1_routing_decisions_total")
+      .Help(
+          "Requests routed to a worker, by reason: prefix (the holder of the longest matching "
+          "prompt prefix), load (least loaded: no match), overloaded (least loaded: the holder "
+          "was past the load threshold).")
+      .Register(*r);
+}
+
+// Advances `c` from `*seen` to `now`.
+void Advance(prometheus::Counter& c, uint64_t now, uint64_t* seen) {
+  if (now > *seen) c.Increment(static_cast<double>(now - *seen));
+  *seen = std::max(*seen, now);
 }
 
 }  // namespace
@@ -21,8 +39,26 @@ ClusterMetrics::ClusterMetrics(prometheus::Registry* r)
                          "Fraction of its weights the worker has loaded.")),
       running_(Family(r, "r1_requests_running", "Sequences running on workers.").Add({})),
       waiting_(Family(r, "r1_requests_waiting", "Sequences waiting on workers.").Add({})),
-      kv_usage_(Family(r, "r1_kv_cache_usage_ratio", "Used fraction of the workers' KV blocks.")
-                    .Add({})) {}
+      kv_usage_(
+          Family(r, "r1_kv_cache_usage_ratio", "Used fraction of the workers' KV blocks.").Add({})),
+      decisions_(Decisions(r)),
+      by_prefix_(decisions_.Add({{"reason", "prefix"}})),
+      by_load_(decisions_.Add({{"reason", "load"}})),
+      overloaded_(decisions_.Add({{"reason", "overloaded"}})),
+      prefix_tokens_(prometheus::BuildCounter()
+                         .Name("r1_routing_prefix_matched_tokens_total")
+                         .Help("Prompt tokens of the requests routed by prefix that the chosen "
+                               "worker was last sent (full 64-token blocks).")
+                         .Register(*r)
+                         .Add({})) {}
+
+void ClusterMetrics::UpdateRouting(const ClusterState::RoutingCounts& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Advance(by_prefix_, c.by_prefix, &routing_seen_.by_prefix);
+  Advance(by_load_, c.by_load, &routing_seen_.by_load);
+  Advance(overloaded_, c.overloaded, &routing_seen_.overloaded);
+  Advance(prefix_tokens_, c.prefix_tokens, &routing_seen_.prefix_tokens);
+}
 
 prometheus::Gauge& ClusterMetrics::Labeled(prometheus::Family<prometheus::Gauge>& f,
                                            const std::string& key, const std::string& value) {

@@ -45,5 +45,31 @@ TEST(ClusterMetricsTest, ReflectsWorkersGroupsAndLoad) {
   EXPECT_NE(text.find("r1_workers{state=\"WORKER_STATE_READY\"} 1"), std::string::npos) << text;
 }
 
+TEST(ClusterMetricsTest, CountsRoutingDecisions) {
+  prometheus::Registry registry;
+  ClusterMetrics m(&registry);
+  std::string text = Scrape(registry);
+  // Every reason's series is there from the start (rate() sees the first decision).
+  EXPECT_NE(text.find("r1_routing_decisions_total{reason=\"overloaded\"} 0"), std::string::npos)
+      << text;
+  ClusterState::RoutingCounts c;
+  c.by_prefix = 3;
+  c.by_load = 5;
+  c.prefix_tokens = 640;
+  m.UpdateRouting(c);
+  c.by_prefix = 4;
+  c.overloaded = 1;
+  c.prefix_tokens = 704;
+  m.UpdateRouting(c);
+  m.UpdateRouting(c);
+  text = Scrape(registry);
+  EXPECT_NE(text.find("r1_routing_decisions_total{reason=\"prefix\"} 4"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("r1_routing_decisions_total{reason=\"load\"} 5"), std::string::npos) << text;
+  EXPECT_NE(text.find("r1_routing_decisions_total{reason=\"overloaded\"} 1"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("r1_routing_prefix_matched_tokens_total 704"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace r1

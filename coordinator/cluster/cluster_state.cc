@@ -6,14 +6,15 @@
 #include <deque>
 #include <functional>
 #include <iterator>
-#include <limits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/kv_block_hash.h"
 #include "common/logging.h"
+#include "coordinator/cluster/prefix_route.h"
 #include "proto/placement_proto.h"
 #include "r1/v1/inference.pb.h"
 
@@ -164,10 +165,22 @@ absl::Status ValidateClusterOptions(const ClusterOptions& o) {
   if (!(o.kv_cache_fraction > 0.0f && o.kv_cache_fraction <= 1.0f)) {
     return bad(absl::StrCat("kv_cache_fraction must be in (0, 1], got ", o.kv_cache_fraction));
   }
+  if (o.prefix_affinity_blocks > (size_t{1} << 28)) {
+    return bad(absl::StrCat("prefix_affinity_blocks must be in [0, 268435456] (0 = off), got ",
+                            o.prefix_affinity_blocks));
+  }
+  if (o.prefix_affinity_load_threshold < 0) {
+    return bad(absl::StrCat("prefix_affinity_load_threshold must be >= 0, got ",
+                            o.prefix_affinity_load_threshold));
+  }
   return absl::OkStatus();
 }
 
-ClusterState::ClusterState(ClusterOptions options) : options_(std::move(options)) {}
+ClusterState::ClusterState(ClusterOptions options) : options_(std::move(options)) {
+  if (options_.prefix_affinity_blocks > 0) {
+    affinity_ = std::make_unique<PrefixAffinityTable>(options_.prefix_affinity_blocks);
+  }
+}
 
 ClusterState::~ClusterState() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -221,6 +234,7 @@ void ClusterState::FormGroupsLocked() {
       w.state = r1::v1::WORKER_STATE_LOADING;
       w.group_id = g.id;
       w.rank = static_cast<uint32_t>(r);
+      w.affinity_key = next_affinity_key_++;
       w.load.Clear();
       g.workers.push_back(w.id);
       r1::v1::CoordinatorMessage msg;
@@ -393,7 +407,16 @@ void ClusterState::CheckHeartbeats(absl::Time now) {
 absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(GenerationRequest req) {
   if (req.prompt_token_ids.empty()) return absl::InvalidArgumentError("prompt is empty");
   if (req.max_new_tokens <= 0) return absl::InvalidArgumentError("max_new_tokens must be > 0");
-  std::lock_guard<std::mutex> lock(mu_);
+  // Prefix affinity, before taking the state's mutex: the prompt's full blocks, and the owners of
+  // those a worker's prefix cache could reuse (it always computes the last prompt token).
+  std::vector<uint64_t> block_hashes;
+  std::vector<uint64_t> owners;
+  if (affinity_ != nullptr) {
+    block_hashes = HashKvBlocks(req.prompt_token_ids.data(), req.prompt_token_ids.size());
+    const size_t reusable = (req.prompt_token_ids.size() - 1) / kBlockTokens;
+    owners = affinity_->Match(absl::MakeConstSpan(block_hashes).first(reusable));
+  }
+  std::unique_lock<std::mutex> lock(mu_);
   if (static_cast<int>(inflight_.size()) >= options_.max_inflight) {
     return Overloaded("The server is overloaded: too many requests in flight; retry later.", 1);
   }
@@ -401,15 +424,14 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
   const int64_t prompt_tokens = static_cast<int64_t>(req.prompt_token_ids.size());
   const absl::Duration bound = options_.max_queue_wait;
   const size_t max_waiting = static_cast<size_t>(options_.max_waiting_per_worker);
-  // Least-loaded serving group, then least-loaded rank in it, among the workers that can take
-  // the request (queue not full, estimated wait within the bound).
+  // Among the workers that can take the request (queue not full, estimated wait within the
+  // bound): the holder of its longest prefix within the load threshold, else the least loaded.
   auto load = [](const Worker& w) {
     return static_cast<int64_t>(w.stats.queued_tokens()) + w.routed_tokens_since_stats +
            64 * static_cast<int64_t>(w.inflight);
   };
-  Worker* best = nullptr;
-  Group* best_group = nullptr;
-  int64_t best_load = std::numeric_limits<int64_t>::max();
+  std::vector<std::pair<Worker*, Group*>> eligible;
+  std::vector<RouteCandidate> candidates;
   bool any_serving = false;
   absl::Duration least_wait = absl::InfiniteDuration();   // over the workers refused for it
   absl::Duration least_start = absl::InfiniteDuration();  // per start, over full workers
@@ -427,16 +449,12 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
         least_wait = std::min(least_wait, wait);
         continue;
       }
-      const int64_t l = load(w) + 16 * g.inflight;
-      if (l < best_load) {
-        best_load = l;
-        best = &w;
-        best_group = &g;
-      }
+      eligible.emplace_back(&w, &g);
+      candidates.push_back({w.affinity_key, load(w) + 16 * g.inflight});
     }
   }
   if (!any_serving) return absl::UnavailableError("no engine group is ready to serve");
-  if (best == nullptr) {
+  if (eligible.empty()) {
     if (least_wait != absl::InfiniteDuration()) {
       return Overloaded(
           absl::StrFormat("The server is overloaded: the estimated queue wait is %.1f s (limit "
@@ -447,6 +465,10 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
     return Overloaded("The server is overloaded: every engine's queue is full; retry later.",
                       RetryAfterSeconds(least_start, absl::ZeroDuration()));
   }
+  const RouteChoice route =
+      ChooseRoute(candidates, owners, options_.prefix_affinity_load_threshold);
+  Worker* best = eligible[route.index].first;
+  Group* best_group = eligible[route.index].second;
   const uint64_t seq = next_seq_++;
   r1::v1::CoordinatorMessage msg;
   r1::v1::Submit* s = msg.mutable_submit();
@@ -483,9 +505,34 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
   best_group->inflight++;
   best_group->served++;
   requests_routed_++;
-  log::Debug(req.request_id, "routed as sequence {} to worker {} (group {})", seq, best->id,
-             best_group->id);
+  const int64_t matched_tokens = route.matched_blocks * kBlockTokens;
+  switch (route.reason) {
+    case RouteReason::kPrefix:
+      routed_by_prefix_++;
+      routed_prefix_tokens_ += static_cast<uint64_t>(matched_tokens);
+      break;
+    case RouteReason::kLoad:
+      routed_by_load_++;
+      break;
+    case RouteReason::kOverloaded:
+      routed_overloaded_++;
+      break;
+  }
+  const uint64_t owner = best->affinity_key;
+  log::Debug(req.request_id, "routed as sequence {} to worker {} (group {}; {} prefix tokens)", seq,
+             best->id, best_group->id, matched_tokens);
+  lock.unlock();
+  if (affinity_ != nullptr) affinity_->Record(block_hashes, owner);
   return std::unique_ptr<GenerationHandle>(new Handle(this, seq, std::move(ch)));
+}
+
+ClusterState::RoutingCounts ClusterState::routing_counts() const {
+  RoutingCounts c;
+  c.by_prefix = routed_by_prefix_.load();
+  c.by_load = routed_by_load_.load();
+  c.overloaded = routed_overloaded_.load();
+  c.prefix_tokens = routed_prefix_tokens_.load();
+  return c;
 }
 
 void ClusterState::CancelSequence(uint64_t seq) {

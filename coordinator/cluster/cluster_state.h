@@ -8,8 +8,18 @@
 // dead: its group goes down, the group's in-flight sequences end with an error, and the surviving
 // members return to idle (they are re-assigned when a group can form again).
 //
-// Routing: the serving group, then its rank, with the least load (tokens queued on the worker by
-// its last Stats plus prompt tokens routed since, and sequences in flight).
+// Routing: among the ranks of the serving groups that can take the request (admission below),
+// the one with the least load (tokens queued on the worker by its last Stats plus prompt tokens
+// routed since, 64 per sequence in flight on it and 16 per sequence in flight on its group) —
+// unless prefix affinity picks another. Prefix affinity (`prefix_affinity_blocks` > 0): the
+// prompt's full 64-token blocks are hashed as the workers' prefix caches hash them
+// (common/kv_block_hash.h); a PrefixAffinityTable remembers, per block hash, the worker last routed
+// a prompt with that block, and the request goes to the worker holding its longest matching
+// prefix unless that worker's load exceeds the least load by more than
+// `prefix_affinity_load_threshold` (prefix_route.h). A worker's entries are keyed by its group
+// assignment: those of a worker that died, left, drains or was re-assigned (a new, empty cache)
+// match no candidate and are overwritten or aged out. Hashing and the table are outside the
+// state's mutex; two requests with a new prefix submitted at once may land on different workers.
 //
 // Admission (DESIGN §10): Submit refuses at once with ResourceExhausted (HTTP 429; the status
 // carries a Retry-After payload, kRetryAfterPayload) when `max_inflight` sequences are in
@@ -19,6 +29,7 @@
 // waiting sequence has waited) over `max_queue_wait`.
 //
 // Thread-safe: one mutex guards all state; messages to workers go through per-worker Outboxes.
+// The prefix affinity table has its own sharded locks, taken per block outside that mutex.
 #ifndef R1_COORDINATOR_CLUSTER_CLUSTER_STATE_H_
 #define R1_COORDINATOR_CLUSTER_CLUSTER_STATE_H_
 
@@ -36,6 +47,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/outbox.h"
+#include "coordinator/cluster/prefix_affinity_table.h"
 #include "coordinator/cluster/queue_wait.h"
 #include "coordinator/core/generator.h"
 #include "r1/v1/admin.pb.h"
@@ -65,13 +77,20 @@ struct ClusterOptions {
   // A request whose estimated queue wait (queue_wait.h) exceeds this on every worker is refused
   // (429). Zero = off.
   absl::Duration max_queue_wait = absl::Seconds(30);
+  // Prefix-aware routing: block hashes remembered (LRU; about 40 bytes each), 0 = off. The
+  // default, 1M blocks, covers 64M prompt tokens.
+  size_t prefix_affinity_blocks = size_t{1} << 20;
+  // The holder of a request's longest matching prefix gets it while its load exceeds the least
+  // loaded candidate's by at most this much (load units: tokens of queued work).
+  int64_t prefix_affinity_load_threshold = 4096;
   // The clock of admission (queue ages, drain rates); null = absl::Now. Tests inject one.
   std::function<absl::Time()> clock;
   ServedModel model;
 };
 
 // OK, or InvalidArgument naming the first field out of range (group_size, num_experts,
-// max_inflight, max_waiting_per_worker, max_queue_wait, heartbeat_timeout, kv_cache_fraction).
+// max_inflight, max_waiting_per_worker, max_queue_wait, heartbeat_timeout, kv_cache_fraction,
+// prefix_affinity_blocks, prefix_affinity_load_threshold).
 absl::Status ValidateClusterOptions(const ClusterOptions& options);
 
 class ClusterState : public Generator {
@@ -106,6 +125,13 @@ class ClusterState : public Generator {
 
   // Observers for metrics: counts since start.
   uint64_t requests_routed() const { return requests_routed_.load(); }
+  struct RoutingCounts {
+    uint64_t by_prefix = 0;      // to the holder of the longest matching prefix
+    uint64_t by_load = 0;        // least loaded: no candidate held a matching block
+    uint64_t overloaded = 0;     // least loaded: the holders were past the load threshold
+    uint64_t prefix_tokens = 0;  // matched prompt tokens of the requests routed by prefix
+  };
+  RoutingCounts routing_counts() const;
 
  private:
   class Channel;
@@ -122,6 +148,8 @@ class ClusterState : public Generator {
     absl::Time attached;
     std::shared_ptr<WorkerOutbox> outbox;
     int64_t routed_tokens_since_stats = 0;
+    // Its key in the PrefixAffinityTable: new at each group assignment (an empty KV cache).
+    uint64_t affinity_key = 0;
     int inflight = 0;
     // Admission: sequences routed here without a first token yet (ids grow with time, so the
     // first is the oldest), their prompt tokens, and the rate at which they start.
@@ -163,7 +191,13 @@ class ClusterState : public Generator {
   std::map<uint64_t, Inflight> inflight_;
   uint64_t next_group_ = 1;
   uint64_t next_seq_ = 1;
+  uint64_t next_affinity_key_ = 1;
+  std::unique_ptr<PrefixAffinityTable> affinity_;  // null: prefix affinity off
   std::atomic<uint64_t> requests_routed_{0};
+  std::atomic<uint64_t> routed_by_prefix_{0};
+  std::atomic<uint64_t> routed_by_load_{0};
+  std::atomic<uint64_t> routed_overloaded_{0};
+  std::atomic<uint64_t> routed_prefix_tokens_{0};
 };
 
 }  // namespace r1

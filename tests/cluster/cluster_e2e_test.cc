@@ -1,6 +1,8 @@
 // The coordinator's cluster plane and real workers over gRPC on loopback, in one process:
 // workers attach, groups form and serve, requests stream tokens back, and greedy outputs equal
-// the single-process engine's.
+// the single-process engine's; prompts sharing a prefix land on the worker whose prefix cache
+// holds it.
+#include <sstream>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -8,8 +10,11 @@
 
 #include "coordinator/cluster/cluster_service.h"
 #include "coordinator/cluster/rendezvous_service.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "worker/engine/engine.h"
 #include "worker/service/cpu_backend.h"
+#include "worker/service/worker_metrics.h"
 #include "worker/service/worker_runtime.h"
 
 namespace r1 {
@@ -44,7 +49,12 @@ class ClusterE2eTest : public ::testing::Test {
 
   void AddWorker() {
     const int i = static_cast<int>(threads_.size());
-    threads_.emplace_back([this, i] {
+    registries_.push_back(std::make_unique<prometheus::Registry>());
+    auto metrics = WorkerMetrics::Create(registries_.back().get(), "w" + std::to_string(i));
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    metrics_.push_back(std::move(*metrics));
+    WorkerMetrics* m = metrics_.back().get();
+    threads_.emplace_back([this, i, m] {
       WorkerOptions w;
       w.coordinator = "127.0.0.1:" + std::to_string(port_);
       w.worker_id = "w" + std::to_string(i);
@@ -54,6 +64,7 @@ class ClusterE2eTest : public ::testing::Test {
       w.max_step_tokens = 48;
       w.stats_interval = absl::Milliseconds(100);
       w.reconnect_timeout = absl::ZeroDuration();  // the test's server going away ends the worker
+      w.metrics = m;
       WorkerRuntime(w).Run().IgnoreError();
     });
   }
@@ -116,6 +127,29 @@ class ClusterE2eTest : public ::testing::Test {
     return out;
   }
 
+  // The sum of worker `i`'s series of counter `name`.
+  double Counter(int i, const std::string& name) {
+    std::istringstream text(prometheus::TextSerializer().Serialize(registries_[i]->Collect()));
+    double sum = 0;
+    for (std::string line; std::getline(text, line);) {
+      if (line.rfind(name + "{", 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return sum;
+  }
+
+  // The worker that served the most requests of those submitted since `before` (a Status).
+  std::string ServedBy(const r1::v1::ClusterStatusResponse& before) {
+    const r1::v1::ClusterStatusResponse now = state_->Status();
+    for (const auto& g : now.groups()) {
+      uint64_t was = 0;
+      for (const auto& b : before.groups()) {
+        if (b.group_id() == g.group_id()) was = b.requests_served();
+      }
+      if (g.requests_served() > was) return g.worker_ids(0);
+    }
+    return "";
+  }
+
   static std::vector<int32_t> Prompt(int n, int seed) {
     std::vector<int32_t> p;
     for (int i = 0; i < n; ++i) p.push_back(2 + (seed * 31 + i * 7) % 250);
@@ -129,6 +163,9 @@ class ClusterE2eTest : public ::testing::Test {
   RendezvousService rendezvous_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  // Per worker, its metrics and their registry (they outlive its thread).
+  std::vector<std::unique_ptr<prometheus::Registry>> registries_;
+  std::vector<std::unique_ptr<WorkerMetrics>> metrics_;
   std::vector<std::thread> threads_;
 };
 
@@ -181,6 +218,44 @@ TEST_F(ClusterE2eTest, BadPromptEndsWithAnErrorAndTheWorkerKeepsServing) {
   EXPECT_TRUE(Generate({5, 9999}, 4, &end).empty());  // id beyond the vocabulary
   EXPECT_EQ(end, GenerationEnd::kError);
   EXPECT_EQ(Generate(Prompt(10, 4), 3).size(), 3u);
+}
+
+// Two requests sharing a system prompt of 3 full KV blocks land on the same worker (prefix-aware
+// routing), where the second reuses the cached blocks; a different prompt may go elsewhere.
+TEST_F(ClusterE2eTest, SharedSystemPromptLandsOnTheWorkerThatHoldsIt) {
+  Start(1, 2);
+  ASSERT_TRUE(WaitGroups(2));
+  const std::vector<int32_t> system = Prompt(3 * kBlockTokens, 11);
+  auto chat = [&](int seed) {
+    std::vector<int32_t> p = system;
+    const std::vector<int32_t> q = Prompt(20, seed);
+    p.insert(p.end(), q.begin(), q.end());
+    return p;
+  };
+  auto before = state_->Status();
+  EXPECT_EQ(Generate(chat(1), 4).size(), 4u);
+  const std::string first = ServedBy(before);
+  ASSERT_FALSE(first.empty());
+  const int w = first == "w0" ? 0 : 1;
+  const double hits_before = Counter(w, "r1_worker_prefix_cache_hits_total");
+
+  before = state_->Status();
+  EXPECT_EQ(Generate(chat(2), 4), Reference(chat(2), 4));
+  EXPECT_EQ(ServedBy(before), first);
+  before = state_->Status();
+  Generate(Prompt(100, 9), 4);
+  EXPECT_FALSE(ServedBy(before).empty());
+
+  // The engine gauges are published after each step: wait for the second request's.
+  double hits = hits_before;
+  for (int i = 0; i < 200 && hits < hits_before + 3 * kBlockTokens; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    hits = Counter(w, "r1_worker_prefix_cache_hits_total");
+  }
+  EXPECT_GE(hits, hits_before + 3 * kBlockTokens);
+  const ClusterState::RoutingCounts c = state_->routing_counts();
+  EXPECT_EQ(c.by_prefix, 1u);
+  EXPECT_EQ(c.prefix_tokens, 3u * kBlockTokens);
 }
 
 }  // namespace

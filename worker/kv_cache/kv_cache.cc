@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/kv_block_hash.h"
 #include "common/numeric.h"
-#include "worker/kv_cache/block_hash.h"
 
 namespace r1 {
 

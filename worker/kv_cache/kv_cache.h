@@ -7,9 +7,9 @@
 // table (KvSequence). Every block has a reference count (the block tables holding it).
 //
 // Prefix caching (optional, used by calling RegisterFullBlocks/AcquirePrefix): a full block whose
-// rows are computed is registered under its chained content hash (block_hash.h). A new sequence
-// whose tokens start with registered blocks takes them into its block table (no copy; one more
-// reference each). Full blocks are never written again, so sharing them is safe. A registered
+// rows are computed is registered under its chained content hash (common/kv_block_hash.h). A new
+// sequence whose tokens start with registered blocks takes them into its block table (no copy; one
+// more reference each). Full blocks are never written again, so sharing them is safe. A registered
 // block whose count drops to 0 stays cached, evictable: Reserve takes uncached free blocks first,
 // then evicts the least recently released cached ones. Not thread-safe: the engine's step loop
 // owns it.
@@ -22,10 +22,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/kv_block_hash.h"  // kBlockTokens, the block hashes
 
 namespace r1 {
-
-inline constexpr int kBlockTokens = 64;
 
 // A sequence's view of the cache: its blocks in position order and how many positions hold
 // valid rows.

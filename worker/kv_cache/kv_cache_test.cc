@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/kv_block_hash.h"
 #include "common/numeric.h"
-#include "worker/kv_cache/block_hash.h"
 
 namespace r1 {
 namespace {

@@ -1,6 +1,4 @@
-#include "worker/kv_cache/block_hash.h"
-
-#include "worker/kv_cache/kv_cache.h"
+#include "common/kv_block_hash.h"
 
 namespace r1 {
 namespace {
@@ -24,6 +22,17 @@ uint64_t HashKvBlock(uint64_t parent, const int* tokens) {
                  (static_cast<uint64_t>(i) << 32)));
   }
   return h;
+}
+
+std::vector<uint64_t> HashKvBlocks(const int* tokens, size_t n) {
+  std::vector<uint64_t> out;
+  out.reserve(n / kBlockTokens);
+  uint64_t parent = kRootBlockHash;
+  for (size_t i = 0; i + kBlockTokens <= n; i += kBlockTokens) {
+    parent = HashKvBlock(parent, tokens + i);
+    out.push_back(parent);
+  }
+  return out;
 }
 
 }  // namespace r1
