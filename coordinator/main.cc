@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_keys.h"
+#include "common/file_util.h"
 #include "common/logging.h"
 #include "common/model_config.h"
 #include "common/tokenizer/tokenizer.h"
@@ -47,6 +48,9 @@ ABSL_FLAG(std::string, grpc_tls_client_ca_file, "",
 ABSL_FLAG(std::string, tokenizer, "",
           "tokenizer.json; default <model>/tokenizer.json. The tokenizer_config.json and "
           "chat_template.jinja beside it give the BOS/EOS tokens and the chat template.");
+ABSL_FLAG(std::string, chat_template, "",
+          "A Jinja chat template file to render instead of the tokenizer's (e.g. one that renders "
+          "the request's tools); empty = the tokenizer's.");
 ABSL_FLAG(int, http_threads, 4, "HTTP I/O threads (every socket operation of the OpenAI API).");
 ABSL_FLAG(int, http_request_threads, 2,
           "Threads that parse OpenAI API requests, build their prompts and submit them; "
@@ -73,6 +77,14 @@ ABSL_FLAG(double, max_queue_wait_s, 30,
           "Requests whose estimated wait for their first token (queued prompt tokens over the "
           "measured drain rate, or the age of the oldest waiting request) exceeds this many "
           "seconds on every worker get 429 with Retry-After at once. 0 = off.");
+ABSL_FLAG(int64_t, prefix_affinity_blocks, 1 << 20,
+          "Prefix-aware routing: 64-token block hashes of routed prompts remembered (LRU, about "
+          "40 bytes each) to send a request to the worker that holds its longest prefix. 0 = off "
+          "(least loaded worker only).");
+ABSL_FLAG(int64_t, prefix_affinity_load_threshold, 4096,
+          "Prefix-aware routing: the worker holding a request's prefix gets it unless its load "
+          "(queued prompt tokens, plus 64 per sequence in flight) exceeds the least loaded "
+          "worker's by more than this many tokens.");
 ABSL_FLAG(std::string, model, "", "Model directory (config.json, tokenizer.json, safetensors).");
 ABSL_FLAG(std::string, served_model_name, "deepseek-r1", "Model id shown to clients.");
 ABSL_FLAG(int, group_size, 1, "Workers per engine group (expert-parallel degree).");
@@ -142,7 +154,19 @@ int main(int argc, char** argv) {
     r1::log::Error({}, "{}", tokenizer.status().message());
     return 2;
   }
-  r1::log::Info({}, "chat template: {}", (*tokenizer)->chat_template_source());
+  std::string chat_template;
+  const std::string chat_template_file = absl::GetFlag(FLAGS_chat_template);
+  if (!chat_template_file.empty()) {
+    auto text = r1::ReadFileBounded(chat_template_file, 1 << 20);
+    if (!text.ok()) {
+      r1::log::Error({}, "--chat_template: {}", text.status().message());
+      return 2;
+    }
+    chat_template = *std::move(text);
+  }
+  r1::log::Info({}, "chat template: {}",
+                chat_template_file.empty() ? (*tokenizer)->chat_template_source()
+                                           : chat_template_file + " (--chat_template)");
   if ((*tokenizer)->id_limit() > config->vocab_size) {
     r1::log::Error({}, "{}: token ids reach {} but the model's vocab_size is {}", tokenizer_path,
                    (*tokenizer)->id_limit(), config->vocab_size);
@@ -162,6 +186,8 @@ int main(int argc, char** argv) {
   ho.idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_idle_timeout_s));
   ho.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_request_timeout_s));
   ho.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  ho.chat_template = chat_template;
+  ho.chat_template_origin = chat_template_file;
   if (const absl::Status s = r1::http::ValidateOpenAiHttpServerOptions(ho); !s.ok()) {
     r1::log::Error({}, "{} (see --help for the flags)", s.message());
     return 2;
@@ -216,6 +242,13 @@ int main(int argc, char** argv) {
   co.max_inflight = absl::GetFlag(FLAGS_max_inflight);
   co.max_waiting_per_worker = absl::GetFlag(FLAGS_max_waiting_per_worker);
   co.max_queue_wait = absl::Seconds(absl::GetFlag(FLAGS_max_queue_wait_s));  // NaN: infinite
+  if (absl::GetFlag(FLAGS_prefix_affinity_blocks) < 0) {
+    r1::log::Error({}, "--prefix_affinity_blocks={}: must be >= 0",
+                   absl::GetFlag(FLAGS_prefix_affinity_blocks));
+    return 2;
+  }
+  co.prefix_affinity_blocks = static_cast<size_t>(absl::GetFlag(FLAGS_prefix_affinity_blocks));
+  co.prefix_affinity_load_threshold = absl::GetFlag(FLAGS_prefix_affinity_load_threshold);
   if (const absl::Status s = r1::ValidateClusterOptions(co); !s.ok()) {
     r1::log::Error({}, "{} (see --help for the flags)", s.message());
     return 2;
@@ -251,6 +284,8 @@ int main(int argc, char** argv) {
   r1::InferenceServiceOptions io;
   io.auth = &api_auth;
   io.request_timeout = ho.request_timeout;
+  io.chat_template = chat_template;
+  io.chat_template_origin = chat_template_file;
   auto inference = r1::InferenceService::Create(tokenizer->get(), &state, io);
   if (!inference.ok()) {
     r1::log::Error({}, "{}", inference.status().message());
@@ -283,6 +318,7 @@ int main(int argc, char** argv) {
   r1::ClusterMetrics cluster_metrics(registry.get());
   auto metrics_text = [&] {
     cluster_metrics.Update(state.Status());
+    cluster_metrics.UpdateRouting(state.routing_counts());
     return prometheus::TextSerializer().Serialize(registry->Collect());
   };
   r1::http::OpenAiHttpServer http(ho, tokenizer->get(), &state, registry.get(), metrics_text);

@@ -130,13 +130,47 @@ ojson MessagesJson(const std::vector<ChatMessage>& messages, Escaper* escaper) {
         fn["name"] = escaper->Escape(c.name);
         fn["arguments"] = escaper->Escape(c.arguments);
         ojson call = ojson::object();
+        if (!c.id.empty()) call["id"] = escaper->Escape(c.id);
         call["type"] = escaper->Escape(c.type);
         call["function"] = std::move(fn);
         calls.push_back(std::move(call));
       }
       jm["tool_calls"] = std::move(calls);
     }
+    if (!m.tool_call_id.empty()) jm["tool_call_id"] = escaper->Escape(m.tool_call_id);
     out.push_back(std::move(jm));
+  }
+  return out;
+}
+
+// The request's tools as vLLM passes them (null when there are none), strings escaped.
+absl::StatusOr<ojson> ToolsJson(const std::vector<ChatTool>& tools, Escaper* escaper) {
+  if (tools.empty()) return ojson();
+  ojson out = ojson::array();
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const ChatTool& t = tools[i];
+    ojson fn = ojson::object();
+    fn["name"] = escaper->Escape(t.name);
+    // As vLLM passes them: description and parameters always, null when not given.
+    fn["description"] =
+        t.description.has_value() ? ojson(escaper->Escape(*t.description)) : ojson(nullptr);
+    fn["parameters"] = nullptr;
+    if (!t.parameters_json.empty()) {
+      const std::string param = absl::StrCat("tools[", i, "].function.parameters");
+      const ojson parsed = ojson::parse(t.parameters_json.begin(), t.parameters_json.end(), nullptr,
+                                        /*allow_exceptions=*/false);
+      ojson escaped;
+      if (parsed.is_discarded() || !parsed.is_object() ||
+          !escaper->EscapeJson(parsed, 1, &escaped)) {
+        return InvalidRequest(absl::StrCat("'", param, "' must be a JSON Schema object."), param,
+                              "invalid_value");
+      }
+      fn["parameters"] = std::move(escaped);
+    }
+    ojson tool = ojson::object();
+    tool["type"] = "function";
+    tool["function"] = std::move(fn);
+    out.push_back(std::move(tool));
   }
   return out;
 }
@@ -193,7 +227,7 @@ absl::StatusOr<std::unique_ptr<ChatTemplateRenderer>> ChatTemplateRenderer::Crea
   ChatMessage hello;
   hello.role = "user";
   hello.content = "Hello";
-  if (auto probe = r->Render({hello}, ""); !probe.ok()) {
+  if (auto probe = r->Render({hello}, {}, ""); !probe.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.origin,
         ": the chat template fails on a one-message conversation: ", probe.status().message()));
@@ -214,10 +248,12 @@ ChatTemplateRenderer::ChatTemplateRenderer(jinja::Template tmpl, const ChatTempl
 }
 
 absl::StatusOr<std::vector<ChatPiece>> ChatTemplateRenderer::Render(
-    const std::vector<ChatMessage>& messages, absl::string_view kwargs_json) const {
+    const std::vector<ChatMessage>& messages, const std::vector<ChatTool>& tools,
+    absl::string_view kwargs_json) const {
   Escaper escaper(matcher_, special_);
   jinja::ChatTemplateInputs in;
   in.messages = MessagesJson(messages, &escaper);
+  ASSIGN_OR_RETURN(in.tools, ToolsJson(tools, &escaper));
   in.add_generation_prompt = true;
   in.special_tokens = special_tokens_;
   ASSIGN_OR_RETURN(in.kwargs, KwargsJson(kwargs_json, &escaper));

@@ -2,20 +2,22 @@
 // chat_template.jinja; see tok::Tokenizer::chat_template()) parsed once with common/jinja and
 // rendered per request, as transformers' apply_chat_template renders it.
 //
-// Variables (transformers' render(messages=..., tools=None, documents=None,
+// Variables (transformers' render(messages=..., tools=..., documents=None,
 // add_generation_prompt=True, **special_tokens, **chat_template_kwargs)): `messages` as
-// {"role", "content", "tool_calls": [{"type", "function": {"name", "arguments"}}]} objects
-// (content null when absent), `add_generation_prompt` true (generation always starts a new
-// assistant turn), `bos_token` / `eos_token` from tokenizer_config.json, and every key of the
-// request's chat_template_kwargs. Like vLLM, a kwarg may override a special token but not the
-// variables the server sets itself: `messages`, `tools`, `documents`, `add_generation_prompt`
-// (vLLM lets this one through; this server has no continue_final_message, so the prompt always
-// ends in the generation prompt), and vLLM's refused `chat_template` and `tokenize`. Unlike
-// vLLM, kwargs the template never reads are passed too rather than dropped; the template ignores
-// them either way.
+// {"role", "content", "tool_calls": [{"id", "type", "function": {"name", "arguments"}}],
+// "tool_call_id"} objects (content null when absent; ids only when given), `tools` as
+// [{"type": "function", "function": {"name", "description", "parameters"}}] (as vLLM passes
+// them: description and parameters None when not given; `tools` None without tools),
+// `add_generation_prompt` true (generation always starts a new assistant turn), `bos_token` /
+// `eos_token` from tokenizer_config.json, and every key of the request's chat_template_kwargs. Like
+// vLLM, a kwarg may override a special token but not the variables the server sets itself:
+// `messages`, `tools`, `documents`, `add_generation_prompt` (vLLM lets this one through; this
+// server has no continue_final_message, so the prompt always ends in the generation prompt), and
+// vLLM's refused `chat_template` and `tokenize`. Unlike vLLM, kwargs the template never reads are
+// passed too rather than dropped; the template ignores them either way.
 //
 // Client text never becomes a special token: before rendering, every special added token and
-// every U+E000 in the strings of the messages and the kwargs is replaced by a marker
+// every U+E000 in the strings of the messages, the tools and the kwargs is replaced by a marker
 // (U+E000 <index> U+E001, private-use characters) for the literal text. Render() returns the
 // output cut into pieces: rendered text, in which special tokens are the template's own, and
 // literals, the client's special-token strings, to be encoded as plain text. Templates see the
@@ -67,9 +69,10 @@ class ChatTemplateRenderer {
   static absl::StatusOr<std::unique_ptr<ChatTemplateRenderer>> Create(
       const ChatTemplateConfig& config, const std::vector<tok::AddedToken>& added_tokens);
 
-  // Renders `messages` with the generation prompt. `kwargs_json`: the request's
-  // chat_template_kwargs as a JSON object text; empty = none.
+  // Renders `messages` and `tools` (empty: None) with the generation prompt. `kwargs_json`: the
+  // request's chat_template_kwargs as a JSON object text; empty = none.
   absl::StatusOr<std::vector<ChatPiece>> Render(const std::vector<ChatMessage>& messages,
+                                                const std::vector<ChatTool>& tools,
                                                 absl::string_view kwargs_json) const;
 
  private:

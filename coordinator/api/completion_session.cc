@@ -5,7 +5,9 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/logging.h"
 #include "coordinator/api/api_status.h"
 
@@ -38,16 +40,31 @@ absl::string_view RejectionReason(const absl::Status& s) {
   }
 }
 
-detok::OutputOptions MakeOutputOptions(const CompletionEnv& env, const OpenAiRequest& request) {
+// The rendered prompt ends in an open "<think>" (R1's template: "<｜Assistant｜><think>\n";
+// V3.1's with thinking on), so generation starts inside the reasoning. Templates that end
+// elsewhere (after tool outputs, V3's "<｜Assistant｜>", V3.1's "</think>") start in content, where
+// a leading "<think>" of the output still opens the reasoning.
+bool PromptEndsInThink(const tok::Tokenizer& tokenizer, const std::vector<int32_t>& ids) {
+  const size_t n = std::min<size_t>(ids.size(), 4);
+  absl::StatusOr<std::string> tail =
+      tokenizer.Decode(absl::MakeConstSpan(ids).subspan(ids.size() - n));
+  return tail.ok() && absl::EndsWith(absl::StripTrailingAsciiWhitespace(*tail), "<think>");
+}
+
+detok::OutputOptions MakeOutputOptions(const CompletionEnv& env, const OpenAiRequest& request,
+                                       bool starts_in_reasoning) {
   const bool chat = request.kind == ApiKind::kChat;
   detok::OutputOptions o;
-  // The template ends the prompt in "<think>\n" unless the conversation ends in tool outputs.
-  o.starts_in_reasoning = chat && request.messages.back().role != "tool";
+  o.starts_in_reasoning = chat && starts_in_reasoning;
   o.parse_reasoning = chat;
+  o.parse_tool_calls = ParsesToolCalls(request);
   o.stop_strings = request.stop;
   if (!request.ignore_eos) o.stop_token_ids.insert(env.prompts->eos_id());
   o.stop_token_ids.insert(request.stop_token_ids.begin(), request.stop_token_ids.end());
   o.skip_ids = env.skip_ids;
+  if (o.parse_tool_calls) {
+    for (int32_t id : ToolCallMarkerIds(*env.tokenizer)) o.skip_ids.erase(id);
+  }
   return o;
 }
 
@@ -59,6 +76,8 @@ absl::string_view FinishReasonText(CompletionFinish finish) {
       return "stop";
     case CompletionFinish::kLength:
       return "length";
+    case CompletionFinish::kToolCalls:
+      return "tool_calls";
     default:
       return "";
   }
@@ -74,6 +93,8 @@ absl::StatusOr<std::unique_ptr<CompletionSession>> CompletionSession::Start(
   };
   absl::StatusOr<std::vector<int32_t>> ids = env->prompts->Build(request);
   if (!ids.ok()) return reject(ids.status());
+  const detok::OutputOptions output_options = MakeOutputOptions(
+      *env, request, request.kind == ApiKind::kChat && PromptEndsInThink(*env->tokenizer, *ids));
   const int64_t prompt_tokens = static_cast<int64_t>(ids->size());
   const ServedModel model = env->generator->Model();
   absl::StatusOr<GenerationRequest> greq = MakeGenerationRequest(
@@ -106,7 +127,7 @@ absl::StatusOr<std::unique_ptr<CompletionSession>> CompletionSession::Start(
       session->ended_ = true;  // nothing was counted as running
       return reject(s);
     }
-    auto sample_state = std::make_unique<Sample>(env->tokenizer, MakeOutputOptions(*env, request));
+    auto sample_state = std::make_unique<Sample>(env->tokenizer, output_options);
     sample_state->handle = *std::move(handle);
     session->samples_.push_back(std::move(sample_state));
   }
@@ -202,6 +223,9 @@ void CompletionSession::EndSession(const absl::Status& error) {
 
 void CompletionSession::EndSample(int index, CompletionFinish finish, CompletionStep* step) {
   Sample& s = *samples_[index];
+  if (finish == CompletionFinish::kStop && s.tracker.tool_calls() > 0) {
+    finish = CompletionFinish::kToolCalls;
+  }
   s.finish = finish;
   step->finish = finish;
   if (!s.generation_over) {
@@ -237,8 +261,7 @@ CompletionStep CompletionSession::Next(absl::Duration timeout) {
       step.index = static_cast<int>(i);
       detok::OutputDelta delta;
       samples_[i]->tracker.Finish(&delta);
-      step.reasoning = std::move(delta.reasoning);
-      step.content = std::move(delta.content);
+      TakeDelta(&delta, &step);
       break;
     }
     Fail(ApiStatus(absl::StatusCode::kDeadlineExceeded,
@@ -271,16 +294,24 @@ CompletionStep CompletionSession::Next(absl::Duration timeout) {
   return step;
 }
 
+void CompletionSession::TakeDelta(detok::OutputDelta* delta, CompletionStep* step) {
+  Sample& s = *samples_[step->index];
+  step->reasoning = std::move(delta->reasoning);
+  step->content = std::move(delta->content);
+  for (detok::ParsedToolCall& c : delta->tool_calls) {
+    step->tool_calls.push_back(
+        ToolCall{s.tool_calls++, NewToolCallId(), std::move(c.name), std::move(c.arguments)});
+  }
+  delta->tool_calls.clear();
+}
+
 CompletionStep CompletionSession::Process(int index, TokenBatch batch) {
   Sample& s = *samples_[index];
   CompletionStep step;
   step.index = index;
   if (batch.end != GenerationEnd::kNone) s.generation_over = true;
   detok::OutputDelta delta;
-  auto take_text = [&] {
-    step.reasoning = std::move(delta.reasoning);
-    step.content = std::move(delta.content);
-  };
+  auto take_text = [&] { TakeDelta(&delta, &step); };
   if (!batch.token_ids.empty()) {
     const absl::Time t = absl::Now();
     if (env_->metrics != nullptr && !s.tracker.stopped()) {

@@ -23,13 +23,13 @@
 // Generator sequence per sample (sample i with seed + i when the request has a seed; without one
 // each sample gets its own random seed); if one Submit fails, those already submitted are
 // cancelled. Next waits for the next batch of any sample (at most `timeout`; samples are polled in
-// turn), detokenizes it (that sample's OutputTracker: UTF-8 safe, stop strings, reasoning split)
-// and returns it as that sample's step. A sample ends on a stop token or string (its sequence is
-// then cancelled at once) or on the generator's own end. The whole session ends with an error —
-// every other sample cancelled — at the deadline, when a sample's sequence fails or is cancelled
-// by the cluster, on an undecodable token, or when the generator returned no logprobs for tokens
-// of a request that asked for them. Destroying a session with sequences still running cancels
-// them.
+// turn), detokenizes it (that sample's OutputTracker: UTF-8 safe, stop strings, reasoning split,
+// tool calls with tools.h's rules) and returns it as that sample's step. A sample ends on a stop
+// token or string (its sequence is then cancelled at once) or on the generator's own end. The whole
+// session ends with an error — every other sample cancelled — at the deadline, when a sample's
+// sequence fails or is cancelled by the cluster, on an undecodable token, or when the generator
+// returned no logprobs for tokens of a request that asked for them. Destroying a session with
+// sequences still running cancels them.
 //
 // Metrics (RequestMetrics) count the request once: running, prompt tokens, time to the first token
 // of any sample, end-to-end latency and cancellations; generation tokens and inter-token latency
@@ -61,6 +61,7 @@
 #include "coordinator/api/output_tracker.h"
 #include "coordinator/api/prompt_builder.h"
 #include "coordinator/api/request_metrics.h"
+#include "coordinator/api/tools.h"
 #include "coordinator/api/usage.h"
 #include "coordinator/core/generator.h"
 
@@ -75,7 +76,8 @@ struct CompletionEnv {
   absl::flat_hash_set<int32_t> skip_ids;      // special ids decoded to nothing
 };
 
-enum class CompletionFinish { kNone, kStop, kLength, kError };
+// kToolCalls: a sample that parsed tool calls (tools.h) and then ended as kStop would.
+enum class CompletionFinish { kNone, kStop, kLength, kToolCalls, kError };
 
 // What one Next() produced, for one sample.
 struct CompletionStep {
@@ -84,7 +86,8 @@ struct CompletionStep {
   std::vector<TokenLogprob> logprobs;  // with request.logprobs: one per token_ids entry
   std::string reasoning;               // new reasoning_content text (chat only)
   std::string content;                 // new answer text
-  // kStop / kLength: this sample ended; kError: the whole session ended with `error`.
+  std::vector<ToolCall> tool_calls;    // tool calls completed in this step (chat with tools)
+  // kStop / kLength / kToolCalls: this sample ended; kError: the whole session ended with `error`.
   CompletionFinish finish = CompletionFinish::kNone;
   // With kError: DeadlineExceeded (the deadline passed; code request_timeout), Unavailable (the
   // cluster cancelled the sequence), Internal (the generator failed, an undecodable token, or
@@ -93,12 +96,12 @@ struct CompletionStep {
 
   // Nothing happened: no tokens, no text, no finish.
   bool empty() const {
-    return token_ids.empty() && reasoning.empty() && content.empty() &&
+    return token_ids.empty() && reasoning.empty() && content.empty() && tool_calls.empty() &&
            finish == CompletionFinish::kNone;
   }
 };
 
-// "stop" / "length" (empty for kNone and kError).
+// "stop" / "length" / "tool_calls" (empty for kNone and kError).
 absl::string_view FinishReasonText(CompletionFinish finish);
 
 class CompletionSession {
@@ -150,6 +153,7 @@ class CompletionSession {
     bool generation_over = false;  // the generator ended the sequence (or it was cancelled)
     CompletionFinish finish = CompletionFinish::kNone;
     absl::Time last_token = absl::InfinitePast();
+    int tool_calls = 0;  // tool calls handed out so far (the next one's index)
   };
 
   CompletionSession(const CompletionEnv* env, const OpenAiRequest& request, std::string request_id,
@@ -157,6 +161,8 @@ class CompletionSession {
                     int32_t max_new_tokens);
   // Sample `index`'s batch as a step.
   CompletionStep Process(int index, TokenBatch batch);
+  // Moves `delta`'s text and tool calls (given ids and indexes) into *step.
+  void TakeDelta(detok::OutputDelta* delta, CompletionStep* step);
   // Sample `index` ended without error.
   void EndSample(int index, CompletionFinish finish, CompletionStep* step);
   // The session ends with `error` (set on *step, for sample step->index); the other samples are

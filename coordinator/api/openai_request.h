@@ -20,6 +20,9 @@
 //   - chat: top_logprobs 0–20 (only with logprobs); completions: 0–5 alternatives;
 //   - chat: a non-empty list of messages; roles system, user, assistant, tool (the transports map
 //     "developer" to system); null content only for an assistant message with tool calls;
+//   - chat: at most kMaxTools tools, each a function with a name of 1–64 letters, digits, '_' or
+//     '-', names unique, parameters (when given) a JSON object; tool_choice "auto" or "none"
+//     (the transports refuse "required" and a named function); tools.h says what they do;
 //   - completions: prompt text, or a non-empty list of token ids (each in [0, vocab_size)); no
 //     chat_template_kwargs.
 // Every error is an absl::Status made with InvalidRequest/ApiStatus (api_status.h): status code,
@@ -51,19 +54,34 @@ inline constexpr int32_t kMaxSamples = 16;               // n
 inline constexpr size_t kMaxLogitBias = 300;             // logit_bias entries (as OpenAI)
 inline constexpr int32_t kMaxChatTopLogprobs = 20;       // chat top_logprobs
 inline constexpr int32_t kMaxCompletionTopLogprobs = 5;  // completions logprobs
+inline constexpr size_t kMaxTools = 128;                 // tools (as OpenAI)
+inline constexpr size_t kMaxToolNameBytes = 64;          // a tool's function name (as OpenAI)
 
 // One chat message after validation: content flattened to a string (nullopt = JSON null).
 struct ChatToolCall {
   std::string type;  // "function"
   std::string name;
   std::string arguments;
+  std::string id = "";  // not given
 };
 struct ChatMessage {
   std::string role;  // system, user, assistant, tool ("developer" arrives as "system")
   std::optional<std::string> content;
   std::vector<ChatToolCall> tool_calls;
-  bool has_tool_calls = false;  // "tool_calls" was present (possibly empty)
+  bool has_tool_calls = false;    // "tool_calls" was present (possibly empty)
+  std::string tool_call_id = "";  // role tool: the call it answers ("" = not given)
 };
+
+// A function the model may call (OpenAI's {"type": "function", "function": {...}}).
+struct ChatTool {
+  std::string name;
+  std::optional<std::string> description;
+  std::string parameters_json;  // the JSON Schema object's text; "" = not given
+};
+
+// OpenAI's tool_choice: "auto" (the model decides; its calls are parsed) or "none" (no calls
+// parsed; the template still sees the tools, as in vLLM).
+enum class ToolChoice { kAuto, kNone };
 
 struct OpenAiRequest {
   ApiKind kind = ApiKind::kChat;
@@ -75,6 +93,9 @@ struct OpenAiRequest {
   // kChat: chat_template_kwargs, extra variables for the chat template, as the text of a JSON
   // object ("" = none); checked and parsed where the template is rendered (prompt_builder.h).
   std::string chat_template_kwargs;
+  // kChat: the tools passed to the chat template, and whether tool calls are parsed.
+  std::vector<ChatTool> tools;
+  ToolChoice tool_choice = ToolChoice::kAuto;
   // kCompletion: text, or token ids when prompt_is_ids.
   std::string prompt_text;
   std::vector<int32_t> prompt_ids;
@@ -111,8 +132,8 @@ RequestLimits MakeRequestLimits(const ServedModel& model, int64_t tokenizer_id_l
 // The value checks every front end applies to a request, whatever its wire form (the HTTP parser
 // after reading the JSON, the gRPC service after mapping its proto): messages (roles, content,
 // tool calls), prompt and stop ids below the vocabulary, max_tokens, n, top_k, temperature,
-// top_p, penalties, logit_bias, logprobs / top_logprobs, stop strings, min_tokens, and last the
-// model (404 model_not_found). Normalizes top_k -1 to 0. Errors name the OpenAI parameter.
+// top_p, penalties, logit_bias, logprobs / top_logprobs, stop strings, min_tokens, tools, and last
+// the model (404 model_not_found). Normalizes top_k -1 to 0. Errors name the OpenAI parameter.
 absl::Status ValidateOpenAiRequest(OpenAiRequest* request, const RequestLimits& limits);
 
 // Builds the GenerationRequest of the first sample: checks the context (prompt + max(max_tokens, 1)

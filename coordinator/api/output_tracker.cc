@@ -15,11 +15,13 @@ absl::Status OutputTracker::Append(absl::Span<const int32_t> ids, detok::OutputD
   if (consumed != nullptr) *consumed = 0;
   for (; i < ids.size() && !stream_.finished(); ++i) {
     const size_t before = delta->content.size();
+    const size_t calls_before = delta->tool_calls.size();
     RETURN_IF_ERROR(stream_.Append(ids.subspan(i, 1), delta));
     ++completion_tokens_;
+    tool_calls_ += static_cast<int>(delta->tool_calls.size() - calls_before);
     if (consumed != nullptr) *consumed = i + 1;
     if (!content_seen_) {
-      if (delta->content.size() > before) {
+      if (delta->content.size() > before || delta->tool_calls.size() > calls_before) {
         content_seen_ = true;
       } else {
         ++reasoning_tokens_;
@@ -32,7 +34,9 @@ absl::Status OutputTracker::Append(absl::Span<const int32_t> ids, detok::OutputD
 
 void OutputTracker::Finish(detok::OutputDelta* delta) {
   if (stream_.finished()) return;
+  const size_t calls_before = delta->tool_calls.size();
   stream_.Finish(delta);
+  tool_calls_ += static_cast<int>(delta->tool_calls.size() - calls_before);
 }
 
 }  // namespace r1::api

@@ -5,10 +5,10 @@
 // stop token that ended it included (it was generated and cost a step; vLLM counts it too); ids
 // the generator sent after the output had ended (a stop string matched, or after a stop token)
 // are not consumed and not counted. reasoning_tokens counts the consumed ids before the first one
-// whose text reached `content` (the "</think>" token included); an output that never leaves the
-// reasoning counts all its ids. Text held back by the stop-string matcher or the reasoning parser
-// is attributed to the id that releases it, so reasoning_tokens can run a few ids long when stop
-// strings are set.
+// whose text reached `content` or completed a tool call (the "</think>" token included); an output
+// that never leaves the reasoning counts all its ids. Text held back by the stop-string matcher or
+// the reasoning parser is attributed to the id that releases it, so reasoning_tokens can run a few
+// ids long when stop strings are set.
 //
 // One instance per sequence, used by one thread. The tokenizer is borrowed and must outlive
 // *this.
@@ -45,6 +45,8 @@ class OutputTracker {
   int64_t reasoning_tokens() const {
     return content_seen_ ? reasoning_tokens_ : completion_tokens_;
   }
+  // Tool calls parsed so far (options.parse_tool_calls).
+  int tool_calls() const { return tool_calls_; }
 
  private:
   detok::OutputStream stream_;
@@ -52,6 +54,7 @@ class OutputTracker {
   int64_t reasoning_tokens_ = 0;
   bool content_seen_ = false;
   bool stopped_ = false;
+  int tool_calls_ = 0;
 };
 
 }  // namespace r1::api

@@ -10,10 +10,16 @@ namespace r1::api {
 
 absl::StatusOr<std::unique_ptr<PromptBuilder>> PromptBuilder::Create(
     const tok::Tokenizer* tokenizer, const std::string& eos_token) {
+  return CreateWithChatTemplate(tokenizer, eos_token, "", "");
+}
+
+absl::StatusOr<std::unique_ptr<PromptBuilder>> PromptBuilder::CreateWithChatTemplate(
+    const tok::Tokenizer* tokenizer, const std::string& eos_token,
+    const std::string& template_source, const std::string& template_origin) {
   if (tokenizer == nullptr) return absl::InvalidArgumentError("PromptBuilder: no tokenizer");
   ChatTemplateConfig config;
-  config.source = tokenizer->chat_template();
-  config.origin = tokenizer->chat_template_source();
+  config.source = template_source.empty() ? tokenizer->chat_template() : template_source;
+  config.origin = template_source.empty() ? tokenizer->chat_template_source() : template_origin;
   // transformers passes the tokenizer's special tokens (tokenizer_config.json) to the template.
   if (tokenizer->bos_id().has_value())
     config.bos_token = tokenizer->IdToToken(*tokenizer->bos_id());
@@ -56,16 +62,16 @@ absl::StatusOr<std::vector<int32_t>> PromptBuilder::Build(const OpenAiRequest& r
 }
 
 absl::StatusOr<std::string> PromptBuilder::RenderChat(const OpenAiRequest& request) const {
-  ASSIGN_OR_RETURN(std::vector<ChatPiece> pieces,
-                   renderer_->Render(request.messages, request.chat_template_kwargs));
+  ASSIGN_OR_RETURN(std::vector<ChatPiece> pieces, renderer_->Render(request.messages, request.tools,
+                                                                    request.chat_template_kwargs));
   std::string out;
   for (const ChatPiece& p : pieces) out += p.text;
   return out;
 }
 
 absl::StatusOr<std::vector<int32_t>> PromptBuilder::EncodeChat(const OpenAiRequest& request) const {
-  ASSIGN_OR_RETURN(std::vector<ChatPiece> pieces,
-                   renderer_->Render(request.messages, request.chat_template_kwargs));
+  ASSIGN_OR_RETURN(std::vector<ChatPiece> pieces, renderer_->Render(request.messages, request.tools,
+                                                                    request.chat_template_kwargs));
   const std::vector<tok::AddedToken>& added = tokenizer_->added_tokens();
   tok::EncodeOptions run_options;
   run_options.add_special_tokens = false;

@@ -44,6 +44,12 @@ class PromptBuilder {
   // (ChatTemplateRenderer::Create); the errors name the file and field.
   static absl::StatusOr<std::unique_ptr<PromptBuilder>> Create(const tok::Tokenizer* tokenizer,
                                                                const std::string& eos_token);
+  // With the tokenizer's BOS / EOS tokens and `template_source` (named `template_origin` in
+  // errors) instead of the tokenizer's chat template — e.g. a template that renders `tools`,
+  // given by the operator (r1-coordinator --chat_template); an empty source = Create above.
+  static absl::StatusOr<std::unique_ptr<PromptBuilder>> CreateWithChatTemplate(
+      const tok::Tokenizer* tokenizer, const std::string& eos_token,
+      const std::string& template_source, const std::string& template_origin);
   // With another chat template (`chat_template.source`, named by `chat_template.origin`); its
   // bos_token / eos_token are used as given.
   static absl::StatusOr<std::unique_ptr<PromptBuilder>> Create(

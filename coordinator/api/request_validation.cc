@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/api/api_status.h"
 #include "coordinator/api/openai_request.h"
+#include "coordinator/api/tools.h"
 
 namespace r1::api {
 namespace {
@@ -187,6 +188,8 @@ absl::Status ValidateOpenAiRequest(OpenAiRequest* request, const RequestLimits& 
         "supported.",
         "min_tokens", "unsupported_parameter");
   }
+  s = ValidateTools(r);
+  if (!s.ok()) return s;
   if (r.top_k == -1) r.top_k = 0;
 
   // Last, so that a malformed request is reported as such whatever its model.

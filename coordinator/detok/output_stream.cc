@@ -12,26 +12,36 @@ OutputStream::OutputStream(const tok::Tokenizer* tokenizer, OutputOptions option
       stops_(options_.stop_strings),
       reasoning_(options_.starts_in_reasoning) {}
 
+void OutputStream::RouteContent(absl::string_view content, bool final, OutputDelta* delta) {
+  if (!options_.parse_tool_calls) {
+    delta->content.append(content.data(), content.size());
+    return;
+  }
+  ToolCallDelta t;
+  tools_.Append(content, &t);
+  if (final) tools_.Finish(&t);
+  delta->content += t.content;
+  for (ParsedToolCall& c : t.calls) delta->tool_calls.push_back(std::move(c));
+}
+
 void OutputStream::Route(absl::string_view text, OutputDelta* delta) {
   if (options_.parse_reasoning) {
     ReasoningDelta r;
     reasoning_.Append(text, &r);
     delta->reasoning += r.reasoning;
-    delta->content += r.content;
+    RouteContent(r.content, /*final=*/false, delta);
   } else {
-    delta->content.append(text.data(), text.size());
+    RouteContent(text, /*final=*/false, delta);
   }
 }
 
 void OutputStream::Close(OutputDelta* delta) {
   finished_ = true;
   delta->finished = true;
-  if (options_.parse_reasoning) {
-    ReasoningDelta r;
-    reasoning_.Finish(&r);
-    delta->reasoning += r.reasoning;
-    delta->content += r.content;
-  }
+  ReasoningDelta r;
+  if (options_.parse_reasoning) reasoning_.Finish(&r);
+  delta->reasoning += r.reasoning;
+  RouteContent(r.content, /*final=*/true, delta);
 }
 
 absl::Status OutputStream::Append(absl::Span<const int32_t> ids, OutputDelta* delta) {
@@ -100,6 +110,11 @@ absl::StatusOr<OutputDelta> DecodeComplete(const tok::Tokenizer& tokenizer,
     out.content = std::move(r.content);
   } else {
     out.content = std::move(text);
+  }
+  if (options.parse_tool_calls) {
+    ToolCallDelta t = ParseToolCalls(out.content);
+    out.content = std::move(t.content);
+    out.tool_calls = std::move(t.calls);
   }
   out.finished = true;
   return out;

@@ -1,5 +1,6 @@
 // One generated sequence's path from token ids to response text, for streaming and for complete
-// responses: IncrementalDetokenizer -> StopStringMatcher -> ReasoningParser.
+// responses: IncrementalDetokenizer -> StopStringMatcher -> ReasoningParser -> ToolCallParser
+// (on the content, when asked for).
 //
 // Stop strings apply to the whole generated text (reasoning included), as in vLLM; a stop token
 // id (EOS) ends the output without adding text. DecodeComplete() is the non-streaming path and
@@ -22,6 +23,7 @@
 #include "coordinator/detok/incremental_detokenizer.h"
 #include "coordinator/detok/reasoning_parser.h"
 #include "coordinator/detok/stop_strings.h"
+#include "coordinator/detok/tool_call_parser.h"
 
 namespace r1::detok {
 
@@ -31,6 +33,9 @@ struct OutputOptions {
   bool starts_in_reasoning = true;
   // Split reasoning from content; when false everything is content.
   bool parse_reasoning = true;
+  // Take DeepSeek tool calls out of the content (tool_call_parser.h). The tool-call markers must
+  // then be decoded as text (not in skip_ids).
+  bool parse_tool_calls = false;
   std::vector<std::string> stop_strings;
   // Ids that end the output (not decoded), e.g. EOS.
   absl::flat_hash_set<int32_t> stop_token_ids;
@@ -43,6 +48,7 @@ enum class FinishReason { kNone, kStopToken, kStopString };
 struct OutputDelta {
   std::string reasoning;
   std::string content;
+  std::vector<ParsedToolCall> tool_calls;  // with parse_tool_calls, in order
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
   std::optional<std::string> matched_stop;  // for kStopString
@@ -62,12 +68,15 @@ class OutputStream {
 
  private:
   void Route(absl::string_view text, OutputDelta* delta);
+  // Content through the tool-call parser (when enabled) into *delta.
+  void RouteContent(absl::string_view content, bool final, OutputDelta* delta);
   void Close(OutputDelta* delta);
 
   OutputOptions options_;
   IncrementalDetokenizer detok_;
   StopStringMatcher stops_;
   ReasoningParser reasoning_;
+  ToolCallParser tools_;
   bool finished_ = false;
 };
 

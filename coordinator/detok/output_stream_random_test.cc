@@ -2,8 +2,9 @@
 // non-streaming path (DecodeComplete): same reasoning, content and finish reason, every delta
 // valid UTF-8. Texts mix reasoning tags (as added tokens and, encoded without added-token
 // matching, as text pieces spanning several tokens), stop strings, multi-byte characters and
-// random ids (whose bytes are often invalid UTF-8). Runs on models/r1-tiny/tokenizer.json and on
-// $R1_TOKENIZER_JSON when set.
+// random ids (whose bytes are often invalid UTF-8), and DeepSeek tool-call markers and calls
+// (whole, in pieces and malformed) with tool-call parsing on or off. Runs on
+// models/r1-tiny/tokenizer.json and on $R1_TOKENIZER_JSON when set.
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -37,12 +38,29 @@ const char* const kFragments[] = {"<think>",    "</think>",  "</thi",
                                   "Hello",      " world",    "<｜end▁of▁sentence｜>",
                                   "<｜User｜>", "\r\n",      "…",
                                   "\\boxed{4}"};
+// Tool calls: markers, pieces and whole calls of both formats.
+const char* const kToolFragments[] = {
+    "<｜tool▁calls▁begin｜>",
+    "<｜tool▁calls▁end｜>",
+    "<｜tool▁call▁begin｜>",
+    "<｜tool▁call▁end｜>",
+    "<｜tool▁sep｜>",
+    "function",
+    "get_weather\n```json\n",
+    "{\"city\": \"巴黎\"}",
+    "\n```",
+    "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n{\"x\": [1]}\n```"
+    "<｜tool▁call▁end｜>",
+    "<｜tool▁call▁begin｜>g<｜tool▁sep｜>{}<｜tool▁call▁end｜><｜tool▁calls▁end｜>"};
 const char* const kStops[] = {"STOP", "###", "\n\n\n", "929", "world", "</", "😀", "OP S", "x"};
 
 std::string RandomText(std::mt19937& rng) {
   std::string s;
   const int n = static_cast<int>(rng() % 24);
-  for (int i = 0; i < n; ++i) s += kFragments[rng() % (sizeof(kFragments) / sizeof(*kFragments))];
+  for (int i = 0; i < n; ++i) {
+    s += rng() % 4 == 0 ? kToolFragments[rng() % (sizeof(kToolFragments) / sizeof(*kToolFragments))]
+                        : kFragments[rng() % (sizeof(kFragments) / sizeof(*kFragments))];
+  }
   return s;
 }
 
@@ -51,6 +69,7 @@ struct Stats {
   int splits = 0;
   int stopped_by_string = 0;
   int with_reasoning_and_content = 0;
+  int with_tool_calls = 0;
 };
 
 void CheckOne(const tok::Tokenizer& tok, const std::vector<int32_t>& ids, const OutputOptions& opts,
@@ -60,6 +79,7 @@ void CheckOne(const tok::Tokenizer& tok, const std::vector<int32_t>& ids, const 
   ++stats->sequences;
   if (want->reason == FinishReason::kStopString) ++stats->stopped_by_string;
   if (!want->reasoning.empty() && !want->content.empty()) ++stats->with_reasoning_and_content;
+  if (!want->tool_calls.empty()) ++stats->with_tool_calls;
   for (int split = 0; split < 3; ++split) {
     OutputStream stream(&tok, opts);
     OutputDelta total;
@@ -72,6 +92,7 @@ void CheckOne(const tok::Tokenizer& tok, const std::vector<int32_t>& ids, const 
       ASSERT_EQ(tok::FindInvalidUtf8(d.content), absl::string_view::npos);
       total.reasoning += d.reasoning;
       total.content += d.content;
+      total.tool_calls.insert(total.tool_calls.end(), d.tool_calls.begin(), d.tool_calls.end());
       if (d.finished) {
         total.finished = true;
         total.reason = d.reason;
@@ -84,12 +105,14 @@ void CheckOne(const tok::Tokenizer& tok, const std::vector<int32_t>& ids, const 
       stream.Finish(&d);
       total.reasoning += d.reasoning;
       total.content += d.content;
+      total.tool_calls.insert(total.tool_calls.end(), d.tool_calls.begin(), d.tool_calls.end());
       total.reason = d.reason;
       total.matched_stop = d.matched_stop;
     }
     ++stats->splits;
     ASSERT_EQ(total.reasoning, want->reasoning);
     ASSERT_EQ(total.content, want->content);
+    ASSERT_EQ(total.tool_calls, want->tool_calls);
     ASSERT_EQ(total.reason, want->reason);
     ASSERT_EQ(total.matched_stop, want->matched_stop);
   }
@@ -117,6 +140,12 @@ TEST(OutputStreamRandomTest, StreamingEqualsNonStreaming) {
       }
       if (rng() % 2 == 0) opts.stop_token_ids = {eos};
       if (rng() % 2 == 0) opts.skip_ids = SpecialIdsExceptThink(tok);
+      opts.parse_tool_calls = rng() % 2 == 0;
+      if (opts.parse_tool_calls) {
+        for (absl::string_view marker : kToolCallMarkers) {
+          if (auto id = tok.AddedTokenId(marker)) opts.skip_ids.erase(*id);
+        }
+      }
       std::vector<int32_t> ids;
       if (iter % 5 == 4) {  // random ids: partial and invalid UTF-8 byte sequences
         for (int k = static_cast<int>(rng() % 30); k > 0; --k) {
@@ -136,11 +165,12 @@ TEST(OutputStreamRandomTest, StreamingEqualsNonStreaming) {
     }
     std::printf(
         "%s: %d sequences, %d random splits compared (%d ended by a stop string, %d with "
-        "reasoning and content)\n",
+        "reasoning and content, %d with tool calls)\n",
         path.c_str(), stats.sequences, stats.splits, stats.stopped_by_string,
-        stats.with_reasoning_and_content);
+        stats.with_reasoning_and_content, stats.with_tool_calls);
     EXPECT_GT(stats.stopped_by_string, 100);
     EXPECT_GT(stats.with_reasoning_and_content, 100);
+    EXPECT_GT(stats.with_tool_calls, 100);
   }
 }
 

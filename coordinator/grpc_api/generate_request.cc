@@ -3,9 +3,24 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "coordinator/api/api_status.h"
 
 namespace r1 {
+
+std::vector<api::ChatTool> ChatToolsFromProto(
+    const google::protobuf::RepeatedPtrField<r1::v1::Tool>& tools) {
+  std::vector<api::ChatTool> out;
+  out.reserve(static_cast<size_t>(tools.size()));
+  for (const r1::v1::Tool& t : tools) {
+    api::ChatTool tool;
+    tool.name = t.name();
+    if (t.has_description()) tool.description = t.description();
+    tool.parameters_json = t.parameters_json();
+    out.push_back(std::move(tool));
+  }
+  return out;
+}
 
 std::vector<api::ChatMessage> ChatMessagesFromProto(
     const google::protobuf::RepeatedPtrField<r1::v1::ChatMessage>& messages) {
@@ -16,9 +31,11 @@ std::vector<api::ChatMessage> ChatMessagesFromProto(
     msg.role = m.role() == "developer" ? "system" : m.role();
     msg.has_tool_calls = m.tool_calls_size() > 0;
     for (const r1::v1::ToolCall& c : m.tool_calls()) {
-      msg.tool_calls.push_back({c.type().empty() ? "function" : c.type(), c.name(), c.arguments()});
+      msg.tool_calls.push_back(
+          {c.type().empty() ? "function" : c.type(), c.name(), c.arguments(), c.id()});
     }
     if (!(msg.has_tool_calls && m.content().empty())) msg.content = m.content();
+    if (msg.role == "tool") msg.tool_call_id = m.tool_call_id();
     out.push_back(std::move(msg));
   }
   return out;
@@ -36,6 +53,19 @@ absl::StatusOr<api::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::Generate
   }
   api::OpenAiRequest r;
   r.model = request.model();
+  r.tools = ChatToolsFromProto(request.tools());
+  if (request.tool_choice() == "none") {
+    r.tool_choice = api::ToolChoice::kNone;
+  } else if (request.tool_choice() == "required") {
+    return api::InvalidRequest(
+        "'required' is not supported (calls are not forced); use 'auto' or 'none'.", "tool_choice",
+        "unsupported_parameter");
+  } else if (!request.tool_choice().empty() && request.tool_choice() != "auto") {
+    return api::InvalidRequest(
+        absl::StrCat("Invalid value for 'tool_choice': '", request.tool_choice(),
+                     "' is not one of 'auto', 'none'."),
+        "tool_choice", "invalid_value");
+  }
   if (request.messages_size() > 0) {
     r.kind = api::ApiKind::kChat;
     r.messages = ChatMessagesFromProto(request.messages());

@@ -7,8 +7,11 @@
 // `prompt_token_ids` (completion ids). SamplingParams zero values mean the defaults the proto
 // documents: top_p 0 = 1, repetition_penalty 0 = 1, n 0 = 1; temperature 0 is greedy. A message
 // role "developer" is "system"; a tool call's empty type is "function"; an assistant message with
-// tool calls and empty content has no content. ChatMessage.tool_call_id is informational (R1's
-// template does not render it), as in the HTTP API.
+// tool calls and empty content has no content. ChatMessage.tool_call_id and ToolCall.id reach the
+// template (DeepSeek's templates do not render them), as in the HTTP API. `tools` are
+// api::ChatTools (validated by api::ValidateTools); tool_choice "" and "auto" are kAuto, "none"
+// kNone, "required" is refused as unsupported and any other value as invalid, naming
+// `tool_choice`.
 //
 // Errors: INVALID_ARGUMENT / NOT_FOUND as absl::Status with the OpenAI error details
 // (coordinator/api/api_status.h), `param` naming the OpenAI parameter. Stateless functions;
@@ -23,6 +26,10 @@
 #include "r1/v1/inference.pb.h"
 
 namespace r1 {
+
+// The tools of a chat (not yet validated).
+std::vector<api::ChatTool> ChatToolsFromProto(
+    const google::protobuf::RepeatedPtrField<r1::v1::Tool>& tools);
 
 // The messages of a chat (not yet validated).
 std::vector<api::ChatMessage> ChatMessagesFromProto(

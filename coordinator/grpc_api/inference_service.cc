@@ -25,6 +25,8 @@ r1::v1::FinishReason FinishReasonProto(api::CompletionFinish finish) {
       return r1::v1::FINISH_REASON_STOP;
     case api::CompletionFinish::kLength:
       return r1::v1::FINISH_REASON_LENGTH;
+    case api::CompletionFinish::kToolCalls:
+      return r1::v1::FINISH_REASON_TOOL_CALLS;
     default:
       return r1::v1::FINISH_REASON_ERROR;
   }
@@ -42,7 +44,8 @@ absl::StatusOr<std::unique_ptr<InferenceService>> InferenceService::Create(
   if (tokenizer == nullptr || generator == nullptr) {
     return absl::InvalidArgumentError("InferenceService: tokenizer and generator are required");
   }
-  auto prompts = api::PromptBuilder::Create(tokenizer, options.eos_token);
+  auto prompts = api::PromptBuilder::CreateWithChatTemplate(
+      tokenizer, options.eos_token, options.chat_template, options.chat_template_origin);
   if (!prompts.ok()) return prompts.status();
   return std::unique_ptr<InferenceService>(
       new InferenceService(tokenizer, generator, std::move(options), *std::move(prompts)));
@@ -96,13 +99,20 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
     }
     api::CompletionStep step = s.Next(options_.poll_interval);
     const bool last = step.finish != api::CompletionFinish::kNone;
-    if (!last && step.token_ids.empty()) continue;  // nothing new in this poll
+    if (!last && step.token_ids.empty() && step.tool_calls.empty()) continue;  // nothing new
     r1::v1::GenerateResponse out;
     out.set_request_id(id);
     out.set_index(step.index);
     out.set_reasoning_delta(step.reasoning);
     out.set_content_delta(step.content);
     out.mutable_token_ids()->Add(step.token_ids.begin(), step.token_ids.end());
+    for (const api::ToolCall& c : step.tool_calls) {
+      r1::v1::ToolCall* call = out.add_tool_calls();
+      call->set_id(c.id);
+      call->set_type("function");
+      call->set_name(c.name);
+      call->set_arguments(c.arguments);
+    }
     for (const TokenLogprob& lp : step.logprobs) {
       r1::v1::TokenLogprob* p = out.add_logprobs();
       p->set_logprob(lp.logprob);
@@ -153,6 +163,7 @@ grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
     req.model = model.id;
     req.messages = ChatMessagesFromProto(request->messages());
     req.chat_template_kwargs = request->chat_template_kwargs();
+    req.tools = ChatToolsFromProto(request->tools());
     absl::Status valid = api::ValidateOpenAiRequest(&req, {model.id, 0});
     if (!valid.ok()) return ToGrpc(valid);
     auto ids = prompts_->Build(req);

@@ -50,6 +50,9 @@ struct InferenceServiceOptions {
   // How often a generation checks for a cancelled call while it waits for tokens.
   absl::Duration poll_interval = absl::Milliseconds(50);
   std::string eos_token = "<｜end▁of▁sentence｜>";
+  // As OpenAiHttpServerOptions::chat_template / chat_template_origin (empty = the tokenizer's).
+  std::string chat_template;
+  std::string chat_template_origin;
   // API keys every method checks first. Nullable (open); borrowed, must outlive the service.
   const GrpcAuth* auth = nullptr;
 };

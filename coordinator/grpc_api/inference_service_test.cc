@@ -9,6 +9,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -108,6 +109,58 @@ TEST_F(InferenceServiceTest, ChatStreamsReasoningThenContentWithUsage) {
   ASSERT_TRUE(gen_.last_request().has_value());
   EXPECT_EQ(gen_.last_request()->prompt_token_ids.size(),
             static_cast<size_t>(tresp.token_ids_size()));
+}
+
+TEST_F(InferenceServiceTest, ToolCallsAsInTheHttpApi) {
+  std::vector<int32_t> script =
+      Ids("Weather needed.</think>\n\nChecking.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"
+          "<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Oslo\"}\n```<｜tool▁call▁end｜>"
+          "<｜tool▁calls▁end｜>");
+  script.push_back(1);  // EOS
+  gen_.SetScript([&](const GenerationRequest&) {
+    testing::FakeScript s;
+    s.tokens = script;
+    return s;
+  });
+  r1::v1::GenerateRequest req = Chat("Weather in Oslo?");
+  r1::v1::Tool* tool = req.add_tools();
+  tool->set_name("get_weather");
+  tool->set_parameters_json(R"({"type":"object"})");
+  Result r = Run(req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.reasoning, "Weather needed.");
+  EXPECT_EQ(r.content, "\n\nChecking.");
+  std::vector<r1::v1::ToolCall> calls;
+  for (const auto& m : r.messages)
+    calls.insert(calls.end(), m.tool_calls().begin(), m.tool_calls().end());
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(calls[0].id(), "call_"));
+  EXPECT_EQ(calls[0].type(), "function");
+  EXPECT_EQ(calls[0].name(), "get_weather");
+  EXPECT_EQ(calls[0].arguments(), R"({"city": "Oslo"})");
+  EXPECT_EQ(r.messages.back().finish_reason(), r1::v1::FINISH_REASON_TOOL_CALLS);
+
+  // tool_choice "none": nothing parsed (the markers, special tokens, are skipped as ever).
+  req.set_tool_choice("none");
+  r = Run(req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.messages.back().finish_reason(), r1::v1::FINISH_REASON_STOP);
+  EXPECT_TRUE(absl::StartsWith(r.content, "\n\nChecking.function")) << r.content;
+
+  // Refusals name the parameter as the HTTP API does.
+  for (const auto& [choice, name, params] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{{"required", "f", ""},
+                                                                      {"maybe", "f", ""},
+                                                                      {"auto", "bad name", ""},
+                                                                      {"auto", "f", "[1]"}}) {
+    r1::v1::GenerateRequest bad = Chat("x");
+    bad.set_tool_choice(choice);
+    bad.add_tools()->set_name(name);
+    bad.mutable_tools(0)->set_parameters_json(params);
+    r = Run(bad);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << choice << name;
+    EXPECT_TRUE(r.messages.empty());
+  }
 }
 
 TEST_F(InferenceServiceTest, MaxTokensEndsWithLength) {

@@ -37,6 +37,10 @@ std::string StepEvents(ApiKind kind, const ResponseMeta& meta, const CompletionS
       events += SseEvent(ChatChunk(meta, i, {{"content", step.content}},
                                    std::exchange(logprobs, nullptr), "", usage_null));
     }
+    if (!step.tool_calls.empty()) {
+      events += SseEvent(ChatChunk(meta, i, {{"tool_calls", ToolCallsJson(step.tool_calls, true)}},
+                                   std::exchange(logprobs, nullptr), "", usage_null));
+    }
     if (!logprobs.is_null()) {
       events += SseEvent(ChatChunk(meta, i, json::object(), std::move(logprobs), "", usage_null));
     }
@@ -44,7 +48,8 @@ std::string StepEvents(ApiKind kind, const ResponseMeta& meta, const CompletionS
     events +=
         SseEvent(TextCompletionChunk(meta, i, step.content, std::move(logprobs), "", usage_null));
   }
-  if (step.finish == CompletionFinish::kStop || step.finish == CompletionFinish::kLength) {
+  if (step.finish == CompletionFinish::kStop || step.finish == CompletionFinish::kLength ||
+      step.finish == CompletionFinish::kToolCalls) {
     const absl::string_view reason = api::FinishReasonText(step.finish);
     events += kind == ApiKind::kChat
                   ? SseEvent(ChatChunk(meta, i, json::object(), nullptr, reason, usage_null))
@@ -124,6 +129,7 @@ std::string GenerationJob::Take(const CompletionStep& step) {
   }
   choice.reasoning += step.reasoning;
   choice.content += step.content;
+  choice.tool_calls.insert(choice.tool_calls.end(), step.tool_calls.begin(), step.tool_calls.end());
   if (request_.logprobs && kind_ == ApiKind::kChat) {
     for (json& e : ChatLogprobEntries(*ctx_->env.tokenizer, step.token_ids, step.logprobs,
                                       request_.top_logprobs)) {
@@ -192,7 +198,8 @@ std::string GenerationJob::Finish() {
       Choice& c = choices_[static_cast<size_t>(i)];
       if (chat) {
         json lp = request_.logprobs ? json{{"content", std::move(c.chat_logprobs)}} : json(nullptr);
-        out.push_back(ChatChoice(i, c.reasoning, c.content, std::move(lp), finish_reasons[i]));
+        out.push_back(
+            ChatChoice(i, c.reasoning, c.content, c.tool_calls, std::move(lp), finish_reasons[i]));
       } else {
         json lp = request_.logprobs ? c.text_logprobs.Json() : json(nullptr);
         out.push_back(TextChoice(i, c.content, std::move(lp), finish_reasons[i]));

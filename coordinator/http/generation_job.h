@@ -96,6 +96,7 @@ class GenerationJob {
   struct Choice {
     explicit Choice(int top) : text_logprobs(top) {}
     std::string reasoning, content;
+    std::vector<api::ToolCall> tool_calls;
     nlohmann::json chat_logprobs = nlohmann::json::array();  // entries of logprobs.content
     CompletionLogprobs text_logprobs;
   };

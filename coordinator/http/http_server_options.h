@@ -48,6 +48,10 @@ struct OpenAiHttpServerOptions {
   std::vector<std::string> api_keys;
   // The tokenizer's EOS added token (ends the output; counted in completion_tokens).
   std::string eos_token = "<｜end▁of▁sentence｜>";
+  // A chat template to render instead of the tokenizer's (e.g. one that renders `tools`), and
+  // where it came from (for errors); empty = the tokenizer's.
+  std::string chat_template;
+  std::string chat_template_origin;
 };
 
 // OK, or InvalidArgument naming the first field out of range and its accepted range.

@@ -91,7 +91,8 @@ absl::StatusOr<int> ServerCore::Start() {
   }
   RETURN_IF_ERROR(ValidateOpenAiHttpServerOptions(o));
   ASSIGN_OR_RETURN(metrics_, api::RequestMetrics::Create(registry_));
-  ASSIGN_OR_RETURN(prompts_, api::PromptBuilder::Create(tokenizer_, o.eos_token));
+  ASSIGN_OR_RETURN(prompts_, api::PromptBuilder::CreateWithChatTemplate(
+                                 tokenizer_, o.eos_token, o.chat_template, o.chat_template_origin));
   keys_ = ApiKeySet(o.api_keys);
   gen_ctx_.env.tokenizer = tokenizer_;
   gen_ctx_.env.generator = generator_;

@@ -60,10 +60,26 @@ json FinishJson(absl::string_view finish_reason) {
 
 }  // namespace
 
-json ChatChoice(int index, const std::string& reasoning, const std::string& content, json logprobs,
+json ToolCallsJson(const std::vector<api::ToolCall>& calls, bool streamed) {
+  json out = json::array();
+  for (const api::ToolCall& c : calls) {
+    json call = json::object();
+    if (streamed) call["index"] = c.index;
+    call["id"] = c.id;
+    call["type"] = "function";
+    call["function"] = {{"name", c.name}, {"arguments", c.arguments}};
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+json ChatChoice(int index, const std::string& reasoning, const std::string& content,
+                const std::vector<api::ToolCall>& tool_calls, json logprobs,
                 absl::string_view finish_reason) {
-  json message = {{"role", "assistant"}, {"content", content}};
+  json message = {{"role", "assistant"}};
+  message["content"] = content.empty() && !tool_calls.empty() ? json(nullptr) : json(content);
   message["reasoning_content"] = reasoning.empty() ? json(nullptr) : json(reasoning);
+  if (!tool_calls.empty()) message["tool_calls"] = ToolCallsJson(tool_calls, false);
   return {{"index", index},
           {"message", std::move(message)},
           {"logprobs", std::move(logprobs)},

@@ -2,8 +2,10 @@
 //
 // Shapes (what the official clients parse):
 //   chat.completion        {id, object, created, model, system_fingerprint, choices:[{index,
-//                           message:{role, content, reasoning_content}, logprobs,
-//                           finish_reason}], usage}
+//                           message:{role, content, reasoning_content[, tool_calls]}, logprobs,
+//                           finish_reason}], usage}; with tool calls, tool_calls is
+//                           [{id, type:"function", function:{name, arguments}}] and content is
+//                           null when no text came with them
 //   chat.completion.chunk  {id, object, created, model, system_fingerprint, choices:[{index,
 //                           delta, logprobs, finish_reason}]} (+ "usage": null on every chunk
 //                           when the client asked for stream_options.include_usage, and a last
@@ -22,8 +24,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
+#include "coordinator/api/tools.h"
 #include "coordinator/api/usage.h"
 #include "coordinator/core/generator.h"
 #include "nlohmann/json.hpp"
@@ -54,14 +58,20 @@ struct ResponseMeta {
   std::string system_fingerprint;
 };
 
+// Tool calls as a message carries them ([{id, type, function:{name, arguments}}]) or, with
+// `streamed`, as a delta does (each with its "index" first).
+nlohmann::json ToolCallsJson(const std::vector<api::ToolCall>& calls, bool streamed);
+
 // Chat. A choice of a chat.completion; `logprobs` null or {"content":[...]}; finish_reason empty =
-// null.
+// null. With tool calls the message carries them, and an empty content is null.
 nlohmann::json ChatChoice(int index, const std::string& reasoning, const std::string& content,
-                          nlohmann::json logprobs, absl::string_view finish_reason);
+                          const std::vector<api::ToolCall>& tool_calls, nlohmann::json logprobs,
+                          absl::string_view finish_reason);
 nlohmann::json ChatCompletion(const ResponseMeta& meta, nlohmann::json choices,
                               const api::Usage& usage);
 // One streamed chunk for choice `index`; `delta` is an object ({"role":"assistant","content":""},
-// {"content":..}, {"reasoning_content":..}, or {}); finish_reason empty = null.
+// {"content":..}, {"reasoning_content":..}, {"tool_calls":[..]}, or {}); finish_reason empty =
+// null.
 nlohmann::json ChatChunk(const ResponseMeta& meta, int index, nlohmann::json delta,
                          nlohmann::json logprobs, absl::string_view finish_reason, bool usage_null);
 // The last chunk when include_usage: "choices": [] and the usage.

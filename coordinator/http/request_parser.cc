@@ -92,6 +92,10 @@ absl::StatusOr<ChatToolCall> ParseToolCall(const json& call, const std::string& 
     if (!v->is_string()) return WrongType(p, "a string", *v);
     (std::string(key) == "name" ? out.name : out.arguments) = v->get<std::string>();
   }
+  if (const json* id = Field(call, "id")) {
+    if (!id->is_string()) return WrongType(absl::StrCat(param, ".id"), "a string", *id);
+    out.id = id->get<std::string>();
+  }
   return out;
 }
 
@@ -125,6 +129,10 @@ absl::StatusOr<ChatMessage> ParseMessage(const json& m, size_t i) {
         out.tool_calls.push_back(*std::move(call));
       }
     }
+  }
+  if (const json* id = Field(m, "tool_call_id"); id != nullptr && out.role == "tool") {
+    if (!id->is_string()) return WrongType(absl::StrCat(param, ".tool_call_id"), "a string", *id);
+    out.tool_call_id = id->get<std::string>();
   }
   const std::string cparam = absl::StrCat(param, ".content");
   const json* content = Field(m, "content");
@@ -292,7 +300,21 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(ApiKind kind, absl::string_view
         "(UTF-8).",
         "", "invalid_json");
   }
-  return ParseOpenAiRequestJson(kind, parsed, limits);
+  absl::StatusOr<OpenAiRequest> out = ParseOpenAiRequestJson(kind, parsed, limits);
+  if (out.ok() && !out->tools.empty()) {
+    // The tools' schemas as the client ordered their keys (the template may print them; `json`
+    // sorts keys): the body parsed again, in order, now that it is known to be valid.
+    const nlohmann::ordered_json ordered =
+        nlohmann::ordered_json::parse(body.begin(), body.end(), nullptr, false);
+    const auto& tools = ordered["tools"];
+    for (size_t i = 0; i < out->tools.size() && i < tools.size(); ++i) {
+      const auto& fn = tools[i]["function"];
+      if (fn.contains("parameters") && fn["parameters"].is_object()) {
+        out->tools[i].parameters_json = fn["parameters"].dump();
+      }
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const json& body,
@@ -384,6 +406,8 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequestJson(ApiKind kind, const json& b
   s = internal::ParseLengthControls(body, &out);
   if (!s.ok()) return s;
   s = internal::ParseSamplingControls(kind, body, &out);
+  if (!s.ok()) return s;
+  s = internal::ParseTools(kind, body, &out);
   if (!s.ok()) return s;
   s = internal::RefuseUnsupported(kind, body);
   if (!s.ok()) return s;

@@ -12,11 +12,15 @@
 //   - chat: logprobs bool, top_logprobs integer; completions: logprobs integer (the number of
 //     alternatives; null or absent = off), top_logprobs refused;
 //   - features this server does not implement are refused rather than ignored: echo, suffix,
-//     non-text content parts, tools / functions (non-empty), response_format other than text;
+//     non-text content parts, functions (non-empty; the legacy form of tools), tool_choice
+//     "required" or naming a function, response_format other than text;
+//   - chat: tools an array of {"type":"function","function":{"name", "description",
+//     "parameters" (an object), "strict" (a boolean, not enforced)}}; tool_choice "auto" or
+//     "none"; parallel_tool_calls a boolean (not enforced); their values: api::ValidateTools;
 //   - chat: messages is an array of {role, content, tool_calls}; "developer" is "system"; content a
 //     string or an array of {"type":"text","text":...} parts (joined with "\n"); tool_calls an
-//     array of {"type":"function","function":{"name","arguments"}} with string name and arguments
-//     (other fields such as "id" are ignored);
+//     array of {"id","type":"function","function":{"name","arguments"}} with string name and
+//     arguments (id optional); a tool message's tool_call_id (optional) reaches the template;
 //   - completions: prompt a string, an array of one string, or a non-empty array of token ids.
 // Errors carry OpenAI's `param` and `code` (api_status.h); value ranges are
 // ValidateOpenAiRequest's. The typed field access and the parameter policy are in internal/.

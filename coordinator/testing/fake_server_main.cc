@@ -7,6 +7,8 @@
 //   chat (the prompt ends in "<think>\n"): "Okay, the user wrote: <last user message>.</think>
 //       \n\nHello! You said: <last user message>" then EOS;
 //   completions: " and that is the end of the story." then EOS;
+//   chat whose last user message contains "[[tool:NAME]]": reasoning, then "Calling NAME." and a
+//       DeepSeek tool call of NAME with {"q": "<last user message>"} (V3 / R1 format), then EOS;
 //   a prompt containing "[[forever]]": tokens until the client goes away (or max_tokens);
 //   a prompt containing "[[hold]]": as above, but nothing until the next SIGUSR1
 //       (FakeGenerator::Release; the scale test holds 10,000 idle streams this way).
@@ -24,6 +26,7 @@
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/http/openai_http_server.h"
 #include "coordinator/testing/fake_generator.h"
+#include "nlohmann/json.hpp"
 #include "prometheus/registry.h"
 
 ABSL_FLAG(std::string, tokenizer, "models/r1-tiny/tokenizer.json", "tokenizer.json to serve with.");
@@ -85,6 +88,17 @@ int main(int argc, char** argv) {
     if (absl::StrContains(text, "[[forever]]")) {
       script.never_ends = true;
       reply = " more";
+    } else if (const std::string user = LastUserText(text);
+               absl::StrContains(user, "[[tool:") && absl::EndsWith(text, "<think>\n")) {
+      const size_t from = user.find("[[tool:") + 7;
+      const std::string name = user.substr(from, user.find("]]", from) - from);
+      reply = absl::StrCat("A tool is needed.</think>\n\nCalling ", name,
+                           ".<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>",
+                           name, "\n```json\n",
+                           nlohmann::json{{"q", user}}.dump(
+                               -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                           "\n```<｜tool▁call▁end｜>"
+                           "<｜tool▁calls▁end｜>");
     } else if (absl::EndsWith(text, "<think>\n")) {
       const std::string user = LastUserText(text);
       reply = absl::StrCat("Okay, the user wrote: ", user, ".</think>\n\nHello! You said: ", user);

@@ -7,7 +7,7 @@
 //     (ApiErrorFromStatus), never a 5xx;
 //   - an accepted request is within the documented ranges (model, temperature, top_p, top_k,
 //     max_tokens, stop, stop_token_ids, stream_options only with stream, a prompt, n, penalties,
-//     logit_bias, logprobs / top_logprobs);
+//     logit_bias, logprobs / top_logprobs, tools);
 //   - chat: the prompt ids decode to exactly PromptBuilder::RenderChat's text, and when no client
 //     string (messages, chat_template_kwargs) holds a special-token string, they equal
 //     Encode(rendered text) with every added token matched (prompt_builder.h's promise);
@@ -66,7 +66,16 @@ bool ClientTextHasSpecialStrings(const OpenAiRequest& r) {
   for (const ChatMessage& m : r.messages) {
     if (m.content.has_value() && HasSpecialString(*m.content)) return true;
     for (const ChatToolCall& c : m.tool_calls) {
-      if (HasSpecialString(c.name) || HasSpecialString(c.arguments)) return true;
+      if (HasSpecialString(c.name) || HasSpecialString(c.arguments) || HasSpecialString(c.id)) {
+        return true;
+      }
+    }
+    if (HasSpecialString(m.tool_call_id)) return true;
+  }
+  for (const ChatTool& t : r.tools) {
+    if (HasSpecialString(t.name) || HasSpecialString(t.description.value_or("")) ||
+        HasSpecialString(t.parameters_json)) {
+      return true;
     }
   }
   // chat_template_kwargs are client text too (a kwarg may replace bos_token).
@@ -97,6 +106,11 @@ void CheckAccepted(const OpenAiRequest& r, ApiKind kind, int64_t vocab) {
                 r.top_logprobs <=
                     (kind == ApiKind::kChat ? kMaxChatTopLogprobs : kMaxCompletionTopLogprobs));
   R1_FUZZ_CHECK(r.logprobs || r.top_logprobs == 0);
+  R1_FUZZ_CHECK(r.tools.size() <= kMaxTools);
+  R1_FUZZ_CHECK(r.tools.empty() || kind == ApiKind::kChat);
+  for (const ChatTool& t : r.tools) {
+    R1_FUZZ_CHECK(!t.name.empty() && t.name.size() <= kMaxToolNameBytes);
+  }
   if (kind == ApiKind::kChat) {
     R1_FUZZ_CHECK(!r.messages.empty());
     for (const ChatMessage& m : r.messages) {

@@ -42,6 +42,9 @@ absl::Status ParseLengthControls(const nlohmann::json& body, api::OpenAiRequest*
 // Penalties, logit_bias, logprobs / top_logprobs and best_of into *out (after n was parsed).
 absl::Status ParseSamplingControls(api::ApiKind kind, const nlohmann::json& body,
                                    api::OpenAiRequest* out);
+// tools, tool_choice ("auto" / "none"; "required" and a named function refused) and
+// parallel_tool_calls (a boolean) into *out (internal/request_tools.cc).
+absl::Status ParseTools(api::ApiKind kind, const nlohmann::json& body, api::OpenAiRequest* out);
 // Known OpenAI features this server does not implement: refused when asked for.
 absl::Status RefuseUnsupported(api::ApiKind kind, const nlohmann::json& body);
 // Keys this server does not know: refused by name (null values pass: "not given").

@@ -170,20 +170,13 @@ absl::Status RefuseUnknown(ApiKind kind, const json& body) {
                                                                          "repetition_penalty",
                                                                          "logit_bias",
                                                                          "tools",
+                                                                         "tool_choice",
+                                                                         "parallel_tool_calls",
                                                                          "functions",
                                                                          "response_format",
                                                                          "chat_template_kwargs"};
   for (const auto& [key, value] : body.items()) {
     if (kKnown->contains(key) || value.is_null()) continue;
-    // Without tools, these say nothing beyond their defaults.
-    if (key == "tool_choice" && value.is_string() &&
-        (value.get<std::string>() == "auto" || value.get<std::string>() == "none")) {
-      continue;
-    }
-    if (key == "parallel_tool_calls" && value.is_boolean()) continue;
-    if (key == "tool_choice") {
-      return Unsupported(key, "tool definitions are not supported by this server.");
-    }
     if (key == "reasoning_effort") {
       return Unsupported(key,
                          "the model's chat template has no reasoning effort; template variables "
@@ -206,13 +199,13 @@ absl::Status RefuseUnsupported(ApiKind /*kind*/, const json& body) {
     if (!v->is_string()) return WrongType("suffix", "a string", *v);
     if (!v->get<std::string>().empty()) return Unsupported("suffix", "suffix is not supported.");
   }
-  // Tool definitions would be silently ignored (R1's template does not render them): refuse.
-  for (const char* key : {"tools", "functions"}) {
-    if (const json* v = Field(body, key)) {
-      if (!v->is_array()) return WrongType(key, "an array", *v);
-      if (!v->empty()) {
-        return Unsupported(key, "tool definitions are not supported by this server.");
-      }
+  // The legacy form of `tools`.
+  if (const json* v = Field(body, "functions")) {
+    if (!v->is_array()) return WrongType("functions", "an array", *v);
+    if (!v->empty()) {
+      return Unsupported("functions",
+                         "the legacy 'functions' parameter is not supported; use "
+                         "'tools'.");
     }
   }
   if (const json* v = Field(body, "response_format")) {
