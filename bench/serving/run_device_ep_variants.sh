@@ -5,7 +5,10 @@
 # the NCCL 2.30.7 tarball at $NCCL_TARBALL (default .devpack/nccl-2.30.7-sm90.tar.xz) for the
 # NCCL variant; logs and answers go to $OUT (packed into $OUT/variants.tgz).
 #   REPEATS=3: baseline repeats (host-staged, the cluster script's worker flags)
+#   VARIANTS="staged steps256 blocking bf16 single nccl" (default: all): which to run
 set -uo pipefail
+variants=" ${VARIANTS:-staged steps256 blocking bf16 single nccl} "
+want() { [[ "$variants" == *" $1 "* ]]; }
 dev=$1
 final=${OUT:-/tmp}
 out=$(mktemp -d)
@@ -15,13 +18,19 @@ run() { local name=$1; shift; echo "== $name"; local t0=$(date +%s)
     >"$out/$name.txt" 2>&1
   echo "== $name: rc=$? in $(( $(date +%s) - t0 )) s"; grep -E '"problems"|differ|error|Error' "$out/$name.txt" | head -8; }
 run ref GROUP_SIZE=1 CONCURRENCY=1
-for i in $(seq 1 "${REPEATS:-3}"); do run "staged$i" GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64; done
-run staged-steps256 GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64 WORKER_FLAGS=--max_step_tokens=256
-run staged-blocking GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64 WORKER_ENV=CUDA_LAUNCH_BLOCKING=1
-run staged-bf16 GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64 WORKER_FLAGS=--dispatch_bf16
-run single-c64 GROUP_SIZE=1 CONCURRENCY=64
+if want staged; then
+  for i in $(seq 1 "${REPEATS:-3}"); do run "staged$i" GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64; done
+fi
+want steps256 && run staged-steps256 GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64 \
+  WORKER_FLAGS=--max_step_tokens=256
+want blocking && run staged-blocking GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64 \
+  WORKER_ENV=CUDA_LAUNCH_BLOCKING=1
+want bf16 && run staged-bf16 GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64 WORKER_FLAGS=--dispatch_bf16
+want single && run single-c64 GROUP_SIZE=1 CONCURRENCY=64
 tarball=${NCCL_TARBALL:-.devpack/nccl-2.30.7-sm90.tar.xz}
-if [ -f "$tarball" ]; then
+if ! want nccl; then
+  :
+elif [ -f "$tarball" ]; then
   nccl=$(mktemp -d)
   tar xJf "$tarball" -C "$nccl"
   run nccl GROUP_SIZE=2 TRANSPORT=nccl CONCURRENCY=64 R1_NCCL_LIB="$nccl/nccl-2.30.7-sm90/lib" \
