@@ -8,15 +8,17 @@
 namespace r1::kernels {
 namespace {
 
-// Median µs on one H200, 128 heads (R1 with DP attention), BF16 cache, shuffled pages:
-// `mla_decode_bench` prints its results as rows of exactly this form. Not yet measured for
-// FlashInfer (its side and ours must come from the same run), so every row is 0 and the choice
-// is ours wherever ours can run; the rows list the shapes the bench times.
+// Graph-replayed µs, 128 heads (R1 with DP attention), BF16 cache, shuffled pages, both kernels
+// in the same run of `mla_decode_bench` (which prints rows of exactly this form): H100 80GB HBM3,
+// 2026-12-07 (bench/results/mla-decode-flashinfer-2026-12-07.md). FlashInfer 0.7.4 is 1.19–1.84×
+// faster at every measured shape; its host plan step (60–180 µs) is not in these times.
 constexpr MlaDecodeTiming kTimings[] = {
-    {1, 128, 1024, 0, 0},   {1, 128, 4096, 0, 0},   {1, 128, 16384, 0, 0},
-    {64, 128, 1024, 0, 0},  {64, 128, 4096, 0, 0},  {64, 128, 16384, 0, 0},
-    {128, 128, 1024, 0, 0}, {128, 128, 4096, 0, 0}, {128, 128, 16384, 0, 0},
-    {256, 128, 1024, 0, 0}, {256, 128, 4096, 0, 0}, {256, 128, 16384, 0, 0},
+    {1, 128, 1024, 15.4, 13.0},        {1, 128, 4096, 33.4, 18.1},
+    {1, 128, 16384, 41.9, 30.5},       {64, 128, 1024, 58.7, 43.2},
+    {64, 128, 4096, 185.0, 142.5},     {64, 128, 16384, 709.8, 594.3},
+    {128, 128, 1024, 112.9, 82.2},     {128, 128, 4096, 378.7, 275.3},
+    {128, 128, 16384, 1438.5, 1097.2}, {256, 128, 1024, 214.3, 160.6},
+    {256, 128, 4096, 752.5, 575.0},    {256, 128, 16384, 2909.2, 2156.0},
 };
 
 double LogDistance(int64_t a, int64_t b) {
