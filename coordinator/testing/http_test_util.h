@@ -18,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "coordinator/http/openai_http_server.h"
 #include "coordinator/testing/fake_generator.h"
 #include "coordinator/testing/tiny_tokenizer.h"
@@ -207,6 +208,44 @@ inline std::string ChatBody(const std::string& extra = "", const std::string& co
   std::string s = b.dump();
   if (!extra.empty()) s = s.substr(0, s.size() - 1) + "," + extra + "}";
   return s;
+}
+
+// Checks an OpenAI error object: {"error":{"message","type","param","code"}}.
+inline void ExpectError(const HttpReply& r, int status, const char* param, const char* code,
+                        const std::string& what) {
+  EXPECT_EQ(r.status, status) << what << "\n" << r.body;
+  EXPECT_EQ(r.Header("content-type"), "application/json") << what;
+  const nlohmann::json j = r.Json();
+  ASSERT_TRUE(j.is_object() && j.contains("error")) << what << "\n" << r.body;
+  const nlohmann::json& e = j["error"];
+  ASSERT_EQ(e.size(), 4u) << what << "\n" << r.body;
+  EXPECT_TRUE(e["message"].is_string() && !e["message"].get<std::string>().empty()) << what;
+  EXPECT_EQ(e["type"], status == 429   ? "rate_limit_error"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error")
+      << what;
+  if (param == nullptr) {
+    EXPECT_TRUE(e["param"].is_null()) << what << "\n" << r.body;
+  } else {
+    EXPECT_EQ(e["param"], param) << what << "\n" << r.body;
+  }
+  if (code == nullptr) {
+    EXPECT_TRUE(e["code"].is_null()) << what << "\n" << r.body;
+  } else {
+    EXPECT_EQ(e["code"], code) << what << "\n" << r.body;
+  }
+}
+
+// True once GET /metrics contains `text` (jobs count their end just after their last write).
+inline bool MetricsShow(int port, const std::string& text) {
+  std::string body;
+  for (int i = 0; i < 200; ++i) {
+    body = Request(port, "GET", "/metrics").body;
+    if (body.find(text) != std::string::npos) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ADD_FAILURE() << "no '" << text << "' in\n" << body;
+  return false;
 }
 
 }  // namespace r1::testing
