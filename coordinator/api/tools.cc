@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/api/api_status.h"
+#include "coordinator/api/json_nesting.h"
 #include "coordinator/detok/tool_call_parser.h"
 #include "nlohmann/json.hpp"
 
@@ -26,30 +27,6 @@ bool ValidToolName(absl::string_view name) {
          std::all_of(name.begin(), name.end(), [](char c) {
            return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
          });
-}
-
-// The deepest nesting of arrays and objects in a JSON text (strings skipped).
-int NestingDepth(absl::string_view text) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
 }
 
 }  // namespace
@@ -79,7 +56,7 @@ absl::Status ValidateTools(const OpenAiRequest& request) {
     }
     if (t.parameters_json.empty()) continue;
     const std::string pparam = absl::StrCat(param, ".parameters");
-    if (NestingDepth(t.parameters_json) > kMaxParametersDepth) {
+    if (JsonNestingDepth(t.parameters_json) > kMaxParametersDepth) {
       return BadValue(pparam, absl::StrCat("nested deeper than ", kMaxParametersDepth, " levels."));
     }
     const nlohmann::json parsed = nlohmann::json::parse(

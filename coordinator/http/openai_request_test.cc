@@ -1,6 +1,7 @@
 // The HTTP API's request parsing (request_parser.h) with the request layer's validation and
 // GenerationRequest building behind it (coordinator/api/openai_request.h), error objects and API
 // keys: pure functions, no sockets.
+#include "coordinator/api/json_nesting.h"
 #include "coordinator/http/request_parser.h"
 
 #include <cmath>
@@ -354,9 +355,9 @@ TEST(OpenAiRequestTest, ValidateOpenAiRequestChecksTheTypedRequest) {
 }
 
 TEST(OpenAiRequestTest, JsonNestingDepth) {
-  EXPECT_EQ(JsonNestingDepth(R"({"a":[1,{"b":2}]})"), 3);
-  EXPECT_EQ(JsonNestingDepth(R"({"a":"[[[[{{{"})"), 1);
-  EXPECT_EQ(JsonNestingDepth(R"({"a":"\"[[["})"), 1);
+  EXPECT_EQ(api::JsonNestingDepth(R"({"a":[1,{"b":2}]})"), 3);
+  EXPECT_EQ(api::JsonNestingDepth(R"({"a":"[[[[{{{"})"), 1);
+  EXPECT_EQ(api::JsonNestingDepth(R"({"a":"\"[[["})"), 1);
   const std::string deep = std::string(65, '[') + std::string(65, ']');
   ExpectBad(Chat(deep), 400, "", "invalid_json");
 }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/api/json_nesting.h"
 #include "coordinator/http/api_error.h"
 #include "coordinator/http/internal/request_json.h"
 
@@ -261,34 +262,9 @@ absl::Status ParseStopTokenIds(const json& body, const RequestLimits& limits, Op
 
 }  // namespace
 
-int JsonNestingDepth(absl::string_view text) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(ApiKind kind, absl::string_view body,
                                                  const RequestLimits& limits) {
-  if (JsonNestingDepth(body) > kMaxJsonDepth) {
+  if (api::JsonNestingDepth(body) > kMaxJsonDepth) {
     return InvalidRequest(
         absl::StrCat("The request body nests deeper than ", kMaxJsonDepth, " levels."), "",
         "invalid_json");

@@ -47,10 +47,6 @@ absl::StatusOr<api::OpenAiRequest> ParseOpenAiRequestJson(api::ApiKind kind,
                                                           const nlohmann::json& body,
                                                           const api::RequestLimits& limits);
 
-// The deepest nesting of arrays/objects in `text` (a cheap scan: strings are skipped), so that
-// absurdly nested bodies are refused before a JSON parser builds them.
-int JsonNestingDepth(absl::string_view text);
-
 }  // namespace r1::http
 
 #endif  // R1_COORDINATOR_HTTP_REQUEST_PARSER_H_
