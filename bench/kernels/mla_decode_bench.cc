@@ -33,39 +33,62 @@ namespace {
 
 using kernels::testing::DeviceBuffer;
 
+// The inputs of one decode shape (128 heads, R1's dims): a shuffled block table, every sequence
+// `len` long, a random bf16 cache and queries, and our kernel's workspace; the rng draws the
+// table, then the cache, then the queries. Params() is the call without its output.
+struct DecodeInputs {
+  DecodeInputs(int64_t batch_, int64_t len_, unsigned seed)
+      : batch(batch_), len(len_), bt((len_ + 63) / 64), pages(batch_ * bt) {
+    std::mt19937 rng(seed);
+    std::vector<int32_t> table(pages);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), rng);
+    lens.assign(batch, static_cast<int32_t>(len));
+    dtable = std::make_unique<DeviceBuffer<int32_t>>(table);
+    dlens = std::make_unique<DeviceBuffer<int32_t>>(lens);
+    cache = std::make_unique<DeviceBuffer<uint16_t>>(pages * 64 * kernels::kMlaCacheDim);
+    bench::FillTiled(cache->get(), cache->size(),
+                     kernels::testing::RandomBf16((size_t{8} << 20) + 1000, rng));
+    q = std::make_unique<DeviceBuffer<uint16_t>>(
+        kernels::testing::RandomBf16(batch * heads * kernels::kMlaCacheDim, rng, 0.3f));
+    cfg = kernels::ChooseMlaDecodeConfig(batch, heads, len, 132);
+    work = std::make_unique<DeviceBuffer<uint8_t>>(std::max<size_t>(cfg.workspace_bytes, 16));
+  }
+  kernels::MlaDecodeParams Params() const {
+    kernels::MlaDecodeParams p;
+    p.q_latent = q->get();
+    p.q_rope = q->get() + kernels::kMlaLatentDim;
+    p.q_batch_stride = heads * kernels::kMlaCacheDim;
+    p.q_head_stride = kernels::kMlaCacheDim;
+    p.kv_cache = cache->get();
+    p.num_pages = pages;
+    p.block_table = dtable->get();
+    p.block_table_stride = bt;
+    p.seq_lens = dlens->get();
+    p.batch = batch;
+    p.heads = heads;
+    p.softmax_scale = 0.13523378f;
+    p.max_seq_len = len;
+    p.workspace = work->get();
+    p.workspace_bytes = work->size();
+    return p;
+  }
+  static constexpr int64_t heads = 128;
+  const int64_t batch, len, bt, pages;
+  std::vector<int32_t> lens;  // host copy (FlashInfer plans from it)
+  std::unique_ptr<DeviceBuffer<int32_t>> dtable, dlens;
+  std::unique_ptr<DeviceBuffer<uint16_t>> cache, q;
+  std::unique_ptr<DeviceBuffer<uint8_t>> work;
+  kernels::MlaDecodeConfig cfg;
+};
+
 void Bench(int64_t batch, int64_t len) {
-  const int64_t heads = 128, bt = (len + 63) / 64, pages = batch * bt;
-  std::mt19937 rng(static_cast<unsigned>(batch * 7 + len));
-  std::vector<int32_t> table(pages);
-  std::iota(table.begin(), table.end(), 0);
-  std::shuffle(table.begin(), table.end(), rng);
-  DeviceBuffer<int32_t> dtable(table),
-      dlens(std::vector<int32_t>(batch, static_cast<int32_t>(len)));
-  DeviceBuffer<uint16_t> cache(pages * 64 * kernels::kMlaCacheDim);
-  bench::FillTiled(cache.get(), cache.size(),
-                   kernels::testing::RandomBf16((size_t{8} << 20) + 1000, rng));
-  DeviceBuffer<uint16_t> q(
-      kernels::testing::RandomBf16(batch * heads * kernels::kMlaCacheDim, rng, 0.3f));
+  const DecodeInputs in(batch, len, static_cast<unsigned>(batch * 7 + len));
+  const int64_t heads = DecodeInputs::heads;
+  const auto& cfg = in.cfg;
   DeviceBuffer<float> out(batch * heads * kernels::kMlaLatentDim);
-  const auto cfg = kernels::ChooseMlaDecodeConfig(batch, heads, len, 132);
-  DeviceBuffer<uint8_t> work(std::max<size_t>(cfg.workspace_bytes, 16));
-  kernels::MlaDecodeParams p;
-  p.q_latent = q.get();
-  p.q_rope = q.get() + kernels::kMlaLatentDim;
-  p.q_batch_stride = heads * kernels::kMlaCacheDim;
-  p.q_head_stride = kernels::kMlaCacheDim;
-  p.kv_cache = cache.get();
-  p.num_pages = pages;
-  p.block_table = dtable.get();
-  p.block_table_stride = bt;
-  p.seq_lens = dlens.get();
+  kernels::MlaDecodeParams p = in.Params();
   p.out = out.get();
-  p.batch = batch;
-  p.heads = heads;
-  p.softmax_scale = 0.13523378f;
-  p.max_seq_len = len;
-  p.workspace = work.get();
-  p.workspace_bytes = work.size();
   bench::Check(kernels::LaunchMlaDecode(p, nullptr), "mla decode");
   const double us = bench::TimeUs([&] { (void)kernels::LaunchMlaDecode(p, nullptr); });
   const double bytes = static_cast<double>(batch) * len * kernels::kMlaCacheDim * 2;
@@ -134,39 +157,14 @@ struct FlashInfer {};  // not built: part 2 times ours alone
 #endif
 
 SideBySide Compare(int64_t batch, int64_t len, FlashInfer* fi) {
-  const int64_t heads = 128, bt = (len + 63) / 64, pages = batch * bt;
-  std::mt19937 rng(static_cast<unsigned>(batch * 13 + len));
-  std::vector<int32_t> table(pages);
-  std::iota(table.begin(), table.end(), 0);
-  std::shuffle(table.begin(), table.end(), rng);
-  const std::vector<int32_t> lens(batch, static_cast<int32_t>(len));
-  DeviceBuffer<int32_t> dtable(table), dlens(lens);
-  DeviceBuffer<uint16_t> cache(pages * 64 * kernels::kMlaCacheDim);
-  bench::FillTiled(cache.get(), cache.size(),
-                   kernels::testing::RandomBf16((size_t{8} << 20) + 1000, rng));
-  DeviceBuffer<uint16_t> q(
-      kernels::testing::RandomBf16(batch * heads * kernels::kMlaCacheDim, rng, 0.3f));
+  const DecodeInputs in(batch, len, static_cast<unsigned>(batch * 13 + len));
+  const int64_t heads = DecodeInputs::heads, bt = in.bt;
+  const std::vector<int32_t>& lens = in.lens;
+  const auto& cfg = in.cfg;
   const size_t out_n = batch * heads * kernels::kMlaLatentDim;
   DeviceBuffer<uint16_t> out_ours(out_n), out_fi(out_n);
-  const auto cfg = kernels::ChooseMlaDecodeConfig(batch, heads, len, 132);
-  DeviceBuffer<uint8_t> work(std::max<size_t>(cfg.workspace_bytes, 16));
-  kernels::MlaDecodeParams p;
-  p.q_latent = q.get();
-  p.q_rope = q.get() + kernels::kMlaLatentDim;
-  p.q_batch_stride = heads * kernels::kMlaCacheDim;
-  p.q_head_stride = kernels::kMlaCacheDim;
-  p.kv_cache = cache.get();
-  p.num_pages = pages;
-  p.block_table = dtable.get();
-  p.block_table_stride = bt;
-  p.seq_lens = dlens.get();
+  kernels::MlaDecodeParams p = in.Params();
   p.out_bf16 = out_ours.get();
-  p.batch = batch;
-  p.heads = heads;
-  p.softmax_scale = 0.13523378f;
-  p.max_seq_len = len;
-  p.workspace = work.get();
-  p.workspace_bytes = work.size();
 
   SideBySide r{batch, len};
   bench::Check(kernels::LaunchMlaDecode(p, nullptr), "mla decode");
