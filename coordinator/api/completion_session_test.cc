@@ -12,6 +12,7 @@
 #include "coordinator/api/output_tracker.h"
 #include "coordinator/api/prompt_builder.h"
 #include "coordinator/detok/incremental_detokenizer.h"
+#include "coordinator/testing/api_request_util.h"
 #include "coordinator/testing/fake_generator.h"
 #include "coordinator/testing/tiny_tokenizer.h"
 #include "gtest/gtest.h"
@@ -19,31 +20,18 @@
 namespace r1::api {
 namespace {
 
+using testing::ChatRequest;
 using testing::FakeGenerator;
 using testing::FakeLogprob;
 using testing::FakeScript;
 using testing::Ids;
+using testing::Msg;
 using testing::TinyTokenizer;
 
 std::unique_ptr<PromptBuilder> Builder() {
   auto b = PromptBuilder::Create(&TinyTokenizer(), testing::kEos);
   EXPECT_TRUE(b.ok()) << b.status();
   return *std::move(b);
-}
-
-OpenAiRequest ChatRequest(std::vector<ChatMessage> messages) {
-  OpenAiRequest r;
-  r.kind = ApiKind::kChat;
-  r.model = testing::kModelId;
-  r.messages = std::move(messages);
-  return r;
-}
-
-ChatMessage Msg(std::string role, std::string content) {
-  ChatMessage m;
-  m.role = std::move(role);
-  m.content = std::move(content);
-  return m;
 }
 
 TEST(OutputTrackerTest, CountsEveryGeneratedIdAndTheReasoningOnes) {

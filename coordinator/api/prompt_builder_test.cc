@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "common/file_util.h"
 #include "coordinator/api/api_status.h"
+#include "coordinator/testing/api_request_util.h"
 #include "coordinator/testing/tiny_tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,48 +19,20 @@
 namespace r1::api {
 namespace {
 
+using testing::BuilderWith;
+using testing::ChatRequest;
 using ::testing::HasSubstr;
+using testing::kBos;
+using testing::Msg;
+using testing::TemplateFile;
 using testing::TinyTokenizer;
 
-const std::string kBos = "<｜begin▁of▁sentence｜>";
 const std::string kGen = "<｜Assistant｜><think>\n";
 
 std::unique_ptr<PromptBuilder> Builder() {
   auto b = PromptBuilder::Create(&TinyTokenizer(), testing::kEos);
   EXPECT_TRUE(b.ok()) << b.status();
   return *std::move(b);
-}
-
-// A builder with another template (bos/eos as the tiny tokenizer's).
-absl::StatusOr<std::unique_ptr<PromptBuilder>> BuilderWith(const std::string& source) {
-  ChatTemplateConfig c;
-  c.source = source;
-  c.origin = "test.jinja";
-  c.bos_token = kBos;
-  c.eos_token = testing::kEos;
-  return PromptBuilder::Create(&TinyTokenizer(), testing::kEos, c);
-}
-
-std::string TemplateFile(const std::string& name) {
-  auto text = ReadFileBounded("tests/templates/" + name, 1 << 20);
-  EXPECT_TRUE(text.ok()) << text.status();
-  return text.ok() ? *text : "";
-}
-
-OpenAiRequest ChatRequest(std::vector<ChatMessage> messages, std::string kwargs = "") {
-  OpenAiRequest r;
-  r.kind = ApiKind::kChat;
-  r.model = testing::kModelId;
-  r.messages = std::move(messages);
-  r.chat_template_kwargs = std::move(kwargs);
-  return r;
-}
-
-ChatMessage Msg(std::string role, std::string content) {
-  ChatMessage m;
-  m.role = std::move(role);
-  m.content = std::move(content);
-  return m;
 }
 
 ChatMessage Calls(std::optional<std::string> content, std::vector<ChatToolCall> calls) {

@@ -11,33 +11,19 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "common/file_util.h"
 #include "coordinator/api/api_status.h"
 #include "coordinator/api/prompt_builder.h"
+#include "coordinator/testing/api_request_util.h"
 #include "coordinator/testing/tiny_tokenizer.h"
 #include "gtest/gtest.h"
 
 namespace r1::api {
 namespace {
 
+using testing::BuilderWith;
+using testing::kBos;
+using testing::TemplateFile;
 using testing::TinyTokenizer;
-
-const std::string kBos = "<｜begin▁of▁sentence｜>";
-
-absl::StatusOr<std::unique_ptr<PromptBuilder>> BuilderWith(const std::string& source) {
-  ChatTemplateConfig c;
-  c.source = source;
-  c.origin = "test.jinja";
-  c.bos_token = kBos;
-  c.eos_token = testing::kEos;
-  return PromptBuilder::Create(&TinyTokenizer(), testing::kEos, c);
-}
-
-std::string TemplateFile(const std::string& name) {
-  auto text = ReadFileBounded("tests/templates/" + name, 1 << 20);
-  EXPECT_TRUE(text.ok()) << text.status();
-  return text.ok() ? *text : "";
-}
 
 ChatTool Tool(std::string name, std::string params = "") {
   ChatTool t;
