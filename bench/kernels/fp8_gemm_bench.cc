@@ -1,6 +1,7 @@
 // FP8 block-scaled GEMM on R1's real shapes (the activation quantiser has its own bench).
 // Prints TFLOP/s against the FP8 ceiling for prefill-sized m and weight TB/s against the HBM
-// ceiling for decode-sized m. usage: fp8_gemm_bench
+// ceiling for decode-sized m. usage: fp8_gemm_bench [--split_sweep]
+// (--split_sweep: only the streaming kernel's split-K sweep over the decode step's dense shapes)
 //
 // Operand data: "normal" = N(0,1) values scaled so a 128-block's |max| lands near 448 and rounded
 // to e4m3, the distribution real quantised weights and activations have; "codes" = uniformly
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bench/kernels/bench_util.h"
@@ -21,6 +23,8 @@
 #include "kernels/fp8_gemm/fp8_gemm_cuda.h"
 #include "kernels/internal/device_buffer.h"
 #include "kernels/internal/test_data.h"
+#include "kernels/moe_gemm/moe_gemm.h"
+#include "kernels/moe_gemm/moe_gemm_cuda.h"
 
 namespace r1 {
 namespace {
@@ -99,10 +103,78 @@ void BenchGemm(int64_t m, int64_t n, int64_t k, const char* name, Data data = Da
   std::printf("\n");
 }
 
+// The streaming kernel's split-K count swept for one decode shape, against the count
+// ChooseStreamGemmConfig picks. The weight rotates through enough copies to exceed the L2 cache
+// (as in a forward pass, where each layer's weight is read once), so small weights are not timed
+// from L2.
+void SweepStreamSplits(int64_t m, int64_t n, int64_t k, const char* name) {
+  std::mt19937 rng(static_cast<unsigned>(m + n + k));
+  const int64_t wld = kernels::Fp8GemmWeightScaleLd(k), kblocks = k / 128;
+  const auto& pattern = Pattern(Data::kNormal);
+  const int copies = static_cast<int>(std::clamp<int64_t>((160 << 20) / (n * k) + 1, 1, 32));
+  std::vector<DeviceBuffer<uint8_t>> w;
+  for (int c = 0; c < copies; ++c) {
+    w.emplace_back(n * k);
+    bench::FillTiled(w.back().get(), w.back().size(), pattern);
+  }
+  DeviceBuffer<uint8_t> x(m * k);
+  bench::FillTiled(x.get(), x.size(), pattern);
+  DeviceBuffer<float> xs(kernels::testing::RandomFloat(kblocks * m, rng, 0.01f, 0.1f));
+  DeviceBuffer<float> ws(kernels::testing::RandomFloat((n + 127) / 128 * wld, rng, 1e-3f, 1e-2f));
+  DeviceBuffer<uint16_t> out(m * n);
+  DeviceBuffer<float> work(16 * m * n);
+  int sms = 0;
+  bench::Check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "sm count");
+  const auto cfg = kernels::ChooseStreamGemmConfig(1, m, n, k, sms, work.size() * 4);
+  std::printf("%-10s m=%3ld n=%6ld k=%6ld (%d copies) chosen splits=%d |", name,
+              static_cast<long>(m), static_cast<long>(n), static_cast<long>(k), copies, cfg.splits);
+  for (int splits : {1, 2, 3, 4, 5, 6, 8, 11, 14, 16}) {
+    if (splits > kblocks) continue;
+    int next = 0;
+    const double us = bench::TimeUs([&] {
+      kernels::internal::StreamGemmFp8Args a;
+      a.x = x.get();
+      a.x_scale = xs.get();
+      a.x_scale_ld = m;
+      a.w = w[next].get();
+      a.w_scale = ws.get();
+      a.w_scale_ld = wld;
+      a.out = out.get();
+      a.out_ld = n;
+      a.tokens = m;
+      a.n = n;
+      a.k = k;
+      a.splits = splits;
+      a.workspace = work.get();
+      bench::Check(kernels::internal::LaunchStreamGemmFp8(a, nullptr), "stream gemm");
+      next = (next + 1) % copies;
+    });
+    std::printf(" s%d %.1f us (%.2f TB/s)", splits, us, static_cast<double>(n) * k / us / 1e6);
+  }
+  std::printf("\n");
+}
+
 }  // namespace
 }  // namespace r1
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--split_sweep") {
+    r1::bench::PrintDevice();
+    r1::bench::WarmUpGpu();
+    // Every dense FP8 GEMM of a decode step (R1 shapes), at the batch sizes the streaming path
+    // serves (m ≤ 32).
+    for (int64_t m : {1, 8, 32}) {
+      r1::SweepStreamSplits(m, 1536, 7168, "q_a_proj");
+      r1::SweepStreamSplits(m, 576, 7168, "kv_a_proj");
+      r1::SweepStreamSplits(m, 24576, 1536, "q_b_proj");
+      r1::SweepStreamSplits(m, 7168, 16384, "o_proj");
+      r1::SweepStreamSplits(m, 4096, 7168, "shared_w13");
+      r1::SweepStreamSplits(m, 7168, 2048, "shared_w2");
+      r1::SweepStreamSplits(m, 36864, 7168, "dense_w13");
+      r1::SweepStreamSplits(m, 7168, 18432, "dense_w2");
+    }
+    return 0;
+  }
   r1::bench::PrintDevice();
   std::printf("# cuBLASLt %zu (loaded), built against %d\n", cublasLtGetVersion(), CUBLAS_VERSION);
   r1::bench::WarmUpGpu();

@@ -67,7 +67,9 @@ int main() {
   r1::bench::WarmUpGpu();
   std::printf("# ceiling: HBM %.2f TB/s (copy, DESIGN.md §13); target ≥ 3.2 TB/s of weight bytes\n",
               r1::bench::kHbmTBs);
-  for (int64_t t : {1, 4, 8, 16, 32}) r1::Bench(32, t, 4096, 7168, "gate_up");
-  for (int64_t t : {1, 8, 32}) r1::Bench(32, t, 7168, 2048, "down");
+  // 33–64 tokens per expert take one FP8 pass (two for INT4): a batch of 128–256 sequences per
+  // rank at W = 8.
+  for (int64_t t : {1, 4, 8, 16, 32, 48, 64}) r1::Bench(32, t, 4096, 7168, "gate_up");
+  for (int64_t t : {1, 8, 32, 64}) r1::Bench(32, t, 7168, 2048, "down");
   return 0;
 }

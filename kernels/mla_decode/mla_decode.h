@@ -88,7 +88,7 @@ struct MlaDecodeTiming {
   double ours_us = 0;
   double flashinfer_us = 0;
 };
-// The measured table (mla_decode_backend.cc; H200).
+// The measured table (mla_decode_backend.cc; H100, where it was measured).
 absl::Span<const MlaDecodeTiming> MlaDecodeTimings();
 
 // Backend choice (pure). First what can run at all: ours needs heads % 64 == 0; FlashInfer needs

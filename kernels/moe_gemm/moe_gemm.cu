@@ -1,8 +1,10 @@
 // Weight-streaming grouped GEMMs for the decode regime (see moe_gemm.h).
 //
 // Shape of the work: a CTA of 8 warps owns 128 weight rows (one FP8 scale block row) of one
-// expert; each warp owns 16 rows (one m16 MMA tile) and all tokens of the pass (up to 32, i.e.
-// up to four n8 tiles). Registers are capped at 128 so two CTAs (16 warps) share an SM.
+// expert; each warp owns 16 rows (one m16 MMA tile) and all tokens of the pass (FP8: up to 64,
+// i.e. up to eight n8 tiles; INT4: up to 32). Registers are capped at 128 so two CTAs (16 warps)
+// share an SM. A pass streams the CTA's weight rows once, so a group of 33–64 tokens costs one
+// weight read instead of two (the decode regime of a large batch: 32–64 tokens per expert).
 //
 // Measured on H200 (bench/results/kernels-2026-11-22.md): FP8 streams 3.9–4.1 TB/s of weights at
 // 1–8 tokens per expert, falling to ~3.0 at 32; INT4 reaches 2.7–2.9 TB/s at 1–8 tokens and ~1.8
@@ -36,9 +38,10 @@ using internal::CpAsyncCommit;
 using internal::CpAsyncWait;
 using internal::LdShared128;
 
-constexpr int kRows = kStreamGemmRowsPerCta;       // 128
-constexpr int kThreads = 256;                      // 8 warps × 16 weight rows
-constexpr int kMaxTok = kStreamGemmTokensPerPass;  // 32
+constexpr int kRows = kStreamGemmRowsPerCta;             // 128
+constexpr int kThreads = 256;                            // 8 warps × 16 weight rows
+constexpr int kMaxTok = kStreamGemmTokensPerPass;        // 32 (INT4)
+constexpr int kMaxTokFp8 = kStreamGemmFp8TokensPerPass;  // 64
 
 struct GroupRange {
   int64_t begin, end;
@@ -76,14 +79,18 @@ __device__ __forceinline__ void CpAsync4(void* smem, const void* gmem, bool vali
 constexpr int kFp8WBytes = kRows * 128;  // 16 KB: 128 rows × 128 K
 template <int NT>
 struct Fp8Stage {
-  static constexpr int kXBytes = NT * 8 * 128;            // tokens × 128 K
-  static constexpr int kScaleOff = kFp8WBytes + kXBytes;  // 32 token scales, then the weight scale
-  static constexpr int kBytes = kScaleOff + 256;
-  static constexpr int kStages = NT == 4 ? 5 : 6;
+  static constexpr int kXBytes = NT * 8 * 128;  // tokens × 128 K
+  // Token scales (NT·8 floats, padded to 32), then the weight scale at float kWsIdx.
+  static constexpr int kWsIdx = NT * 8 > 32 ? NT * 8 : 32;
+  static constexpr int kScaleOff = kFp8WBytes + kXBytes;
+  static constexpr int kBytes = kScaleOff + (kWsIdx + 1 + 63) / 64 * 256;
+  static constexpr int kStages = NT == 8 ? 4 : NT == 4 ? 5 : 6;
   static constexpr int kSmem = kStages * kBytes;
 };
-constexpr int kFp8SmemBytes = Fp8Stage<2>::kSmem;  // the largest of the three
-static_assert(Fp8Stage<1>::kSmem <= kFp8SmemBytes && Fp8Stage<4>::kSmem <= kFp8SmemBytes);
+constexpr int kFp8SmemBytes = Fp8Stage<2>::kSmem;  // the largest of the four
+static_assert(Fp8Stage<1>::kSmem <= kFp8SmemBytes && Fp8Stage<4>::kSmem <= kFp8SmemBytes &&
+              Fp8Stage<8>::kSmem <= kFp8SmemBytes);
+static_assert(Fp8Stage<8>::kWsIdx < kThreads);
 
 struct Fp8KernelArgs {
   const uint8_t* x;
@@ -113,12 +120,19 @@ __device__ __forceinline__ void Fp8Pass(const Fp8KernelArgs& a, uint8_t* smem, c
   const float* ws_row = ws + (n0 / 128) * a.w_scale_ld;
 
   // Per-thread copy assignment, fixed for the pass: weight chunks (row tid/8 + 32i, chunk tid%8)
-  // for i < 4, one activation chunk (row tid/8, chunk tid%8) when tid < NT·64, and the scales.
+  // for i < 4, activation chunks (row tid/8 + 32j, chunk tid%8) for the rows < NT·8, and the
+  // scales.
+  constexpr int kXLoads = (NT * 8 + 31) / 32;  // activation chunks per thread (1, or 2 at NT 8)
   const int cr = tid / 8, cc = tid % 8;
   const uint8_t* wsrc = w + (n0 + cr) * a.k + cc * 16;
   const int wdst = cr * 128 + SwzFp8(cr, cc) * 16;
-  const bool xvalid = cr < cnt;
-  const uint8_t* xsrc = a.x + (tok0 + (xvalid ? cr : 0)) * a.k + cc * 16;
+  const uint8_t* xsrc[kXLoads];
+  bool xvalid[kXLoads];
+#pragma unroll
+  for (int j = 0; j < kXLoads; ++j) {
+    xvalid[j] = cr + 32 * j < cnt;
+    xsrc[j] = a.x + (tok0 + (xvalid[j] ? cr + 32 * j : 0)) * a.k + cc * 16;
+  }
   const int64_t row_step = 32 * a.k;
 
   auto load_stage = [&](int kb, int slot) {
@@ -128,13 +142,18 @@ __device__ __forceinline__ void Fp8Pass(const Fp8KernelArgs& a, uint8_t* smem, c
       const bool valid = n0 + cr + 32 * i < a.n;
       internal::CpAsync16(sw + wdst + i * 4096, valid ? wsrc + i * row_step + kb * 128 : w, valid);
     }
-    if (tid < NT * 64) internal::CpAsync16(sw + kFp8WBytes + wdst, xsrc + kb * 128, xvalid);
+#pragma unroll
+    for (int j = 0; j < kXLoads; ++j) {
+      // Row cr + 32j has cr's parity, so its swizzled chunk is at wdst + 32j rows.
+      if (cr + 32 * j < NT * 8)
+        internal::CpAsync16(sw + kFp8WBytes + wdst + j * 4096, xsrc[j] + kb * 128, xvalid[j]);
+    }
     float* ss = reinterpret_cast<float*>(sw + St::kScaleOff);
     if (tid < NT * 8) {
       const bool valid = tid < cnt;
       CpAsync4(ss + tid, a.x_scale + kb * a.x_scale_ld + tok0 + (valid ? tid : 0), valid);
-    } else if (tid == 32) {
-      CpAsync4(ss + 32, ws_row + kb, true);
+    } else if (tid == St::kWsIdx) {
+      CpAsync4(ss + St::kWsIdx, ws_row + kb, true);
     }
   };
 
@@ -164,32 +183,32 @@ __device__ __forceinline__ void Fp8Pass(const Fp8KernelArgs& a, uint8_t* smem, c
     const uint8_t* sw = smem + slot * St::kBytes;
     const uint8_t* sx = sw + kFp8WBytes;
     const float* ss = reinterpret_cast<const float*>(sw + St::kScaleOff);
-    float part[NT][4];
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) part[nt][i] = 0.0f;
+    // The weight fragments of both k64 halves stay in registers while the token tiles go by;
+    // each tile's block partial lives only for its own iteration (keeps NT = 8 within the
+    // 128-register cap).
+    uint4 alo[2], ahi[2];
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
-      const uint4 alo = LdShared128(sw + r0 * 128 + SwzFp8(r0, c * 4 + l) * 16);
-      const uint4 ahi = LdShared128(sw + (r0 + 8) * 128 + SwzFp8(r0 + 8, c * 4 + l) * 16);
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const int r = nt * 8 + g;
-        const uint4 b = LdShared128(sx + r * 128 + SwzFp8(r, c * 4 + l) * 16);
-        internal::MmaE4m3(part[nt], alo.x, ahi.x, alo.y, ahi.y, b.x, b.y);
-        internal::MmaE4m3(part[nt], alo.z, ahi.z, alo.w, ahi.w, b.z, b.w);
-      }
+      alo[c] = LdShared128(sw + r0 * 128 + SwzFp8(r0, c * 4 + l) * 16);
+      ahi[c] = LdShared128(sw + (r0 + 8) * 128 + SwzFp8(r0 + 8, c * 4 + l) * 16);
     }
-    const float wsv = ss[32];
+    const float wsv = ss[St::kWsIdx];
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
+      const int r = nt * 8 + g;
+      float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const uint4 b = LdShared128(sx + r * 128 + SwzFp8(r, c * 4 + l) * 16);
+        internal::MmaE4m3(part, alo[c].x, ahi[c].x, alo[c].y, ahi[c].y, b.x, b.y);
+        internal::MmaE4m3(part, alo[c].z, ahi[c].z, alo[c].w, ahi[c].w, b.z, b.w);
+      }
       const float2 xs = *reinterpret_cast<const float2*>(ss + nt * 8 + l * 2);
       const float s0 = xs.x * wsv, s1 = xs.y * wsv;
-      acc[nt][0] += part[nt][0] * s0;
-      acc[nt][1] += part[nt][1] * s1;
-      acc[nt][2] += part[nt][2] * s0;
-      acc[nt][3] += part[nt][3] * s1;
+      acc[nt][0] += part[0] * s0;
+      acc[nt][1] += part[1] * s1;
+      acc[nt][2] += part[2] * s0;
+      acc[nt][3] += part[3] * s1;
     }
     slot = slot == St::kStages - 1 ? 0 : slot + 1;
   }
@@ -223,14 +242,16 @@ __global__ void __launch_bounds__(kThreads, 2) StreamFp8Kernel(const Fp8KernelAr
   const uint8_t* w = a.w + static_cast<int64_t>(blockIdx.y) * a.n * a.k;
   const float* ws =
       a.w_scale + static_cast<int64_t>(blockIdx.y) * ((a.n + 127) / 128) * a.w_scale_ld;
-  for (int64_t t0 = gr.begin; t0 < gr.end; t0 += kMaxTok) {
-    const int cnt = static_cast<int>(min(static_cast<int64_t>(kMaxTok), gr.end - t0));
+  for (int64_t t0 = gr.begin; t0 < gr.end; t0 += kMaxTokFp8) {
+    const int cnt = static_cast<int>(min(static_cast<int64_t>(kMaxTokFp8), gr.end - t0));
     if (cnt <= 8) {
       Fp8Pass<1>(a, smem, w, ws, n0, t0, cnt, kb0, kb1);
     } else if (cnt <= 16) {
       Fp8Pass<2>(a, smem, w, ws, n0, t0, cnt, kb0, kb1);
-    } else {
+    } else if (cnt <= 32) {
       Fp8Pass<4>(a, smem, w, ws, n0, t0, cnt, kb0, kb1);
+    } else {
+      Fp8Pass<8>(a, smem, w, ws, n0, t0, cnt, kb0, kb1);
     }
   }
 }

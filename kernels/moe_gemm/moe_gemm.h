@@ -61,14 +61,16 @@ absl::Status MoeGemmInt4Reference(const MoeGemmInt4Params& p);
 
 // Launch configuration of the weight-streaming kernels (pure, CPU-testable). A CTA owns 128
 // weight rows of one expert and streams the whole K range (or 1/splits of it) once per pass of
-// up to 32 tokens. Split-K (fp32 partials in a workspace, reduced in a fixed order) is used only
-// when there are too few row tiles to fill the GPU, which happens for dense small-M GEMMs.
+// up to 64 tokens (FP8; 32 for INT4). Split-K (fp32 partials in a workspace, reduced in a fixed
+// order) is used only when there are too few row tiles to fill the GPU, which happens for dense
+// small-M GEMMs.
 struct StreamGemmConfig {
   int splits = 1;           // K splits (each split gets ceil(kblocks/splits) 128-wide blocks)
   int64_t workspace_bytes;  // fp32 partials needed: splits > 1 ? splits·tokens·n·4 : 0
 };
 inline constexpr int kStreamGemmRowsPerCta = 128;
-inline constexpr int kStreamGemmTokensPerPass = 32;
+inline constexpr int kStreamGemmTokensPerPass = 32;     // INT4
+inline constexpr int kStreamGemmFp8TokensPerPass = 64;  // FP8
 StreamGemmConfig ChooseStreamGemmConfig(int64_t groups, int64_t tokens, int64_t n, int64_t k,
                                         int sm_count, int64_t workspace_bytes_available);
 

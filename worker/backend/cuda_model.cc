@@ -16,6 +16,7 @@
 #include "kernels/kv_write/kv_write_cuda.h"
 #include "kernels/mla_attend/mla_attend_cuda.h"
 #include "kernels/mla_decode/mla_decode_cuda.h"
+#include "kernels/mla_decode/mla_decode_flashinfer.h"
 #include "kernels/mla_prefill/mla_prefill_cuda.h"
 #include "kernels/moe_gating/moe_gating_cuda.h"
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
@@ -34,6 +35,14 @@ CudaModel::CudaModel(std::shared_ptr<const CudaWeights> weights, int kv_blocks,
 CudaModel::~CudaModel() {
   if (cublas_ != nullptr) cublasDestroy(static_cast<cublasHandle_t>(cublas_));
   if (stream_ != nullptr) cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
+}
+
+void CudaModel::FlashInferMlaDecodeDeleter::operator()(kernels::FlashInferMlaDecode* p) const {
+#ifdef R1_HAVE_FLASHINFER
+  delete p;
+#else
+  (void)p;  // never created without FlashInfer
+#endif
 }
 
 int CudaModel::row_size() const {
@@ -74,6 +83,22 @@ absl::Status CudaModel::Init() {
   const size_t cache_values = static_cast<size_t>(c.num_hidden_layers) * kv_blocks_ *
                               kernels::kKvWritePageTokens * row_size();
   ASSIGN_OR_RETURN(cache_, cache_arena_.AllocArray<uint16_t>(cache_values));
+  if (D.r1_attention() && options_.mla_decode != MlaDecodeSelect::kOurs) {
+#ifdef R1_HAVE_FLASHINFER
+    auto fi = kernels::FlashInferMlaDecode::Create();
+    if (!fi.ok()) {
+      return absl::Status(fi.status().code(), absl::StrCat("CudaModel: FlashInfer MLA decode: ",
+                                                           fi.status().message()));
+    }
+    fi_mla_.reset(fi->release());
+#else
+    if (options_.mla_decode == MlaDecodeSelect::kFlashInfer) {
+      return absl::FailedPreconditionError(
+          "CudaModel: MlaDecodeSelect::kFlashInfer, but this build has no FlashInfer "
+          "(scripts/install-deps.sh installs it when nvcc is present)");
+    }
+#endif
+  }
   // RoPE table: angles p·θ_i in fp32, as CpuModel's Rope computes them.
   const std::vector<double> theta = YarnInvFreq(c);
   const float scale = static_cast<float>(YarnCosSinScale(c));
@@ -175,6 +200,30 @@ absl::Status CudaModel::EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_
   ASSIGN_OR_RETURN(s.attn_ws, s.attn_arena->Alloc(cfg.workspace_bytes));
   s.attn_ws_bytes = cfg.workspace_bytes;
   return absl::OkStatus();
+}
+
+absl::StatusOr<kernels::FlashInferMlaDecode*> CudaModel::PlanMlaDecode(
+    const std::vector<int32_t>& seq_lens, int64_t max_len, int64_t max_pages) {
+  const ModelDims D = ModelDims::Of(*weights_);
+  const int64_t n = static_cast<int64_t>(seq_lens.size());
+  last_mla_decode_ = kernels::MlaDecodeBackend::kNone;
+  if (!D.r1_attention()) return nullptr;
+  last_mla_decode_ = kernels::MlaDecodeBackend::kOurs;
+  if (fi_mla_ == nullptr) return nullptr;
+  // A length-0 entry (a token of a naive prefill chunk, whose rows NaivePrefill overwrites)
+  // must still come out finite: ours writes zeros, FlashInfer's does not promise anything.
+  if (std::any_of(seq_lens.begin(), seq_lens.end(), [](int32_t l) { return l <= 0; })) {
+    return nullptr;
+  }
+  const bool fi =
+      options_.mla_decode == MlaDecodeSelect::kFlashInfer ||
+      kernels::ChooseMlaDecodeBackend(n, D.heads, max_len, /*flashinfer_available=*/true,
+                                      /*bf16_out=*/true) == kernels::MlaDecodeBackend::kFlashInfer;
+  if (!fi) return nullptr;
+  RETURN_IF_ERROR(
+      fi_mla_->Plan(seq_lens.data(), n, D.heads, max_pages, static_cast<cudaStream_t>(stream_)));
+  last_mla_decode_ = kernels::MlaDecodeBackend::kFlashInfer;
+  return fi_mla_.get();
 }
 
 absl::Status CudaModel::CheckAllocator(const PagedKvCache& cache) const {
@@ -352,9 +401,13 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   RETURN_IF_ERROR(up(s.block_table, table));
   if (gather_rows > 0) RETURN_IF_ERROR(up(s.gather_slots, gather_slots));
 
+  ASSIGN_OR_RETURN(kernels::FlashInferMlaDecode * fi_mla,
+                   PlanMlaDecode(seq_lens, max_len, s.max_pages));
+
   LayerPass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_),
                  options_.cublaslt_fp8, experts_.get(), options_.expert_executor,
                  options_.profiler);
+  pass.UseFlashInferMlaDecode(fi_mla);
   RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
   kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.hidden, n, D.vocab, D.hidden};
   RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));

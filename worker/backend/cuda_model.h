@@ -6,7 +6,8 @@
 //
 // Every token's cache row is written first. Decode tokens then run the absorbed form (spec
 // §6.6), each attending to the positions up to its own: R1-sized layers (latent 512, rope 64,
-// heads % 64 == 0) through kernels/mla_decode, any other size through kernels/mla_attend.
+// heads % 64 == 0) through kernels/mla_decode — our kernel or FlashInfer's Hopper MLA, chosen
+// per step (CudaModelOptions::mla_decode) — any other size through kernels/mla_attend.
 // Prefill chunks run the naive form (spec §6.5, kernels/mla_prefill) on their sequence's
 // gathered latent rows, or the absorbed form too (CudaModelOptions::naive_prefill_max_rows).
 //
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/mla_decode/mla_decode.h"
 #include "worker/backend/cuda_routed_experts.h"
 #include "worker/backend/cuda_token_chooser.h"
 #include "worker/backend/cuda_weights.h"
@@ -40,6 +42,20 @@
 namespace r1 {
 
 struct CudaModelScratch;
+namespace kernels {
+class FlashInferMlaDecode;
+}
+
+// Which kernel runs the absorbed MLA decode of R1-sized attention.
+enum class MlaDecodeSelect {
+  // Per step: ChooseMlaDecodeBackend over the measured table (kernels/mla_decode), FlashInfer
+  // only when it is built and every token of the step attends to ≥ 1 cached position (a step
+  // with prefill chunks in the naive form runs ours, which gives their placeholder rows zeros).
+  kMeasured,
+  kOurs,
+  // Every step FlashInfer's (same condition on prefill chunks); Create fails without FlashInfer.
+  kFlashInfer,
+};
 
 struct CudaModelOptions {
   // Dense FP8 GEMMs of more than 32 tokens go through cuBLASLt's block-scaled mode when its
@@ -54,6 +70,7 @@ struct CudaModelOptions {
   DeviceExpertExecutor* expert_executor = nullptr;
   // Times every forward by phase (step_profiler.h). Borrowed, nullable (off).
   StepProfiler* profiler = nullptr;
+  MlaDecodeSelect mla_decode = MlaDecodeSelect::kMeasured;
 };
 
 class CudaModel : public ForwardModel {
@@ -69,6 +86,8 @@ class CudaModel : public ForwardModel {
   int row_size() const override;  // KV row: kv_lora_rank + qk_rope_head_dim
   int kv_blocks() const { return kv_blocks_; }
   bool uses_host_cache_rows() const override { return false; }
+  // The MLA decode kernel of the last forward (kNone: no R1-sized absorbed decode ran).
+  kernels::MlaDecodeBackend last_mla_decode() const { return last_mla_decode_; }
 
   // As CpuModel::Forward: `logits[i]` gets [rows][vocab] f32 for item i (rows = tokens with
   // all_logits, else 1); positions [start, start+T) are written to the device cache and
@@ -95,6 +114,11 @@ class CudaModel : public ForwardModel {
   absl::Status ComputeLogits(std::vector<ForwardItem>& items, int64_t* rows);
   // Grows the decode attention's workspace to what kernels/mla_decode needs for this call.
   absl::Status EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_len);
+  // Picks this step's MLA decode kernel from the host lengths of its tokens (0 for tokens of
+  // naive prefill chunks) and, for FlashInfer, plans it on the stream. Returns the planned
+  // FlashInfer object, or null when ours runs.
+  absl::StatusOr<kernels::FlashInferMlaDecode*> PlanMlaDecode(const std::vector<int32_t>& seq_lens,
+                                                              int64_t max_len, int64_t max_pages);
   absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows,
                              int64_t gather_rows);
 
@@ -110,6 +134,14 @@ class CudaModel : public ForwardModel {
   float* sin_table_ = nullptr;
   std::unique_ptr<CudaModelScratch> scratch_;  // internal/cuda_layer_pass.h
   std::unique_ptr<CudaRoutedExperts> experts_;
+  // FlashInfer's MLA decode on this model's stream; null when not built, not R1-sized or
+  // MlaDecodeSelect::kOurs.
+  // (Deleted in cuda_model.cc, where the type is complete when FlashInfer is built.)
+  struct FlashInferMlaDecodeDeleter {
+    void operator()(kernels::FlashInferMlaDecode* p) const;
+  };
+  std::unique_ptr<kernels::FlashInferMlaDecode, FlashInferMlaDecodeDeleter> fi_mla_;
+  kernels::MlaDecodeBackend last_mla_decode_ = kernels::MlaDecodeBackend::kNone;
   CudaTokenChooser chooser_;
 };
 

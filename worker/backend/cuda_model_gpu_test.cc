@@ -7,8 +7,7 @@
 //     problems batched on the GPU (≥ 95 % correct), also with INT4 routed experts;
 //   * token-by-token decode against one prefill over ≥ 3 KV blocks, and 8 sequences batched
 //     against each alone (identical on a row-independent configuration; see the tests);
-//   * an R1-shaped model (R1's attention widths, synthetic weights, 2 layers) through
-//     the mla_decode path, against the CPU fp32 model, no further off than the CPU FP8 mode;
+//   (the R1-shaped model through the mla_decode kernels: cuda_model_r1_shaped_gpu_test.cc);
 //   * bad items are refused.
 #include <algorithm>
 #include <cmath>
@@ -26,6 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "worker/backend/cuda_model.h"
 #include "worker/backend/testing/block_counter.h"
+#include "worker/backend/testing/gpu_model_util.h"
 #include "worker/engine/engine.h"
 #include "worker/model/cpu_model.h"
 #include "worker/model/testing/test_util.h"
@@ -38,39 +38,8 @@ using testing::Agreement;
 namespace fs = std::filesystem;
 
 using testing::BlockCounter;
-
-std::unique_ptr<CudaModel> MakeGpuModel(const ModelConfig& c, const WeightSource& src,
-                                        int kv_blocks) {
-  auto w = LoadCudaWeights(c, src);
-  EXPECT_TRUE(w.ok()) << w.status();
-  if (!w.ok()) return nullptr;
-  auto m = CudaModel::Create(std::shared_ptr<const CudaWeights>(std::move(*w)), kv_blocks);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? std::move(*m) : nullptr;
-}
-
-// Logits of every position of `tokens`: one prefill, or token by token.
-std::vector<float> GpuLogits(CudaModel& m, const std::vector<int>& tokens, bool token_by_token) {
-  BlockCounter blocks(m.kv_blocks());
-  KvSequence kv;
-  EXPECT_TRUE(blocks.Reserve(&kv, tokens.size()));
-  std::vector<std::vector<float>> logits;
-  if (!token_by_token) {
-    std::vector<ForwardItem> items = {{&kv, tokens, 0, true}};
-    auto st = m.Forward(items, &logits);
-    EXPECT_TRUE(st.ok()) << st;
-    return st.ok() ? logits[0] : std::vector<float>{};
-  }
-  std::vector<float> out;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    std::vector<ForwardItem> items = {{&kv, {tokens[t]}, static_cast<int64_t>(t), false}};
-    auto st = m.Forward(items, &logits);
-    EXPECT_TRUE(st.ok()) << st;
-    if (!st.ok()) return {};
-    out.insert(out.end(), logits[0].begin(), logits[0].end());
-  }
-  return out;
-}
+using testing::GpuLogits;
+using testing::MakeGpuModel;
 
 std::vector<float> CpuLogits(std::shared_ptr<const ModelWeights> w, Precision p,
                              const std::vector<int>& tokens) {
@@ -479,55 +448,7 @@ TEST_F(R1TinyGpuTest, RefusesBadItems) {
   EXPECT_EQ(gpu_->Forward(items, &logits).code(), absl::StatusCode::kInvalidArgument);
 }
 
-// ---- R1-shaped ----------------------------------------------------------------------------
-
-TEST(R1ShapedGpuTest, MlaDecodePathAgreesWithCpuFp8) {
-  auto base = LoadModelConfig("tests/fixtures/deepseek-r1-config.json");
-  ASSERT_TRUE(base.ok()) << base.status();
-  ModelConfig c = *base;
-  // R1's attention widths; fewer layers, narrower and fewer experts so the CPU reference is quick.
-  c.num_hidden_layers = 2;
-  c.first_k_dense_replace = 1;
-  c.intermediate_size = 1024;
-  c.moe_intermediate_size = 256;
-  c.n_routed_experts = 8;
-  c.n_group = 4;
-  c.topk_group = 2;
-  c.num_experts_per_tok = 4;
-  c.vocab_size = 4096;
-  c.num_nextn_predict_layers = 0;
-  ASSERT_TRUE(ValidateModelConfig(c, "r1-shaped").ok());
-  SyntheticWeightSource src(11);
-  auto cpu_w = LoadModelWeights(c, src);
-  ASSERT_TRUE(cpu_w.ok()) << cpu_w.status();
-  std::shared_ptr<const ModelWeights> cpu(std::move(*cpu_w));
-  auto gpu = MakeGpuModel(c, src, 16);
-  ASSERT_NE(gpu, nullptr);
-  std::vector<int> tokens;
-  for (int i = 0; i < 70; ++i) tokens.push_back((i * 7919) % 4096);
-  // Random weights make FP8 arithmetic lose ~3 % per GEMM (golden_test.cc), so the bar is
-  // relative: against the fp32 CPU model the CUDA model may be at most 1.5× as far off as the
-  // CPU FP8-activation mode.
-  const std::vector<float> f32 = CpuLogits(cpu, Precision::kF32, tokens);
-  const std::vector<float> cpu8 = CpuLogits(cpu, Precision::kFp8Activations, tokens);
-  Agreement prefill, decode, reference;
-  EXPECT_TRUE(prefill.AddRows(GpuLogits(*gpu, tokens, false), f32, c.vocab_size));
-  EXPECT_TRUE(decode.AddRows(GpuLogits(*gpu, tokens, true), f32, c.vocab_size));
-  EXPECT_TRUE(reference.AddRows(cpu8, f32, c.vocab_size));
-  std::printf(
-      "R1-shaped (2 layers) vs CPU fp32 over %zu tokens: CUDA prefill top-1 %.4f "
-      "rel-L2 %.4f; CUDA decode top-1 %.4f rel-L2 %.4f; CPU FP8 top-1 %.4f rel-L2 %.4f\n",
-      tokens.size(), prefill.top1(), prefill.rel_l2(), decode.top1(), decode.rel_l2(),
-      reference.top1(), reference.rel_l2());
-  EXPECT_LE(prefill.rel_l2(), 1.5 * reference.rel_l2());
-  EXPECT_LE(decode.rel_l2(), 1.5 * reference.rel_l2());
-}
-
-}  // namespace
-}  // namespace r1
-
-namespace r1 {
-namespace {
+// ---- synthetic weights --------------------------------------------------------------------
 
 // Synthetic weights filled on the device have the checkpoint loader's layout (the same device
 // bytes and held experts for the same config and expert share), and give a model whose logits

@@ -16,6 +16,7 @@
 //   r1_rank_bench [--config=tests/fixtures/deepseek-r1-config.json] [--ranks=8] [--int4]
 //                 [--layers=0] [--batches=1,8,32,64,128] [--context=2048] [--steps=10]
 //                 [--prefill_prompts=2] [--exchange_us=0] [--json=out.jsonl] [--noprofile]
+//                 [--mla_decode=measured|ours|flashinfer]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -51,6 +52,8 @@ ABSL_FLAG(int, prefill_prompts, 2, "prompts per prefill forward (0: skip prefill
 ABSL_FLAG(double, exchange_us, 0.0, "transport time per MoE layer added in the projection");
 ABSL_FLAG(uint64_t, seed, 1, "synthetic weights' seed");
 ABSL_FLAG(std::string, json, "", "also write one JSON line per measurement here");
+ABSL_FLAG(std::string, mla_decode, "measured",
+          "MLA decode kernel: measured (per step from the measured table), ours, flashinfer");
 ABSL_FLAG(bool, profile, true,
           "after the timed steps, as many again with CUDA events at every phase boundary: the "
           "step-time breakdown by phase with each phase's roofline floor");
@@ -227,6 +230,14 @@ int Main(int argc, char** argv) {
   CudaModelOptions mo;
   mo.expert_executor = r.ep.get();
   mo.profiler = &r.profiler;
+  const std::string mla = absl::GetFlag(FLAGS_mla_decode);
+  if (mla == "ours") {
+    mo.mla_decode = MlaDecodeSelect::kOurs;
+  } else if (mla == "flashinfer") {
+    mo.mla_decode = MlaDecodeSelect::kFlashInfer;
+  } else if (mla != "measured") {
+    Fail("--mla_decode", absl::InvalidArgumentError("must be measured, ours or flashinfer"));
+  }
   r.profiler.Enable(false);
   r.model = Must(CudaModel::Create(r.weights, kv_blocks, mo), "CudaModel");
   r.cache = std::make_unique<PagedKvCache>(c.num_hidden_layers, kv_blocks, r.model->row_size(),
@@ -237,8 +248,9 @@ int Main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_json).empty()) json = std::fopen(absl::GetFlag(FLAGS_json).c_str(), "w");
 
   const TokenChoiceSpec greedy;
-  std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s\n", "batch", "step ms", "tok/s/GPU",
-              "moe rows/L", "counts ms", "disp ms", "experts ms", "comb ms", "proj tok/s/GPU");
+  std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s %11s\n", "batch", "step ms",
+              "tok/s/GPU", "moe rows/L", "counts ms", "disp ms", "experts ms", "comb ms",
+              "proj tok/s/GPU", "mla decode");
   for (int B : batches) {
     if (B * per_seq > kv_blocks) {
       std::printf("%6d  skipped: %lld KV blocks needed, %d available\n", B,
@@ -279,22 +291,24 @@ int Main(int argc, char** argv) {
     const double step = times[times.size() / 2];
     const double n = static_cast<double>(times.size());
     const double projected_step = step + r.moe_layers * absl::GetFlag(FLAGS_exchange_us) * 1e-6;
-    std::printf("%6d %10.2f %12.0f %12.0f %10.2f %10.2f %10.2f %10.2f %14.0f\n", B, step * 1e3,
+    const char* mla_ran = kernels::MlaDecodeBackendName(r.model->last_mla_decode());
+    std::printf("%6d %10.2f %12.0f %12.0f %10.2f %10.2f %10.2f %10.2f %14.0f %11s\n", B, step * 1e3,
                 B / step,
                 sum.exchanges ? sum.rows_received / static_cast<double>(sum.exchanges) : 0,
                 sum.counts / n * 1e3, sum.dispatch / n * 1e3, sum.experts / n * 1e3,
-                sum.combine / n * 1e3, B / projected_step);
+                sum.combine / n * 1e3, B / projected_step, mla_ran);
     if (json) {
       std::fprintf(json,
                    "{\"kind\":\"decode\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"layers\":%d,"
                    "\"batch\":%d,\"context\":%d,\"step_ms_p50\":%.3f,\"step_ms_min\":%.3f,"
                    "\"tok_s_gpu\":%.1f,\"moe_counts_ms\":%.3f,\"moe_dispatch_ms\":%.3f,"
                    "\"moe_experts_ms\":%.3f,\"moe_combine_ms\":%.3f,\"exchange_us\":%.1f,"
-                   "\"projected_tok_s_gpu\":%.1f%s}\n",
+                   "\"projected_tok_s_gpu\":%.1f,\"mla_decode\":\"%s\"%s}\n",
                    prop.name, W, int4 ? "true" : "false", static_cast<int>(c.num_hidden_layers), B,
                    context, step * 1e3, times.front() * 1e3, B / step, sum.counts / n * 1e3,
                    sum.dispatch / n * 1e3, sum.experts / n * 1e3, sum.combine / n * 1e3,
-                   absl::GetFlag(FLAGS_exchange_us), B / projected_step, breakdown_json.c_str());
+                   absl::GetFlag(FLAGS_exchange_us), B / projected_step, mla_ran,
+                   breakdown_json.c_str());
     }
   }
   std::printf("projection: tok/s/GPU = batch / (step + %d MoE layers × %.1f µs of transport)\n",

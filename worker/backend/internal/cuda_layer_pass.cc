@@ -11,6 +11,7 @@
 #include "kernels/kv_write/kv_write_cuda.h"
 #include "kernels/mla_attend/mla_attend_cuda.h"
 #include "kernels/mla_decode/mla_decode_cuda.h"
+#include "kernels/mla_decode/mla_decode_flashinfer.h"
 #include "kernels/mla_prefill/mla_prefill_cuda.h"
 #include "kernels/moe_gating/moe_gating_cuda.h"
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
@@ -254,7 +255,11 @@ absl::Status LayerPass::Attention(const DeviceLayer& L, uint16_t* cache, int64_t
     p.max_seq_len = max_seq_len;
     p.workspace = s_.attn_ws;
     p.workspace_bytes = s_.attn_ws_bytes;
-    RETURN_IF_ERROR(kernels::LaunchMlaDecode(p, stream_));
+    if (fi_mla_ != nullptr) {
+      RETURN_IF_ERROR(fi_mla_->Run(p, stream_));
+    } else {
+      RETURN_IF_ERROR(kernels::LaunchMlaDecode(p, stream_));
+    }
   } else {
     kernels::MlaAttendParams p;
     p.q_latent = s_.ql;

@@ -22,6 +22,9 @@
 #include "worker/backend/step_profiler.h"
 
 namespace r1 {
+namespace kernels {
+class FlashInferMlaDecode;
+}
 
 inline int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -106,6 +109,10 @@ class LayerPass {
             cublasHandle_t cublas, bool cublaslt, CudaRoutedExperts* experts,
             DeviceExpertExecutor* executor, StepProfiler* profiler);
 
+  // Runs the R1-sized absorbed decode through `fi` (planned by the caller for this batch's
+  // lengths, borrowed) instead of our kernel; null (the default) runs ours.
+  void UseFlashInferMlaDecode(kernels::FlashInferMlaDecode* fi) { fi_mla_ = fi; }
+
   // Closes `phase` on the profiler, if any.
   absl::Status Mark(StepPhase phase) {
     return profiler_ != nullptr ? profiler_->Mark(phase) : absl::OkStatus();
@@ -150,8 +157,9 @@ class LayerPass {
   cudaStream_t stream_;
   cublasHandle_t cublas_;
   CudaRoutedExperts* experts_;
-  DeviceExpertExecutor* executor_;  // nullable: every routed expert is local
-  StepProfiler* profiler_;          // nullable
+  DeviceExpertExecutor* executor_;                  // nullable: every routed expert is local
+  StepProfiler* profiler_;                          // nullable
+  kernels::FlashInferMlaDecode* fi_mla_ = nullptr;  // nullable: our MLA decode kernel
 };
 
 }  // namespace r1

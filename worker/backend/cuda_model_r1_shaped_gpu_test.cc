@@ -1,0 +1,153 @@
+// GPU tests (label gpu) of an R1-shaped model (R1's attention widths: 128 heads, latent 512,
+// rope 64; synthetic weights, 2 layers, few narrow experts so the CPU reference is quick) through
+// each MLA decode kernel CudaModel can run (MlaDecodeSelect): ours, and FlashInfer's Hopper MLA
+// when the build has it.
+//   * against the CPU fp32 model, prefill and token-by-token decode no further off than the CPU
+//     FP8-activation mode;
+//   * a batched decode step of sequences of different lengths (1 to 3 KV blocks) gives the same
+//     logits with either kernel, and the kernel that ran is the one asked for.
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/model_config.h"
+#include "worker/backend/cuda_model.h"
+#include "worker/backend/testing/block_counter.h"
+#include "worker/backend/testing/gpu_model_util.h"
+#include "worker/model/cpu_model.h"
+#include "worker/model/model_weights.h"
+#include "worker/model/testing/test_util.h"
+#include "worker/model/weight_source.h"
+
+namespace r1 {
+namespace {
+
+using testing::Agreement;
+using testing::BlockCounter;
+using testing::GpuLogits;
+using testing::MakeGpuModel;
+
+ModelConfig R1ShapedConfig() {
+  auto base = LoadModelConfig("tests/fixtures/deepseek-r1-config.json");
+  EXPECT_TRUE(base.ok()) << base.status();
+  ModelConfig c = base.ok() ? *base : ModelConfig{};
+  c.num_hidden_layers = 2;
+  c.first_k_dense_replace = 1;
+  c.intermediate_size = 1024;
+  c.moe_intermediate_size = 256;
+  c.n_routed_experts = 8;
+  c.n_group = 4;
+  c.topk_group = 2;
+  c.num_experts_per_tok = 4;
+  c.vocab_size = 4096;
+  c.num_nextn_predict_layers = 0;
+  EXPECT_TRUE(ValidateModelConfig(c, "r1-shaped").ok());
+  return c;
+}
+
+std::vector<MlaDecodeSelect> BuiltKernels() {
+  std::vector<MlaDecodeSelect> k = {MlaDecodeSelect::kOurs};
+#ifdef R1_HAVE_FLASHINFER
+  k.push_back(MlaDecodeSelect::kFlashInfer);
+#endif
+  return k;
+}
+
+kernels::MlaDecodeBackend Expected(MlaDecodeSelect s) {
+  return s == MlaDecodeSelect::kFlashInfer ? kernels::MlaDecodeBackend::kFlashInfer
+                                           : kernels::MlaDecodeBackend::kOurs;
+}
+
+class R1ShapedGpuTest : public ::testing::TestWithParam<MlaDecodeSelect> {};
+
+TEST_P(R1ShapedGpuTest, MlaDecodePathAgreesWithCpuFp8) {
+  const ModelConfig c = R1ShapedConfig();
+  SyntheticWeightSource src(11);
+  auto cpu_w = LoadModelWeights(c, src);
+  ASSERT_TRUE(cpu_w.ok()) << cpu_w.status();
+  std::shared_ptr<const ModelWeights> cpu(std::move(*cpu_w));
+  CudaModelOptions o;
+  o.mla_decode = GetParam();
+  auto gpu = MakeGpuModel(c, src, 16, o);
+  ASSERT_NE(gpu, nullptr);
+  std::vector<int> tokens;
+  for (int i = 0; i < 70; ++i) tokens.push_back((i * 7919) % 4096);
+  // Random weights make FP8 arithmetic lose ~3 % per GEMM (golden_test.cc), so the bar is
+  // relative: against the fp32 CPU model the CUDA model may be at most 1.5× as far off as the
+  // CPU FP8-activation mode.
+  const std::vector<float> f32 = testing::PrefillLogits(cpu, Precision::kF32, tokens);
+  const std::vector<float> cpu8 = testing::PrefillLogits(cpu, Precision::kFp8Activations, tokens);
+  Agreement prefill, decode, reference;
+  EXPECT_TRUE(prefill.AddRows(GpuLogits(*gpu, tokens, false), f32, c.vocab_size));
+  EXPECT_TRUE(decode.AddRows(GpuLogits(*gpu, tokens, true), f32, c.vocab_size));
+  EXPECT_EQ(gpu->last_mla_decode(), Expected(GetParam()));
+  EXPECT_TRUE(reference.AddRows(cpu8, f32, c.vocab_size));
+  std::printf(
+      "R1-shaped (2 layers, MLA decode %s) vs CPU fp32 over %zu tokens: CUDA prefill top-1 %.4f "
+      "rel-L2 %.4f; CUDA decode top-1 %.4f rel-L2 %.4f; CPU FP8 top-1 %.4f rel-L2 %.4f\n",
+      kernels::MlaDecodeBackendName(Expected(GetParam())), tokens.size(), prefill.top1(),
+      prefill.rel_l2(), decode.top1(), decode.rel_l2(), reference.top1(), reference.rel_l2());
+  EXPECT_LE(prefill.rel_l2(), 1.5 * reference.rel_l2());
+  EXPECT_LE(decode.rel_l2(), 1.5 * reference.rel_l2());
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, R1ShapedGpuTest, ::testing::ValuesIn(BuiltKernels()),
+                         [](const ::testing::TestParamInfo<MlaDecodeSelect>& i) {
+                           return std::string(kernels::MlaDecodeBackendName(Expected(i.param)));
+                         });
+
+#ifdef R1_HAVE_FLASHINFER  // (without it there is one kernel, nothing to compare)
+// Logits of one batched decode step (one token for each of sequences of `lens` cached tokens,
+// after their prefills) from a fresh model with `select`.
+std::vector<float> BatchedDecode(const ModelConfig& c, const WeightSource& src,
+                                 MlaDecodeSelect select, const std::vector<int>& lens,
+                                 kernels::MlaDecodeBackend* ran) {
+  CudaModelOptions o;
+  o.mla_decode = select;
+  auto gpu = MakeGpuModel(c, src, 32, o);
+  EXPECT_NE(gpu, nullptr);
+  if (gpu == nullptr) return {};
+  BlockCounter blocks(gpu->kv_blocks());
+  std::vector<KvSequence> kv(lens.size());
+  std::vector<std::vector<float>> logits;
+  for (size_t i = 0; i < lens.size(); ++i) {
+    EXPECT_TRUE(blocks.Reserve(&kv[i], lens[i] + 1));
+    std::vector<int> prompt(lens[i]);
+    for (int t = 0; t < lens[i]; ++t) prompt[t] = (t * 131 + static_cast<int>(i) * 17) % 4096;
+    std::vector<ForwardItem> items = {{&kv[i], prompt, 0, false}};
+    EXPECT_TRUE(gpu->Forward(items, &logits).ok());
+  }
+  std::vector<ForwardItem> step;
+  for (size_t i = 0; i < lens.size(); ++i) {
+    step.push_back({&kv[i], {static_cast<int>(7 + i)}, lens[i], false});
+  }
+  auto st = gpu->Forward(step, &logits);
+  EXPECT_TRUE(st.ok()) << st;
+  *ran = gpu->last_mla_decode();
+  std::vector<float> out;
+  for (const auto& row : logits) out.insert(out.end(), row.begin(), row.end());
+  return out;
+}
+
+TEST(R1ShapedGpuTest, BatchedDecodeSameWithEitherKernel) {
+  const ModelConfig c = R1ShapedConfig();
+  SyntheticWeightSource src(12);
+  const std::vector<int> lens = {1, 63, 64, 65, 130, 191, 7, 100};
+  kernels::MlaDecodeBackend ran_ours, ran_fi;
+  const auto ours = BatchedDecode(c, src, MlaDecodeSelect::kOurs, lens, &ran_ours);
+  const auto fi = BatchedDecode(c, src, MlaDecodeSelect::kFlashInfer, lens, &ran_fi);
+  EXPECT_EQ(ran_ours, kernels::MlaDecodeBackend::kOurs);
+  EXPECT_EQ(ran_fi, kernels::MlaDecodeBackend::kFlashInfer);
+  Agreement a;
+  ASSERT_TRUE(a.AddRows(fi, ours, c.vocab_size));
+  std::printf("batched decode, FlashInfer vs ours over %zu sequences: top-1 %.4f rel-L2 %.2e\n",
+              lens.size(), a.top1(), a.rel_l2());
+  // Both round the attention output to bf16 and differ only in summation order.
+  EXPECT_LE(a.rel_l2(), 1e-2);
+}
+#endif  // R1_HAVE_FLASHINFER
+
+}  // namespace
+}  // namespace r1
