@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/json_field_reader.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -12,100 +13,7 @@ namespace r1 {
 namespace {
 
 using json = nlohmann::json;
-
-// Reads typed fields out of one JSON object, naming `prefix + key` in errors.
-class FieldReader {
- public:
-  FieldReader(const json& obj, absl::string_view source, std::string prefix = "")
-      : obj_(obj), source_(source), prefix_(std::move(prefix)) {}
-
-  absl::Status Error(absl::string_view key, absl::string_view what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_, ": field '", prefix_, key, "': ", what));
-  }
-
-  // Returns nullptr when absent (or null and `null_is_absent`).
-  const json* Find(absl::string_view key) const {
-    auto it = obj_.find(std::string(key));
-    if (it == obj_.end() || it->is_null()) return nullptr;
-    return &*it;
-  }
-
-  absl::Status Int(absl::string_view key, int64_t* out, bool required) const {
-    const json* v = Find(key);
-    if (v == nullptr) return required ? Error(key, "missing") : absl::OkStatus();
-    if (v->is_number_integer() || v->is_number_unsigned()) {
-      if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-        return Error(key, "integer out of range");
-      }
-      *out = v->get<int64_t>();
-      return absl::OkStatus();
-    }
-    if (v->is_number_float()) {  // accept 4096.0, refuse 4096.5
-      double d = v->get<double>();
-      if (d == static_cast<double>(static_cast<int64_t>(d)) && d >= -9.0e15 && d <= 9.0e15) {
-        *out = static_cast<int64_t>(d);
-        return absl::OkStatus();
-      }
-    }
-    return Error(key, absl::StrCat("expected an integer, got ", v->dump()));
-  }
-
-  absl::Status Double(absl::string_view key, double* out, bool required) const {
-    const json* v = Find(key);
-    if (v == nullptr) return required ? Error(key, "missing") : absl::OkStatus();
-    if (!v->is_number()) return Error(key, absl::StrCat("expected a number, got ", v->dump()));
-    *out = v->get<double>();
-    return absl::OkStatus();
-  }
-
-  absl::Status Bool(absl::string_view key, bool* out, bool required) const {
-    const json* v = Find(key);
-    if (v == nullptr) return required ? Error(key, "missing") : absl::OkStatus();
-    if (!v->is_boolean()) return Error(key, absl::StrCat("expected true/false, got ", v->dump()));
-    *out = v->get<bool>();
-    return absl::OkStatus();
-  }
-
-  absl::Status String(absl::string_view key, std::string* out, bool required) const {
-    const json* v = Find(key);
-    if (v == nullptr) return required ? Error(key, "missing") : absl::OkStatus();
-    if (!v->is_string()) return Error(key, absl::StrCat("expected a string, got ", v->dump()));
-    *out = v->get<std::string>();
-    return absl::OkStatus();
-  }
-
-  absl::Status StringList(absl::string_view key, std::vector<std::string>* out) const {
-    const json* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_array()) return Error(key, "expected an array of strings");
-    out->clear();
-    for (const auto& e : *v) {
-      if (!e.is_string()) return Error(key, "expected an array of strings");
-      out->push_back(e.get<std::string>());
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status IntList(absl::string_view key, std::vector<int64_t>* out, bool required) const {
-    const json* v = Find(key);
-    if (v == nullptr) return required ? Error(key, "missing") : absl::OkStatus();
-    if (!v->is_array()) return Error(key, "expected an array of integers");
-    out->clear();
-    for (const auto& e : *v) {
-      if (!e.is_number_integer()) return Error(key, "expected an array of integers");
-      out->push_back(e.get<int64_t>());
-    }
-    return absl::OkStatus();
-  }
-
-  absl::string_view source() const { return source_; }
-
- private:
-  const json& obj_;
-  absl::string_view source_;
-  std::string prefix_;
-};
+using internal::FieldReader;
 
 absl::Status ParseRopeScaling(const json& v, absl::string_view source, RopeScaling* rs) {
   if (!v.is_object()) {
@@ -142,6 +50,18 @@ absl::Status ParseQuantization(const json& v, absl::string_view source, Quantiza
 
 }  // namespace
 
+const char* ArchitectureName(Architecture a) {
+  switch (a) {
+    case Architecture::kDeepseekV3:
+      return "DeepseekV3";
+    case Architecture::kQwen2:
+      return "Qwen2";
+    case Architecture::kLlama:
+      return "Llama";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
                                              absl::string_view source) {
   json root = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
@@ -154,6 +74,13 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
   ModelConfig c;
   FieldReader r(root, source);
   RETURN_IF_ERROR(r.StringList("architectures", &c.architectures));
+  for (const std::string& a : c.architectures) {
+    if (a == "Qwen2ForCausalLM" || a == "LlamaForCausalLM") {
+      return r.Error("architectures", absl::StrCat("'", a,
+                                                   "' is a dense model: parse it with "
+                                                   "ParseDenseModelConfig, not as DeepSeek-V3"));
+    }
+  }
   RETURN_IF_ERROR(r.String("model_type", &c.model_type, false));
   RETURN_IF_ERROR(r.String("torch_dtype", &c.torch_dtype, false));
   RETURN_IF_ERROR(r.String("transformers_version", &c.transformers_version, false));

@@ -16,6 +16,15 @@
 
 namespace r1 {
 
+// Which model family a config describes. ParseModelConfig reads DeepSeek-V3 configs only (the
+// default); the dense R1-Distill families (Qwen2, Llama) are parsed by ParseDenseModelConfig
+// (common/dense_model_config.h), whose ToModelConfig() fills the fields the engine reads (sizes,
+// layers, vocab, context, bos/eos) and leaves the MLA and MoE fields 0.
+enum class Architecture { kDeepseekV3, kQwen2, kLlama };
+
+// "DeepseekV3", "Qwen2", "Llama".
+const char* ArchitectureName(Architecture a);
+
 struct RopeScaling {
   std::string type;                              // "yarn" (the only one supported)
   double factor = 1.0;                           // s
@@ -34,6 +43,7 @@ struct QuantizationConfig {
 };
 
 struct ModelConfig {
+  Architecture architecture = Architecture::kDeepseekV3;
   // Informational.
   std::vector<std::string> architectures;
   std::string model_type;

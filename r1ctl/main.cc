@@ -7,7 +7,10 @@
 //   r1ctl plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]
 //             [--gpu-gib G] [--mtp] [--layout cuda|checkpoint]
 //                                         per-GPU memory plan and KV capacity (weights as the
-//                                         CUDA backend holds them unless --layout checkpoint)
+//                                         CUDA backend holds them unless --layout checkpoint);
+//                                         for a dense R1-Distill config (Qwen2 / Llama): BF16
+//                                         weights, GQA KV bytes per token, what fits one H100
+//                                         80GB / H200 141GB (--kv, --context, --gpu-gib)
 //   r1ctl status [--experts] [ADMIN OPTIONS]
 //                                   workers, groups, placement, load progress (and the routed
 //                                   load per expert of each group)
@@ -28,12 +31,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "common/dense_model_config.h"
 #include "common/file_util.h"
 #include "common/model_config.h"
 #include "common/safetensors.h"
 #include "proto/grpc_security.h"
 #include "r1/v1/admin.grpc.pb.h"
 #include "worker/model/checkpoint_writer.h"
+#include "worker/model/dense_memory_plan.h"
 #include "worker/model/memory_plan.h"
 #include "worker/model/weight_plan.h"
 #include "worker/model/weight_source.h"
@@ -50,6 +55,7 @@ constexpr char kUsage[] =
     "  plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]\n"
     "            [--gpu-gib G] [--mtp] [--layout cuda|checkpoint]\n"
     "                      per-GPU memory: weights, KV capacity in tokens, what fits\n"
+    "                      (also dense R1-Distill Qwen2 / Llama configs: one GPU each)\n"
     "  status [--experts] [ADMIN OPTIONS]\n"
     "                      workers, groups, placement and load progress of a running cluster;\n"
     "                      --experts: routed assignments per expert of each group\n"
@@ -173,7 +179,65 @@ int Weights(const std::string& path) {
   return 0;
 }
 
+// `plan` for a dense R1-Distill config (Qwen2 / Llama): the whole model on one GPU in BF16, the
+// GQA KV cache in what is left; a line per GPU kind says what fits.
+int DensePlan(const std::vector<std::string>& args) {
+  auto c = r1::LoadDenseModelConfig(args[1]);
+  if (!c.ok()) return Fail(c.status());
+  r1::DenseMemoryPlanInput in;
+  in.context_tokens = 32768;
+  double gib = 139;
+  for (size_t i = 2; i < args.size(); i += 2) {
+    const std::string& k = args[i];
+    const std::string v = i + 1 < args.size() ? args[i + 1] : "";
+    bool ok = i + 1 < args.size();
+    if (k == "--kv" && (v == "bf16" || v == "fp8")) {
+      in.kv = v == "fp8" ? r1::KvFormat::kFp8 : r1::KvFormat::kBf16;
+    } else if (k == "--context" && ok) {
+      ok = absl::SimpleAtoi(v, &in.context_tokens) && in.context_tokens >= 0;
+    } else if (k == "--gpu-gib" && ok) {
+      ok = absl::SimpleAtod(v, &gib) && gib > 0 && gib < 1e6;
+    } else if (k == "--group-size" && v == "1") {
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fprintf(stderr,
+                   "r1ctl plan: bad option %s %s (a dense model takes --kv, --context, "
+                   "--gpu-gib)\n",
+                   k.c_str(), v.c_str());
+      return 2;
+    }
+  }
+  in.device_bytes = static_cast<uint64_t>(gib * 1024 * 1024 * 1024);
+  const r1::DenseMemoryPlan p = r1::PlanDenseMemory(*c, in);
+  std::printf(
+      "%s: dense %s, %lld layers, %lld heads / %lld KV heads of %lld, %s KV, context %lld, "
+      "%.0f GiB per GPU\n%s",
+      args[1].c_str(), r1::ArchitectureName(c->architecture),
+      static_cast<long long>(c->num_hidden_layers), static_cast<long long>(c->num_attention_heads),
+      static_cast<long long>(c->num_key_value_heads), static_cast<long long>(c->head_dim),
+      in.kv == r1::KvFormat::kFp8 ? "FP8" : "BF16", static_cast<long long>(in.context_tokens), gib,
+      p.Report().c_str());
+  const std::pair<const char*, uint64_t> gpus[] = {{"H100 80GB", r1::kH100DeviceBytes},
+                                                   {"H200 141GB", r1::kH200DeviceBytes}};
+  for (const auto& [name, bytes] : gpus) {
+    r1::DenseMemoryPlanInput g = in;
+    g.device_bytes = bytes;
+    const r1::DenseMemoryPlan q = r1::PlanDenseMemory(*c, g);
+    std::printf("one %s (%.2f GiB): KV capacity %llu tokens, context %lld %s\n", name,
+                static_cast<double>(bytes) / (1ull << 30),
+                static_cast<unsigned long long>(q.kv_capacity_tokens),
+                static_cast<long long>(in.context_tokens), q.fits ? "fits" : "does not fit");
+  }
+  return p.fits ? 0 : 3;
+}
+
 int Plan(const std::vector<std::string>& args) {
+  if (auto text = r1::ReadFileBounded(args[1], 1 << 20); text.ok()) {
+    auto arch = r1::DetectArchitecture(*text, args[1]);
+    if (arch.ok() && *arch != r1::Architecture::kDeepseekV3) return DensePlan(args);
+  }
   auto c = r1::LoadModelConfig(args[1]);
   if (!c.ok()) return Fail(c.status());
   r1::MemoryPlanInput in;
