@@ -32,7 +32,8 @@ struct Shape {
 
 TEST(Fp8GemmGpuTest, MatchesReference) {
   const std::vector<Shape> shapes = {
-      {1, 576, 7168, Fp8GemmBackend::kStream},
+      {1, 576, 7168, Fp8GemmBackend::kStream},   // split K: 7 splits
+      {3, 1536, 7168, Fp8GemmBackend::kStream},  // split K: 7 splits (q_a_proj)
       {7, 2048, 512, Fp8GemmBackend::kStream},
       {32, 7168, 2048, Fp8GemmBackend::kStream},
       {37, 256, 384, Fp8GemmBackend::kStream},

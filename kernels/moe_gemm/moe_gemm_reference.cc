@@ -99,14 +99,21 @@ absl::Status MoeGemmInt4Reference(const MoeGemmInt4Params& p) {
   return absl::OkStatus();
 }
 
+// Measured with `fp8_gemm_bench --split_sweep` on an H100 (132 SMs; weights rotated past L2,
+// bench/results/fp8-stream-splits-2026-12-07.md) over every dense GEMM of R1's decode step at
+// m = 1, 8, 32: the fastest split count fills the SMs with about ONE CTA each (o_proj and the
+// dense w2, 56 row tiles: 2 splits, 49 µs against 58 µs at the 5 splits that filled two CTAs per
+// SM), keeps ≥ 8 K blocks per split (shorter runs pay the pipeline fill for little streaming), and
+// splitting a K of fewer than 32 blocks never paid for the reduction (shared_w2, q_b_proj).
 StreamGemmConfig ChooseStreamGemmConfig(int64_t groups, int64_t tokens, int64_t n, int64_t k,
                                         int sm_count, int64_t workspace_bytes_available) {
   StreamGemmConfig c{1, 0};
   const int64_t tiles = std::max<int64_t>(1, groups) * ((n + 127) / 128);
-  const int64_t target = 2 * static_cast<int64_t>(std::max(1, sm_count));  // 2 CTAs per SM
+  const int64_t sms = std::max(1, sm_count);
   const int64_t kblocks = std::max<int64_t>(1, k / 128);
-  if (tiles >= target || groups != 1 || tokens <= 0) return c;
-  int64_t splits = std::min<int64_t>({(target + tiles - 1) / tiles, kblocks / 4, 16});
+  constexpr int64_t kMinSplitKBlocks = 32, kMinBlocksPerSplit = 8, kMaxSplits = 16;
+  if (groups != 1 || tokens <= 0 || tiles >= sms || kblocks < kMinSplitKBlocks) return c;
+  int64_t splits = std::min({sms / tiles, kblocks / kMinBlocksPerSplit, kMaxSplits});
   if (splits <= 1) return c;
   const int64_t per = (kblocks + splits - 1) / splits;
   splits = (kblocks + per - 1) / per;  // every split non-empty

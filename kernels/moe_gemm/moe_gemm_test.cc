@@ -86,18 +86,27 @@ TEST(MoeGemmReferenceTest, RejectsBadOffsets) {
 }
 
 TEST(StreamGemmConfigTest, SplitsOnlyDenseUnderfilledShapes) {
+  // The split counts the H100 sweep found fastest (moe_gemm_reference.cc), 132 SMs.
   // 32 experts × 32 row tiles: plenty of CTAs, never split.
   EXPECT_EQ(ChooseStreamGemmConfig(32, 256, 4096, 7168, 132, 1 << 30).splits, 1);
-  // Dense 7168×2048 (56 tiles) at m = 8 on 132 SMs: split K (56 K blocks → 4 splits of 4... ).
-  const auto c = ChooseStreamGemmConfig(1, 8, 7168, 2048, 132, 1 << 30);
-  EXPECT_EQ(c.splits, 4);
-  EXPECT_EQ(c.workspace_bytes, 4 * 8 * 7168 * 4);
-  // Dense 7168×16384 (o_proj): 56 tiles, 128 K blocks → 5 splits of 26 blocks.
-  EXPECT_EQ(ChooseStreamGemmConfig(1, 1, 7168, 16384, 132, 1 << 30).splits, 5);
+  // o_proj 7168×16384: 56 tiles → 2 splits (one CTA per SM), 64 K blocks each.
+  const auto o = ChooseStreamGemmConfig(1, 8, 7168, 16384, 132, 1 << 30);
+  EXPECT_EQ(o.splits, 2);
+  EXPECT_EQ(o.workspace_bytes, 2 * 8 * 7168 * 4);
+  // q_a_proj 1536×7168: 12 tiles, 56 K blocks → 7 splits of 8 blocks (not 11: ≥ 8 per split).
+  EXPECT_EQ(ChooseStreamGemmConfig(1, 1, 1536, 7168, 132, 1 << 30).splits, 7);
+  // Shared expert w13 4096×7168: 32 tiles → 4 splits.
+  EXPECT_EQ(ChooseStreamGemmConfig(1, 1, 4096, 7168, 132, 1 << 30).splits, 4);
+  // K of 16 blocks (shared w2, 7168×2048) or 12 (q_b_proj): not worth a reduction.
+  EXPECT_EQ(ChooseStreamGemmConfig(1, 8, 7168, 2048, 132, 1 << 30).splits, 1);
+  EXPECT_EQ(ChooseStreamGemmConfig(1, 1, 24576, 1536, 132, 1 << 30).splits, 1);
   // No workspace: no split.
-  EXPECT_EQ(ChooseStreamGemmConfig(1, 8, 7168, 2048, 132, 0).splits, 1);
+  EXPECT_EQ(ChooseStreamGemmConfig(1, 8, 7168, 16384, 132, 0).splits, 1);
   // Enough tiles already (129280-row lm_head-like): no split.
   EXPECT_EQ(ChooseStreamGemmConfig(1, 8, 129280, 7168, 132, 1 << 30).splits, 1);
+  // A non-dividing split count is trimmed so every split is non-empty: 5 tiles, 56 K blocks →
+  // 7 splits of 8.
+  EXPECT_EQ(ChooseStreamGemmConfig(1, 1, 576, 7168, 132, 1 << 30).splits, 7);
 }
 
 }  // namespace

@@ -62,23 +62,42 @@ kernels::MlaDecodeBackend Expected(MlaDecodeSelect s) {
 
 class R1ShapedGpuTest : public ::testing::TestWithParam<MlaDecodeSelect> {};
 
+// The CPU side of the comparison, computed once for both kernels: fp32 and FP8-activation
+// logits of the prompt.
+struct CpuReference {
+  std::vector<int> tokens;
+  std::vector<float> f32, cpu8;
+};
+const CpuReference& Reference(const ModelConfig& c, const WeightSource& src) {
+  static const CpuReference* const ref = [&] {
+    auto* r = new CpuReference;
+    for (int i = 0; i < 70; ++i) r->tokens.push_back((i * 7919) % 4096);
+    auto cpu_w = LoadModelWeights(c, src);
+    EXPECT_TRUE(cpu_w.ok()) << cpu_w.status();
+    if (!cpu_w.ok()) return r;
+    std::shared_ptr<const ModelWeights> cpu(std::move(*cpu_w));
+    r->f32 = testing::PrefillLogits(cpu, Precision::kF32, r->tokens);
+    r->cpu8 = testing::PrefillLogits(cpu, Precision::kFp8Activations, r->tokens);
+    return r;
+  }();
+  return *ref;
+}
+
 TEST_P(R1ShapedGpuTest, MlaDecodePathAgreesWithCpuFp8) {
   const ModelConfig c = R1ShapedConfig();
   SyntheticWeightSource src(11);
-  auto cpu_w = LoadModelWeights(c, src);
-  ASSERT_TRUE(cpu_w.ok()) << cpu_w.status();
-  std::shared_ptr<const ModelWeights> cpu(std::move(*cpu_w));
+  const CpuReference& ref = Reference(c, src);
+  ASSERT_FALSE(ref.f32.empty());
   CudaModelOptions o;
   o.mla_decode = GetParam();
   auto gpu = MakeGpuModel(c, src, 16, o);
   ASSERT_NE(gpu, nullptr);
-  std::vector<int> tokens;
-  for (int i = 0; i < 70; ++i) tokens.push_back((i * 7919) % 4096);
+  const std::vector<int>& tokens = ref.tokens;
+  const std::vector<float>& f32 = ref.f32;
+  const std::vector<float>& cpu8 = ref.cpu8;
   // Random weights make FP8 arithmetic lose ~3 % per GEMM (golden_test.cc), so the bar is
   // relative: against the fp32 CPU model the CUDA model may be at most 1.5× as far off as the
   // CPU FP8-activation mode.
-  const std::vector<float> f32 = testing::PrefillLogits(cpu, Precision::kF32, tokens);
-  const std::vector<float> cpu8 = testing::PrefillLogits(cpu, Precision::kFp8Activations, tokens);
   Agreement prefill, decode, reference;
   EXPECT_TRUE(prefill.AddRows(GpuLogits(*gpu, tokens, false), f32, c.vocab_size));
   EXPECT_TRUE(decode.AddRows(GpuLogits(*gpu, tokens, true), f32, c.vocab_size));
@@ -100,16 +119,16 @@ INSTANTIATE_TEST_SUITE_P(Kernels, R1ShapedGpuTest, ::testing::ValuesIn(BuiltKern
 
 #ifdef R1_HAVE_FLASHINFER  // (without it there is one kernel, nothing to compare)
 // Logits of one batched decode step (one token for each of sequences of `lens` cached tokens,
-// after their prefills) from a fresh model with `select`.
-std::vector<float> BatchedDecode(const ModelConfig& c, const WeightSource& src,
-                                 MlaDecodeSelect select, const std::vector<int>& lens,
-                                 kernels::MlaDecodeBackend* ran) {
+// after their prefills) from a fresh model on `weights` with `select`.
+std::vector<float> BatchedDecode(std::shared_ptr<const CudaWeights> weights, MlaDecodeSelect select,
+                                 const std::vector<int>& lens, kernels::MlaDecodeBackend* ran) {
   CudaModelOptions o;
   o.mla_decode = select;
-  auto gpu = MakeGpuModel(c, src, 32, o);
-  EXPECT_NE(gpu, nullptr);
-  if (gpu == nullptr) return {};
-  BlockCounter blocks(gpu->kv_blocks());
+  auto gpu = CudaModel::Create(std::move(weights), 32, o);
+  EXPECT_TRUE(gpu.ok()) << gpu.status();
+  if (!gpu.ok()) return {};
+  CudaModel& m = **gpu;
+  BlockCounter blocks(m.kv_blocks());
   std::vector<KvSequence> kv(lens.size());
   std::vector<std::vector<float>> logits;
   for (size_t i = 0; i < lens.size(); ++i) {
@@ -117,15 +136,15 @@ std::vector<float> BatchedDecode(const ModelConfig& c, const WeightSource& src,
     std::vector<int> prompt(lens[i]);
     for (int t = 0; t < lens[i]; ++t) prompt[t] = (t * 131 + static_cast<int>(i) * 17) % 4096;
     std::vector<ForwardItem> items = {{&kv[i], prompt, 0, false}};
-    EXPECT_TRUE(gpu->Forward(items, &logits).ok());
+    EXPECT_TRUE(m.Forward(items, &logits).ok());
   }
   std::vector<ForwardItem> step;
   for (size_t i = 0; i < lens.size(); ++i) {
     step.push_back({&kv[i], {static_cast<int>(7 + i)}, lens[i], false});
   }
-  auto st = gpu->Forward(step, &logits);
+  auto st = m.Forward(step, &logits);
   EXPECT_TRUE(st.ok()) << st;
-  *ran = gpu->last_mla_decode();
+  *ran = m.last_mla_decode();
   std::vector<float> out;
   for (const auto& row : logits) out.insert(out.end(), row.begin(), row.end());
   return out;
@@ -133,19 +152,25 @@ std::vector<float> BatchedDecode(const ModelConfig& c, const WeightSource& src,
 
 TEST(R1ShapedGpuTest, BatchedDecodeSameWithEitherKernel) {
   const ModelConfig c = R1ShapedConfig();
-  SyntheticWeightSource src(12);
+  auto w = SynthesizeCudaWeights(c, 12);  // filled on the device: both models share them
+  ASSERT_TRUE(w.ok()) << w.status();
+  std::shared_ptr<const CudaWeights> weights(std::move(*w));
   const std::vector<int> lens = {1, 63, 64, 65, 130, 191, 7, 100};
   kernels::MlaDecodeBackend ran_ours, ran_fi;
-  const auto ours = BatchedDecode(c, src, MlaDecodeSelect::kOurs, lens, &ran_ours);
-  const auto fi = BatchedDecode(c, src, MlaDecodeSelect::kFlashInfer, lens, &ran_fi);
+  const auto ours = BatchedDecode(weights, MlaDecodeSelect::kOurs, lens, &ran_ours);
+  const auto fi = BatchedDecode(weights, MlaDecodeSelect::kFlashInfer, lens, &ran_fi);
   EXPECT_EQ(ran_ours, kernels::MlaDecodeBackend::kOurs);
   EXPECT_EQ(ran_fi, kernels::MlaDecodeBackend::kFlashInfer);
   Agreement a;
   ASSERT_TRUE(a.AddRows(fi, ours, c.vocab_size));
   std::printf("batched decode, FlashInfer vs ours over %zu sequences: top-1 %.4f rel-L2 %.2e\n",
               lens.size(), a.top1(), a.rel_l2());
-  // Both round the attention output to bf16 and differ only in summation order.
-  EXPECT_LE(a.rel_l2(), 1e-2);
+  // The kernels differ in summation order and where they round to bf16; with random FP8 weights
+  // such differences flip activation quantisation steps and grow to a few percent over two layers
+  // (4.6e-2 measured on H100). A wrong page, length or stride gives an unrelated attention
+  // output instead: logits off by the order of their own size.
+  EXPECT_LE(a.rel_l2(), 0.1);
+  EXPECT_GE(a.top1(), 0.99);
 }
 #endif  // R1_HAVE_FLASHINFER
 
