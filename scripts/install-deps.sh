@@ -5,6 +5,9 @@
 #   - when nvcc is present, FlashInfer's C++ headers (the pinned flashinfer-python wheel, unpacked
 #     without its Python dependencies into .deps/flashinfer-python/, which git ignores) for the
 #     side-by-side MLA decode kernel (kernels/mla_decode/). R1_FLASHINFER=0 skips it.
+#   - when nvcc is present, CUTLASS's C++ headers (the pinned nvidia-cutlass wheel, downloaded
+#     without dependencies and unzipped into .deps/nvidia-cutlass/, which git ignores) for the
+#     side-by-side grouped expert GEMM (kernels/moe_gemm/). R1_CUTLASS=0 skips it.
 # Nothing else is downloaded. The CUDA toolkit (nvcc, NCCL, cuBLAS) is used when present and is
 # not installed here.
 set -euo pipefail
@@ -17,7 +20,7 @@ PACKAGES=(
   libabsl-dev prometheus-cpp-dev libgloo-dev
   libgtest-dev libgmock-dev libboost-dev nlohmann-json3-dev
   libopenblas-dev libspdlog-dev libre2-dev libpcre2-dev libicu-dev
-  python3 python3-venv curl
+  python3 python3-venv curl unzip
   prometheus
 )
 
@@ -73,5 +76,30 @@ else
     ! -name cccl -exec rm -rf {} +
   find "$fi_dir" -mindepth 1 -maxdepth 1 ! -name flashinfer ! -name '*.dist-info' -exec rm -rf {} +
   echo "$FLASHINFER_VERSION" > "$fi_stamp"
+fi
+# CUTLASS: only the C++ headers of the nvidia-cutlass wheel (cutlass_library/source/include and
+# source/tools/util/include) are used. `pip download --no-deps` fetches the pinned wheel alone
+# (its Python dependencies are not needed for C++), and unzip unpacks just those folders plus the
+# version header CMake checks. Same skip conditions as FlashInfer: no nvcc, R1_CUTLASS=0, or the
+# pinned version already unpacked.
+CUTLASS_VERSION=4.2.0.0  # keep equal to R1_CUTLASS_WHEEL_VERSION in cmake/R1Cutlass.cmake
+cu_dir=.deps/nvidia-cutlass
+cu_stamp=$cu_dir/.version-stamp
+if [ "${R1_CUTLASS:-1}" = 0 ] || [ -z "$nvcc_bin" ]; then
+  echo "install-deps: CUTLASS skipped (no nvcc, or R1_CUTLASS=0)"
+elif [ "$(cat "$cu_stamp" 2>/dev/null)" = "$CUTLASS_VERSION" ]; then
+  echo "install-deps: CUTLASS $CUTLASS_VERSION present"
+else
+  echo "install-deps: installing nvidia-cutlass==$CUTLASS_VERSION (headers only) into $cu_dir"
+  rm -rf "$cu_dir"
+  mkdir -p "$cu_dir/wheel"
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps -d "$cu_dir/wheel" \
+    "nvidia-cutlass==$CUTLASS_VERSION"
+  unzip -q -o "$cu_dir"/wheel/nvidia_cutlass-"$CUTLASS_VERSION"-*.whl \
+    'cutlass_library/source/include/*' 'cutlass_library/source/tools/util/include/*' \
+    'nvidia_cutlass-*.dist-info/*' -d "$cu_dir"
+  rm -rf "$cu_dir/wheel"
+  test -f "$cu_dir/cutlass_library/source/include/cutlass/version.h"
+  echo "$CUTLASS_VERSION" > "$cu_stamp"
 fi
 echo "install-deps: done"

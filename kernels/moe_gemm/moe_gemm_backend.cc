@@ -1,0 +1,81 @@
+// Choice between our FP8 grouped expert GEMM and CUTLASS's (see moe_gemm_backend.h), from a table
+// of measured times. Pure and CPU-only: the table is data, the choice a function of the shape.
+#include "kernels/moe_gemm/moe_gemm_backend.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace r1::kernels {
+namespace {
+
+// Median µs per call, 32 local experts with equal token counts, R1's expert shapes (gate_up
+// n=4096 k=7168, down n=7168 k=2048), all three implementations in the same run of
+// `moe_gemm_bench` (rows prefixed "table:" are of exactly this form). Not yet measured: until a
+// GPU run fills this, the choice is ours everywhere. Rows go in as
+// std::to_array<MoeGemmFp8Timing>({{tokens_per_expert, experts, n, k, ours, decode, prefill},
+// ...}).
+constexpr std::array<MoeGemmFp8Timing, 0> kTimings{};
+
+double LogDistance(int64_t a, int64_t b) {
+  return std::fabs(std::log2(static_cast<double>(std::max<int64_t>(a, 1))) -
+                   std::log2(static_cast<double>(std::max<int64_t>(b, 1))));
+}
+
+}  // namespace
+
+const char* MoeGemmFp8BackendName(MoeGemmFp8Backend b) {
+  switch (b) {
+    case MoeGemmFp8Backend::kOurs:
+      return "ours";
+    case MoeGemmFp8Backend::kCutlassDecode:
+      return "cutlass_decode";
+    case MoeGemmFp8Backend::kCutlassPrefill:
+      return "cutlass_prefill";
+    case MoeGemmFp8Backend::kNone:
+      return "none";
+  }
+  return "?";
+}
+
+absl::Span<const MoeGemmFp8Timing> MoeGemmFp8Timings() {
+  return absl::MakeConstSpan(kTimings.data(), kTimings.size());
+}
+
+MoeGemmFp8Backend ChooseMoeGemmFp8Backend(int64_t tokens_per_expert_estimate, int64_t n, int64_t k,
+                                          bool cutlass_available,
+                                          absl::Span<const MoeGemmFp8Timing> timings) {
+  const bool ours_ok = n > 0 && k > 0 && k % 128 == 0;
+  const bool cutlass_ok = ours_ok && cutlass_available && n % 8 == 0;
+  if (!ours_ok) return MoeGemmFp8Backend::kNone;
+  if (!cutlass_ok) return MoeGemmFp8Backend::kOurs;
+  const MoeGemmFp8Timing* best = nullptr;
+  double best_d = 0;
+  for (const MoeGemmFp8Timing& t : timings) {
+    if (t.n != n || t.k != k) continue;
+    const double d = LogDistance(tokens_per_expert_estimate, t.tokens_per_expert);
+    if (best == nullptr || d < best_d) {
+      best = &t;
+      best_d = d;
+    }
+  }
+  if (best == nullptr || !(best->ours_us > 0)) return MoeGemmFp8Backend::kOurs;
+  // The faster measured CUTLASS configuration, then against ours with the margin.
+  MoeGemmFp8Backend lib = MoeGemmFp8Backend::kNone;
+  double lib_us = 0;
+  if (best->cutlass_decode_us > 0) {
+    lib = MoeGemmFp8Backend::kCutlassDecode;
+    lib_us = best->cutlass_decode_us;
+  }
+  if (best->cutlass_prefill_us > 0 &&
+      (lib == MoeGemmFp8Backend::kNone || best->cutlass_prefill_us < lib_us)) {
+    lib = MoeGemmFp8Backend::kCutlassPrefill;
+    lib_us = best->cutlass_prefill_us;
+  }
+  if (lib != MoeGemmFp8Backend::kNone && lib_us < best->ours_us * (1.0 - kMoeGemmCutlassMargin)) {
+    return lib;
+  }
+  return MoeGemmFp8Backend::kOurs;
+}
+
+}  // namespace r1::kernels

@@ -1,0 +1,51 @@
+// Choice between our FP8 grouped expert GEMM (LaunchMoeGemmFp8, moe_gemm_cuda.h) and CUTLASS's
+// blockwise-scaled grouped GEMM (CutlassMoeGemmFp8, moe_gemm_cutlass.h, in either of its two tile
+// configurations), from a table of measured times. Pure and CPU-only: the table is data
+// (moe_gemm_backend.cc), the choice a function of the shape; nothing here needs CUDA or CUTLASS.
+#ifndef R1_KERNELS_MOE_GEMM_MOE_GEMM_BACKEND_H_
+#define R1_KERNELS_MOE_GEMM_MOE_GEMM_BACKEND_H_
+
+#include <cstdint>
+
+#include "absl/types/span.h"
+
+namespace r1::kernels {
+
+enum class MoeGemmFp8Backend {
+  kOurs,            // LaunchMoeGemmFp8 (weight streaming)
+  kCutlassDecode,   // CutlassMoeGemmFp8 with CutlassMoeGemmTile::kDecode
+  kCutlassPrefill,  // CutlassMoeGemmFp8 with CutlassMoeGemmTile::kPrefill
+  kNone,            // nothing can run this shape
+};
+const char* MoeGemmFp8BackendName(MoeGemmFp8Backend b);
+
+// One measured shape (every expert with `tokens_per_expert` tokens): median µs of each
+// implementation as moe_gemm_bench prints them (its "table:" lines have exactly this form); 0
+// where not measured.
+struct MoeGemmFp8Timing {
+  int64_t tokens_per_expert = 0;
+  int64_t experts = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  double ours_us = 0;
+  double cutlass_decode_us = 0;
+  double cutlass_prefill_us = 0;
+};
+// The measured table (moe_gemm_backend.cc). Empty until a GPU run fills it.
+absl::Span<const MoeGemmFp8Timing> MoeGemmFp8Timings();
+
+// Backend choice (pure). First what can run at all: ours needs k % 128 == 0 (any n); CUTLASS
+// needs `cutlass_available` (built, and an object created on this device) and n % 8 == 0 besides.
+// When both can, the row of `timings` with the same (n, k) nearest to tokens_per_expert_estimate
+// in log scale (ties: the first row; the expert count is not matched) decides: the fastest
+// measured entry of that row, a CUTLASS entry only when faster than ours by more than
+// kMoeGemmCutlassMargin (ours has no setup kernel and no per-object state). Ours when that row,
+// or every row for (n, k), is unmeasured.
+inline constexpr double kMoeGemmCutlassMargin = 0.05;
+MoeGemmFp8Backend ChooseMoeGemmFp8Backend(
+    int64_t tokens_per_expert_estimate, int64_t n, int64_t k, bool cutlass_available,
+    absl::Span<const MoeGemmFp8Timing> timings = MoeGemmFp8Timings());
+
+}  // namespace r1::kernels
+
+#endif  // R1_KERNELS_MOE_GEMM_MOE_GEMM_BACKEND_H_
