@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace r1 {
 
@@ -12,6 +13,15 @@ double Floor(double bytes, double flops, double bandwidth, double peak) {
 }
 
 }  // namespace
+
+DeviceCeilings CeilingsForDevice(const char* device_name) {
+  DeviceCeilings k;
+  if (device_name != nullptr && std::strstr(device_name, "H100") != nullptr) {
+    k.hbm_bytes_per_s = 3.35e12;
+    k.source = "H100: H200's compute ceilings, HBM3 datasheet peak 3.35 TB/s";
+  }
+  return k;
+}
 
 PhaseFloors DecodeFloors(const ModelConfig& c, int ranks, int batch, int context,
                          const DeviceCeilings& k) {

@@ -23,7 +23,14 @@ struct DeviceCeilings {
   double hbm_bytes_per_s = 4.21e12;  // HBM copy, H200 (DESIGN.md §13)
   double bf16_flops_per_s = 728e12;  // BF16 GEMM 8192³
   double fp8_flops_per_s = 1347e12;  // FP8 GEMM 8192³
+  const char* source = "H200, measured (DESIGN.md §13)";
 };
+
+// The ceilings to hold a GPU named `device_name` (cudaDeviceProp::name) to. H200 (and anything
+// unrecognised): DESIGN.md §13's measured H200 values. H100 80GB HBM3: the same compute ceilings
+// (the same GH100 die, 132 SMs, 700 W) and the H100 SXM datasheet's 3.35 TB/s of HBM3 — a peak,
+// not a measured copy, so ratios against it run ~10 % lower than against a measured ceiling.
+DeviceCeilings CeilingsForDevice(const char* device_name);
 
 struct PhaseFloors {
   double attention_s = 0, dense_gemm_s = 0, experts_s = 0, lm_head_s = 0;

@@ -42,5 +42,18 @@ TEST(PhaseFloorsTest, FloorsGrowWithBatchAndContext) {
               small.attention_s + small.dense_gemm_s + small.experts_s + small.lm_head_s, 1e-15);
 }
 
+TEST(PhaseFloorsTest, CeilingsFollowTheDevice) {
+  EXPECT_EQ(CeilingsForDevice("NVIDIA H200").hbm_bytes_per_s, 4.21e12);
+  EXPECT_EQ(CeilingsForDevice("NVIDIA H100 80GB HBM3").hbm_bytes_per_s, 3.35e12);
+  EXPECT_EQ(CeilingsForDevice("NVIDIA H100 80GB HBM3").fp8_flops_per_s, 1347e12);
+  EXPECT_EQ(CeilingsForDevice(nullptr).hbm_bytes_per_s, 4.21e12);
+  // A bandwidth-bound floor scales with the bandwidth.
+  auto c = LoadModelConfig("tests/fixtures/deepseek-r1-config.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const PhaseFloors h200 = DecodeFloors(*c, 8, 1, 2048, CeilingsForDevice("NVIDIA H200"));
+  const PhaseFloors h100 = DecodeFloors(*c, 8, 1, 2048, CeilingsForDevice("NVIDIA H100 80GB HBM3"));
+  EXPECT_NEAR(h100.lm_head_s / h200.lm_head_s, 4.21 / 3.35, 1e-9);
+}
+
 }  // namespace
 }  // namespace r1

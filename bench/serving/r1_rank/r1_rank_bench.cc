@@ -102,6 +102,7 @@ struct Rank {
   std::unique_ptr<PagedKvCache> cache;
   PhaseTotals phases;
   StepProfiler profiler;
+  DeviceCeilings ceilings;  // of the GPU the bench runs on (roofline ratios)
   int moe_layers = 0;
 };
 
@@ -137,7 +138,7 @@ std::string ProfiledSteps(Rank& r, std::vector<KvSequence>& seqs, int steps, int
   r.profiler.Enable(false);
   const StepPhaseTimes& t = r.profiler.totals();
   const double n = std::max(1, t.forwards);
-  const PhaseFloors floors = DecodeFloors(r.config, ranks, batch, context, DeviceCeilings());
+  const PhaseFloors floors = DecodeFloors(r.config, ranks, batch, context, r.ceilings);
   auto floor_of = [&](StepPhase p) {
     switch (p) {
       case StepPhase::kAttention:
@@ -194,6 +195,7 @@ int Main(int argc, char** argv) {
   Must(cudaGetDeviceProperties(&prop, 0) == cudaSuccess ? absl::OkStatus()
                                                         : absl::InternalError("no CUDA device"),
        "device");
+  r.ceilings = CeilingsForDevice(prop.name);
   size_t free0 = 0, total = 0;
   cudaMemGetInfo(&free0, &total);
   std::printf(
@@ -201,6 +203,9 @@ int Main(int argc, char** argv) {
       "layers (%d MoE), context %d\n",
       prop.name, GiB(total), W, E / W, int4 ? "INT4" : "FP8", static_cast<int>(c.num_hidden_layers),
       r.moe_layers, context);
+  std::printf("roofline ceilings: HBM %.2f TB/s, FP8 %.0f TFLOP/s, BF16 %.0f TFLOP/s (%s)\n",
+              r.ceilings.hbm_bytes_per_s / 1e12, r.ceilings.fp8_flops_per_s / 1e12,
+              r.ceilings.bf16_flops_per_s / 1e12, r.ceilings.source);
 
   CudaLoadOptions lo;
   lo.int4_experts = int4;
