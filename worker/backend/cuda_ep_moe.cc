@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "kernels/internal/cuda_status.h"
 #include "kernels/moe_exchange/moe_exchange_cuda.h"
+#include "worker/comm/stream_wait.h"
 
 namespace r1 {
 
@@ -127,8 +128,10 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   const absl::Time t0 = absl::Now();
 
   // Buffers per token (resizing waits for the previous layer's kernels that read them).
+  const bool ordered = comm_->stream_ordered();
   if (n > b.tokens) {
-    RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "expert-parallel MoE resize"));
+    RETURN_IF_ERROR(WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
+                                           absl::StrCat(where, ": resize")));
     b.token_arena = std::make_unique<DeviceArena>();
     const int64_t cap = std::max<int64_t>(n, 1);
     ASSIGN_OR_RETURN(b.send_offsets, b.token_arena->AllocArray<int32_t>(W + 1));
@@ -152,7 +155,10 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   RETURN_IF_ERROR(CudaStatus(
       cudaMemcpyAsync(host_offsets_, b.send_offsets, (W + 1) * 4, cudaMemcpyDeviceToHost, stream),
       "expert-parallel MoE: counts download"));
-  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
+  // The one host wait of the exchange; with a stream-ordered communicator the stream also carries
+  // the previous layer's dispatch and combine, so a missing peer shows here, bounded.
+  RETURN_IF_ERROR(WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
+                                         absl::StrCat(where, ": counts")));
 
   // 2. Counts, each with the layer and the exchange's sequence number: ranks that drifted apart
   // (one ran an exchange the other did not) fail here instead of running the wrong layer's
@@ -234,16 +240,19 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
     pack.layout = layout;
     pack.records = b.send_records;
     RETURN_IF_ERROR(kernels::LaunchMoeDispatchPack(pack, stream));
-    RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
+    if (!ordered) RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
   }
   std::vector<int64_t> send_bytes(W), recv_bytes(W);
   for (int p = 0; p < W; ++p) {
     send_bytes[p] = send_rows[p] * rb;
     recv_bytes[p] = recv_rows[p] * rb;
   }
-  RETURN_IF_ERROR(comm_->AllToAllV<uint8_t>(
-      absl::MakeConstSpan(b.send_records, sent * rb), send_bytes,
-      absl::MakeSpan(b.recv_records, received * rb), recv_bytes, options_.timeout));
+  const auto send_span = absl::MakeConstSpan(b.send_records, sent * rb);
+  const auto recv_span = absl::MakeSpan(b.recv_records, received * rb);
+  RETURN_IF_ERROR(ordered ? comm_->AllToAllVOnStream<uint8_t>(send_span, send_bytes, recv_span,
+                                                              recv_bytes, stream, options_.timeout)
+                          : comm_->AllToAllV<uint8_t>(send_span, send_bytes, recv_span, recv_bytes,
+                                                      options_.timeout));
   stats.dispatch_seconds = SecondsSince(t1);
 
   // 4. This rank's experts on every received record.
@@ -270,7 +279,7 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
     rows.top_k = K;
     rows.out = b.sums;
     RETURN_IF_ERROR(experts(layer, rows));
-    RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
+    if (!ordered) RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
   }
   stats.experts_seconds = SecondsSince(t2);
 
@@ -281,9 +290,12 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
     back_send[p] = recv_rows[p] * d;
     back_recv[p] = send_rows[p] * d;
   }
-  RETURN_IF_ERROR(comm_->AllToAllV<uint16_t>(absl::MakeConstSpan(b.sums, received * d), back_send,
-                                             absl::MakeSpan(b.back, sent * d), back_recv,
-                                             options_.timeout));
+  const auto sums = absl::MakeConstSpan(b.sums, received * d);
+  const auto back = absl::MakeSpan(b.back, sent * d);
+  RETURN_IF_ERROR(
+      ordered ? comm_->AllToAllVOnStream<uint16_t>(sums, back_send, back, back_recv, stream,
+                                                   options_.timeout)
+              : comm_->AllToAllV<uint16_t>(sums, back_send, back, back_recv, options_.timeout));
   if (n > 0) {
     kernels::MoeCombineScatterParams cs;
     cs.back = b.back;

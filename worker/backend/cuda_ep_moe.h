@@ -19,11 +19,18 @@
 //   5. combine: an AllToAllV sends those rows back; MoeCombineScatter adds, per token, the
 //      shared expert's output and its rows from every destination (fp32, destinations in rank
 //      order, one bf16 rounding).
-// Activations stay on the device. The host learns the row counts (W int32 per layer, one
-// cudaStreamSynchronize + a 4·(W+1)-byte copy) because NCCL's host API needs them to size its
-// sends; the collectives themselves complete before they return (Communicator contract). So a
-// decode step is not yet capturable in a CUDA graph: a fixed-capacity record layout (every rank
-// sends max-rows blocks, the counts travel in-band) or NCCL's device API removes both waits.
+// Activations stay on the device. The host learns the row counts (W int32 per layer, one bounded
+// wait on the stream + a 4·(W+1)-byte copy) because NCCL's host API needs them to size its sends.
+// With a stream-ordered communicator (Communicator::stream_ordered(): NCCL) that is the only host
+// wait of a layer: dispatch and combine are enqueued on the model's stream
+// (AllToAllVOnStream) between the kernels that produce and consume them, so the host runs ahead
+// to the next layer's counts. The counts' own AllToAllV runs on the communicator's stream while
+// the model's stream is drained, so the communicator never has NCCL work pending on two streams
+// at once. Every host wait goes through WaitForStreamWithPeers (bounded by the collective
+// timeout, ended early by a failed communicator). Without a stream order (host-staged Gloo) the
+// stream is synchronised before each collective, which completes before it returns. A decode
+// step is still not capturable in a CUDA graph: a fixed-capacity record layout (every rank sends
+// max-rows blocks, the counts travel in-band) or NCCL's device API removes the counts wait too.
 //
 // Any error (a collective, a peer announcing more rows than allowed, a kernel) aborts the
 // communicator so that peers fail at once, and is returned; the group must be rebuilt.

@@ -14,6 +14,13 @@ absl::Status Communicator::CheckTimeout(absl::Duration timeout) {
   return absl::OkStatus();
 }
 
+absl::Status Communicator::DoAllToAllVOnStream(const char*, const std::vector<int64_t>&, char*,
+                                               const std::vector<int64_t>&, void*, absl::Duration) {
+  return absl::UnimplementedError(
+      "AllToAllVOnStream: this communicator's transport is not stream-ordered "
+      "(stream_ordered() is false): synchronise the stream and call AllToAllV");
+}
+
 absl::Status Communicator::CountsToBytes(absl::Span<const int64_t> counts, size_t length,
                                          size_t element_size, const char* what,
                                          std::vector<int64_t>* bytes) const {

@@ -54,6 +54,24 @@ class Communicator {
                          absl::Span<T> recv, absl::Span<const int64_t> recv_counts,
                          absl::Duration timeout);
 
+  // Whether AllToAllVOnStream is available: the transport orders its transfers on a CUDA stream
+  // (NCCL). False for host transports (Gloo, host-staged, local); callers then synchronise their
+  // stream and call AllToAllV.
+  virtual bool stream_ordered() const { return false; }
+
+  // The stream-ordered AllToAllV of device buffers, where stream_ordered(): the transfer is
+  // enqueued on `stream` (a cudaStream_t of the communicator's device, as void*) after the work
+  // already there, and the call returns once it is enqueued — the data moves when the stream gets
+  // there, so work enqueued afterwards on `stream` sees it. The caller keeps both buffers alive
+  // and unchanged (send) or unread (recv) except through `stream` until then. Counts as in
+  // AllToAllV. `timeout` bounds only the enqueueing; a peer that never joins shows as a stream
+  // that does not drain, so the caller bounds its own waits on `stream` and calls Abort() when
+  // one expires. Unimplemented where !stream_ordered().
+  template <typename T>
+  absl::Status AllToAllVOnStream(absl::Span<const T> send, absl::Span<const int64_t> send_counts,
+                                 absl::Span<T> recv, absl::Span<const int64_t> recv_counts,
+                                 void* stream, absl::Duration timeout);
+
   // Every rank contributes `send`; recv (size() * send.size() elements) gets rank p's at
   // p * send.size(). Every rank passes the same send.size().
   template <typename T>
@@ -74,6 +92,9 @@ class Communicator {
   virtual absl::Status DoAllToAllV(const char* send, const std::vector<int64_t>& send_bytes,
                                    char* recv, const std::vector<int64_t>& recv_bytes,
                                    absl::Duration timeout) = 0;
+  virtual absl::Status DoAllToAllVOnStream(const char* send, const std::vector<int64_t>& send_bytes,
+                                           char* recv, const std::vector<int64_t>& recv_bytes,
+                                           void* stream, absl::Duration timeout);
   virtual absl::Status DoAllGather(const char* send, int64_t bytes, char* recv,
                                    absl::Duration timeout) = 0;
   virtual absl::Status DoAllReduce(void* data, int64_t n, DataType type, ReduceOp op,
@@ -105,6 +126,27 @@ absl::Status Communicator::AllToAllV(absl::Span<const T> send,
   }
   return DoAllToAllV(reinterpret_cast<const char*>(send.data()), send_bytes,
                      reinterpret_cast<char*>(recv.data()), recv_bytes, timeout);
+}
+
+template <typename T>
+absl::Status Communicator::AllToAllVOnStream(absl::Span<const T> send,
+                                             absl::Span<const int64_t> send_counts,
+                                             absl::Span<T> recv,
+                                             absl::Span<const int64_t> recv_counts, void* stream,
+                                             absl::Duration timeout) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  if (absl::Status st = CheckTimeout(timeout); !st.ok()) return st;
+  std::vector<int64_t> send_bytes, recv_bytes;
+  if (absl::Status st = CountsToBytes(send_counts, send.size(), sizeof(T), "send", &send_bytes);
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = CountsToBytes(recv_counts, recv.size(), sizeof(T), "recv", &recv_bytes);
+      !st.ok()) {
+    return st;
+  }
+  return DoAllToAllVOnStream(reinterpret_cast<const char*>(send.data()), send_bytes,
+                             reinterpret_cast<char*>(recv.data()), recv_bytes, stream, timeout);
 }
 
 template <typename T>

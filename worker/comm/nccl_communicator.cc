@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -358,30 +359,11 @@ absl::Status NcclCommunicator::DoAllToAllV(const char* send, const std::vector<i
       if (p != rank_ && (send_bytes[p] > 0 || recv_bytes[p] > 0)) any = true;
     }
     if (any) {
-      // Zero-byte peers are skipped; both sides agree on them since the counts match pairwise.
-      if (ncclResult_t r = ncclGroupStart(); r != ncclSuccess) {
-        return CheckNccl(r, "alltoallv ncclGroupStart");
+      if (absl::Status st = EnqueueAllToAllV(dsend, send_off, send_bytes, drecv, recv_off,
+                                             recv_bytes, stream_, deadline);
+          !st.ok()) {
+        return st;
       }
-      ncclResult_t first = ncclSuccess;
-      for (int p = 0; p < size_ && first == ncclSuccess; ++p) {
-        if (p == rank_) continue;
-        if (send_bytes[p] > 0) {
-          first = ncclSend(dsend + send_off[p], static_cast<size_t>(send_bytes[p]), ncclUint8, p,
-                           comm_, stream_);
-          if (first == ncclInProgress) first = ncclSuccess;
-        }
-        if (recv_bytes[p] > 0 && first == ncclSuccess) {
-          first = ncclRecv(drecv + recv_off[p], static_cast<size_t>(recv_bytes[p]), ncclUint8, p,
-                           comm_, stream_);
-          if (first == ncclInProgress) first = ncclSuccess;
-        }
-      }
-      // Always close the group (its depth is per thread), even after a failed send or recv.
-      const ncclResult_t end = ncclGroupEnd();
-      if (absl::Status st = CheckNccl(first, "alltoallv ncclSend/ncclRecv"); !st.ok()) return st;
-      if (absl::Status st = CheckNccl(end, "alltoallv ncclGroupEnd"); !st.ok()) return st;
-      // ncclGroupEnd of a non-blocking communicator may return ncclInProgress: WaitDone first
-      // waits for NCCL to finish enqueueing, then for the stream.
       if (absl::Status st = WaitDone(deadline, "alltoallv"); !st.ok()) return st;
     } else if (send_bytes[rank_] > 0) {
       if (absl::Status st = WaitCopies(deadline, "alltoallv self copy"); !st.ok()) return st;
@@ -393,6 +375,103 @@ absl::Status NcclCommunicator::DoAllToAllV(const char* send, const std::vector<i
       return WaitCopies(deadline, "alltoallv stage-out");
     }
     return absl::OkStatus();
+  });
+}
+
+absl::Status NcclCommunicator::EnqueueAllToAllV(const char* send,
+                                                const std::vector<int64_t>& send_off,
+                                                const std::vector<int64_t>& send_bytes, char* recv,
+                                                const std::vector<int64_t>& recv_off,
+                                                const std::vector<int64_t>& recv_bytes,
+                                                CUstream_st* stream, absl::Time deadline) {
+  bool any = false;
+  for (int p = 0; p < size_; ++p) {
+    if (p != rank_ && (send_bytes[p] > 0 || recv_bytes[p] > 0)) any = true;
+  }
+  if (!any) return absl::OkStatus();
+  // Zero-byte peers are skipped; both sides agree on them since the counts match pairwise.
+  if (ncclResult_t r = ncclGroupStart(); r != ncclSuccess) {
+    return CheckNccl(r, "alltoallv ncclGroupStart");
+  }
+  ncclResult_t first = ncclSuccess;
+  for (int p = 0; p < size_ && first == ncclSuccess; ++p) {
+    if (p == rank_) continue;
+    if (send_bytes[p] > 0) {
+      first = ncclSend(send + send_off[p], static_cast<size_t>(send_bytes[p]), ncclUint8, p, comm_,
+                       stream);
+      if (first == ncclInProgress) first = ncclSuccess;
+    }
+    if (recv_bytes[p] > 0 && first == ncclSuccess) {
+      first = ncclRecv(recv + recv_off[p], static_cast<size_t>(recv_bytes[p]), ncclUint8, p, comm_,
+                       stream);
+      if (first == ncclInProgress) first = ncclSuccess;
+    }
+  }
+  // Always close the group (its depth is per thread), even after a failed send or recv.
+  const ncclResult_t end = ncclGroupEnd();
+  if (absl::Status st = CheckNccl(first, "alltoallv ncclSend/ncclRecv"); !st.ok()) return st;
+  if (absl::Status st = CheckNccl(end, "alltoallv ncclGroupEnd"); !st.ok()) return st;
+  return WaitEnqueued(deadline, "alltoallv");
+}
+
+absl::Status NcclCommunicator::WaitEnqueued(absl::Time deadline, absl::string_view what) {
+  Poller poller(deadline);
+  while (true) {
+    ncclResult_t state = ncclInProgress;
+    const ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
+    if (r != ncclSuccess) return Fail(NcclStatus(r, comm_, Where(what)));
+    if (state == ncclSuccess) return absl::OkStatus();
+    if (state != ncclInProgress) return Fail(NcclStatus(state, comm_, Where(what)));
+    if (abort_requested_.load()) {
+      return Fail(absl::AbortedError(absl::StrCat(Where(what), ": aborted")));
+    }
+    if (!poller.Next()) {
+      return Fail(absl::DeadlineExceededError(absl::StrCat(
+          Where(what), ": timed out while enqueueing (a peer missing, slow or gone?)")));
+    }
+  }
+}
+
+absl::Status NcclCommunicator::DoAllToAllVOnStream(const char* send,
+                                                   const std::vector<int64_t>& send_bytes,
+                                                   char* recv,
+                                                   const std::vector<int64_t>& recv_bytes,
+                                                   void* stream_ptr, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  auto* stream = static_cast<CUstream_st*>(stream_ptr);
+  if (send_bytes[rank_] != recv_bytes[rank_]) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AllToAllVOnStream: rank ", rank_, " sends ", send_bytes[rank_],
+                     " bytes to itself but expects ", recv_bytes[rank_]));
+  }
+  std::vector<int64_t> send_off(size_ + 1, 0), recv_off(size_ + 1, 0);
+  for (int p = 0; p < size_; ++p) {
+    send_off[p + 1] = send_off[p] + send_bytes[p];
+    recv_off[p + 1] = recv_off[p] + recv_bytes[p];
+  }
+  // Host buffers would need staging, which cannot be ordered on the caller's stream without
+  // tying the host to it: device (or managed) memory of this device only.
+  for (auto [ptr, bytes, what] :
+       {std::tuple<const void*, int64_t, const char*>{send, send_off[size_], "send"},
+        std::tuple<const void*, int64_t, const char*>{recv, recv_off[size_], "recv"}}) {
+    absl::StatusOr<BufferKind> kind = ClassifyBuffer(ptr, bytes, device_, "AllToAllVOnStream");
+    if (!kind.ok()) return kind.status();
+    if (*kind == BufferKind::kHost && bytes > 0) {
+      return absl::InvalidArgumentError(absl::StrCat("AllToAllVOnStream: the ", what,
+                                                     " buffer is host memory; it takes device "
+                                                     "buffers (use AllToAllV for host memory)"));
+    }
+  }
+  return Run([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(call_mu_) -> absl::Status {
+    if (send_bytes[rank_] > 0) {
+      absl::Status st = CudaStatus(
+          cudaMemcpyAsync(recv + recv_off[rank_], send + send_off[rank_],
+                          static_cast<size_t>(send_bytes[rank_]), cudaMemcpyDefault, stream),
+          Where("alltoallv self copy"));
+      if (!st.ok()) return Fail(std::move(st));
+    }
+    return EnqueueAllToAllV(send, send_off, send_bytes, recv, recv_off, recv_bytes, stream,
+                            deadline);
   });
 }
 

@@ -18,7 +18,9 @@
 // called (ncclCommAbort, Aborted). The call returns only once the received data is in place. The
 // caller must make sure the kernels that produce the send data have finished before the call
 // (e.g. by synchronising its own stream), since the communicator's stream is not ordered after
-// the caller's. A stream-ordered, graph-capturable mode is future work.
+// the caller's. The exception is AllToAllVOnStream (communicator.h; device buffers only): it
+// enqueues on the caller's stream and returns once NCCL has enqueued the transfer, so the caller
+// needs no synchronisation before or after it; the caller bounds its own waits on that stream.
 //
 // Errors: NCCL's system and remote errors become Unavailable, other NCCL errors Internal, CUDA
 // errors Internal; the text carries ncclGetErrorString and ncclGetLastError. Every such error,
@@ -99,11 +101,17 @@ class NcclCommunicator final : public Communicator {
  protected:
   absl::Status DoAllToAllV(const char* send, const std::vector<int64_t>& send_bytes, char* recv,
                            const std::vector<int64_t>& recv_bytes, absl::Duration timeout) override;
+  absl::Status DoAllToAllVOnStream(const char* send, const std::vector<int64_t>& send_bytes,
+                                   char* recv, const std::vector<int64_t>& recv_bytes, void* stream,
+                                   absl::Duration timeout) override;
   absl::Status DoAllGather(const char* send, int64_t bytes, char* recv,
                            absl::Duration timeout) override;
   absl::Status DoAllReduce(void* data, int64_t n, DataType type, ReduceOp op,
                            absl::Duration timeout) override;
   absl::Status DoBarrier(absl::Duration timeout) override;
+
+ public:
+  bool stream_ordered() const override { return true; }
 
  private:
   // A device buffer that only grows (stream-ordered allocation on the communicator's stream).
@@ -127,6 +135,17 @@ class NcclCommunicator final : public Communicator {
   // Waits until the NCCL work enqueued on stream_ has finished (see the class comment).
   absl::Status WaitDone(absl::Time deadline, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(call_mu_);
+  // Waits until NCCL has enqueued the last group (a non-blocking communicator may still be in
+  // ncclInProgress after ncclGroupEnd); does not wait for any stream.
+  absl::Status WaitEnqueued(absl::Time deadline, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(call_mu_);
+  // ncclSend/ncclRecv of every non-empty peer block (not this rank's own) as one group on
+  // `stream`; returns once enqueued.
+  absl::Status EnqueueAllToAllV(const char* send, const std::vector<int64_t>& send_off,
+                                const std::vector<int64_t>& send_bytes, char* recv,
+                                const std::vector<int64_t>& recv_off,
+                                const std::vector<int64_t>& recv_bytes, CUstream_st* stream,
+                                absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(call_mu_);
   // Waits for plain CUDA work (staging copies) on stream_.
   absl::Status WaitCopies(absl::Time deadline, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(call_mu_);

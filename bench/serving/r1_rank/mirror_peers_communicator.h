@@ -10,7 +10,9 @@
 // (measured NCCL numbers, see bench/comm).
 //
 // Collectives take host or device buffers (cudaMemcpyDefault). AllReduce: sum multiplies by W
-// (every peer contributes the same), max/min leave the data. Thread-compatible.
+// (every peer contributes the same), max/min leave the data. Stream-ordered like NCCL
+// (AllToAllVOnStream: one cudaMemcpyAsync on the caller's stream), so CudaEpMoe takes the same
+// path as in a real NCCL group. Thread-compatible.
 #ifndef R1_BENCH_SERVING_R1_RANK_MIRROR_PEERS_COMMUNICATOR_H_
 #define R1_BENCH_SERVING_R1_RANK_MIRROR_PEERS_COMMUNICATOR_H_
 
@@ -29,12 +31,16 @@ class MirrorPeersCommunicator final : public Communicator {
   int size() const override { return size_; }
   absl::Status health() const override;
   void Abort() override { aborted_.store(true); }
+  bool stream_ordered() const override { return true; }
   // Bytes copied by the last AllToAllV (the data a real group would move over its links).
   int64_t last_alltoall_bytes() const { return last_alltoall_bytes_; }
 
  protected:
   absl::Status DoAllToAllV(const char* send, const std::vector<int64_t>& send_bytes, char* recv,
                            const std::vector<int64_t>& recv_bytes, absl::Duration timeout) override;
+  absl::Status DoAllToAllVOnStream(const char* send, const std::vector<int64_t>& send_bytes,
+                                   char* recv, const std::vector<int64_t>& recv_bytes, void* stream,
+                                   absl::Duration timeout) override;
   absl::Status DoAllGather(const char* send, int64_t bytes, char* recv,
                            absl::Duration timeout) override;
   absl::Status DoAllReduce(void* data, int64_t n, DataType type, ReduceOp op,

@@ -1,9 +1,9 @@
 // The conformance tests of the Communicator contract (communicator.h), run by every
 // implementation over its own buffers: AllToAllV with uneven and zero counts (floats, bytes, 20
-// rounds in a row, everything empty), AllGather, AllReduce sum/max over int64/float, Barrier,
-// argument errors (not sticky), a rank that never joins the bootstrap, a rank that never calls a
-// collective, Abort from another thread (peers and the aborting rank's own call in flight) and
-// Abort's stickiness.
+// rounds in a row, everything empty), its stream-ordered form (AllToAllVOnStream), AllGather,
+// AllReduce sum/max over int64/float, Barrier, argument errors (not sticky), a rank that never
+// joins the bootstrap, a rank that never calls a collective, Abort from another thread (peers and
+// the aborting rank's own call in flight) and Abort's stickiness.
 //
 // Usage: a test binary includes this header once (it defines the tests) and instantiates the
 // parameterised suite with its cases, e.g.
@@ -161,6 +161,75 @@ TEST_P(CommunicatorConformanceTest, AllToAllVUnevenAndZeroCounts) {
     TestBuffer<float> none(memory(), 0);
     ASSERT_TRUE(c.AllToAllV<float>(none.cspan(), zeros, none.span(), zeros, kTimeout).ok());
     EXPECT_TRUE(c.health().ok());
+  });
+  DestroyGroup(g);
+}
+
+// The stream-ordered form: ten rounds enqueued back to back on one stream with no host wait in
+// between, then one wait; every round lands in its own buffers. A communicator without a stream
+// order says Unimplemented (not sticky); a stream-ordered one refuses host buffers.
+TEST_P(CommunicatorConformanceTest, AllToAllVOnStream) {
+  const int W = GetParam().world;
+  Group g = MakeGroup(W, "a2as/");
+  ASSERT_TRUE(GroupOk(g));
+  TestStreams* streams = GetParam().streams.get();
+  OnRanks(W, [&](int r) {
+    Communicator& c = *g[r];
+    const std::vector<int64_t> zeros(W, 0);
+    if (!c.stream_ordered()) {
+      TestBuffer<float> none(memory(), 0);
+      EXPECT_EQ(
+          c.AllToAllVOnStream<float>(none.cspan(), zeros, none.span(), zeros, nullptr, kTimeout)
+              .code(),
+          absl::StatusCode::kUnimplemented);
+      EXPECT_TRUE(c.health().ok());
+      return;
+    }
+    ASSERT_NE(streams, nullptr) << "a stream-ordered communicator's case needs TestStreams";
+    void* stream = streams->Create();
+    if (memory()->name() != "device") {  // host or pinned buffers: refused, not sticky
+      std::vector<int64_t> ones(W, 1);
+      TestBuffer<float> a(memory(), std::vector<float>(W, 1.0f)), b(memory(), W);
+      EXPECT_EQ(
+          c.AllToAllVOnStream<float>(a.cspan(), ones, b.span(), ones, stream, kTimeout).code(),
+          absl::StatusCode::kInvalidArgument);
+      EXPECT_TRUE(c.health().ok());
+      streams->Destroy(stream);
+      return;
+    }
+    constexpr int kRounds = 10;
+    std::vector<std::unique_ptr<TestBuffer<float>>> sends, recvs;
+    std::vector<std::vector<int64_t>> recv_counts;
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<int64_t> sc(W), rc(W);
+      std::vector<float> send;
+      for (int p = 0; p < W; ++p) {
+        sc[p] = ConformanceCount(r, p) + (round % 2);
+        rc[p] = ConformanceCount(p, r) + (round % 2);
+        for (int64_t i = 0; i < sc[p]; ++i) send.push_back(ConformanceValue(r, p, i) + round);
+      }
+      const int64_t rtotal = std::accumulate(rc.begin(), rc.end(), int64_t{0});
+      sends.push_back(std::make_unique<TestBuffer<float>>(memory(), send));
+      recvs.push_back(
+          std::make_unique<TestBuffer<float>>(memory(), std::vector<float>(rtotal, -1.0f)));
+      ASSERT_TRUE(c.AllToAllVOnStream<float>(sends.back()->cspan(), sc, recvs.back()->span(), rc,
+                                             stream, kTimeout)
+                      .ok());
+      recv_counts.push_back(rc);
+    }
+    streams->Synchronize(stream);
+    for (int round = 0; round < kRounds; ++round) {
+      const std::vector<float> recv = recvs[round]->Get();
+      size_t k = 0;
+      for (int p = 0; p < W; ++p) {
+        for (int64_t i = 0; i < recv_counts[round][p]; ++i, ++k) {
+          ASSERT_EQ(recv[k], ConformanceValue(p, r, i) + round)
+              << "from " << p << " round " << round;
+        }
+      }
+    }
+    EXPECT_TRUE(c.health().ok());
+    streams->Destroy(stream);
   });
   DestroyGroup(g);
 }

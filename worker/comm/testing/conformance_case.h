@@ -77,6 +77,16 @@ class TestBuffer {
   T* const data_;
 };
 
+// CUDA streams for the stream-ordered collective (Communicator::AllToAllVOnStream), on the
+// calling rank's current device; handles are cudaStream_t as void*. Thread-safe.
+class TestStreams {
+ public:
+  virtual ~TestStreams() = default;
+  virtual void* Create() = 0;
+  virtual void Synchronize(void* stream) = 0;
+  virtual void Destroy(void* stream) = 0;
+};
+
 // One configuration under test.
 struct ConformanceCase {
   std::string name;  // e.g. "GlooW2Host"
@@ -89,6 +99,9 @@ struct ConformanceCase {
   // Called first on every rank thread (e.g. makes the rank's GPU current); nullable.
   std::function<void(int rank)> enter_rank;
   std::shared_ptr<TestMemory> memory = std::make_shared<HostMemory>();
+  // Streams for a stream-ordered communicator's AllToAllVOnStream; null where it is not (the test
+  // then expects Unimplemented).
+  std::shared_ptr<TestStreams> streams;
   // Whether Abort() on one rank makes peers blocked on it fail long before their timeouts (Gloo
   // closes its sockets; NCCL's shared-memory and P2P transports have no such signal).
   bool abort_wakes_peers = true;

@@ -114,6 +114,25 @@ std::string NcclMultiRankSkipReason(int world) {
                       env == nullptr ? "unset" : absl::StrCat("set to '", env, "'"), ")");
 }
 
+namespace {
+
+class CudaStreams final : public TestStreams {
+ public:
+  void* Create() override {
+    cudaStream_t s = nullptr;
+    Check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream create");
+    return s;
+  }
+  void Synchronize(void* s) override {
+    Check(cudaStreamSynchronize(static_cast<cudaStream_t>(s)), "stream synchronize");
+  }
+  void Destroy(void* s) override {
+    Check(cudaStreamDestroy(static_cast<cudaStream_t>(s)), "stream destroy");
+  }
+};
+
+}  // namespace
+
 ConformanceCase NcclCase(int world, std::shared_ptr<TestMemory> memory,
                          const std::string& memory_name) {
   ConformanceCase c;
@@ -132,6 +151,7 @@ ConformanceCase NcclCase(int world, std::shared_ptr<TestMemory> memory,
     if (!comm.ok()) return comm.status();
     return std::unique_ptr<Communicator>(std::move(*comm));
   };
+  c.streams = std::make_shared<CudaStreams>();
   c.abort_wakes_peers = false;  // P2P / shared memory: peers fail by their own timeouts
   c.abort_wakes_own_call = true;
   c.skip_reason = [world] {
