@@ -2,6 +2,7 @@
 // formation, expert placement and routing. CPU only; never links CUDA.
 #include <atomic>
 #include <csignal>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/model_config.h"
+#include "common/served_model_config.h"
 #include "common/tokenizer/tokenizer.h"
 #include "coordinator/cluster/cluster_metrics.h"
 #include "coordinator/cluster/cluster_service.h"
@@ -141,11 +143,13 @@ int main(int argc, char** argv) {
     r1::log::Error({}, "--model=DIR is required");
     return 2;
   }
-  auto config = r1::LoadModelConfig(dir + "/config.json");
-  if (!config.ok()) {
-    r1::log::Error({}, "{}", config.status().message());
+  // DeepSeek-V3, or a dense R1-Distill model (Qwen2 / Llama) served by groups of one worker.
+  auto served = r1::LoadServedModelConfig(dir + "/config.json");
+  if (!served.ok()) {
+    r1::log::Error({}, "{}", served.status().message());
     return 2;
   }
+  const r1::ModelConfig* config = &served->config;
   const std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer).empty()
                                          ? dir + "/tokenizer.json"
                                          : absl::GetFlag(FLAGS_tokenizer);
@@ -173,6 +177,26 @@ int main(int argc, char** argv) {
     return 2;
   }
   r1::http::OpenAiHttpServerOptions ho;
+  if (served->is_dense()) {
+    // The tokenizer_config.json's EOS token ends the output, and so does every id of config.json's
+    // eos_token_id (one id or a list).
+    const int32_t first = static_cast<int32_t>(served->eos_token_ids[0]);
+    const std::optional<int32_t> eos =
+        (*tokenizer)->eos_id().has_value() ? (*tokenizer)->eos_id() : std::optional<int32_t>(first);
+    for (int64_t id : served->eos_token_ids) {
+      if (!(*tokenizer)->IsValidId(static_cast<int32_t>(id))) {
+        r1::log::Error({}, "{}/config.json: eos_token_id {} is not a token of {}", dir, id,
+                       tokenizer_path);
+        return 2;
+      }
+      ho.extra_eos_ids.push_back(static_cast<int32_t>(id));
+    }
+    if (!(*tokenizer)->IsValidId(*eos)) {
+      r1::log::Error({}, "{}: the EOS token id {} is not a token", tokenizer_path, *eos);
+      return 2;
+    }
+    ho.eos_token = (*tokenizer)->IdToToken(*eos);
+  }
   if (!SplitHostPort(absl::GetFlag(FLAGS_http_address), &ho.address, &ho.port)) {
     r1::log::Error({}, "--http_address must be HOST:PORT, got '{}'",
                    absl::GetFlag(FLAGS_http_address));
@@ -204,6 +228,14 @@ int main(int argc, char** argv) {
     r1::log::Error({}, "--group_size must be in [1, 1024]");
     return 2;
   }
+  if (served->is_dense() && absl::GetFlag(FLAGS_group_size) != 1) {
+    r1::log::Error({},
+                   "--group_size={}: {} is a dense {} model, which has no routed experts to "
+                   "spread over a group; use --group_size=1 (every worker serves a whole copy)",
+                   absl::GetFlag(FLAGS_group_size), dir,
+                   r1::ArchitectureName(config->architecture));
+    return 2;
+  }
   r1::ClusterOptions co;
   co.group_size = absl::GetFlag(FLAGS_group_size);
   co.num_experts = static_cast<int>(config->n_routed_experts);
@@ -214,8 +246,11 @@ int main(int argc, char** argv) {
   co.heartbeat_timeout = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_timeout_s));
   if (const std::string e = absl::GetFlag(FLAGS_expert_dtype); e == "fp8") {
     co.expert_dtype = r1::v1::WEIGHT_DTYPE_FP8;
-  } else if (e == "int4") {
+  } else if (e == "int4" && !served->is_dense()) {
     co.expert_dtype = r1::v1::WEIGHT_DTYPE_INT4;
+  } else if (e == "int4") {
+    r1::log::Error({}, "--expert_dtype=int4: a dense model has no routed experts");
+    return 2;
   } else {
     r1::log::Error({}, "--expert_dtype={}: use fp8 or int4", e);
     return 2;
@@ -285,6 +320,8 @@ int main(int argc, char** argv) {
   io.auth = &api_auth;
   io.request_timeout = ho.request_timeout;
   io.chat_template = chat_template;
+  io.eos_token = ho.eos_token;
+  io.extra_eos_ids = ho.extra_eos_ids;
   io.chat_template_origin = chat_template_file;
   auto inference = r1::InferenceService::Create(tokenizer->get(), &state, io);
   if (!inference.ok()) {
@@ -310,8 +347,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus("", false);
-  r1::log::Info({}, "gRPC listening on port {}; model {} ({} layers); group size {}", grpc_port,
-                dir, config->num_hidden_layers, co.group_size);
+  r1::log::Info({}, "gRPC listening on port {}; model {} ({}, {} layers); group size {}", grpc_port,
+                dir, r1::ArchitectureName(config->architecture), config->num_hidden_layers,
+                co.group_size);
 
   // /metrics: the cluster gauges are refreshed from a status snapshot at every scrape.
   auto registry = std::make_shared<prometheus::Registry>();

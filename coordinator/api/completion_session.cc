@@ -51,6 +51,15 @@ bool PromptEndsInThink(const tok::Tokenizer& tokenizer, const std::vector<int32_
   return tail.ok() && absl::EndsWith(absl::StripTrailingAsciiWhitespace(*tail), "<think>");
 }
 
+// The model's EOS ids: the tokenizer's EOS token, then config.json's others.
+std::vector<int32_t> EosIds(const CompletionEnv& env) {
+  std::vector<int32_t> ids = {env.prompts->eos_id()};
+  for (int32_t id : env.extra_eos_ids) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  return ids;
+}
+
 detok::OutputOptions MakeOutputOptions(const CompletionEnv& env, const OpenAiRequest& request,
                                        bool starts_in_reasoning) {
   const bool chat = request.kind == ApiKind::kChat;
@@ -59,7 +68,9 @@ detok::OutputOptions MakeOutputOptions(const CompletionEnv& env, const OpenAiReq
   o.parse_reasoning = chat;
   o.parse_tool_calls = ParsesToolCalls(request);
   o.stop_strings = request.stop;
-  if (!request.ignore_eos) o.stop_token_ids.insert(env.prompts->eos_id());
+  if (!request.ignore_eos) {
+    for (int32_t id : EosIds(env)) o.stop_token_ids.insert(id);
+  }
   o.stop_token_ids.insert(request.stop_token_ids.begin(), request.stop_token_ids.end());
   o.skip_ids = env.skip_ids;
   if (o.parse_tool_calls) {
@@ -97,9 +108,9 @@ absl::StatusOr<std::unique_ptr<CompletionSession>> CompletionSession::Start(
       *env, request, request.kind == ApiKind::kChat && PromptEndsInThink(*env->tokenizer, *ids));
   const int64_t prompt_tokens = static_cast<int64_t>(ids->size());
   const ServedModel model = env->generator->Model();
-  absl::StatusOr<GenerationRequest> greq = MakeGenerationRequest(
-      request, *std::move(ids), model, request_id, deadline,
-      request.ignore_eos ? std::vector<int32_t>{} : std::vector<int32_t>{env->prompts->eos_id()});
+  absl::StatusOr<GenerationRequest> greq =
+      MakeGenerationRequest(request, *std::move(ids), model, request_id, deadline,
+                            request.ignore_eos ? std::vector<int32_t>{} : EosIds(*env));
   if (!greq.ok()) return reject(greq.status());
   std::unique_ptr<CompletionSession> session(new CompletionSession(
       env, request, request_id, received, deadline, prompt_tokens, greq->max_new_tokens));

@@ -74,6 +74,9 @@ struct CompletionEnv {
   const PromptBuilder* prompts = nullptr;     // borrowed, non-null
   RequestMetrics* metrics = nullptr;          // borrowed, nullable
   absl::flat_hash_set<int32_t> skip_ids;      // special ids decoded to nothing
+  // Ids that end the output as prompts->eos_id() does (a dense config.json's eos_token_id list);
+  // honoured unless the request sets ignore_eos.
+  std::vector<int32_t> extra_eos_ids;
 };
 
 // kToolCalls: a sample that parsed tool calls (tools.h) and then ended as kStop would.

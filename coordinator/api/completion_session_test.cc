@@ -124,6 +124,37 @@ TEST_F(SessionTest, RunsToEosWithUsage) {
   EXPECT_EQ(generator_.cancelled(), 0);  // ended by the generator itself
 }
 
+// A dense config.json's eos_token_id list: every id of it ends the output like the EOS token,
+// and reaches the generator as a stop id; ignore_eos drops them all.
+TEST_F(SessionTest, ExtraEosIdsEndTheOutput) {
+  const std::vector<int32_t> dot = Ids(".", false);
+  ASSERT_EQ(dot.size(), 1u);
+  env_.extra_eos_ids = {dot[0], testing::EosId()};
+  const std::vector<int32_t> tokens = Ids("Yes. And more", false);
+  generator_.SetScript([&](const GenerationRequest&) {
+    FakeScript s;
+    s.tokens = tokens;
+    return s;
+  });
+  OpenAiRequest r = ChatRequest({Msg("user", "Hi")});
+  r.kind = ApiKind::kCompletion;
+  r.prompt_text = "Hi";
+  auto s = Start(r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  CompletionFinish finish;
+  absl::Status error;
+  EXPECT_EQ(Drain(s->get(), &finish, &error), "|Yes");
+  EXPECT_EQ(finish, CompletionFinish::kStop);
+  EXPECT_EQ(generator_.last_request()->stop_token_ids,
+            (std::vector<int32_t>{testing::EosId(), dot[0]}));
+
+  r.ignore_eos = true;
+  s = Start(r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(Drain(s->get(), &finish, &error), "|Yes. And more");
+  EXPECT_TRUE(generator_.last_request()->stop_token_ids.empty());
+}
+
 TEST_F(SessionTest, ConversationEndingInToolOutputStartsAsContent) {
   generator_.SetScript([&](const GenerationRequest&) {
     FakeScript s;

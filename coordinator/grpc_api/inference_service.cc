@@ -62,6 +62,7 @@ InferenceService::InferenceService(const tok::Tokenizer* tokenizer, Generator* g
   env_.generator = generator_;
   env_.prompts = prompts_.get();
   env_.skip_ids = detok::SpecialIdsExceptThink(*tokenizer_);
+  env_.extra_eos_ids = options_.extra_eos_ids;
 }
 
 grpc::Status InferenceService::Generate(grpc::ServerContext* context,

@@ -31,6 +31,7 @@
 #ifndef R1_COORDINATOR_GRPC_API_INFERENCE_SERVICE_H_
 #define R1_COORDINATOR_GRPC_API_INFERENCE_SERVICE_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -50,6 +51,7 @@ struct InferenceServiceOptions {
   // How often a generation checks for a cancelled call while it waits for tokens.
   absl::Duration poll_interval = absl::Milliseconds(50);
   std::string eos_token = "<｜end▁of▁sentence｜>";
+  std::vector<int32_t> extra_eos_ids;  // as OpenAiHttpServerOptions::extra_eos_ids
   // As OpenAiHttpServerOptions::chat_template / chat_template_origin (empty = the tokenizer's).
   std::string chat_template;
   std::string chat_template_origin;

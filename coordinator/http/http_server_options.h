@@ -48,6 +48,8 @@ struct OpenAiHttpServerOptions {
   std::vector<std::string> api_keys;
   // The tokenizer's EOS added token (ends the output; counted in completion_tokens).
   std::string eos_token = "<｜end▁of▁sentence｜>";
+  // More ids that end the output like eos_token (a dense config.json's eos_token_id list).
+  std::vector<int32_t> extra_eos_ids;
   // A chat template to render instead of the tokenizer's (e.g. one that renders `tools`), and
   // where it came from (for errors); empty = the tokenizer's.
   std::string chat_template;

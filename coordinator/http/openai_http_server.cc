@@ -99,6 +99,7 @@ absl::StatusOr<int> ServerCore::Start() {
   gen_ctx_.env.prompts = prompts_.get();
   gen_ctx_.env.metrics = metrics_.get();
   gen_ctx_.env.skip_ids = detok::SpecialIdsExceptThink(*tokenizer_);
+  gen_ctx_.env.extra_eos_ids = o.extra_eos_ids;
   gen_ctx_.request_timeout = o.request_timeout;
   gen_ctx_.retry_after_s = o.retry_after_s;
   {

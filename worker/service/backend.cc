@@ -7,10 +7,24 @@
 namespace r1 {
 
 absl::Status ValidateShardSpec(const ShardSpec& spec) {
-  if (spec.source == nullptr) return absl::InvalidArgumentError("assign: no weight source");
+  if (spec.source == nullptr && !spec.dense.has_value()) {
+    return absl::InvalidArgumentError("assign: no weight source");
+  }
   if (spec.group_size < 1 || spec.rank < 0 || spec.rank >= spec.group_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("assign: rank ", spec.rank, " of a group of ", spec.group_size));
+  }
+  if (spec.dense.has_value()) {
+    if (spec.group_size != 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "assign: a group of ", spec.group_size, " ranks for the dense model ",
+          ArchitectureName(spec.dense->architecture),
+          ": a dense model has no routed experts to spread over a group; serve it with "
+          "--group_size=1 (each worker a group of its own)"));
+    }
+    if (spec.checkpoint_dir.empty()) {
+      return absl::InvalidArgumentError("assign: no checkpoint directory for the dense model");
+    }
   }
   RETURN_IF_ERROR(
       spec.placement.Validate(static_cast<int>(spec.config.n_routed_experts), spec.group_size));
@@ -38,6 +52,10 @@ absl::Status CheckGroupCommunicator(const ShardSpec& spec, const Communicator* c
 int64_t KvBlockBytes(const ModelConfig& config, int64_t value_bytes) {
   return (config.kv_lora_rank + config.qk_rope_head_dim) * value_bytes * kBlockTokens *
          config.num_hidden_layers;
+}
+
+int64_t KvBlockBytesOfRows(int64_t row_size, int64_t num_layers, int64_t value_bytes) {
+  return row_size * value_bytes * kBlockTokens * num_layers;
 }
 
 absl::StatusOr<std::unique_ptr<GlooCommunicator>> ConnectGloo(const GroupSpec& group,

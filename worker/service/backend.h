@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/dense_model_config.h"
 #include "common/expert_placement.h"
 #include "common/model_config.h"
 #include "r1/v1/cluster.pb.h"
@@ -29,8 +30,13 @@ namespace r1 {
 // One rank's share of an engine group, as the Assign message describes it (the one source of
 // truth: every field is honoured or refused).
 struct ShardSpec {
-  ModelConfig config;
-  const WeightSource* source = nullptr;  // borrowed for Build
+  ModelConfig config;                    // a dense model's: dense->ToModelConfig()
+  const WeightSource* source = nullptr;  // borrowed for Build; unused (may be null) when dense
+  // Set for a dense model (Qwen2 / Llama): its config, and the checkpoint directory its weights
+  // are read from (LoadDenseWeights reads the safetensors files; the dtype comes from the file).
+  // A dense model has no routed experts, so it runs in groups of one rank only.
+  std::optional<DenseModelConfig> dense;
+  std::string checkpoint_dir;
   int rank = 0;
   int group_size = 1;
   EpPlacement placement;  // validated against config and group_size
@@ -79,7 +85,8 @@ class Backend {
 };
 
 // Checks the parts of a spec every backend checks: rank, group size, placement, fraction,
-// context length against the model.
+// context length against the model; FailedPrecondition for a dense model in a group of several
+// ranks.
 absl::Status ValidateShardSpec(const ShardSpec& spec);
 // InvalidArgument unless `comm` (nullable) is the group's: null for a group of one, else of the
 // spec's size with the spec's rank.
@@ -88,6 +95,9 @@ absl::Status CheckGroupCommunicator(const ShardSpec& spec, const Communicator* c
 // Bytes of one KV cache block over all layers: kBlockTokens latent rows of
 // kv_lora_rank + qk_rope_head_dim values of `value_bytes` each, per layer.
 int64_t KvBlockBytes(const ModelConfig& config, int64_t value_bytes);
+// Bytes of one KV cache block of any model: kBlockTokens rows of `row_size` values (the
+// ForwardModel's row_size(); a dense model's 2·kv_heads·head_dim) per layer.
+int64_t KvBlockBytesOfRows(int64_t row_size, int64_t num_layers, int64_t value_bytes);
 
 // The group's Gloo communicator over TCP, bound to `host` (or the interface `iface` when set).
 absl::StatusOr<std::unique_ptr<GlooCommunicator>> ConnectGloo(const GroupSpec& group,

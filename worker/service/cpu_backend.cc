@@ -3,10 +3,13 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/safetensors.h"
 #include "common/status_macros.h"
 #include "worker/comm/ep_moe.h"
 #include "worker/kv_cache/kv_cache.h"
 #include "worker/model/cpu_model.h"
+#include "worker/model/dense_cpu_model.h"
+#include "worker/model/dense_weights.h"
 #include "worker/model/model_weights.h"
 
 namespace r1 {
@@ -41,6 +44,9 @@ absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator
                                                    ": the CPU backend caches f32 or bf16 rows"));
   }
   RETURN_IF_ERROR(CheckGroupCommunicator(spec, comm));
+  const int64_t budget =
+      static_cast<int64_t>(spec.kv_cache_fraction * static_cast<double>(options_.kv_cache_bytes));
+  if (spec.dense.has_value()) return BuildDense(spec, bf16_kv, budget);
   LoadOptions lo;
   lo.want_expert = spec.placement.WantExpert(spec.rank);
   ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> loaded,
@@ -60,12 +66,29 @@ absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator
   }
   shard.model = std::make_unique<CpuModel>(weights, mo);
   const int64_t block_bytes = KvBlockBytes(spec.config, sizeof(float));  // f32 host rows
-  const int64_t budget =
-      static_cast<int64_t>(spec.kv_cache_fraction * static_cast<double>(options_.kv_cache_bytes));
   shard.kv_blocks = static_cast<int>(std::max<int64_t>(1, budget / block_bytes));
   shard.bf16_kv = bf16_kv;
   shard.description = absl::StrCat("cpu, ", bf16_kv ? "bf16" : "f32", " KV, ",
                                    comm != nullptr ? "Gloo expert parallelism" : "all experts");
+  return shard;
+}
+
+absl::StatusOr<ShardModel> CpuBackend::BuildDense(const ShardSpec& spec, bool bf16_kv,
+                                                  int64_t kv_budget_bytes) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(spec.checkpoint_dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<DenseWeights> loaded,
+                   LoadDenseWeights(*spec.dense, *checkpoint));
+  auto model =
+      std::make_unique<DenseCpuModel>(std::shared_ptr<const DenseWeights>(std::move(loaded)));
+  // f32 host rows of [K ; V] (2·kv_heads·head_dim values), not DeepSeek's latent rows.
+  const int64_t block_bytes =
+      KvBlockBytesOfRows(model->row_size(), spec.dense->num_hidden_layers, sizeof(float));
+  ShardModel shard;
+  shard.kv_blocks = static_cast<int>(std::max<int64_t>(1, kv_budget_bytes / block_bytes));
+  shard.model = std::move(model);
+  shard.bf16_kv = bf16_kv;
+  shard.description = absl::StrCat("cpu, dense ", ArchitectureName(spec.dense->architecture), ", ",
+                                   bf16_kv ? "bf16" : "f32", " KV");
   return shard;
 }
 

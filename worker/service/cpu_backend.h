@@ -5,6 +5,9 @@
 // f32, or rounded to bf16 with KV_DTYPE_BF16; FP8 is refused. Routed experts run as stored in
 // the checkpoint (FP8 dequantised to f32); INT4 is refused (the CUDA backend converts to INT4).
 //
+// Dense models (ShardSpec::dense: Qwen2 / Llama, groups of one rank): DenseCpuModel over the
+// checkpoint's weights (BF16 or F32, widened to f32), the cache sized by its [K ; V] rows.
+//
 // Thread-compatible (one Connect or Build at a time).
 #ifndef R1_WORKER_SERVICE_CPU_BACKEND_H_
 #define R1_WORKER_SERVICE_CPU_BACKEND_H_
@@ -33,6 +36,9 @@ class CpuBackend final : public Backend {
                                    absl::Duration collective_timeout) override;
 
  private:
+  absl::StatusOr<ShardModel> BuildDense(const ShardSpec& spec, bool bf16_kv,
+                                        int64_t kv_budget_bytes);
+
   CpuBackendOptions options_;
 };
 

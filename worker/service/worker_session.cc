@@ -8,8 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/model_config.h"
+#include "common/served_model_config.h"
 #include "proto/placement_proto.h"
 #include "r1/v1/inference.pb.h"
+#include "worker/model/dense_weight_plan.h"
 #include "worker/model/progress_weight_source.h"
 #include "worker/model/weight_plan.h"
 #include "worker/model/weight_source.h"
@@ -120,39 +122,58 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
         absl::StrCat("unsupported model source '", a.model_source(), "'"));
   }
   const std::string dir = a.model_source().substr(std::string("checkpoint:").size());
-  auto config = LoadModelConfig(dir + "/config.json");
-  if (!config.ok()) return config.status();
-  auto source = CheckpointWeightSource::Open(dir);
-  if (!source.ok()) return source.status();
-  auto placement = PlacementFromProto(a.placement(), static_cast<int>(config->n_routed_experts),
-                                      static_cast<int>(a.group_size()));
-  if (!placement.ok()) return placement.status();
-  // What this rank will read: every tensor but the routed experts other ranks hold. Progress
-  // (bytes, rate, time left) goes to the log and the coordinator every few seconds.
-  const WeightPlan plan = PlanWeights(*config);
-  const uint64_t expected_bytes =
-      FetchedBytes(plan, placement->WantExpert(static_cast<int>(a.rank())));
-  if (o_.metrics != nullptr) o_.metrics->SetWeightBytes(0, static_cast<int64_t>(expected_bytes));
-  ProgressWeightSource progress(
-      source->get(), expected_bytes, plan.mtp_first_layer, absl::Seconds(5),
-      [this, &a](const LoadProgressReport& r) {
-        SendLoadProgress(r);
-        log::Info({}, "group {} rank {}: loaded {:.2f} of {:.2f} GiB ({:.2f} GB/s{})", a.group_id(),
-                  a.rank(), r.bytes_loaded / 1073741824.0, r.bytes_total / 1073741824.0,
-                  r.bytes_per_second / 1e9,
-                  r.done ? "" : absl::StrCat(", ", static_cast<int64_t>(r.eta_seconds), " s left"));
-      });
+  const std::string config_path = dir + "/config.json";
+  // DeepSeek-V3, or a dense model (Qwen2 / Llama) that the config's `architectures` names.
+  auto served = LoadServedModelConfig(config_path);
+  if (!served.ok()) return served.status();
   ShardSpec spec;
-  spec.config = *config;
-  spec.source = &progress;
   spec.rank = static_cast<int>(a.rank());
   spec.group_size = static_cast<int>(a.group_size());
-  spec.placement = std::move(*placement);
   spec.expert_dtype = a.expert_dtype();
   spec.kv_dtype = a.kv_dtype();
   spec.kv_cache_fraction = a.kv_cache_fraction();
   spec.max_model_len = a.max_model_len();
   spec.ep_observer = o_.metrics;
+  spec.config = served->config;
+  std::unique_ptr<CheckpointWeightSource> source;  // DeepSeek-V3 only
+  std::optional<ProgressWeightSource> progress;    // DeepSeek-V3 only
+  uint64_t expected_bytes = 0;
+  auto report = [this, &a](const LoadProgressReport& r) {
+    SendLoadProgress(r);
+    log::Info({}, "group {} rank {}: loaded {:.2f} of {:.2f} GiB ({:.2f} GB/s{})", a.group_id(),
+              a.rank(), r.bytes_loaded / 1073741824.0, r.bytes_total / 1073741824.0,
+              r.bytes_per_second / 1e9,
+              r.done ? "" : absl::StrCat(", ", static_cast<int64_t>(r.eta_seconds), " s left"));
+  };
+  if (!served->is_dense()) {
+    const ModelConfig& config = served->config;
+    auto opened = CheckpointWeightSource::Open(dir);
+    if (!opened.ok()) return opened.status();
+    source = std::move(*opened);
+    auto placement = PlacementFromProto(a.placement(), static_cast<int>(config.n_routed_experts),
+                                        static_cast<int>(a.group_size()));
+    if (!placement.ok()) return placement.status();
+    // What this rank will read: every tensor but the routed experts other ranks hold. Progress
+    // (bytes, rate, time left) goes to the log and the coordinator every few seconds.
+    const WeightPlan plan = PlanWeights(config);
+    expected_bytes = FetchedBytes(plan, placement->WantExpert(static_cast<int>(a.rank())));
+    progress.emplace(source.get(), expected_bytes, plan.mtp_first_layer, absl::Seconds(5), report);
+    spec.source = &*progress;
+    spec.placement = std::move(*placement);
+  } else {
+    const DenseModelConfig& c = *served->dense;
+    if (backend_->kind() != r1::v1::DEVICE_KIND_CPU) {
+      return absl::UnimplementedError(absl::StrCat(
+          "assign: ", config_path, " is a dense ", ArchitectureName(c.architecture), " model; the ",
+          backend_->name(),
+          " backend serves DeepSeek-V3 only (serve dense models with r1-worker --device=cpu)"));
+    }
+    // Every tensor, whole, read in one piece: the dense byte totals at the config's dtype.
+    expected_bytes = ComputeDenseTotals(c, c.torch_dtype == "float32" ? 4 : 2).total();
+    spec.dense = c;
+    spec.checkpoint_dir = dir;
+  }
+  if (o_.metrics != nullptr) o_.metrics->SetWeightBytes(0, static_cast<int64_t>(expected_bytes));
   if (absl::Status st = ValidateShardSpec(spec); !st.ok()) return st;
 
   const absl::Time start = absl::Now();
@@ -168,7 +189,17 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   auto shard =
       backend_->Build(spec, as->link ? as->link->comm() : nullptr, o_.group.collective_timeout);
   if (!shard.ok()) return shard.status();
-  const LoadProgressReport loaded = progress.Current();
+  LoadProgressReport loaded;
+  if (progress.has_value()) {
+    loaded = progress->Current();
+  } else {
+    // A dense checkpoint is read in one piece: one report when it is in.
+    loaded.bytes_loaded = loaded.bytes_total = expected_bytes;
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    loaded.bytes_per_second = secs > 0 ? static_cast<double>(expected_bytes) / secs : 0;
+    loaded.done = true;
+    report(loaded);
+  }
   if (o_.metrics != nullptr) {
     o_.metrics->SetWeightBytes(static_cast<int64_t>(loaded.bytes_loaded),
                                static_cast<int64_t>(expected_bytes));
