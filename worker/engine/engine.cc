@@ -5,11 +5,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "worker/engine/speculative_sampler.h"
 
 namespace r1 {
 namespace {
 
 double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
+
+// Draft tokens per step in effect: the option, when the model runs an MTP module.
+int SpeculativeTokens(const ForwardModel& model, const EngineOptions& options) {
+  return model.mtp_layers() > 0 ? std::max(options.speculative_tokens, 0) : 0;
+}
 
 }  // namespace
 
@@ -20,8 +26,11 @@ Engine::Engine(std::shared_ptr<const ModelWeights> weights, ModelOptions model,
 Engine::Engine(std::unique_ptr<ForwardModel> model, EngineOptions options)
     : model_(std::move(model)),
       options_(options),
-      cache_(static_cast<int>(model_->config().num_hidden_layers), options.kv_blocks,
-             model_->row_size(), options.bf16_kv, model_->uses_host_cache_rows()) {
+      cache_(static_cast<int>(model_->config().num_hidden_layers) +
+                 (SpeculativeTokens(*model_, options) > 0 ? model_->mtp_layers() : 0),
+             options.kv_blocks, model_->row_size(), options.bf16_kv,
+             model_->uses_host_cache_rows()),
+      spec_k_(SpeculativeTokens(*model_, options)) {
   if (options_.valid_vocab <= 0) options_.valid_vocab = model_->config().vocab_size;
 }
 
@@ -83,6 +92,8 @@ absl::Status Engine::Submit(SequenceRequest r) {
   s.choice.repetition_penalty = p.repetition_penalty;
   s.choice.logprobs = p.logprobs;
   s.choice.top_logprobs = p.logprobs ? p.top_logprobs : 0;
+  s.mtp = spec_k_ > 0 && r.speculative && p.temperature <= 0 && !s.choice.penalized() &&
+          p.logit_bias.empty() && !p.logprobs;
   s.req = std::move(r);
   if (s.choice.penalized()) {
     for (int t : s.tokens) Remember(s, t, 0);
@@ -146,6 +157,7 @@ bool Engine::PreemptOne(uint64_t after_order) {
   }
   if (victim == nullptr) return false;
   cache_.Release(&victim->kv);  // recomputed from victim->tokens when re-admitted
+  ResetSpeculation(*victim);
   victim->admitted = false;
   waiting_.push_front(victim->req.id);
   ++preemptions_;
@@ -164,6 +176,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
 
   std::vector<ForwardItem> items;
   std::vector<uint64_t> item_ids;
+  std::vector<int> verify;  // per item: drafts it verifies (0: none)
   int budget = options_.max_step_tokens;
   // 1. Decodes (one token each) for admitted sequences whose prompt is fully cached.
   std::vector<uint64_t> decoders;
@@ -179,6 +192,9 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     if (budget <= 0) break;
     Sequence& s = sequences_.at(id);
     if (!s.admitted) continue;  // preempted by an earlier decoder of this step
+    // Drafts to verify: only if their rows fit without preempting anyone.
+    int k = DraftsToVerify(s, budget);
+    if (k > 0 && !cache_.Reserve(&s.kv, s.kv.length + 1 + k).ok()) k = 0;
     // Only sequences admitted after this one may be preempted for it (none of them is in
     // `items` yet, since decoders go in admission order); failing that, it waits itself.
     while (!cache_.Reserve(&s.kv, s.kv.length + 1).ok()) {
@@ -186,15 +202,23 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     }
     if (s.kv.capacity() < s.kv.length + 1) {
       cache_.Release(&s.kv);
+      ResetSpeculation(s);
       s.admitted = false;
       waiting_.push_front(id);
       ++preemptions_;
       continue;
     }
-    items.push_back({&s.kv, {s.tokens.back()}, s.kv.length, false, ChoiceFor(s)});
+    ForwardItem item{&s.kv, {s.tokens.back()}, s.kv.length, false, ChoiceFor(s)};
+    if (k > 0) {  // the last token and k drafts, logits at every position
+      item.tokens.insert(item.tokens.end(), s.drafts.begin(), s.drafts.begin() + k);
+      item.all_logits = true;
+      item.decode_attention = true;
+    }
+    items.push_back(std::move(item));
     item_ids.push_back(id);
-    --budget;
-    ++last_step_.decode_tokens;
+    verify.push_back(k);
+    budget -= 1 + k;
+    last_step_.decode_tokens += 1 + k;
   }
   // 2. Prefill chunks: admitted sequences mid-prefill, then waiting ones in FIFO order.
   std::vector<uint64_t> prefills;
@@ -229,6 +253,9 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
         prefix_cache_queries_ += s.tokens.size();
         prefix_cache_hits_ += static_cast<uint64_t>(reused);
       }
+      // Reused blocks bring their MTP rows (those their first sequence computed).
+      s.mtp_length = s.kv.length;
+      s.mtp_hidden.clear();
     }
     const bool ends_prompt = chunk == remaining;
     items.push_back(
@@ -236,6 +263,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
          std::vector<int>(s.tokens.begin() + s.kv.length, s.tokens.begin() + s.kv.length + chunk),
          s.kv.length, false, ends_prompt ? ChoiceFor(s) : nullptr});
     item_ids.push_back(id);
+    verify.push_back(0);
     budget -= static_cast<int>(chunk);
     last_step_.prefill_tokens += chunk;
   }
@@ -248,8 +276,16 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
   last_step_.ran_forward = true;
   last_step_.sequences = static_cast<int>(items.size());
   const absl::Time t1 = absl::Now();
+  // Speculating sequences also return their final hidden states, the MTP module's input.
+  std::vector<std::vector<float>> hidden(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (sequences_.at(item_ids[i]).mtp) items[i].hidden = &hidden[i];
+  }
   std::vector<TokenChoice> chosen;
-  const absl::Status st = model_->ForwardAndChoose(items, cache_, options_.valid_vocab, &chosen);
+  std::vector<std::vector<int>> verified;
+  const absl::Status st =
+      spec_k_ > 0 ? ForwardAndVerify(items, verify, &chosen, &verified)
+                  : model_->ForwardAndChoose(items, cache_, options_.valid_vocab, &chosen);
   last_step_.forward_seconds = SecondsSince(t1);
   if (!st.ok()) {
     last_step_.forward_failed = true;
@@ -264,6 +300,52 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
   }
 
   const absl::Time t2 = absl::Now();
+  const ModelConfig& c = model_->config();
+  std::vector<std::pair<uint64_t, FinishReason>> finishing;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].choose == nullptr) continue;  // mid-prefill chunk
+    Sequence& s = sequences_.at(item_ids[i]);
+    s.drafts.clear();
+    std::vector<int> emit;
+    if (verify[i] > 0) {
+      const std::vector<int> drafts(items[i].tokens.begin() + 1, items[i].tokens.end());
+      auto r = VerifyGreedy(drafts, verified[i]);
+      if (!r.ok()) return r.status();  // sizes are the engine's own: a bug
+      emit = std::move(r->tokens);
+      ++last_step_.speculative_sequences;
+      last_step_.draft_tokens += verify[i];
+      last_step_.accepted_drafts += r->accepted;
+      ++spec_steps_;
+      spec_drafts_ += verify[i];
+      spec_accepted_ += r->accepted;
+      spec_emitted_ += emit.size();
+    } else {
+      emit = {chosen[i].id};
+    }
+    SequenceOutput o{s.req.id, {}, FinishReason::kNone, "", {}};
+    FinishReason reason = FinishReason::kNone;
+    for (int tok : emit) {
+      s.tokens.push_back(tok);
+      ++s.generated;
+      if (s.choice.penalized()) Remember(s, tok, 1);
+      o.new_tokens.push_back(tok);
+      const bool stop =
+          (tok == c.eos_token_id && !s.req.ignore_eos) ||
+          std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end();
+      if (stop) {
+        reason = FinishReason::kStop;
+      } else if (s.generated >= s.req.max_new_tokens ||
+                 static_cast<int64_t>(s.tokens.size()) >= context_limit()) {
+        reason = FinishReason::kLength;
+      }
+      if (reason != FinishReason::kNone) break;
+    }
+    // Rejected drafts' rows are rolled back: every emitted token but the last is cached.
+    if (verify[i] > 0) s.kv.length = static_cast<int64_t>(s.tokens.size()) - 1;
+    if (s.req.sampling.logprobs) o.logprobs.push_back(std::move(chosen[i]));
+    out.push_back(std::move(o));
+    if (reason != FinishReason::kNone) finishing.push_back({s.req.id, reason});
+  }
   if (options_.prefix_caching) {
     // Blocks filled by this step (prompt or generated tokens) become reusable.
     for (size_t i = 0; i < items.size(); ++i) {
@@ -271,28 +353,13 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
       cache_.RegisterFullBlocks(&s.kv, s.tokens);
     }
   }
-  const ModelConfig& c = model_->config();
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].choose == nullptr) continue;  // mid-prefill chunk
-    Sequence& s = sequences_.at(item_ids[i]);
-    const int tok = chosen[i].id;
-    s.tokens.push_back(tok);
-    ++s.generated;
-    if (s.choice.penalized()) Remember(s, tok, 1);
-    SequenceOutput o{s.req.id, {tok}, FinishReason::kNone, "", {}};
-    if (s.req.sampling.logprobs) o.logprobs.push_back(std::move(chosen[i]));
-    out.push_back(std::move(o));
-    const bool stop =
-        (tok == c.eos_token_id && !s.req.ignore_eos) ||
-        std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), tok) != s.req.stop_ids.end();
-    if (stop) {
-      Finish(s, FinishReason::kStop, &out);
-    } else if (s.generated >= s.req.max_new_tokens ||
-               static_cast<int64_t>(s.tokens.size()) >= context_limit()) {
-      Finish(s, FinishReason::kLength, &out);
-    }
-  }
+  for (const auto& [id, reason] : finishing) Finish(sequences_.at(id), reason, &out);
   last_step_.sample_seconds = SecondsSince(t2);
+  if (spec_k_ > 0) {
+    const absl::Time t3 = absl::Now();
+    Draft(items, item_ids, hidden);
+    last_step_.draft_seconds = SecondsSince(t3);
+  }
   return out;
 }
 

@@ -9,6 +9,12 @@
 // sampled. The model chooses each token (ForwardModel::ForwardAndChoose: penalties, logit_bias, the
 // seeded draw keyed by the sequence position, logprobs) wherever its logits are.
 //
+// With EngineOptions::speculative_tokens and a model with an MTP module, greedy sequences decode
+// speculatively (spec §10, engine_speculative.cc): the MTP module drafts up to k tokens after
+// each step, the next step verifies them in one k + 1 token item, the accepted prefix and the
+// target's next token are emitted and the rejected positions rolled back. Output is the same
+// token for token as without speculation.
+//
 // Not thread-safe: one thread owns the Engine and calls Submit/Cancel/Step (the worker's step
 // loop; tests).
 #ifndef R1_WORKER_ENGINE_ENGINE_H_
@@ -47,6 +53,11 @@ struct EngineOptions {
   // only the rest. The reused rows are those a run without it computes (logits differ at most in
   // rounding, as between two chunkings of a prompt); off, every prompt is computed in full.
   bool prefix_caching = true;
+  // MTP speculative decoding for greedy requests (spec §10): up to this many draft tokens per
+  // sequence and step (0, the default: off). Also off when the model runs no MTP module
+  // (ForwardModel::mtp_layers() == 0; a CpuModel needs LoadOptions::load_mtp). The cache then
+  // holds one more layer, the MTP layer's rows, in the same blocks.
+  int speculative_tokens = 0;
 };
 
 // What the last Step did (for metrics). Times are host wall time; a backend that runs
@@ -60,6 +71,12 @@ struct EngineStepStats {
   double schedule_seconds = 0;  // cancellations, decode and prefill selection, KV reservation
   double forward_seconds = 0;
   double sample_seconds = 0;  // appending the chosen tokens and finishing sequences
+  // Speculative decoding: sequences that verified drafts, drafts verified, drafts accepted, and
+  // the MTP forward passes' time (catching up and drafting).
+  int speculative_sequences = 0;
+  int64_t draft_tokens = 0;
+  int64_t accepted_drafts = 0;
+  double draft_seconds = 0;
 };
 
 struct SequenceRequest {
@@ -71,6 +88,9 @@ struct SequenceRequest {
   bool ignore_eos = false;    // EOS does not end the sequence (it may still be sampled)
   // Until this many tokens were generated, EOS and stop_ids are masked out of sampling.
   int min_tokens = 0;
+  // With EngineOptions::speculative_tokens: false opts this request out. Only greedy requests
+  // without penalties, logit_bias or logprobs speculate, and only once min_tokens are generated.
+  bool speculative = true;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -114,6 +134,16 @@ class Engine {
   uint64_t prefix_cache_hits() const { return prefix_cache_hits_; }
   uint64_t forward_errors() const { return forward_errors_; }
   const EngineStepStats& last_step() const { return last_step_; }
+  // Draft tokens per speculating sequence and step in effect (0: speculation off).
+  int speculative_tokens() const { return spec_k_; }
+  // Speculative decoding, cumulative: sequence-steps that verified drafts, drafts verified and
+  // accepted, and tokens those steps emitted (accepted drafts plus the target's token; before
+  // truncation at a stop). Acceptance rate = accepted / drafts; tokens per verifying step =
+  // emitted / steps.
+  uint64_t speculative_steps() const { return spec_steps_; }
+  uint64_t speculative_drafts() const { return spec_drafts_; }
+  uint64_t speculative_accepted() const { return spec_accepted_; }
+  uint64_t speculative_emitted() const { return spec_emitted_; }
 
   // Runs one step. Returns the sequences that produced a token or finished.
   absl::StatusOr<std::vector<SequenceOutput>> Step();
@@ -135,7 +165,31 @@ class Engine {
     std::vector<std::pair<int32_t, int32_t>> history;
     std::unordered_map<int32_t, size_t> history_index;
     TokenChoiceSpec choice;  // the step's spec (bias and bans rebuilt each step)
+    // Speculative decoding (engine_speculative.cc). `mtp`: the sequence speculates, so its MTP
+    // rows are kept: valid for slots [0, mtp_length); `mtp_hidden` holds the main model's final
+    // hidden states of positions [mtp_length, kv.length) until their slots run. `drafts`: the
+    // MTP module's guesses of the tokens after tokens.back().
+    bool mtp = false;
+    int64_t mtp_length = 0;
+    std::vector<float> mtp_hidden;
+    std::vector<int> drafts;
   };
+
+  // Forgets the MTP rows and drafts (the sequence's KV was released).
+  static void ResetSpeculation(Sequence& s);
+  // Drafts the next step may verify for `s` within `budget` tokens (0: a plain decode).
+  int DraftsToVerify(const Sequence& s, int budget) const;
+  // Drafts the MTP module may make for `s` now (0: none).
+  int DraftBudget(const Sequence& s) const;
+  // Forward (host logits) and the choices: `chosen[i]` for items with one row to choose,
+  // `verified[i]` the greedy choices at every row of items that verify `verify[i]` drafts.
+  absl::Status ForwardAndVerify(std::vector<ForwardItem>& items, const std::vector<int>& verify,
+                                std::vector<TokenChoice>* chosen,
+                                std::vector<std::vector<int>>* verified);
+  // After a step: runs the MTP slots of the step's speculating sequences (their new cached
+  // positions, `hidden` from the forward pass) and drafts for those decoding.
+  void Draft(const std::vector<ForwardItem>& items, const std::vector<uint64_t>& item_ids,
+             const std::vector<std::vector<float>>& hidden);
 
   // The spec of a sequence's next token.
   const TokenChoiceSpec* ChoiceFor(Sequence& s) const;
@@ -156,6 +210,11 @@ class Engine {
   uint64_t prefix_cache_hits_ = 0;
   uint64_t forward_errors_ = 0;
   EngineStepStats last_step_;
+  int spec_k_ = 0;
+  uint64_t spec_steps_ = 0;
+  uint64_t spec_drafts_ = 0;
+  uint64_t spec_accepted_ = 0;
+  uint64_t spec_emitted_ = 0;
 };
 
 }  // namespace r1

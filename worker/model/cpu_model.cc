@@ -75,7 +75,7 @@ void CpuModel::Ffn(const FfnWeights& f, const float* x, int64_t m, float* y) con
 
 absl::Status CpuModel::Moe(int layer, const float* h, int64_t n, float* out) const {
   const ModelConfig& c = config();
-  const LayerWeights& L = weights_->layers[layer];
+  const LayerWeights& L = LayerAt(layer);
   const int64_t d = c.hidden_size, e = c.n_routed_experts;
   std::vector<float> logits(n * e);
   cpu::MatMulNT(h, L.router.data(), logits.data(), n, e, d);  // router in fp32 (spec §7)
@@ -132,7 +132,7 @@ absl::Status CpuModel::Moe(int layer, const float* h, int64_t n, float* out) con
 
 void CpuModel::AttendNaive(int layer, const ForwardItem& item, const float* q,
                            const PagedKvCache& cache, float* o) const {
-  const LayerWeights& L = weights_->layers[layer];
+  const LayerWeights& L = LayerAt(layer);
   const auto [H, dn, dr, dv, dc, dqk] = MlaDims::Of(config());
   const int64_t T = static_cast<int64_t>(item.tokens.size());
   const int64_t S = item.start + T;
@@ -170,7 +170,7 @@ void CpuModel::AttendNaive(int layer, const ForwardItem& item, const float* q,
 
 void CpuModel::AttendAbsorbed(int layer, const ForwardItem& item, const float* q,
                               const PagedKvCache& cache, float* o) const {
-  const LayerWeights& L = weights_->layers[layer];
+  const LayerWeights& L = LayerAt(layer);
   const auto [H, dn, dr, dv, dc, dqk] = MlaDims::Of(config());
   const int64_t T = static_cast<int64_t>(item.tokens.size());
   std::vector<float> qt(dc), acc(dc), p(item.start + T);
@@ -211,7 +211,7 @@ void CpuModel::AttendAbsorbed(int layer, const ForwardItem& item, const float* q
 void CpuModel::Attention(int layer, const float* h, const std::vector<ForwardItem>& items,
                          const std::vector<TokenRef>& refs, PagedKvCache& cache, float* out) const {
   const ModelConfig& c = config();
-  const LayerWeights& L = weights_->layers[layer];
+  const LayerWeights& L = LayerAt(layer);
   const int64_t n = static_cast<int64_t>(refs.size());
   const auto [H, dn, dr, dv, dc, dqk] = MlaDims::Of(c);
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -233,8 +233,9 @@ void CpuModel::Attention(int layer, const float* h, const std::vector<ForwardIte
   int64_t offset = 0;
   for (const ForwardItem& item : items) {
     const int64_t T = static_cast<int64_t>(item.tokens.size());
-    bool absorbed = options_.attention == AttentionForm::kAbsorbed ||
-                    (options_.attention == AttentionForm::kAuto && T == 1);
+    bool absorbed =
+        options_.attention == AttentionForm::kAbsorbed ||
+        (options_.attention == AttentionForm::kAuto && (T == 1 || item.decode_attention));
     if (absorbed) {
       AttendAbsorbed(layer, item, &q[offset * H * dqk], cache, &attn[offset * H * dv]);
     } else {
@@ -243,6 +244,27 @@ void CpuModel::Attention(int layer, const float* h, const std::vector<ForwardIte
     offset += T;
   }
   Linear(L.o, attn.data(), n, out);
+}
+
+absl::Status CpuModel::DecoderLayer(int layer, const std::vector<ForwardItem>& items,
+                                    const std::vector<TokenRef>& refs, PagedKvCache& cache,
+                                    float* x) const {
+  const ModelConfig& c = config();
+  const LayerWeights& L = LayerAt(layer);
+  const int64_t n = static_cast<int64_t>(refs.size()), d = c.hidden_size;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  std::vector<float> h(n * d), y(n * d);
+  cpu::RmsNorm(x, L.input_norm.data(), h.data(), n, d, eps);
+  Attention(layer, h.data(), items, refs, cache, y.data());
+  for (int64_t i = 0; i < n * d; ++i) x[i] += y[i];
+  cpu::RmsNorm(x, L.post_attention_norm.data(), h.data(), n, d, eps);
+  if (L.moe) {
+    RETURN_IF_ERROR(Moe(layer, h.data(), n, y.data()));
+  } else {
+    Ffn(L.dense, h.data(), n, y.data());
+  }
+  for (int64_t i = 0; i < n * d; ++i) x[i] += y[i];
+  return absl::OkStatus();
 }
 
 absl::Status CpuModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
@@ -258,23 +280,13 @@ absl::Status CpuModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& ca
     }
   }
   const int64_t n = static_cast<int64_t>(refs.size());
-  std::vector<float> x(n * d), h(n * d), y(n * d);
+  std::vector<float> x(n * d);
   for (int64_t t = 0; t < n; ++t) {
     const int tok = items[refs[t].item].tokens[refs[t].pos - items[refs[t].item].start];
     std::memcpy(&x[t * d], &weights_->embed[static_cast<int64_t>(tok) * d], d * 4);
   }
   for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
-    const LayerWeights& L = weights_->layers[layer];
-    cpu::RmsNorm(x.data(), L.input_norm.data(), h.data(), n, d, eps);
-    Attention(layer, h.data(), items, refs, cache, y.data());
-    for (int64_t i = 0; i < n * d; ++i) x[i] += y[i];
-    cpu::RmsNorm(x.data(), L.post_attention_norm.data(), h.data(), n, d, eps);
-    if (L.moe) {
-      RETURN_IF_ERROR(Moe(layer, h.data(), n, y.data()));
-    } else {
-      Ffn(L.dense, h.data(), n, y.data());
-    }
-    for (int64_t i = 0; i < n * d; ++i) x[i] += y[i];
+    RETURN_IF_ERROR(DecoderLayer(layer, items, refs, cache, x.data()));
   }
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
 
@@ -288,6 +300,10 @@ absl::Status CpuModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& ca
     cpu::RmsNorm(&x[first * d], weights_->final_norm.data(), normed.data(), rows, d, eps);
     (*logits)[i].resize(rows * V);
     cpu::MatMulNT(normed.data(), weights_->lm_head.w.data(), (*logits)[i].data(), rows, V, d);
+    if (items[i].hidden != nullptr && mtp_layers() > 0) {
+      items[i].hidden->resize(T * d);
+      cpu::RmsNorm(&x[offset * d], weights_->final_norm.data(), items[i].hidden->data(), T, d, eps);
+    }
     offset += T;
   }
   return absl::OkStatus();

@@ -61,6 +61,16 @@ class CpuModel : public ForwardModel {
   absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
                        std::vector<std::vector<float>>* logits) override;
 
+  // 1 when the weights hold the MTP module (LoadOptions::load_mtp) and the routed experts run
+  // locally (no expert_executor), else 0. The cache then needs num_hidden_layers + 1 layers.
+  int mtp_layers() const override;
+  // The MTP draft forward (spec §10, cpu_mtp.cc): per slot p, e = enorm(Emb(t_{p+1})),
+  // g = hnorm(h_p), the MTP decoder layer on eh_proj·[e ; g] at position p (its rows in cache
+  // layer num_hidden_layers), shared_head.norm, then the main lm_head.
+  absl::Status MtpForward(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                          std::vector<std::vector<float>>* logits,
+                          std::vector<std::vector<float>>* hidden) override;
+
   void set_routing_hook(RoutingHook hook) { routing_hook_ = std::move(hook); }
 
  private:
@@ -68,6 +78,13 @@ class CpuModel : public ForwardModel {
     int item;
     int64_t pos;
   };
+  // Main layer `layer`, or the MTP module's layer for layer == num_hidden_layers.
+  const LayerWeights& LayerAt(int layer) const {
+    return layer < config().num_hidden_layers ? weights_->layers[layer] : weights_->mtp[0].layer;
+  }
+  // One decoder layer over the batch's hidden states x [tokens][d], in place (residual adds).
+  absl::Status DecoderLayer(int layer, const std::vector<ForwardItem>& items,
+                            const std::vector<TokenRef>& refs, PagedKvCache& cache, float* x) const;
   void Linear(const LinearWeight& w, const float* x, int64_t m, float* y) const;
   void Attention(int layer, const float* h, const std::vector<ForwardItem>& items,
                  const std::vector<TokenRef>& refs, PagedKvCache& cache, float* out) const;

@@ -53,4 +53,10 @@ absl::Status ForwardModel::ForwardAndChoose(std::vector<ForwardItem>& items, Pag
   return ChooseFromItemLogits(items, config().vocab_size, valid_vocab, &logits, chosen);
 }
 
+absl::Status ForwardModel::MtpForward(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                                      std::vector<std::vector<float>>* logits,
+                                      std::vector<std::vector<float>>* hidden) {
+  return absl::UnimplementedError("this model has no MTP module");
+}
+
 }  // namespace r1

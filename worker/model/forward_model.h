@@ -23,6 +23,24 @@ struct ForwardItem {
   // For ForwardAndChoose: how to choose the token after the last position (borrowed); null for
   // an item that needs none (a prefill chunk that does not end its prompt).
   const TokenChoiceSpec* choose = nullptr;
+  // Attention computed for every position as for a single decode token (the CPU model's absorbed
+  // form), so that verifying draft tokens gives each position the logits a plain decode would.
+  bool decode_attention = false;
+  // Nullable. With a model that has MTP (mtp_layers() > 0): gets the final hidden states after
+  // model.norm, [tokens.size()][hidden_size], the MTP module's input (spec §10).
+  std::vector<float>* hidden = nullptr;
+};
+
+// One sequence's share of an MTP forward (spec §10): slots at positions [start, start + m), slot
+// p from the main model's final hidden state h_p and the token t_{p+1} after it; slot p's output
+// predicts t_{p+2}. The MTP layer's rows of those positions are written to the cache (its layer
+// index is num_hidden_layers); kv->length is not changed (the caller tracks which MTP rows are
+// valid: every slot reads the MTP rows of positions [0, p]).
+struct MtpItem {
+  KvSequence* kv = nullptr;  // borrowed; capacity for start + m
+  int64_t start = 0;
+  std::vector<int> next_tokens;   // m tokens: t_{start+1} .. t_{start+m}
+  const float* hidden = nullptr;  // borrowed: [m][hidden_size] final hidden states h_start..
 };
 
 class ForwardModel {
@@ -42,6 +60,16 @@ class ForwardModel {
   // the host; a device backend overrides it to keep the logits on the device.
   virtual absl::Status ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
                                         int64_t valid_vocab, std::vector<TokenChoice>* chosen);
+
+  // MTP modules this model runs (0: none; then ForwardItem::hidden is ignored and MtpForward
+  // fails). The PagedKvCache then needs num_hidden_layers + mtp_layers() layers.
+  virtual int mtp_layers() const { return 0; }
+  // Runs the MTP module over the items' slots: `logits[i]` gets the [vocab] row of item i's last
+  // slot (its draft for t_{start+m+1}) and `hidden[i]` that slot's output after
+  // shared_head.norm ([hidden_size]), the hidden state a chained draft feeds back.
+  virtual absl::Status MtpForward(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                                  std::vector<std::vector<float>>* logits,
+                                  std::vector<std::vector<float>>* hidden);
 };
 
 // InvalidArgument naming the item when one asks for all_logits: ForwardAndChoose works on each

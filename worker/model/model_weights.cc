@@ -94,6 +94,38 @@ class Loader {
   std::unordered_map<std::string, const PlannedTensor*> by_name_;
 };
 
+// One decoder layer (main, or the MTP module's): attention, then a dense FFN or the MoE.
+absl::Status LoadLayer(const Loader& ld, const ModelConfig& c, int i, const LoadOptions& options,
+                       LayerWeights* out) {
+  LayerWeights& L = *out;
+  const std::string p = LayerPrefix(i);
+  ASSIGN_OR_RETURN(L.input_norm, ld.Floats(p + "input_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.post_attention_norm, ld.Floats(p + "post_attention_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.q_a_norm, ld.Floats(p + "self_attn.q_a_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.kv_a_norm, ld.Floats(p + "self_attn.kv_a_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.q_a, ld.Linear(p + "self_attn.q_a_proj.weight"));
+  ASSIGN_OR_RETURN(L.q_b, ld.Linear(p + "self_attn.q_b_proj.weight"));
+  ASSIGN_OR_RETURN(L.kv_a, ld.Linear(p + "self_attn.kv_a_proj_with_mqa.weight"));
+  ASSIGN_OR_RETURN(L.kv_b, ld.Linear(p + "self_attn.kv_b_proj.weight"));
+  ASSIGN_OR_RETURN(L.o, ld.Linear(p + "self_attn.o_proj.weight"));
+  L.moe = c.is_moe_layer(i);
+  if (!L.moe) {
+    ASSIGN_OR_RETURN(L.dense, ld.Ffn(p + "mlp."));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(L.router, ld.Floats(p + "mlp.gate.weight"));
+  ASSIGN_OR_RETURN(L.router_bias, ld.Floats(p + "mlp.gate.e_score_correction_bias"));
+  L.experts.resize(c.n_routed_experts);
+  for (int e = 0; e < c.n_routed_experts; ++e) {
+    if (options.want_expert && !options.want_expert(i, e)) continue;
+    ASSIGN_OR_RETURN(L.experts[e], ld.Ffn(absl::StrCat(p, "mlp.experts.", e, ".")));
+  }
+  if (c.n_shared_experts > 0) {
+    ASSIGN_OR_RETURN(L.shared, ld.Ffn(p + "mlp.shared_experts."));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const ModelConfig& c,
@@ -107,32 +139,20 @@ absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const ModelConfig
   ASSIGN_OR_RETURN(m->lm_head, ld.Linear("lm_head.weight"));
   m->layers.resize(c.num_hidden_layers);
   for (int i = 0; i < c.num_hidden_layers; ++i) {
-    LayerWeights& L = m->layers[i];
+    RETURN_IF_ERROR(LoadLayer(ld, c, i, options, &m->layers[i]));
+  }
+  if (options.load_mtp) {
+    if (c.num_nextn_predict_layers < 1) {
+      return absl::InvalidArgumentError("load_mtp: the config has no MTP layer");
+    }
+    const int i = static_cast<int>(c.num_hidden_layers);
     const std::string p = LayerPrefix(i);
-    ASSIGN_OR_RETURN(L.input_norm, ld.Floats(p + "input_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.post_attention_norm, ld.Floats(p + "post_attention_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.q_a_norm, ld.Floats(p + "self_attn.q_a_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.kv_a_norm, ld.Floats(p + "self_attn.kv_a_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.q_a, ld.Linear(p + "self_attn.q_a_proj.weight"));
-    ASSIGN_OR_RETURN(L.q_b, ld.Linear(p + "self_attn.q_b_proj.weight"));
-    ASSIGN_OR_RETURN(L.kv_a, ld.Linear(p + "self_attn.kv_a_proj_with_mqa.weight"));
-    ASSIGN_OR_RETURN(L.kv_b, ld.Linear(p + "self_attn.kv_b_proj.weight"));
-    ASSIGN_OR_RETURN(L.o, ld.Linear(p + "self_attn.o_proj.weight"));
-    L.moe = c.is_moe_layer(i);
-    if (!L.moe) {
-      ASSIGN_OR_RETURN(L.dense, ld.Ffn(p + "mlp."));
-      continue;
-    }
-    ASSIGN_OR_RETURN(L.router, ld.Floats(p + "mlp.gate.weight"));
-    ASSIGN_OR_RETURN(L.router_bias, ld.Floats(p + "mlp.gate.e_score_correction_bias"));
-    L.experts.resize(c.n_routed_experts);
-    for (int e = 0; e < c.n_routed_experts; ++e) {
-      if (options.want_expert && !options.want_expert(i, e)) continue;
-      ASSIGN_OR_RETURN(L.experts[e], ld.Ffn(absl::StrCat(p, "mlp.experts.", e, ".")));
-    }
-    if (c.n_shared_experts > 0) {
-      ASSIGN_OR_RETURN(L.shared, ld.Ffn(p + "mlp.shared_experts."));
-    }
+    MtpWeights& mtp = m->mtp.emplace_back();
+    ASSIGN_OR_RETURN(mtp.enorm, ld.Floats(p + "enorm.weight"));
+    ASSIGN_OR_RETURN(mtp.hnorm, ld.Floats(p + "hnorm.weight"));
+    ASSIGN_OR_RETURN(mtp.head_norm, ld.Floats(p + "shared_head.norm.weight"));
+    ASSIGN_OR_RETURN(mtp.eh_proj, ld.Linear(p + "eh_proj.weight"));
+    RETURN_IF_ERROR(LoadLayer(ld, c, i, options, &mtp.layer));
   }
   for (const PlannedTensor& t : ld.plan().tensors) {
     if (options.verify_mtp && t.layer >= ld.plan().mtp_first_layer) {

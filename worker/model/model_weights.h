@@ -1,6 +1,8 @@
 // ModelWeights: a DeepSeek-V3 model's weights in float32 host memory for the CPU backend
 // (FP8 weights dequantised exactly, W = e4m3(Q)·S per 128×128 block; BF16/F32 widened).
 // Built once by LoadModelWeights; immutable afterwards and safe to share across threads.
+// With LoadOptions::load_mtp it also holds the MTP module (spec §10), whose embedding and head
+// are the main model's (the checkpoint's copies are checked, not loaded).
 #ifndef R1_WORKER_MODEL_MODEL_WEIGHTS_H_
 #define R1_WORKER_MODEL_MODEL_WEIGHTS_H_
 
@@ -38,12 +40,23 @@ struct LayerWeights {
   FfnWeights shared;                // moe with shared experts
 };
 
+// The MTP module, layer num_hidden_layers (spec §10): x' = eh_proj·[enorm(emb) ; hnorm(h)], a
+// full decoder layer, then shared_head.norm before the main model's lm_head.
+struct MtpWeights {
+  std::vector<float> enorm, hnorm, head_norm;  // head_norm: shared_head.norm
+  LinearWeight eh_proj;                        // [d][2d], embedding columns first
+  LayerWeights layer;
+};
+
 struct ModelWeights {
   ModelConfig config;
   std::vector<float> embed;  // [V][d]
   std::vector<float> final_norm;
   LinearWeight lm_head;
   std::vector<LayerWeights> layers;
+  // Loaded with LoadOptions::load_mtp (empty otherwise): the first MTP module, layer
+  // num_hidden_layers. Further MTP modules (num_nextn_predict_layers > 1) are not loaded.
+  std::vector<MtpWeights> mtp;
 };
 
 struct LoadOptions {
@@ -51,10 +64,14 @@ struct LoadOptions {
   std::function<bool(int, int)> want_expert;
   // Check that the MTP layers' tensors exist with the planned dtype and shape (not loaded).
   bool verify_mtp = true;
+  // Load the first MTP module (ModelWeights::mtp) for speculative decoding; off by default, so
+  // memory is unchanged. Its routed experts follow want_expert (layer num_hidden_layers).
+  // InvalidArgument when the config has no MTP layer (num_nextn_predict_layers = 0).
+  bool load_mtp = false;
 };
 
-// Loads and validates every main-model tensor from `source` (MTP tensors are checked, not
-// loaded, with verify_mtp). Errors name the tensor and the file.
+// Loads and validates every main-model tensor from `source` (MTP tensors are checked with
+// verify_mtp, and the MTP module loaded with load_mtp). Errors name the tensor and the file.
 absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const ModelConfig& config,
                                                                const WeightSource& source,
                                                                const LoadOptions& options = {});
