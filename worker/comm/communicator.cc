@@ -21,6 +21,19 @@ absl::Status Communicator::DoAllToAllVOnStream(const char*, const std::vector<in
       "(stream_ordered() is false): synchronise the stream and call AllToAllV");
 }
 
+absl::Status Communicator::AllToAllVBytes(absl::Span<const int64_t> send_counts, size_t send_length,
+                                          absl::Span<const int64_t> recv_counts, size_t recv_length,
+                                          size_t element_size, absl::Duration timeout,
+                                          std::vector<int64_t>* send_bytes,
+                                          std::vector<int64_t>* recv_bytes) const {
+  if (absl::Status st = CheckTimeout(timeout); !st.ok()) return st;
+  if (absl::Status st = CountsToBytes(send_counts, send_length, element_size, "send", send_bytes);
+      !st.ok()) {
+    return st;
+  }
+  return CountsToBytes(recv_counts, recv_length, element_size, "recv", recv_bytes);
+}
+
 absl::Status Communicator::CountsToBytes(absl::Span<const int64_t> counts, size_t length,
                                          size_t element_size, const char* what,
                                          std::vector<int64_t>* bytes) const {

@@ -106,6 +106,13 @@ class Communicator {
   absl::Status CountsToBytes(absl::Span<const int64_t> counts, size_t length, size_t element_size,
                              const char* what, std::vector<int64_t>* bytes) const;
   static absl::Status CheckTimeout(absl::Duration timeout);
+  // The checks both AllToAllV forms share: the timeout, and each side's counts against its span
+  // (`send_length` / `recv_length` elements of `element_size` bytes), converted to bytes.
+  absl::Status AllToAllVBytes(absl::Span<const int64_t> send_counts, size_t send_length,
+                              absl::Span<const int64_t> recv_counts, size_t recv_length,
+                              size_t element_size, absl::Duration timeout,
+                              std::vector<int64_t>* send_bytes,
+                              std::vector<int64_t>* recv_bytes) const;
 };
 
 template <typename T>
@@ -114,13 +121,9 @@ absl::Status Communicator::AllToAllV(absl::Span<const T> send,
                                      absl::Span<const int64_t> recv_counts,
                                      absl::Duration timeout) {
   static_assert(std::is_trivially_copyable_v<T>);
-  if (absl::Status st = CheckTimeout(timeout); !st.ok()) return st;
   std::vector<int64_t> send_bytes, recv_bytes;
-  if (absl::Status st = CountsToBytes(send_counts, send.size(), sizeof(T), "send", &send_bytes);
-      !st.ok()) {
-    return st;
-  }
-  if (absl::Status st = CountsToBytes(recv_counts, recv.size(), sizeof(T), "recv", &recv_bytes);
+  if (absl::Status st = AllToAllVBytes(send_counts, send.size(), recv_counts, recv.size(),
+                                       sizeof(T), timeout, &send_bytes, &recv_bytes);
       !st.ok()) {
     return st;
   }
@@ -135,13 +138,9 @@ absl::Status Communicator::AllToAllVOnStream(absl::Span<const T> send,
                                              absl::Span<const int64_t> recv_counts, void* stream,
                                              absl::Duration timeout) {
   static_assert(std::is_trivially_copyable_v<T>);
-  if (absl::Status st = CheckTimeout(timeout); !st.ok()) return st;
   std::vector<int64_t> send_bytes, recv_bytes;
-  if (absl::Status st = CountsToBytes(send_counts, send.size(), sizeof(T), "send", &send_bytes);
-      !st.ok()) {
-    return st;
-  }
-  if (absl::Status st = CountsToBytes(recv_counts, recv.size(), sizeof(T), "recv", &recv_bytes);
+  if (absl::Status st = AllToAllVBytes(send_counts, send.size(), recv_counts, recv.size(),
+                                       sizeof(T), timeout, &send_bytes, &recv_bytes);
       !st.ok()) {
     return st;
   }
