@@ -133,18 +133,8 @@ absl::Status DenseCpuModel::Forward(std::vector<ForwardItem>& items, PagedKvCach
   }
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
 
-  logits->assign(items.size(), {});
-  int64_t offset = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const int64_t T = static_cast<int64_t>(items[i].tokens.size());
-    const int64_t rows = items[i].all_logits ? T : 1;
-    const int64_t first = offset + T - rows;
-    std::vector<float> normed(rows * d);
-    cpu::RmsNorm(&x[first * d], weights_->final_norm.data(), normed.data(), rows, d, eps);
-    (*logits)[i].resize(rows * V);
-    cpu::MatMulNT(normed.data(), weights_->lm_head_rows(), (*logits)[i].data(), rows, V, d);
-    offset += T;
-  }
+  CpuHeadLogits(items, x.data(), d, weights_->final_norm.data(), eps, weights_->lm_head_rows(), V,
+                /*fill_hidden=*/false, logits);
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 #include "worker/model/forward_model.h"
 
 #include "absl/strings/str_cat.h"
+#include "worker/model/cpu_ops.h"
 
 namespace r1 {
 
@@ -57,6 +58,27 @@ absl::Status ForwardModel::MtpForward(const std::vector<MtpItem>& items, PagedKv
                                       std::vector<std::vector<float>>* logits,
                                       std::vector<std::vector<float>>* hidden) {
   return absl::UnimplementedError("this model has no MTP module");
+}
+
+void CpuHeadLogits(std::vector<ForwardItem>& items, const float* x, int64_t d,
+                   const float* final_norm, float eps, const float* head, int64_t V,
+                   bool fill_hidden, std::vector<std::vector<float>>* logits) {
+  logits->assign(items.size(), {});
+  int64_t offset = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const int64_t T = static_cast<int64_t>(items[i].tokens.size());
+    const int64_t rows = items[i].all_logits ? T : 1;
+    const int64_t first = offset + T - rows;
+    std::vector<float> normed(rows * d);
+    cpu::RmsNorm(&x[first * d], final_norm, normed.data(), rows, d, eps);
+    (*logits)[i].resize(rows * V);
+    cpu::MatMulNT(normed.data(), head, (*logits)[i].data(), rows, V, d);
+    if (fill_hidden && items[i].hidden != nullptr) {
+      items[i].hidden->resize(T * d);
+      cpu::RmsNorm(&x[offset * d], final_norm, items[i].hidden->data(), T, d, eps);
+    }
+    offset += T;
+  }
 }
 
 }  // namespace r1

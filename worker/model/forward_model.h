@@ -82,6 +82,15 @@ absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t
                                   int64_t valid_vocab, std::vector<std::vector<float>>* logits,
                                   std::vector<TokenChoice>* chosen);
 
+// The head of a CPU forward pass (CpuModel, DenseCpuModel): for each item, its wanted rows of the
+// batch's final hidden states `x` ([Σ tokens][d], items in order) — the last row, or all of them
+// with all_logits — through the final RMSNorm (`final_norm`, `eps`) and `head` ([V][d]);
+// (*logits)[i] gets [rows][V]. With `fill_hidden`, an item with a `hidden` output also gets all
+// its normed rows there.
+void CpuHeadLogits(std::vector<ForwardItem>& items, const float* x, int64_t d,
+                   const float* final_norm, float eps, const float* head, int64_t V,
+                   bool fill_hidden, std::vector<std::vector<float>>* logits);
+
 }  // namespace r1
 
 #endif  // R1_WORKER_MODEL_FORWARD_MODEL_H_
