@@ -149,28 +149,22 @@ absl::Status ValidateDenseModelConfig(const DenseModelConfig& c, absl::string_vi
   auto err = [&](absl::string_view field, absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": field '", field, "': ", what));
   };
-  struct Positive {
-    const char* name;
-    int64_t value;
-  };
-  for (const Positive& p :
-       {Positive{"vocab_size", c.vocab_size}, Positive{"hidden_size", c.hidden_size},
-        Positive{"intermediate_size", c.intermediate_size},
-        Positive{"num_hidden_layers", c.num_hidden_layers},
-        Positive{"num_attention_heads", c.num_attention_heads},
-        Positive{"num_key_value_heads", c.num_key_value_heads}, Positive{"head_dim", c.head_dim},
-        Positive{"max_position_embeddings", c.max_position_embeddings}}) {
-    if (p.value <= 0) return err(p.name, absl::StrCat("must be > 0, got ", p.value));
-  }
-  // Keep every size small enough that products of two of them cannot overflow int64.
-  constexpr int64_t kMaxDim = int64_t{1} << 24;
-  for (const Positive& p :
-       {Positive{"vocab_size", c.vocab_size}, Positive{"hidden_size", c.hidden_size},
-        Positive{"intermediate_size", c.intermediate_size},
-        Positive{"num_attention_heads", c.num_attention_heads}, Positive{"head_dim", c.head_dim},
-        Positive{"max_position_embeddings", c.max_position_embeddings}}) {
-    if (p.value > kMaxDim) return err(p.name, absl::StrCat("value ", p.value, " is too large"));
-  }
+  using internal::NamedSize;
+  RETURN_IF_ERROR(internal::CheckPositive(
+      source,
+      {NamedSize{"vocab_size", c.vocab_size}, NamedSize{"hidden_size", c.hidden_size},
+       NamedSize{"intermediate_size", c.intermediate_size},
+       NamedSize{"num_hidden_layers", c.num_hidden_layers},
+       NamedSize{"num_attention_heads", c.num_attention_heads},
+       NamedSize{"num_key_value_heads", c.num_key_value_heads}, NamedSize{"head_dim", c.head_dim},
+       NamedSize{"max_position_embeddings", c.max_position_embeddings}}));
+  RETURN_IF_ERROR(internal::CheckAtMost(
+      source,
+      {NamedSize{"vocab_size", c.vocab_size}, NamedSize{"hidden_size", c.hidden_size},
+       NamedSize{"intermediate_size", c.intermediate_size},
+       NamedSize{"num_attention_heads", c.num_attention_heads}, NamedSize{"head_dim", c.head_dim},
+       NamedSize{"max_position_embeddings", c.max_position_embeddings}},
+      int64_t{1} << 24));
   if (c.num_hidden_layers > 4096) return err("num_hidden_layers", "too large");
   if (c.num_attention_heads % c.num_key_value_heads != 0) {
     return err("num_key_value_heads",

@@ -6,6 +6,7 @@
 #define R1_COMMON_JSON_FIELD_READER_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,37 @@
 namespace r1::internal {
 
 using json = nlohmann::json;
+
+// A parsed config's integer field by name, for the range checks below.
+struct NamedSize {
+  const char* name;
+  int64_t value;
+};
+
+// InvalidArgument naming `source` and the first field ≤ 0.
+inline absl::Status CheckPositive(absl::string_view source,
+                                  std::initializer_list<NamedSize> fields) {
+  for (const NamedSize& f : fields) {
+    if (f.value <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": field '", f.name, "': must be > 0, got ", f.value));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// InvalidArgument naming `source` and the first field above `max` (sizes are kept small enough
+// that products of two of them cannot overflow int64).
+inline absl::Status CheckAtMost(absl::string_view source, std::initializer_list<NamedSize> fields,
+                                int64_t max) {
+  for (const NamedSize& f : fields) {
+    if (f.value > max) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": field '", f.name, "': value ", f.value, " is too large"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // Reads typed fields out of one JSON object, naming `prefix + key` in errors.
 class FieldReader {

@@ -144,31 +144,31 @@ absl::Status ValidateModelConfig(const ModelConfig& c, absl::string_view source)
   auto err = [&](absl::string_view field, absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": field '", field, "': ", what));
   };
-  struct Positive {
-    const char* name;
-    int64_t value;
-  };
-  for (const Positive& p :
-       {Positive{"vocab_size", c.vocab_size}, Positive{"hidden_size", c.hidden_size},
-        Positive{"intermediate_size", c.intermediate_size},
-        Positive{"moe_intermediate_size", c.moe_intermediate_size},
-        Positive{"num_hidden_layers", c.num_hidden_layers},
-        Positive{"num_attention_heads", c.num_attention_heads},
-        Positive{"q_lora_rank", c.q_lora_rank}, Positive{"kv_lora_rank", c.kv_lora_rank},
-        Positive{"qk_nope_head_dim", c.qk_nope_head_dim},
-        Positive{"qk_rope_head_dim", c.qk_rope_head_dim}, Positive{"v_head_dim", c.v_head_dim},
-        Positive{"max_position_embeddings", c.max_position_embeddings},
-        Positive{"moe_layer_freq", c.moe_layer_freq}, Positive{"n_group", c.n_group},
-        Positive{"topk_group", c.topk_group}}) {
-    if (p.value <= 0) return err(p.name, absl::StrCat("must be > 0, got ", p.value));
-  }
-  // Keep every size small enough that products of two of them cannot overflow int64.
-  constexpr int64_t kMaxDim = int64_t{1} << 24;
-  for (int64_t v : {c.vocab_size, c.hidden_size, c.intermediate_size, c.moe_intermediate_size,
-                    c.num_attention_heads, c.q_lora_rank, c.kv_lora_rank, c.qk_nope_head_dim,
-                    c.qk_rope_head_dim, c.v_head_dim, c.n_routed_experts}) {
-    if (v > kMaxDim) return err("(dimensions)", absl::StrCat("value ", v, " is too large"));
-  }
+  using internal::NamedSize;
+  RETURN_IF_ERROR(internal::CheckPositive(
+      source,
+      {NamedSize{"vocab_size", c.vocab_size}, NamedSize{"hidden_size", c.hidden_size},
+       NamedSize{"intermediate_size", c.intermediate_size},
+       NamedSize{"moe_intermediate_size", c.moe_intermediate_size},
+       NamedSize{"num_hidden_layers", c.num_hidden_layers},
+       NamedSize{"num_attention_heads", c.num_attention_heads},
+       NamedSize{"q_lora_rank", c.q_lora_rank}, NamedSize{"kv_lora_rank", c.kv_lora_rank},
+       NamedSize{"qk_nope_head_dim", c.qk_nope_head_dim},
+       NamedSize{"qk_rope_head_dim", c.qk_rope_head_dim}, NamedSize{"v_head_dim", c.v_head_dim},
+       NamedSize{"max_position_embeddings", c.max_position_embeddings},
+       NamedSize{"moe_layer_freq", c.moe_layer_freq}, NamedSize{"n_group", c.n_group},
+       NamedSize{"topk_group", c.topk_group}}));
+  RETURN_IF_ERROR(internal::CheckAtMost(
+      source,
+      {NamedSize{"vocab_size", c.vocab_size}, NamedSize{"hidden_size", c.hidden_size},
+       NamedSize{"intermediate_size", c.intermediate_size},
+       NamedSize{"moe_intermediate_size", c.moe_intermediate_size},
+       NamedSize{"num_attention_heads", c.num_attention_heads},
+       NamedSize{"q_lora_rank", c.q_lora_rank}, NamedSize{"kv_lora_rank", c.kv_lora_rank},
+       NamedSize{"qk_nope_head_dim", c.qk_nope_head_dim},
+       NamedSize{"qk_rope_head_dim", c.qk_rope_head_dim}, NamedSize{"v_head_dim", c.v_head_dim},
+       NamedSize{"n_routed_experts", c.n_routed_experts}},
+      int64_t{1} << 24));
   if (c.num_hidden_layers > 4096) return err("num_hidden_layers", "too large");
   if (c.qk_rope_head_dim % 2 != 0) return err("qk_rope_head_dim", "must be even");
   if (c.first_k_dense_replace < 0 || c.first_k_dense_replace > c.num_hidden_layers) {
