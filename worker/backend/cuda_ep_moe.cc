@@ -107,6 +107,13 @@ absl::Status CudaEpMoe::Run(int layer, const DeviceMoeTokens& tokens, const Loca
   return st;
 }
 
+absl::Status CudaEpMoe::Drain(void* stream) {
+  absl::Status st = WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
+                                           "expert-parallel MoE: end of step");
+  if (!st.ok()) comm_->Abort();
+  return st;
+}
+
 absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const LocalExpertsFn& experts,
                                  void* stream_ptr) {
   auto stream = static_cast<cudaStream_t>(stream_ptr);

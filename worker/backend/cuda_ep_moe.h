@@ -79,6 +79,7 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   bool wants_fp8() const override { return fp8_; }
   absl::Status Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
                    void* stream) override;
+  absl::Status Drain(void* stream) override;
 
   // The last successful Run (this rank's view).
   const EpExchangeStats& last_stats() const { return stats_; }

@@ -226,6 +226,11 @@ absl::StatusOr<kernels::FlashInferMlaDecode*> CudaModel::PlanMlaDecode(
   return fi_mla_.get();
 }
 
+absl::Status CudaModel::DrainExchanges() {
+  if (options_.expert_executor == nullptr) return absl::OkStatus();
+  return options_.expert_executor->Drain(stream_);
+}
+
 absl::Status CudaModel::CheckAllocator(const PagedKvCache& cache) const {
   if (cache.num_blocks() != kv_blocks_) {
     return absl::FailedPreconditionError(absl::StrCat("CudaModel: the block allocator has ",
@@ -267,6 +272,7 @@ absl::Status CudaModel::EmptyStep() {
         stream));
     RETURN_IF_ERROR(mark(StepPhase::kExchange));
   }
+  RETURN_IF_ERROR(options_.expert_executor->Drain(stream));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "empty step"));
   return prof != nullptr ? prof->End() : absl::OkStatus();
 }
@@ -277,6 +283,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
   if (items.empty()) return EmptyStep();
   int64_t rows = 0;
   RETURN_IF_ERROR(ComputeLogits(items, &rows));
+  RETURN_IF_ERROR(DrainExchanges());
   const ModelDims D = ModelDims::Of(*weights_);
   CudaModelScratch& s = *scratch_;
   auto stream = static_cast<cudaStream_t>(stream_);
@@ -315,6 +322,7 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
   std::vector<const TokenChoiceSpec*> specs;
   for (const ForwardItem& it : items) specs.push_back(it.choose != nullptr ? it.choose : &greedy);
   std::vector<TokenChoice> got;
+  RETURN_IF_ERROR(DrainExchanges());
   RETURN_IF_ERROR(chooser_.Choose(scratch_->logits, D.vocab_ld, D.vocab, valid_vocab, specs,
                                   static_cast<cudaStream_t>(stream_), &got));
   if (options_.profiler != nullptr) {

@@ -108,6 +108,9 @@ class CudaModel : public ForwardModel {
   // A step without tokens: only the expert-parallel exchanges (nothing without an executor).
   absl::Status EmptyStep();
   absl::Status CheckAllocator(const PagedKvCache& cache) const;
+  // With an expert executor: waits, bounded, for the step's exchanges that ride the stream
+  // (DeviceExpertExecutor::Drain) before the step's unbounded host wait on its results.
+  absl::Status DrainExchanges();
   // Runs the layers and lm_head of a non-empty batch: Scratch::logits gets the wanted rows
   // ([*rows][v_ld] f32: each item's last row, or all of them with all_logits), on the stream,
   // not synchronised. Does not advance kv->length.

@@ -65,6 +65,11 @@ class DeviceExpertExecutor {
   // group's communicator.
   virtual absl::Status Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
                            void* stream) = 0;
+  // Waits until the work enqueued so far on `stream` — which may include transfers with peers —
+  // has finished, bounded like the executor's collectives (a missing peer fails it instead of
+  // hanging). The model calls it before its last host wait of a step. Any error breaks the
+  // group's communicator.
+  virtual absl::Status Drain(void* stream) = 0;
 };
 
 }  // namespace r1
