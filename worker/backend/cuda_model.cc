@@ -274,6 +274,7 @@ absl::Status CudaModel::EmptyStep() {
   }
   RETURN_IF_ERROR(options_.expert_executor->Drain(stream));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "empty step"));
+  experts_->ReleaseRetired();
   return prof != nullptr ? prof->End() : absl::OkStatus();
 }
 
@@ -292,6 +293,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
                                                D.vocab * 4, rows, cudaMemcpyDeviceToHost, stream),
                              "logits download"));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "forward"));
+  experts_->ReleaseRetired();
   if (options_.profiler != nullptr) {
     RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kHost));
     RETURN_IF_ERROR(options_.profiler->End());
@@ -325,6 +327,8 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
   RETURN_IF_ERROR(DrainExchanges());
   RETURN_IF_ERROR(chooser_.Choose(scratch_->logits, D.vocab_ld, D.vocab, valid_vocab, specs,
                                   static_cast<cudaStream_t>(stream_), &got));
+  // Choose synchronised the stream (it does for any row, and every item has one).
+  if (!specs.empty()) experts_->ReleaseRetired();
   if (options_.profiler != nullptr) {
     RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kSampling));
     RETURN_IF_ERROR(options_.profiler->End());

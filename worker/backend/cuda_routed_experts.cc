@@ -38,13 +38,12 @@ absl::Status CudaRoutedExperts::Ensure(int64_t rows, int top_k) {
     return absl::OkStatus();
   }
   if (scratch_ != nullptr) {
-    // Buffers still in use by queued kernels are freed below: wait for them.
-    RETURN_IF_ERROR(CudaStatus(cudaDeviceSynchronize(), "routed-expert scratch resize"));
+    // Queued kernels may still use the old buffers: retire them (ReleaseRetired frees them).
     rows = std::max(rows, scratch_->rows);
+    retired_.push_back(std::move(scratch_));
   }
   const int64_t e = std::max(entries, rows * top_k), d = hidden_,
                 ip = std::max<int64_t>(inter_pad_, 128);
-  scratch_.reset();
   auto s = std::make_shared<Scratch>();
   s->rows = rows;
   s->entries = e;

@@ -11,13 +11,17 @@
 // BF16 rows into FP8 experts are quantised first (per token, groups of 128, as everywhere);
 // FP8 rows into INT4 experts are FailedPrecondition (INT4 experts take bf16 activations).
 //
-// Owns grow-only device scratch sized by the largest rows·top_k seen (reallocation waits for
-// the device). Thread-compatible; enqueues on the given stream, never synchronises.
+// Owns grow-only device scratch sized by the largest rows·top_k seen. Growing never waits: the
+// replaced buffers are kept (queued kernels may still use them) until ReleaseRetired(), which
+// the model calls once its stream is idle at the end of a step — a wait here could otherwise sit
+// behind a peer's transfer on the same stream. Thread-compatible; enqueues on the given stream,
+// never synchronises.
 #ifndef R1_WORKER_BACKEND_CUDA_ROUTED_EXPERTS_H_
 #define R1_WORKER_BACKEND_CUDA_ROUTED_EXPERTS_H_
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "worker/backend/cuda_weights.h"
@@ -36,6 +40,10 @@ class CudaRoutedExperts {
   // out = (add +) Σ held experts' weighted outputs, for layer weights `layer` (on `stream`).
   absl::Status Run(const DeviceLayer& layer, const DeviceExpertRows& rows, void* stream);
 
+  // Frees the scratch replaced by growth since the last call. Only when no queued kernel can
+  // still use it (the stream Run enqueued on is idle).
+  void ReleaseRetired() { retired_.clear(); }
+
  private:
   struct Scratch;
   absl::Status Ensure(int64_t rows, int top_k);
@@ -43,6 +51,7 @@ class CudaRoutedExperts {
   int64_t hidden_, inter_pad_;
   bool int4_;
   std::shared_ptr<Scratch> scratch_;
+  std::vector<std::shared_ptr<Scratch>> retired_;  // replaced, possibly still read by the device
 };
 
 }  // namespace r1
