@@ -39,6 +39,9 @@ ABSL_FLAG(int, max_step_tokens, 256, "Token budget per engine step.");
 ABSL_FLAG(int, max_running, 64, "Sequences running at once.");
 ABSL_FLAG(bool, prefix_caching, true,
           "Reuse the KV blocks of prompt prefixes already computed (full 64-token blocks).");
+ABSL_FLAG(int, speculative_tokens, 0,
+          "MTP speculative decoding: draft tokens per sequence and step, 0 (off) to 3. Loads the "
+          "checkpoint's MTP layer; CPU workers in groups of one rank only.");
 ABSL_FLAG(int, connect_timeout_s, 60, "Seconds to wait for the coordinator at start.");
 ABSL_FLAG(int, reconnect_timeout_s, 300,
           "After losing the coordinator's stream, keep attaching again for this long (0: exit).");
@@ -135,6 +138,11 @@ int main(int argc, char** argv) {
   o.max_step_tokens = absl::GetFlag(FLAGS_max_step_tokens);
   o.max_running = absl::GetFlag(FLAGS_max_running);
   o.prefix_caching = absl::GetFlag(FLAGS_prefix_caching);
+  o.speculative_tokens = absl::GetFlag(FLAGS_speculative_tokens);
+  if (auto st = r1::ValidateSpeculativeTokens(o.speculative_tokens, o.backend->kind()); !st.ok()) {
+    r1::log::Error({}, "{}", st.message());
+    return 2;
+  }
   o.connect_timeout = absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_s));
   o.reconnect_timeout = absl::Seconds(absl::GetFlag(FLAGS_reconnect_timeout_s));
   o.watchdog = absl::Seconds(absl::GetFlag(FLAGS_watchdog_s));

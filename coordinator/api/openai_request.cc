@@ -53,6 +53,7 @@ absl::StatusOr<GenerationRequest> MakeGenerationRequest(const OpenAiRequest& req
   }
   g.ignore_eos = request.ignore_eos;
   g.min_tokens = request.min_tokens;
+  g.speculative = request.speculative;
   g.presence_penalty = static_cast<float>(request.presence_penalty);
   g.frequency_penalty = static_cast<float>(request.frequency_penalty);
   g.repetition_penalty = static_cast<float>(request.repetition_penalty);

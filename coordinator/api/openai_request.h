@@ -110,6 +110,7 @@ struct OpenAiRequest {
   std::vector<int32_t> stop_token_ids;  // besides EOS
   bool ignore_eos = false;              // keep generating after EOS (up to max_tokens)
   int32_t min_tokens = 0;               // EOS / stop ids cannot end the output before this
+  bool speculative = true;              // false: opt out of MTP speculative decoding
   int32_t n = 1;                        // independent samples of the prompt
   double presence_penalty = 0.0;        // OpenAI's; 0 = off
   double frequency_penalty = 0.0;       // OpenAI's; 0 = off

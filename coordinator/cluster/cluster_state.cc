@@ -482,6 +482,7 @@ absl::StatusOr<std::unique_ptr<GenerationHandle>> ClusterState::Submit(Generatio
   s->mutable_stop_token_ids()->Add(req.stop_token_ids.begin(), req.stop_token_ids.end());
   s->set_ignore_eos(req.ignore_eos);
   s->set_min_tokens(req.min_tokens);
+  s->set_no_speculation(!req.speculative);
   s->set_presence_penalty(req.presence_penalty);
   s->set_frequency_penalty(req.frequency_penalty);
   s->set_repetition_penalty(req.repetition_penalty);

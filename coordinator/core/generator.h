@@ -37,9 +37,12 @@ struct GenerationRequest {
   std::vector<int32_t> stop_token_ids;    // besides EOS
   bool ignore_eos = false;                // EOS does not end the sequence
   int32_t min_tokens = 0;                 // EOS / stop ids masked before this many tokens
-  float presence_penalty = 0.0f;          // [-2, 2], OpenAI semantics; 0 = off
-  float frequency_penalty = 0.0f;         // [-2, 2], OpenAI semantics; 0 = off
-  float repetition_penalty = 1.0f;        // (0, 2], Hugging Face semantics; 1 = off
+  // false: the sequence does not speculate on a worker with --speculative_tokens (the output
+  // is the same for greedy requests either way; this is for measuring and opting out).
+  bool speculative = true;
+  float presence_penalty = 0.0f;                      // [-2, 2], OpenAI semantics; 0 = off
+  float frequency_penalty = 0.0f;                     // [-2, 2], OpenAI semantics; 0 = off
+  float repetition_penalty = 1.0f;                    // (0, 2], Hugging Face semantics; 1 = off
   std::vector<std::pair<int32_t, float>> logit_bias;  // (id < vocab, bias in [-100, 100])
   bool logprobs = false;                              // report TokenBatch::logprobs
   int32_t top_logprobs = 0;  // 0–20 alternatives per token (with logprobs)

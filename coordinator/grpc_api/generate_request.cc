@@ -93,6 +93,7 @@ absl::StatusOr<api::OpenAiRequest> OpenAiRequestFromProto(const r1::v1::Generate
   r.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
   r.ignore_eos = s.ignore_eos();
   r.min_tokens = s.min_tokens();
+  r.speculative = !s.has_speculative() || s.speculative();
   r.presence_penalty = s.presence_penalty();
   r.frequency_penalty = s.frequency_penalty();
   r.repetition_penalty = s.repetition_penalty() == 0.0f ? 1.0 : s.repetition_penalty();

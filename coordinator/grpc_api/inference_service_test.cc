@@ -300,6 +300,7 @@ TEST_F(InferenceServiceTest, SamplingParamsMapToTheRequest) {
   EXPECT_EQ(g.repetition_penalty, 1.0f);
   EXPECT_FALSE(g.logprobs);
   EXPECT_FALSE(g.seed.has_value());
+  EXPECT_TRUE(g.speculative);  // unset: speculates where the worker does
   EXPECT_EQ(gen_.submitted(), 1);
 
   r1::v1::SamplingParams* p = req.mutable_sampling();
@@ -316,6 +317,7 @@ TEST_F(InferenceServiceTest, SamplingParamsMapToTheRequest) {
   (*p->mutable_logit_bias())[3] = 2.5f;
   p->set_logprobs(true);
   p->set_top_logprobs(4);
+  p->set_speculative(false);
   r = Run(req);
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   g = *gen_.last_request();
@@ -332,6 +334,7 @@ TEST_F(InferenceServiceTest, SamplingParamsMapToTheRequest) {
   EXPECT_EQ(g.logit_bias, (std::vector<std::pair<int32_t, float>>{{3, 2.5f}, {9, -100.0f}}));
   EXPECT_TRUE(g.logprobs);
   EXPECT_EQ(g.top_logprobs, 4);
+  EXPECT_FALSE(g.speculative);
   EXPECT_EQ(gen_.submitted(), 2);
 }
 

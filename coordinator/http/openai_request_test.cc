@@ -175,6 +175,25 @@ TEST(OpenAiRequestTest, IgnoreEosAndMinTokens) {
             "unsupported_parameter");
 }
 
+TEST(OpenAiRequestTest, SpeculativeOptOut) {
+  const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
+  auto on = Chat(m + R"("max_tokens":8})");
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->speculative);  // absent: speculate where the worker does
+  auto off = Completion(R"({"model":"m","prompt":"x","speculative":false})");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->speculative);
+  auto null = Chat(m + R"("speculative":null})");
+  ASSERT_TRUE(null.ok()) << null.status();
+  EXPECT_TRUE(null->speculative);
+  auto g = MakeGenerationRequest(*off, std::vector<int32_t>(10, 1), ServedModel{"m", 100, 1000, 0},
+                                 "id", absl::InfiniteFuture(), {});
+  ASSERT_TRUE(g.ok());
+  EXPECT_FALSE(g->speculative);
+  ExpectBad(Chat(m + R"("speculative":"no"})"), 400, "speculative", "invalid_type");
+  ExpectBad(Chat(m + R"("speculative":0})"), 400, "speculative", "invalid_type");
+}
+
 TEST(OpenAiRequestTest, SamplesPenaltiesLogitBiasAndLogprobs) {
   const std::string m = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)";
   auto r = Chat(m + R"("n":4,"best_of":4,"seed":3,"presence_penalty":-2,"frequency_penalty":2,

@@ -92,8 +92,8 @@ absl::Status Engine::Submit(SequenceRequest r) {
   s.choice.repetition_penalty = p.repetition_penalty;
   s.choice.logprobs = p.logprobs;
   s.choice.top_logprobs = p.logprobs ? p.top_logprobs : 0;
-  s.mtp = spec_k_ > 0 && r.speculative && p.temperature <= 0 && !s.choice.penalized() &&
-          p.logit_bias.empty() && !p.logprobs;
+  s.mtp =
+      spec_k_ > 0 && r.speculative && !s.choice.penalized() && p.logit_bias.empty() && !p.logprobs;
   s.req = std::move(r);
   if (s.choice.penalized()) {
     for (int t : s.tokens) Remember(s, t, 0);
@@ -282,7 +282,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     if (sequences_.at(item_ids[i]).mtp) items[i].hidden = &hidden[i];
   }
   std::vector<TokenChoice> chosen;
-  std::vector<std::vector<int>> verified;
+  std::vector<SpeculativeResult> verified;
   const absl::Status st =
       spec_k_ > 0 ? ForwardAndVerify(items, verify, &chosen, &verified)
                   : model_->ForwardAndChoose(items, cache_, options_.valid_vocab, &chosen);
@@ -308,16 +308,15 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
     s.drafts.clear();
     std::vector<int> emit;
     if (verify[i] > 0) {
-      const std::vector<int> drafts(items[i].tokens.begin() + 1, items[i].tokens.end());
-      auto r = VerifyGreedy(drafts, verified[i]);
-      if (!r.ok()) return r.status();  // sizes are the engine's own: a bug
-      emit = std::move(r->tokens);
+      const int accepted = verified[i].accepted;
+      emit = std::move(verified[i].tokens);
       ++last_step_.speculative_sequences;
       last_step_.draft_tokens += verify[i];
-      last_step_.accepted_drafts += r->accepted;
+      last_step_.accepted_drafts += accepted;
+      last_step_.accepted_per_sequence.push_back(accepted);
       ++spec_steps_;
       spec_drafts_ += verify[i];
-      spec_accepted_ += r->accepted;
+      spec_accepted_ += accepted;
       spec_emitted_ += emit.size();
     } else {
       emit = {chosen[i].id};

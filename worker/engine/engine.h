@@ -9,11 +9,13 @@
 // sampled. The model chooses each token (ForwardModel::ForwardAndChoose: penalties, logit_bias, the
 // seeded draw keyed by the sequence position, logprobs) wherever its logits are.
 //
-// With EngineOptions::speculative_tokens and a model with an MTP module, greedy sequences decode
-// speculatively (spec §10, engine_speculative.cc): the MTP module drafts up to k tokens after
-// each step, the next step verifies them in one k + 1 token item, the accepted prefix and the
-// target's next token are emitted and the rejected positions rolled back. Output is the same
-// token for token as without speculation.
+// With EngineOptions::speculative_tokens and a model with an MTP module, sequences without
+// penalties, logit_bias or logprobs decode speculatively (spec §10, engine_speculative.cc): the
+// MTP module drafts up to k tokens after each step, the next step verifies them in one k + 1
+// token item, the accepted prefix and the target's next token are emitted and the rejected
+// positions rolled back. Greedy output is the same token for token as without speculation;
+// sampled output (stochastic verification) follows the same distribution, reproducibly for a
+// seed, but not the same tokens as a run without speculation.
 //
 // Not thread-safe: one thread owns the Engine and calls Submit/Cancel/Step (the worker's step
 // loop; tests).
@@ -31,6 +33,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/engine/sampling_params.h"
+#include "worker/engine/speculative_sampler.h"
 #include "worker/kv_cache/kv_cache.h"
 #include "worker/model/cpu_model.h"
 
@@ -53,7 +56,7 @@ struct EngineOptions {
   // only the rest. The reused rows are those a run without it computes (logits differ at most in
   // rounding, as between two chunkings of a prompt); off, every prompt is computed in full.
   bool prefix_caching = true;
-  // MTP speculative decoding for greedy requests (spec §10): up to this many draft tokens per
+  // MTP speculative decoding (spec §10): up to this many draft tokens per
   // sequence and step (0, the default: off). Also off when the model runs no MTP module
   // (ForwardModel::mtp_layers() == 0; a CpuModel needs LoadOptions::load_mtp). The cache then
   // holds one more layer, the MTP layer's rows, in the same blocks.
@@ -76,6 +79,7 @@ struct EngineStepStats {
   int speculative_sequences = 0;
   int64_t draft_tokens = 0;
   int64_t accepted_drafts = 0;
+  std::vector<int> accepted_per_sequence;  // per verifying sequence, its accepted drafts
   double draft_seconds = 0;
 };
 
@@ -88,8 +92,9 @@ struct SequenceRequest {
   bool ignore_eos = false;    // EOS does not end the sequence (it may still be sampled)
   // Until this many tokens were generated, EOS and stop_ids are masked out of sampling.
   int min_tokens = 0;
-  // With EngineOptions::speculative_tokens: false opts this request out. Only greedy requests
-  // without penalties, logit_bias or logprobs speculate, and only once min_tokens are generated.
+  // With EngineOptions::speculative_tokens: false opts this request out. Only requests without
+  // penalties, logit_bias or logprobs speculate, and only once min_tokens are generated; sampled
+  // ones (temperature > 0) are verified stochastically.
   bool speculative = true;
 };
 
@@ -182,10 +187,11 @@ class Engine {
   // Drafts the MTP module may make for `s` now (0: none).
   int DraftBudget(const Sequence& s) const;
   // Forward (host logits) and the choices: `chosen[i]` for items with one row to choose,
-  // `verified[i]` the greedy choices at every row of items that verify `verify[i]` drafts.
+  // `verified[i]` the verification of items that verify `verify[i]` drafts (greedy, or
+  // stochastic for a sampled sequence).
   absl::Status ForwardAndVerify(std::vector<ForwardItem>& items, const std::vector<int>& verify,
                                 std::vector<TokenChoice>* chosen,
-                                std::vector<std::vector<int>>* verified);
+                                std::vector<SpeculativeResult>* verified);
   // After a step: runs the MTP slots of the step's speculating sequences (their new cached
   // positions, `hidden` from the forward pass) and drafts for those decoding.
   void Draft(const std::vector<ForwardItem>& items, const std::vector<uint64_t>& item_ids,

@@ -1,4 +1,4 @@
-// The Engine's MTP speculative decoding (spec §10), for greedy sequences.
+// The Engine's MTP speculative decoding (spec §10), for greedy and sampled sequences.
 //
 // Per speculating sequence (Sequence::mtp), with N = kv.length and tokens t_0 .. t_N (t_N, the
 // last, not yet cached):
@@ -11,8 +11,11 @@
 //   - The next step verifies k drafts as one item [t_N, d_1 .. d_k] at positions N .. N + k with
 //     logits at every position (absorbed attention per position, as a plain decode computes it).
 //     Greedy verification (speculative_sampler.h) emits the accepted drafts and the target's
-//     token after them; kv.length is set back to just past the last accepted position, so the
-//     rejected positions' rows are overwritten later (main and MTP layer alike).
+//     token after them; a sampled sequence is verified stochastically (drafts accepted with
+//     probability p(d), a rejected one replaced by a draw from p without d), so every emitted
+//     token follows the target's distribution, with draws keyed by (seed, position). kv.length is
+//     set back to just past the last accepted position, so the rejected positions' rows are
+//     overwritten later (main and MTP layer alike).
 // The MTP layer's rows live in the same paged blocks as the main layers' (cache layer
 // num_hidden_layers), so a block table, a rollback, a preemption or a prefix-cache hit covers
 // both. A reused prefix block brings the MTP rows its first sequence computed; a block first
@@ -50,11 +53,13 @@ int Engine::DraftsToVerify(const Sequence& s, int budget) const {
 absl::Status Engine::ForwardAndVerify(std::vector<ForwardItem>& items,
                                       const std::vector<int>& verify,
                                       std::vector<TokenChoice>* chosen,
-                                      std::vector<std::vector<int>>* verified) {
+                                      std::vector<SpeculativeResult>* verified) {
   std::vector<std::vector<float>> logits;
   if (auto st = model_->Forward(items, cache_, &logits); !st.ok()) return st;
   const int64_t V = model_->config().vocab_size;
-  // Every row to choose from in one block: one per choosing item, k + 1 per verifying item.
+  const int64_t valid = options_.valid_vocab;
+  // Every row the host chooses from, in one block: one per choosing item, k + 1 per item that
+  // verifies greedily. Sampled verifying items are verified from their raw rows below.
   std::vector<float> rows;
   std::vector<const TokenChoiceSpec*> specs;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -63,24 +68,46 @@ absl::Status Engine::ForwardAndVerify(std::vector<ForwardItem>& items,
     if (static_cast<int64_t>(logits[i].size()) != n * V) {
       return absl::InternalError(absl::StrCat("forward item ", i, ": ", n, " rows expected"));
     }
+    if (verify[i] > 0 && items[i].choose->temperature > 0) continue;
     rows.insert(rows.end(), logits[i].begin(), logits[i].end());
     specs.insert(specs.end(), n, items[i].choose);
   }
   std::vector<TokenChoice> got;
-  if (auto st = ChooseTokensOnHost(rows.data(), V, V, options_.valid_vocab, specs, &got);
-      !st.ok()) {
-    return st;
-  }
+  if (auto st = ChooseTokensOnHost(rows.data(), V, V, valid, specs, &got); !st.ok()) return st;
   chosen->assign(items.size(), {});
   verified->assign(items.size(), {});
   size_t r = 0;
+  std::vector<float> p, q, row;
   for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].choose == nullptr) continue;
+    const TokenChoiceSpec* spec = items[i].choose;
+    if (spec == nullptr) continue;
     if (verify[i] == 0) {
       (*chosen)[i] = std::move(got[r++]);
       continue;
     }
-    for (int j = 0; j <= verify[i]; ++j) (*verified)[i].push_back(got[r++].id);
+    const std::vector<int> drafts(items[i].tokens.begin() + 1, items[i].tokens.end());
+    absl::StatusOr<SpeculativeResult> result;
+    if (spec->temperature <= 0) {
+      std::vector<int> target;
+      for (int j = 0; j <= verify[i]; ++j) target.push_back(got[r++].id);
+      result = VerifyGreedy(drafts, target);
+    } else {
+      // The target's distributions at the k + 1 positions (the draw's own: temperature, top-k,
+      // top-p over the valid ids; a speculating sequence has no bias, ban or penalty), and the
+      // drafts' (greedy, so one-hot). Draws keyed by (seed, position of the token drawn).
+      p.clear();
+      q.assign(static_cast<size_t>(verify[i]) * valid, 0.0f);
+      for (int j = 0; j <= verify[i]; ++j) {
+        SamplingDistribution(&logits[i][j * V], valid, spec->temperature, spec->top_k, spec->top_p,
+                             &row);
+        p.insert(p.end(), row.begin(), row.end());
+        if (j < verify[i]) q[j * valid + drafts[j]] = 1.0f;
+      }
+      result = VerifyStochastic(drafts, p, q, valid, spec->seed,
+                                static_cast<uint64_t>(items[i].start) + 1);
+    }
+    if (!result.ok()) return result.status();  // sizes and ids are the engine's own: a bug
+    (*verified)[i] = std::move(*result);
   }
   return absl::OkStatus();
 }

@@ -249,11 +249,22 @@ TEST(EngineSpeculativeTest, MixedBatchWithSampledOptedOutAndStopIds) {
     truth.push_back(r.prompt);
     truth.back().insert(truth.back().end(), plain.at(r.id).begin(), plain.at(r.id).end());
   }
-  const Outputs spec = RunBatches(reqs, 12, [&] {
+  auto make_spec = [&] {
     return std::make_unique<Engine>(std::make_unique<OracleDraftModel>(Weights(), truth),
                                     Options(3));
-  });
-  for (const auto& r : reqs) EXPECT_EQ(spec.at(r.id), plain_stop.at(r.id)) << r.id;
+  };
+  const Outputs spec = RunBatches(reqs, 12, make_spec);
+  // Sampled requests speculate with stochastic verification: other draws than plain decoding's
+  // (engine_stochastic_test.cc checks their distribution), the same ones on a replay.
+  const Outputs replay = RunBatches(reqs, 12, make_spec);
+  for (const auto& r : reqs) {
+    if (r.sampling.temperature > 0) {
+      EXPECT_EQ(spec.at(r.id), replay.at(r.id)) << r.id;
+      EXPECT_FALSE(spec.at(r.id).empty()) << r.id;
+    } else {
+      EXPECT_EQ(spec.at(r.id), plain_stop.at(r.id)) << r.id;
+    }
+  }
 }
 
 TEST(EngineSpeculativeTest, PreemptionAndPrefixCachingKeepTheOutput) {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/sampling/sampling.h"
 
 namespace r1 {
 namespace {
@@ -49,6 +51,53 @@ int DrawFrom(const std::vector<double>& w, double u) {
 double SpeculativeUniform(uint64_t seed, uint64_t offset, uint64_t purpose) {
   const uint64_t h = SplitMix64(SplitMix64(SplitMix64(seed) ^ offset) ^ (purpose + 1));
   return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);  // 53 bits
+}
+
+void SamplingDistribution(const float* logits, int64_t vocab, float temperature, int32_t top_k,
+                          float top_p, std::vector<float>* p) {
+  // Mirrors kernels/sampling's reference step for step (its order key, candidate cap, float sums)
+  // so the kept set is the one the draw would race over.
+  std::vector<float> z(vocab);
+  std::vector<uint32_t> key(vocab);
+  for (int64_t i = 0; i < vocab; ++i) {
+    z[i] = logits[i] / temperature;
+    key[i] = kernels::SamplingKey(z[i]);
+  }
+  std::vector<int32_t> idx(vocab);
+  std::iota(idx.begin(), idx.end(), 0);
+  const int64_t ncand = std::min<int64_t>(vocab, kernels::kSamplingMaxCandidates);
+  std::partial_sort(idx.begin(), idx.begin() + ncand, idx.end(), [&](int32_t a, int32_t b) {
+    return key[a] != key[b] ? key[a] > key[b] : a < b;
+  });
+  int64_t kept = ncand;
+  if (top_k > 0) kept = std::min<int64_t>(kept, top_k);
+  if (top_p < 1.0f) {
+    std::vector<float> e(kept);
+    float total = 0.0f;
+    for (int64_t j = 0; j < kept; ++j) total += (e[j] = std::exp(z[idx[j]] - z[idx[0]]));
+    const float target = top_p * total;
+    float run = 0.0f;
+    for (int64_t j = 0; j < kept; ++j) {
+      run += e[j];
+      if (run >= target) {
+        kept = j + 1;
+        break;
+      }
+    }
+  }
+  p->assign(vocab, 0.0f);
+  double sum = 0;
+  std::vector<double> w(kept);
+  for (int64_t j = 0; j < kept; ++j) {
+    w[j] = std::exp(static_cast<double>(z[idx[j]]) - static_cast<double>(z[idx[0]]));
+    if (!std::isfinite(w[j])) w[j] = 0;
+    sum += w[j];
+  }
+  if (!(sum > 0)) {  // every kept logit −inf or NaN: the draw falls back to the first candidate
+    (*p)[idx[0]] = 1.0f;
+    return;
+  }
+  for (int64_t j = 0; j < kept; ++j) (*p)[idx[j]] = static_cast<float>(w[j] / sum);
 }
 
 absl::StatusOr<SpeculativeResult> VerifyGreedy(const std::vector<int>& drafts,

@@ -46,6 +46,15 @@ absl::StatusOr<SpeculativeResult> VerifyStochastic(const std::vector<int>& draft
                                                    const std::vector<float>& q, int64_t vocab,
                                                    uint64_t seed, uint64_t offset);
 
+// The distribution the seeded draw of token_choice.h (kernels/sampling) samples a row from when
+// no bias, ban or penalty applies: z = logits / temperature over ids [0, vocab); the
+// min(1024, vocab) most likely candidates (ties: lower id first), cut to top_k (≤ 0: off) and
+// then to the shortest prefix whose running sum of exp(z − z_max) reaches top_p of the total
+// (≥ 1: off), in the kernel's float arithmetic; softmax over what is kept. `p` gets [vocab]
+// probabilities (0 outside the kept set). temperature must be > 0.
+void SamplingDistribution(const float* logits, int64_t vocab, float temperature, int32_t top_k,
+                          float top_p, std::vector<float>* p);
+
 // The uniform draw in [0, 1) that VerifyStochastic uses for (seed, offset, purpose): purpose 0
 // accepts or rejects, 1 draws the emitted token. Exposed for tests.
 double SpeculativeUniform(uint64_t seed, uint64_t offset, uint64_t purpose);

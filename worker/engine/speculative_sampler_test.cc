@@ -1,10 +1,13 @@
 #include "worker/engine/speculative_sampler.h"
 
+#include <cmath>
 #include <functional>
 #include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "kernels/sampling/sampling.h"
 
 namespace r1 {
 namespace {
@@ -199,6 +202,65 @@ TEST(SpeculativeSamplerTest, ArgmaxRowsTakesTheLowestIdOnTiesWithinValidVocab) {
   const std::vector<float> logits = {1, 3, 3, 9,  //
                                      2, 0, 2, 0};
   EXPECT_EQ(ArgmaxRows(logits.data(), 2, 4, 3), (std::vector<int>{1, 0}));
+}
+
+TEST(SpeculativeSamplerTest, SamplingDistributionIsWhatTheKernelDrawSamples) {
+  const std::vector<float> logits = {0.3f, 2.0f, -1.0f, 1.2f, 2.0f, -5.0f, 0.9f, 1.7f};
+  const int64_t V = static_cast<int64_t>(logits.size());
+  std::vector<float> p;
+  // top_k = 1: the argmax (lowest id on ties).
+  SamplingDistribution(logits.data(), V, 0.7f, 1, 1.0f, &p);
+  EXPECT_EQ(p, (std::vector<float>{0, 1, 0, 0, 0, 0, 0, 0}));
+  // No cut: softmax(logits / T).
+  SamplingDistribution(logits.data(), V, 2.0f, 0, 1.0f, &p);
+  double z = 0;
+  for (float l : logits) z += std::exp(l / 2.0);
+  for (int64_t v = 0; v < V; ++v) EXPECT_NEAR(p[v], std::exp(logits[v] / 2.0) / z, 1e-6) << v;
+  // top-k 5 and top-p 0.8: the kernel's draws over many offsets land in p's support, with p's
+  // frequencies.
+  constexpr int kDraws = 100000;
+  SamplingDistribution(logits.data(), V, 0.8f, 5, 0.8f, &p);
+  std::vector<int64_t> counts(V);
+  const float t = 0.8f, top_p = 0.8f;
+  const int32_t top_k = 5;
+  const uint64_t seed = 99;
+  std::vector<uint64_t> offsets(kDraws);
+  std::vector<float> rows;
+  for (int i = 0; i < kDraws; ++i) {
+    offsets[i] = i;
+    rows.insert(rows.end(), logits.begin(), logits.end());
+  }
+  std::vector<float> temps(kDraws, t), tps(kDraws, top_p);
+  std::vector<int32_t> tks(kDraws, top_k), out(kDraws);
+  std::vector<uint64_t> seeds(kDraws, seed);
+  kernels::SamplingParams sp;
+  sp.logits = rows.data();
+  sp.logits_stride = V;
+  sp.rows = kDraws;
+  sp.vocab = V;
+  sp.temperature = temps.data();
+  sp.top_k = tks.data();
+  sp.top_p = tps.data();
+  sp.seed = seeds.data();
+  sp.offset = offsets.data();
+  sp.out = out.data();
+  ASSERT_TRUE(kernels::SamplingReference(sp).ok());
+  for (int32_t id : out) ++counts[id];
+  std::vector<int64_t> kept_counts;
+  std::vector<float> kept_p;
+  for (int64_t v = 0; v < V; ++v) {
+    if (p[v] == 0) {
+      EXPECT_EQ(counts[v], 0) << "the kernel drew id " << v << ", outside the distribution";
+    } else {
+      kept_counts.push_back(counts[v]);
+      kept_p.push_back(p[v]);
+    }
+  }
+  ASSERT_GE(kept_p.size(), 2u);
+  ASSERT_LT(kept_p.size(), 5u);  // top-p cut below top-k
+  // Critical values at p = 0.001 for 1..3 degrees of freedom.
+  const double critical[] = {10.83, 13.82, 16.27};
+  EXPECT_LT(ChiSquare(kept_counts, kept_p.data()), critical[kept_p.size() - 2]);
 }
 
 }  // namespace

@@ -40,6 +40,44 @@ absl::Status ValidateShardSpec(const ShardSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateSpeculativeTokens(int k, r1::v1::DeviceKind device) {
+  if (k < 0 || k > kMaxSpeculativeTokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--speculative_tokens=", k, ": must be 0 (off) to ", kMaxSpeculativeTokens));
+  }
+  if (k > 0 && device != r1::v1::DEVICE_KIND_CPU) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--speculative_tokens=", k, ": MTP speculative decoding runs on --device=cpu only; it is ",
+        "not implemented on ", device == r1::v1::DEVICE_KIND_CUDA ? "CUDA" : "this device's",
+        " workers yet (their model has no MTP forward)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSpeculation(const ShardSpec& spec, r1::v1::DeviceKind device) {
+  const int k = spec.speculative_tokens;
+  RETURN_IF_ERROR(ValidateSpeculativeTokens(k, device));
+  if (k == 0) return absl::OkStatus();
+  if (spec.group_size > 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--speculative_tokens=", k, " in an expert-parallel group of ", spec.group_size,
+        " ranks: MTP speculative decoding is not implemented there yet (the MTP layer's experts "
+        "are not exchanged across ranks); serve with --group_size=1 or --speculative_tokens=0"));
+  }
+  if (spec.dense.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--speculative_tokens=", k, ": the dense ", ArchitectureName(spec.dense->architecture),
+        " model has no MTP layer to draft with; use --speculative_tokens=0"));
+  }
+  if (spec.config.num_nextn_predict_layers <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--speculative_tokens=", k,
+        ": the checkpoint has no MTP layer (num_nextn_predict_layers is 0 in its config.json); "
+        "use --speculative_tokens=0"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckGroupCommunicator(const ShardSpec& spec, const Communicator* comm) {
   if ((comm == nullptr) != (spec.group_size == 1) ||
       (comm != nullptr && (comm->size() != spec.group_size || comm->rank() != spec.rank))) {

@@ -44,6 +44,10 @@ struct ShardSpec {
   r1::v1::KvDtype kv_dtype = r1::v1::KV_DTYPE_UNSPECIFIED;  // unspecified: the backend's own
   double kv_cache_fraction = 0.9;                           // (0, 1]
   int64_t max_model_len = 0;                                // tokens; 0: the model's context
+  // MTP speculative decoding (r1-worker --speculative_tokens): > 0 loads the checkpoint's MTP
+  // module (LoadOptions::load_mtp) and sizes the KV cache for its layer. ValidateSpeculation
+  // says where it is supported.
+  int speculative_tokens = 0;
   // Told about every expert-parallel exchange (groups of several ranks). Nullable; borrowed,
   // must outlive the model.
   EpExchangeObserver* ep_observer = nullptr;
@@ -88,6 +92,19 @@ class Backend {
 // context length against the model; FailedPrecondition for a dense model in a group of several
 // ranks.
 absl::Status ValidateShardSpec(const ShardSpec& spec);
+// The most draft tokens per sequence and step r1-worker accepts (--speculative_tokens).
+inline constexpr int kMaxSpeculativeTokens = 3;
+
+// The --speculative_tokens flag on its own: InvalidArgument outside [0, kMaxSpeculativeTokens];
+// FailedPrecondition for k > 0 on a backend other than the CPU's (the CUDA model has no MTP
+// forward yet).
+absl::Status ValidateSpeculativeTokens(int k, r1::v1::DeviceKind device);
+// An assignment with spec.speculative_tokens > 0: ValidateSpeculativeTokens, then
+// FailedPrecondition, naming why, for a group of several ranks (the MTP layer's experts are not
+// exchanged across ranks yet), a dense model and a checkpoint without an MTP layer
+// (num_nextn_predict_layers == 0).
+absl::Status ValidateSpeculation(const ShardSpec& spec, r1::v1::DeviceKind device);
+
 // InvalidArgument unless `comm` (nullable) is the group's: null for a group of one, else of the
 // spec's size with the spec's rank.
 absl::Status CheckGroupCommunicator(const ShardSpec& spec, const Communicator* comm);

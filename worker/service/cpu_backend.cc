@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> CpuBackend::Connect(const GroupSpe
 absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator* comm,
                                              absl::Duration collective_timeout) {
   RETURN_IF_ERROR(ValidateShardSpec(spec));
+  RETURN_IF_ERROR(ValidateSpeculation(spec, kind()));
   if (spec.expert_dtype != r1::v1::WEIGHT_DTYPE_UNSPECIFIED &&
       spec.expert_dtype != r1::v1::WEIGHT_DTYPE_FP8) {
     return absl::UnimplementedError(
@@ -49,6 +50,7 @@ absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator
   if (spec.dense.has_value()) return BuildDense(spec, bf16_kv, budget);
   LoadOptions lo;
   lo.want_expert = spec.placement.WantExpert(spec.rank);
+  lo.load_mtp = spec.speculative_tokens > 0;
   ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> loaded,
                    LoadModelWeights(spec.config, *spec.source, lo));
   std::shared_ptr<const ModelWeights> weights(std::move(loaded));
@@ -65,11 +67,18 @@ absl::StatusOr<ShardModel> CpuBackend::Build(const ShardSpec& spec, Communicator
     shard.borrowed = std::shared_ptr<EpMoe>(std::move(ep));
   }
   shard.model = std::make_unique<CpuModel>(weights, mo);
-  const int64_t block_bytes = KvBlockBytes(spec.config, sizeof(float));  // f32 host rows
+  // f32 host rows; with speculation the engine's cache holds the MTP layer's rows too.
+  const int64_t mtp_layers = lo.load_mtp ? shard.model->mtp_layers() : 0;
+  const int64_t block_bytes = KvBlockBytesOfRows(
+      shard.model->row_size(), spec.config.num_hidden_layers + mtp_layers, sizeof(float));
   shard.kv_blocks = static_cast<int>(std::max<int64_t>(1, budget / block_bytes));
   shard.bf16_kv = bf16_kv;
-  shard.description = absl::StrCat("cpu, ", bf16_kv ? "bf16" : "f32", " KV, ",
-                                   comm != nullptr ? "Gloo expert parallelism" : "all experts");
+  shard.description = absl::StrCat(
+      "cpu, ", bf16_kv ? "bf16" : "f32", " KV, ",
+      comm != nullptr ? "Gloo expert parallelism" : "all experts",
+      mtp_layers > 0
+          ? absl::StrCat(", MTP module loaded (up to ", spec.speculative_tokens, " draft tokens)")
+          : "");
   return shard;
 }
 

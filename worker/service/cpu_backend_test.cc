@@ -1,5 +1,6 @@
 // CpuBackend::Build on a dense checkpoint (tests/fixtures/tiny-qwen2): DenseCpuModel, the cache
-// sized by its [K ; V] rows, groups of one rank only; and the DeepSeek block size unchanged.
+// sized by its [K ; V] rows, groups of one rank only; the DeepSeek block size unchanged; where
+// MTP speculative decoding is refused (--speculative_tokens).
 #include "worker/service/cpu_backend.h"
 
 #include <gtest/gtest.h>
@@ -62,6 +63,61 @@ TEST(CpuBackendTest, RefusesADenseModelWithoutItsCheckpoint) {
   EXPECT_FALSE(backend.Build(spec, nullptr, absl::Seconds(1)).ok());
   spec.checkpoint_dir.clear();
   EXPECT_EQ(ValidateShardSpec(spec).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CpuBackendTest, SpeculativeTokensFlagIsCheckedOnItsOwn) {
+  EXPECT_TRUE(ValidateSpeculativeTokens(0, r1::v1::DEVICE_KIND_CPU).ok());
+  EXPECT_TRUE(ValidateSpeculativeTokens(0, r1::v1::DEVICE_KIND_CUDA).ok());
+  for (int k = 1; k <= kMaxSpeculativeTokens; ++k) {
+    EXPECT_TRUE(ValidateSpeculativeTokens(k, r1::v1::DEVICE_KIND_CPU).ok()) << k;
+  }
+  for (int k : {-1, 4, 100}) {
+    const absl::Status st = ValidateSpeculativeTokens(k, r1::v1::DEVICE_KIND_CPU);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << k;
+    EXPECT_NE(st.message().find("0 (off) to 3"), std::string::npos) << st;
+  }
+  const absl::Status cuda = ValidateSpeculativeTokens(1, r1::v1::DEVICE_KIND_CUDA);
+  EXPECT_EQ(cuda.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(cuda.message().find("--device=cpu only"), std::string::npos) << cuda;
+}
+
+ShardSpec TinySpec() {
+  auto served = LoadServedModelConfig("models/r1-tiny/config.json");
+  EXPECT_TRUE(served.ok()) << served.status();
+  ShardSpec spec;
+  if (served.ok()) spec.config = served->config;
+  return spec;
+}
+
+TEST(CpuBackendTest, SpeculationIsRefusedWhereItCannotRun) {
+  ShardSpec spec = TinySpec();
+  ASSERT_GT(spec.config.num_nextn_predict_layers, 0);
+  spec.speculative_tokens = 2;
+  EXPECT_TRUE(ValidateSpeculation(spec, r1::v1::DEVICE_KIND_CPU).ok());
+  EXPECT_EQ(ValidateSpeculation(spec, r1::v1::DEVICE_KIND_CUDA).code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Expert-parallel groups.
+  ShardSpec group = spec;
+  group.group_size = 2;
+  absl::Status st = ValidateSpeculation(group, r1::v1::DEVICE_KIND_CPU);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("expert-parallel group of 2 ranks"), std::string::npos) << st;
+  group.speculative_tokens = 0;
+  EXPECT_TRUE(ValidateSpeculation(group, r1::v1::DEVICE_KIND_CPU).ok());
+  // A checkpoint without an MTP layer.
+  ShardSpec no_mtp = spec;
+  no_mtp.config.num_nextn_predict_layers = 0;
+  st = ValidateSpeculation(no_mtp, r1::v1::DEVICE_KIND_CPU);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("num_nextn_predict_layers"), std::string::npos) << st;
+  // A dense model.
+  ShardSpec dense = DenseSpec();
+  dense.speculative_tokens = 1;
+  st = ValidateSpeculation(dense, r1::v1::DEVICE_KIND_CPU);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("no MTP layer"), std::string::npos) << st;
+  EXPECT_EQ(CpuBackend({}).Build(dense, nullptr, absl::Seconds(1)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(CpuBackendTest, DeepSeekBlockBytesAreTheLatentRows) {

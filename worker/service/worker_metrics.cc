@@ -27,6 +27,11 @@ const Histogram::BucketBoundaries& ExchangeSeconds() {
                                                 5e-3,  0.01,  0.025,  0.05,   0.1,    0.25, 1};
   return b;
 }
+// Drafts accepted per verifying sequence-step: 0 .. kMaxSpeculativeTokens (3).
+const Histogram::BucketBoundaries& AcceptedDrafts() {
+  static const Histogram::BucketBoundaries b = {0, 1, 2, 3};
+  return b;
+}
 Histogram::BucketBoundaries PowersOfTwo(int max_exponent) {
   Histogram::BucketBoundaries b;
   for (int e = 0; e <= max_exponent; ++e) b.push_back(static_cast<double>(1 << e));
@@ -55,6 +60,10 @@ struct WorkerMetrics::Families {
   Family<Counter>* preemptions;
   Family<Counter>* prefix_queries;
   Family<Counter>* prefix_hits;
+  Family<Counter>* spec_steps;
+  Family<Counter>* spec_drafts;
+  Family<Counter>* spec_accepted;
+  Family<Histogram>* spec_accepted_per_step;
   Family<Histogram>* ep_wait;
   Family<Histogram>* ep_dispatch;
   Family<Histogram>* ep_experts;
@@ -96,6 +105,10 @@ struct WorkerMetrics::Scope {
   uint64_t prefix_queries_seen = 0;
   Counter* prefix_hits;
   uint64_t prefix_hits_seen = 0;
+  Counter* spec_steps;
+  Counter* spec_drafts;
+  Counter* spec_accepted;
+  Histogram* spec_accepted_per_step;
   Histogram* ep_wait;
   Histogram* ep_dispatch;
   Histogram* ep_experts;
@@ -142,6 +155,15 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(prometheus:
                                 "Tokens of admitted sequences looked up in the prefix cache.");
     f->prefix_hits = counter("r1_worker_prefix_cache_hits_total",
                              "Tokens reused from cached KV blocks instead of computed.");
+    f->spec_steps = counter("r1_speculative_steps_total",
+                            "MTP speculative decoding: sequence-steps that verified drafts.");
+    f->spec_drafts = counter("r1_speculative_draft_tokens_total",
+                             "MTP speculative decoding: draft tokens verified.");
+    f->spec_accepted = counter("r1_speculative_accepted_tokens_total",
+                               "MTP speculative decoding: draft tokens accepted.");
+    f->spec_accepted_per_step = histogram(
+        "r1_speculative_accepted_tokens_per_step",
+        "MTP speculative decoding: drafts accepted by one sequence in one verifying step.");
     f->ep_wait =
         histogram("r1_ep_collective_wait_seconds",
                   "Per MoE layer: the counts exchange, i.e. waiting for the slowest peer.");
@@ -212,6 +234,10 @@ void WorkerMetrics::SetAssignment(uint64_t group, int rank, int group_size) {
   s->preemptions = &f_->preemptions->Add(l);
   s->prefix_queries = &f_->prefix_queries->Add(l);
   s->prefix_hits = &f_->prefix_hits->Add(l);
+  s->spec_steps = &f_->spec_steps->Add(l);
+  s->spec_drafts = &f_->spec_drafts->Add(l);
+  s->spec_accepted = &f_->spec_accepted->Add(l);
+  s->spec_accepted_per_step = &f_->spec_accepted_per_step->Add(l, AcceptedDrafts());
   if (group_size > 1) {
     s->ep_wait = &f_->ep_wait->Add(l, ExchangeSeconds());
     s->ep_dispatch = &f_->ep_dispatch->Add(l, ExchangeSeconds());
@@ -253,6 +279,10 @@ void WorkerMetrics::ClearAssignment() {
   f_->preemptions->Remove(s.preemptions);
   f_->prefix_queries->Remove(s.prefix_queries);
   f_->prefix_hits->Remove(s.prefix_hits);
+  f_->spec_steps->Remove(s.spec_steps);
+  f_->spec_drafts->Remove(s.spec_drafts);
+  f_->spec_accepted->Remove(s.spec_accepted);
+  f_->spec_accepted_per_step->Remove(s.spec_accepted_per_step);
   if (s.ep_wait != nullptr) {
     f_->ep_wait->Remove(s.ep_wait);
     f_->ep_dispatch->Remove(s.ep_dispatch);
@@ -291,6 +321,12 @@ void WorkerMetrics::ObserveStep(const EngineStepStats& step) {
   }
   s.prefill->Increment(static_cast<double>(step.prefill_tokens));
   s.decode->Increment(static_cast<double>(step.decode_tokens));
+  if (step.speculative_sequences > 0) {
+    s.spec_steps->Increment(step.speculative_sequences);
+    s.spec_drafts->Increment(static_cast<double>(step.draft_tokens));
+    s.spec_accepted->Increment(static_cast<double>(step.accepted_drafts));
+    for (int accepted : step.accepted_per_sequence) s.spec_accepted_per_step->Observe(accepted);
+  }
 }
 
 void WorkerMetrics::SetEngineGauges(const EngineGauges& g) {

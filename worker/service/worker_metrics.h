@@ -1,10 +1,10 @@
 // WorkerMetrics: one worker's Prometheus metrics (DESIGN.md §9; every name, type and label is
 // listed in docs/METRICS.md): its engine steps (time by phase, batch size, tokens), sequences,
-// KV blocks and prefix cache, weight loading, device memory, forward errors and group failures, and
-// the expert-parallel exchange of every MoE layer (collective wait, dispatch, experts, combine,
-// rows per peer, expert load per layer). Every series carries worker="<id>"; those of a group also
-// group="<id>" and rank="<r>". Cardinality is bounded by layers and group size (never a series
-// per expert).
+// KV blocks and prefix cache, MTP speculative decoding (drafts verified and accepted), weight
+// loading, device memory, forward errors and group failures, and the expert-parallel exchange of
+// every MoE layer (collective wait, dispatch, experts, combine, rows per peer, expert load per
+// layer). Every series carries worker="<id>"; those of a group also group="<id>" and rank="<r>".
+// Cardinality is bounded by layers and group size (never a series per expert).
 //
 // Registers into a caller-owned prometheus::Registry (a worker serves it on --metrics_address).
 // Create() turns prometheus-cpp's exceptions (a name registered twice with another type) into a

@@ -141,6 +141,40 @@ TEST(WorkerMetricsTest, StepsGaugesAndExchangesShowUpWithGroupLabels) {
   EXPECT_FALSE(HasPrefix(Scrape(registry), "r1_worker_assignment"));
 }
 
+TEST(WorkerMetricsTest, SpeculativeDecodingCountsDraftsAndAcceptedTokens) {
+  prometheus::Registry registry;
+  auto metrics = WorkerMetrics::Create(&registry, "w4");
+  ASSERT_TRUE(metrics.ok());
+  WorkerMetrics& m = **metrics;
+  m.SetAssignment(3, 0, 1);
+  const std::string g = "group=\"3\",rank=\"0\",worker=\"w4\"";
+  EXPECT_EQ(Value(Scrape(registry), "r1_speculative_steps_total{" + g + "}"), 0);
+  EngineStepStats step;
+  step.ran_forward = true;
+  step.sequences = 2;
+  step.decode_tokens = 6;
+  step.speculative_sequences = 2;
+  step.draft_tokens = 4;
+  step.accepted_drafts = 3;
+  step.accepted_per_sequence = {1, 2};
+  m.ObserveStep(step);
+  step.speculative_sequences = 1;
+  step.draft_tokens = 2;
+  step.accepted_drafts = 0;
+  step.accepted_per_sequence = {0};
+  m.ObserveStep(step);
+  const auto s = Scrape(registry);
+  EXPECT_EQ(Value(s, "r1_speculative_steps_total{" + g + "}"), 3);
+  EXPECT_EQ(Value(s, "r1_speculative_draft_tokens_total{" + g + "}"), 6);
+  EXPECT_EQ(Value(s, "r1_speculative_accepted_tokens_total{" + g + "}"), 3);
+  EXPECT_EQ(Value(s, "r1_speculative_accepted_tokens_per_step_count{" + g + "}"), 3);
+  EXPECT_EQ(Value(s, "r1_speculative_accepted_tokens_per_step_sum{" + g + "}"), 3);
+  EXPECT_EQ(Value(s, "r1_speculative_accepted_tokens_per_step_bucket{" + g + ",le=\"0\"}"), 1);
+  EXPECT_EQ(Value(s, "r1_speculative_accepted_tokens_per_step_bucket{" + g + ",le=\"1\"}"), 2);
+  m.ClearAssignment();
+  EXPECT_FALSE(HasPrefix(Scrape(registry), "r1_speculative_steps_total"));
+}
+
 TEST(WorkerMetricsTest, FailedForwardCountsAnError) {
   prometheus::Registry registry;
   auto metrics = WorkerMetrics::Create(&registry, "w2");

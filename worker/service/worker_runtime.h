@@ -49,6 +49,10 @@ struct WorkerOptions {
   int max_step_tokens = 256;
   int max_running = 64;
   bool prefix_caching = true;  // EngineOptions::prefix_caching
+  // MTP speculative decoding: draft tokens per sequence and step (EngineOptions::
+  // speculative_tokens; 0: off). Assignments that cannot speculate are refused
+  // (ValidateSpeculation).
+  int speculative_tokens = 0;
   absl::Duration stats_interval = absl::Seconds(1);
   absl::Duration connect_timeout = absl::Seconds(60);
   // After a lost stream: keep attaching again for this long (0: exit at once).

@@ -133,6 +133,7 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   spec.kv_dtype = a.kv_dtype();
   spec.kv_cache_fraction = a.kv_cache_fraction();
   spec.max_model_len = a.max_model_len();
+  spec.speculative_tokens = o_.speculative_tokens;
   spec.ep_observer = o_.metrics;
   spec.config = served->config;
   std::unique_ptr<CheckpointWeightSource> source;  // DeepSeek-V3 only
@@ -175,6 +176,7 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   }
   if (o_.metrics != nullptr) o_.metrics->SetWeightBytes(0, static_cast<int64_t>(expected_bytes));
   if (absl::Status st = ValidateShardSpec(spec); !st.ok()) return st;
+  if (absl::Status st = ValidateSpeculation(spec, backend_->kind()); !st.ok()) return st;
 
   const absl::Time start = absl::Now();
   auto as = std::make_unique<Assignment>();
@@ -214,8 +216,14 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   eo.valid_vocab = a.valid_vocab_size();
   eo.max_model_len = a.max_model_len();
   eo.lockstep = a.group_size() > 1;
+  eo.speculative_tokens = o_.speculative_tokens;
   as->executor = std::move(shard->borrowed);
   as->engine = std::make_unique<Engine>(std::move(shard->model), eo);
+  if (as->engine->speculative_tokens() != eo.speculative_tokens) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--speculative_tokens=", eo.speculative_tokens,
+                     ": the model built for this assignment runs no MTP module"));
+  }
   log::Info({}, "group {} rank {}: {}", a.group_id(), a.rank(), shard->description);
   log::Info({}, "assigned group {} rank {}: loaded {} in {:.2f} s on {}, {} KV blocks",
             a.group_id(), a.rank(), dir, secs, o_.device_name, eo.kv_blocks);
@@ -270,6 +278,7 @@ void WorkerSession::HandleSubmit(const r1::v1::Submit& s) {
   r.stop_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
   r.ignore_eos = s.ignore_eos();
   r.min_tokens = s.min_tokens();
+  r.speculative = !s.no_speculation();
   if (auto st = current_->engine->Submit(std::move(r)); !st.ok()) {
     EndSequence(s.sequence_id(), FinishReason::kError, std::string(st.message()));
     return;

@@ -37,7 +37,7 @@ absl::StatusOr<std::optional<int64_t>> OptInt(const nlohmann::json& obj, const c
 // An integer clamped into int32 (out-of-range values stay out of range for the validator).
 int32_t ClampToInt32(int64_t v);
 
-// ignore_eos and min_tokens into *out.
+// ignore_eos, min_tokens and speculative into *out.
 absl::Status ParseLengthControls(const nlohmann::json& body, api::OpenAiRequest* out);
 // Penalties, logit_bias, logprobs / top_logprobs and best_of into *out (after n was parsed).
 absl::Status ParseSamplingControls(api::ApiKind kind, const nlohmann::json& body,

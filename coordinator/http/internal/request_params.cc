@@ -25,11 +25,15 @@ int32_t ClampToInt32(int64_t v) {
                                                   std::numeric_limits<int32_t>::max()));
 }
 
-// ignore_eos and min_tokens (vLLM's extensions, which benchmark tools send).
+// ignore_eos and min_tokens (vLLM's extensions, which benchmark tools send), and speculative
+// (this server's: false opts out of MTP speculative decoding).
 absl::Status ParseLengthControls(const json& body, OpenAiRequest* out) {
   auto ignore_eos = OptBool(body, "ignore_eos", "ignore_eos");
   if (!ignore_eos.ok()) return ignore_eos.status();
   out->ignore_eos = ignore_eos->value_or(false);
+  auto speculative = OptBool(body, "speculative", "speculative");
+  if (!speculative.ok()) return speculative.status();
+  out->speculative = speculative->value_or(true);
   auto min_tokens = OptInt(body, "min_tokens");
   if (!min_tokens.ok()) return min_tokens.status();
   if (min_tokens->has_value()) out->min_tokens = ClampToInt32(**min_tokens);
@@ -160,6 +164,7 @@ absl::Status RefuseUnknown(ApiKind kind, const json& body) {
                                                                          "user",
                                                                          "ignore_eos",
                                                                          "min_tokens",
+                                                                         "speculative",
                                                                          "logprobs",
                                                                          "top_logprobs",
                                                                          "echo",
