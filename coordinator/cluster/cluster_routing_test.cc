@@ -9,43 +9,22 @@
 
 #include "common/kv_block_hash.h"
 #include "coordinator/cluster/cluster_state.h"
+#include "coordinator/cluster/testing/fake_worker.h"
 
 namespace r1 {
 namespace {
 
-struct FakeWorker {
-  std::string id;
-  std::shared_ptr<WorkerOutbox> outbox = std::make_shared<WorkerOutbox>(1000);
-  // True when the next message is a Submit (others, such as Assign, are skipped).
-  bool GotSubmit() {
-    while (auto m = outbox->Pop(std::chrono::milliseconds(0))) {
-      if (m->has_submit()) return true;
-    }
-    return false;
-  }
-};
+using testing::AttachWorker;
+using testing::FakeWorker;
 
 class ClusterRoutingTest : public ::testing::Test {
  protected:
-  static ClusterOptions Options() {
-    ClusterOptions o;
-    o.group_size = 1;
-    o.num_experts = 8;
-    o.model_source = "checkpoint:/m";
-    o.model.id = "r1";
-    return o;
-  }
+  static ClusterOptions Options() { return testing::TestClusterOptions(1); }
+  // Attached and ready, its Assign consumed.
   FakeWorker Attach(ClusterState& s, const std::string& id) {
-    FakeWorker w;
-    r1::v1::Hello h;
-    h.set_worker_id(id);
-    auto got = s.AddWorker(h, w.outbox);
-    EXPECT_TRUE(got.ok()) << got.status();
-    w.id = *got;
-    r1::v1::WorkerMessage m;
-    m.mutable_ready()->set_kv_capacity_tokens(100000);
-    s.OnMessage(w.id, m);
-    w.outbox->Pop(std::chrono::milliseconds(0));  // the Assign
+    FakeWorker w = AttachWorker(s, id);
+    testing::SendReady(s, w, 100000);
+    w.Pop();  // the Assign
     return w;
   }
   // A system prompt of 3 full blocks followed by `tail` tokens of the user's question.

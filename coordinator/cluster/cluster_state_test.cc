@@ -9,43 +9,19 @@
 #include <vector>
 
 #include "absl/strings/cord.h"
+#include "coordinator/cluster/testing/fake_worker.h"
 #include "r1/v1/inference.pb.h"
 
 namespace r1 {
 namespace {
 
-struct FakeWorker {
-  std::string id;
-  std::shared_ptr<WorkerOutbox> outbox = std::make_shared<WorkerOutbox>(1000);
-  std::optional<r1::v1::CoordinatorMessage> Pop() {
-    return outbox->Pop(std::chrono::milliseconds(0));
-  }
-};
+using testing::FakeWorker;
 
 class ClusterStateTest : public ::testing::Test {
  protected:
-  ClusterOptions Options(int group_size) {
-    ClusterOptions o;
-    o.group_size = group_size;
-    o.num_experts = 8;
-    o.model_source = "checkpoint:/m";
-    o.model.id = "r1";
-    return o;
-  }
-  FakeWorker Attach(ClusterState& s, const std::string& id) {
-    FakeWorker w;
-    r1::v1::Hello h;
-    h.set_worker_id(id);
-    auto got = s.AddWorker(h, w.outbox);
-    EXPECT_TRUE(got.ok()) << got.status();
-    w.id = *got;
-    return w;
-  }
-  void SendReady(ClusterState& s, const FakeWorker& w) {
-    r1::v1::WorkerMessage m;
-    m.mutable_ready()->set_kv_capacity_tokens(1000);
-    s.OnMessage(w.id, m);
-  }
+  ClusterOptions Options(int group_size) { return testing::TestClusterOptions(group_size); }
+  FakeWorker Attach(ClusterState& s, const std::string& id) { return testing::AttachWorker(s, id); }
+  void SendReady(ClusterState& s, const FakeWorker& w) { testing::SendReady(s, w, 1000); }
   void SendTokens(ClusterState& s, const FakeWorker& w, uint64_t seq, std::vector<int> ids,
                   bool finished, int reason = r1::v1::FINISH_REASON_STOP) {
     r1::v1::WorkerMessage m;
