@@ -22,11 +22,8 @@ absl::Status MirrorPeersCommunicator::health() const {
   return aborted_.load() ? absl::AbortedError("communicator aborted") : absl::OkStatus();
 }
 
-absl::Status MirrorPeersCommunicator::DoAllToAllV(const char* send,
-                                                  const std::vector<int64_t>& send_bytes,
-                                                  char* recv,
-                                                  const std::vector<int64_t>& recv_bytes,
-                                                  absl::Duration) {
+absl::StatusOr<int64_t> MirrorPeersCommunicator::MirroredBytes(
+    const std::vector<int64_t>& send_bytes, const std::vector<int64_t>& recv_bytes) {
   if (absl::Status st = health(); !st.ok()) return st;
   int64_t total = 0;
   for (int p = 0; p < size_; ++p) {
@@ -38,7 +35,17 @@ absl::Status MirrorPeersCommunicator::DoAllToAllV(const char* send,
     total += send_bytes[p];
   }
   last_alltoall_bytes_ = total;
-  return Copy(recv, send, total);
+  return total;
+}
+
+absl::Status MirrorPeersCommunicator::DoAllToAllV(const char* send,
+                                                  const std::vector<int64_t>& send_bytes,
+                                                  char* recv,
+                                                  const std::vector<int64_t>& recv_bytes,
+                                                  absl::Duration) {
+  absl::StatusOr<int64_t> total = MirroredBytes(send_bytes, recv_bytes);
+  if (!total.ok()) return total.status();
+  return Copy(recv, send, *total);
 }
 
 absl::Status MirrorPeersCommunicator::DoAllToAllVOnStream(const char* send,
@@ -46,20 +53,11 @@ absl::Status MirrorPeersCommunicator::DoAllToAllVOnStream(const char* send,
                                                           char* recv,
                                                           const std::vector<int64_t>& recv_bytes,
                                                           void* stream, absl::Duration) {
-  if (absl::Status st = health(); !st.ok()) return st;
-  int64_t total = 0;
-  for (int p = 0; p < size_; ++p) {
-    if (send_bytes[p] != recv_bytes[p]) {
-      return absl::InvalidArgumentError(absl::StrCat("AllToAllVOnStream: a mirrored peer ", p,
-                                                     " sends what it receives: ", send_bytes[p],
-                                                     " bytes, but ", recv_bytes[p], " expected"));
-    }
-    total += send_bytes[p];
-  }
-  last_alltoall_bytes_ = total;
-  if (total == 0 || recv == send) return absl::OkStatus();
-  const cudaError_t err = cudaMemcpyAsync(recv, send, static_cast<size_t>(total), cudaMemcpyDefault,
-                                          static_cast<cudaStream_t>(stream));
+  absl::StatusOr<int64_t> total = MirroredBytes(send_bytes, recv_bytes);
+  if (!total.ok()) return total.status();
+  if (*total == 0 || recv == send) return absl::OkStatus();
+  const cudaError_t err = cudaMemcpyAsync(recv, send, static_cast<size_t>(*total),
+                                          cudaMemcpyDefault, static_cast<cudaStream_t>(stream));
   if (err != cudaSuccess) {
     return absl::InternalError(absl::StrCat("mirror copy: ", cudaGetErrorString(err)));
   }

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "worker/comm/communicator.h"
 
 namespace r1 {
@@ -48,6 +49,11 @@ class MirrorPeersCommunicator final : public Communicator {
   absl::Status DoBarrier(absl::Duration) override { return health(); }
 
  private:
+  // Checks that every peer sends back what it receives (health first); records and returns the
+  // total.
+  absl::StatusOr<int64_t> MirroredBytes(const std::vector<int64_t>& send_bytes,
+                                        const std::vector<int64_t>& recv_bytes);
+
   int size_;
   std::atomic<bool> aborted_{false};
   int64_t last_alltoall_bytes_ = 0;
