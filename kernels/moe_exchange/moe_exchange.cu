@@ -53,6 +53,7 @@ __global__ void __launch_bounds__(kPlanMaxThreads)
   __shared__ int8_t rank_of_expert[kMoeExchangeMaxExperts];  // −1: rank out of range, nowhere
   __shared__ int32_t rank_total[kMoeExchangeMaxRanks];       // pass 1: rows per destination
   __shared__ int32_t rank_cursor[kMoeExchangeMaxRanks];      // pass 2: next row per destination
+  __shared__ int32_t rank_start[kMoeExchangeMaxRanks];       // packed first row per destination
   __shared__ int32_t warp_base[kPlanMaxWarps][kMoeExchangeMaxRanks];  // per tile: count → base
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
   const unsigned lanes_below = (1u << lane) - 1u;
@@ -84,6 +85,7 @@ __global__ void __launch_bounds__(kPlanMaxThreads)
     for (int rank = 0; rank < ranks; ++rank) {
       params.send_offsets[rank] = run;
       rank_cursor[rank] = run;
+      rank_start[rank] = run;
       run += rank_total[rank];
     }
     params.send_offsets[ranks] = run;
@@ -124,6 +126,9 @@ __global__ void __launch_bounds__(kPlanMaxThreads)
         const unsigned going = __ballot_sync(kFullWarp, goes);
         if (goes) {
           row = warp_base[warp][rank] + __popc(going & lanes_below);
+          if (params.capacity > 0) {  // fixed capacity: the rank's block starts at rank·capacity
+            row = static_cast<int32_t>(rank * params.capacity) + row - rank_start[rank];
+          }
           params.send_token[row] = static_cast<int32_t>(token);
         }
       }
@@ -143,7 +148,9 @@ __global__ void __launch_bounds__(kPackThreads)
   }
   __syncthreads();
   const MoeRecordLayout& layout = params.layout;
-  const int64_t rows = min(params.rows, static_cast<int64_t>(offsets[params.ranks]));
+  const bool fixed = params.capacity > 0;
+  const int64_t rows =
+      fixed ? params.rows : min(params.rows, static_cast<int64_t>(offsets[params.ranks]));
   const int64_t chunks = layout.payload_bytes / 16;
   const int64_t tail_words = (layout.record_bytes - layout.scales_offset) / 4;
   const int64_t ids_word = (layout.ids_offset - layout.scales_offset) / 4;
@@ -151,20 +158,36 @@ __global__ void __launch_bounds__(kPackThreads)
   const uint32_t* scale_bits = reinterpret_cast<const uint32_t*>(params.x_scale);
   const uint32_t* weight_bits = reinterpret_cast<const uint32_t*>(params.topk_weights);
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const int32_t token = params.send_token[row];
-    if (token < 0 || token >= params.tokens) continue;  // bad plan data: never read past x
-    // Destination: the last rank whose range starts at or before the row (empty ranks share
-    // their start with the next one).
-    int low = 0, high = params.ranks - 1;
-    while (low < high) {
-      const int mid = (low + high + 1) / 2;
-      if (offsets[mid] <= row) {
-        low = mid;
-      } else {
-        high = mid - 1;
+    int dest = 0;
+    if (fixed) {
+      dest = static_cast<int>(row / params.capacity);
+      if (row - dest * params.capacity >= offsets[dest + 1] - offsets[dest]) {
+        // An empty record: scales, weights and padding 0, ids −1; the payload is not sent data.
+        uint32_t* tail = reinterpret_cast<uint32_t*>(params.records + row * layout.record_bytes +
+                                                     layout.scales_offset);
+        for (int64_t word = threadIdx.x; word < tail_words; word += blockDim.x) {
+          const bool id = word >= ids_word && word < ids_word + params.top_k;
+          tail[word] = id ? 0xffffffffu : 0u;
+        }
+        continue;
       }
     }
-    const int dest = low;
+    const int32_t token = params.send_token[row];
+    if (token < 0 || token >= params.tokens) continue;  // bad plan data: never read past x
+    if (!fixed) {
+      // Destination: the last rank whose range starts at or before the row (empty ranks share
+      // their start with the next one).
+      int low = 0, high = params.ranks - 1;
+      while (low < high) {
+        const int mid = (low + high + 1) / 2;
+        if (offsets[mid] <= row) {
+          low = mid;
+        } else {
+          high = mid - 1;
+        }
+      }
+      dest = low;
+    }
     const uint4* src = reinterpret_cast<const uint4*>(params.x + token * params.x_stride);
     uint8_t* record = params.records + row * layout.record_bytes;
     uint4* dst = reinterpret_cast<uint4*>(record);

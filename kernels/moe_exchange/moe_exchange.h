@@ -7,6 +7,10 @@
 //    ascending token within a destination: send_offsets [ranks + 1] (row ranges per destination),
 //    send_token (the token of each row) and token_slot [tokens][ranks] (the row of a (token,
 //    destination), or −1). Ids outside [0, experts) go nowhere. Deterministic.
+//    With a fixed capacity C per destination (≥ tokens: a token goes to a rank at most once),
+//    destination p's rows start at row p·C instead, so every rank sends and receives exactly
+//    ranks·C records and the row counts never need to reach the host (a step without host waits,
+//    capturable in a CUDA graph); the unused records are marked empty by MoeDispatchPack.
 //  * MoeDispatchPack: writes one fixed-size record per send row (layout below): the token's
 //    activation row (FP8 or BF16: the op only copies bytes), its FP8 group scales, and for each of
 //    the token's top_k slots the destination-local expert id and routing weight (−1 / 0 for slots
@@ -40,10 +44,16 @@ struct MoeDispatchPlanParams {
   int ranks = 8;                         // in [1, 64]
   int32_t* send_offsets = nullptr;  // out [ranks + 1]: exclusive prefix of rows per destination,
                                     // send_offsets[ranks] = total rows S; not null
-  int32_t* send_token = nullptr;    // out [tokens·min(top_k, ranks)]: token of send row s (only
+  int32_t* send_token = nullptr;    // out [tokens·min(top_k, ranks)] (fixed capacity:
+                                    // [ranks·capacity]): token of send row s (only
                                     // the first S are written); not null if tokens > 0
   int32_t* token_slot = nullptr;  // out [tokens][ranks]: send row of (token, destination) or −1;
                                   // not null if tokens > 0
+  // 0: rows packed as above. > 0: a fixed capacity per destination, ≥ tokens, ranks·capacity ≤
+  // 2^30: destination p's i-th row is row p·capacity + i (send_token then has ranks·capacity
+  // entries, only the used ones written; token_slot names those rows). send_offsets stays the
+  // packed prefix, i.e. still gives each destination's count.
+  int64_t capacity = 0;
 };
 absl::Status ValidateMoeDispatchPlan(const MoeDispatchPlanParams& params);
 // CPU reference; pointers are host memory. Also rejects expert_rank values outside [0, ranks)
@@ -76,6 +86,7 @@ absl::Status ValidateMoeRecordLayout(const MoeRecordLayout& layout);
 
 struct MoeDispatchPackParams {
   const uint8_t* x = nullptr;  // [tokens][x_stride] bytes: activation rows; not null if rows > 0
+                               // and tokens > 0 (so too x_scale, topk_ids, topk_weights)
   int64_t x_stride = 0;        // bytes ≥ layout.payload_bytes (the CUDA kernel needs % 16 == 0)
   const float* x_scale = nullptr;  // [scale_groups][x_scale_ld] f32 group-major (token t, group
                                    // g at g·x_scale_ld + t); nullable iff layout.scale_groups == 0
@@ -90,10 +101,15 @@ struct MoeDispatchPackParams {
   const int32_t* send_offsets = nullptr;  // [ranks + 1] from MoeDispatchPlan; not null
   const int32_t* send_token = nullptr;    // [rows] from MoeDispatchPlan; not null if rows > 0
   int ranks = 8;                          // in [1, 64]
-  int64_t rows = 0;  // records to write: the host copy of send_offsets[ranks] (the reference
-                     // rejects a mismatch; the kernel writes no row at or past send_offsets[ranks])
-  MoeRecordLayout layout;      // from MakeMoeRecordLayout
+  int64_t rows = 0;        // records to write. Packed: the host copy of send_offsets[ranks] (the
+                           // reference rejects a mismatch; the kernel writes no row at or past
+                           // send_offsets[ranks]). Fixed capacity: exactly ranks·capacity.
+  MoeRecordLayout layout;  // from MakeMoeRecordLayout
   uint8_t* records = nullptr;  // out [rows][layout.record_bytes]; not null if rows > 0
+  // The plan's capacity (0: packed). With capacity > 0 every record is written: record
+  // p·capacity + i is destination p's i-th row when i < its count, else an empty record —
+  // payload left as it was, scales and weights 0, ids −1 — on which a receiver runs no expert.
+  int64_t capacity = 0;
 };
 absl::Status ValidateMoeDispatchPack(const MoeDispatchPackParams& params);
 // CPU reference; also rejects bad plan data (offsets not a prefix, tokens out of range) and

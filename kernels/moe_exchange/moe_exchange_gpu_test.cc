@@ -60,13 +60,15 @@ struct Case {
   int ranks, top_k, experts;
   bool round_robin;
   int64_t payload_bytes, scale_groups, dim;
+  bool fixed = false;  // fixed capacity per destination (tokens + 3), else packed rows
 };
 
 std::string Name(const Case& c) {
   return "tokens " + std::to_string(c.tokens) + " ranks " + std::to_string(c.ranks) + " top_k " +
          std::to_string(c.top_k) + " experts " + std::to_string(c.experts) +
          (c.round_robin ? " round-robin" : " contiguous") + " payload " +
-         std::to_string(c.payload_bytes) + " groups " + std::to_string(c.scale_groups);
+         std::to_string(c.payload_bytes) + " groups " + std::to_string(c.scale_groups) +
+         (c.fixed ? " fixed capacity" : "");
 }
 
 void RunCase(const Case& c, unsigned seed) {
@@ -91,13 +93,16 @@ void RunCase(const Case& c, unsigned seed) {
   DeviceBuffer<float> d_topk_weights = ToDevice(topk_weights);
 
   // Plan.
-  const int64_t capacity = c.tokens * std::min(c.top_k, c.ranks);
+  const int64_t fixed_capacity = c.fixed ? c.tokens + 3 : 0;
+  const int64_t capacity =
+      c.fixed ? fixed_capacity * c.ranks : c.tokens * std::min(c.top_k, c.ranks);
   auto send_offsets = PoisonedHost<int32_t>(c.ranks + 1);
   auto send_token = PoisonedHost<int32_t>(capacity);
   auto token_slot = PoisonedHost<int32_t>(c.tokens * c.ranks);
   MoeDispatchPlanParams plan{topk_ids.data(),     c.tokens,           c.top_k,
                              c.experts,           expert_rank.data(), c.ranks,
-                             send_offsets.data(), send_token.data(),  token_slot.data()};
+                             send_offsets.data(), send_token.data(),  token_slot.data(),
+                             fixed_capacity};
   ASSERT_TRUE(MoeDispatchPlanReference(plan).ok());
   auto d_send_offsets = Poisoned<int32_t>(send_offsets.size());
   auto d_send_token = Poisoned<int32_t>(send_token.size());
@@ -109,9 +114,9 @@ void RunCase(const Case& c, unsigned seed) {
   plan.token_slot = d_token_slot.get();
   ASSERT_TRUE(LaunchMoeDispatchPlan(plan, nullptr).ok());
   ASSERT_EQ(ToHost(d_send_offsets), send_offsets);
-  ASSERT_EQ(ToHost(d_send_token), send_token);  // rows past S stay poisoned
+  ASSERT_EQ(ToHost(d_send_token), send_token);  // unused rows stay poisoned
   ASSERT_EQ(ToHost(d_token_slot), token_slot);
-  const int64_t rows = send_offsets[c.ranks];
+  const int64_t rows = c.fixed ? capacity : send_offsets[c.ranks];
 
   // Pack: rows in a stride 16 bytes longer than the payload, scales with ld = tokens + 3.
   const int64_t x_stride = c.payload_bytes + 16, x_scale_ld = c.tokens + 3;
@@ -136,7 +141,8 @@ void RunCase(const Case& c, unsigned seed) {
                              c.ranks,
                              rows,
                              layout,
-                             records.data()};
+                             records.data(),
+                             fixed_capacity};
   ASSERT_TRUE(MoeDispatchPackReference(pack).ok());
   DeviceBuffer<uint8_t> d_x = ToDevice(x);
   DeviceBuffer<float> d_x_scale = ToDevice(x_scale);
@@ -217,6 +223,13 @@ TEST(MoeExchangeGpuTest, MatchesReference) {
       {20000, 8, 8, 256, true, 16, 1, 8},        // past the ~16K sweet spot: still exact
       {8192, 8, 8, 256, true, 7168, 56, 7168},   // R1: FP8 rows + scales
       {8192, 8, 8, 256, true, 14336, 0, 7168},   // R1: BF16 rows
+      // Fixed capacity: every destination's block has tokens + 3 records, the rest empty.
+      {0, 8, 8, 256, true, 7168, 56, 7168, true},      // no tokens: only empty records
+      {1, 8, 8, 256, true, 7168, 56, 7168, true},      // one decode token
+      {7, 3, 1, 37, false, 48, 3, 40, true},           // top-1, odd sizes
+      {64, 64, 8, 256, true, 64, 2, 64, true},         // 64 ranks
+      {256, 16, 8, 256, false, 7168, 56, 7168, true},  // R1 decode at W = 16, contiguous
+      {1500, 64, 8, 256, true, 112, 1, 56, true},      // two plan tiles
   };
   unsigned seed = 0;
   for (const Case& c : cases) {

@@ -30,6 +30,11 @@ absl::Status CheckExpertRanks(const int32_t* expert_rank, int experts, int ranks
   return absl::OkStatus();
 }
 
+// 0 (packed rows) or a fixed per-destination capacity that holds every token.
+bool CapacityValid(int64_t capacity, int64_t tokens, int ranks) {
+  return capacity == 0 || (capacity >= tokens && capacity * ranks <= (int64_t{1} << 30));
+}
+
 // Bit copy of a 4-byte value (keeps every NaN pattern).
 void Copy4(void* dst, const void* src) { std::memcpy(dst, src, 4); }
 
@@ -37,7 +42,8 @@ void Copy4(void* dst, const void* src) { std::memcpy(dst, src, 4); }
 
 absl::Status ValidateMoeDispatchPlan(const MoeDispatchPlanParams& params) {
   if (params.tokens < 0 || !TopKInRange(params.top_k) || !ExpertsInRange(params.experts) ||
-      !RanksInRange(params.ranks) || params.tokens * params.top_k > (int64_t{1} << 30)) {
+      !RanksInRange(params.ranks) || params.tokens * params.top_k > (int64_t{1} << 30) ||
+      !CapacityValid(params.capacity, params.tokens, params.ranks)) {
     return absl::InvalidArgumentError("moe_dispatch_plan: bad sizes");
   }
   if (params.expert_rank == nullptr || params.send_offsets == nullptr ||
@@ -75,6 +81,9 @@ absl::Status MoeDispatchPlanReference(const MoeDispatchPlanParams& params) {
       int32_t row = -1;
       if ((dest_mask[t] >> rank) & 1) {
         row = cursor[rank]++;
+        if (params.capacity > 0) {
+          row = static_cast<int32_t>(rank * params.capacity + row - params.send_offsets[rank]);
+        }
         params.send_token[row] = static_cast<int32_t>(t);
       }
       params.token_slot[t * params.ranks + rank] = row;
@@ -123,7 +132,11 @@ absl::Status ValidateMoeDispatchPack(const MoeDispatchPackParams& params) {
   const MoeRecordLayout& layout = params.layout;
   if (params.tokens < 0 || params.top_k != layout.top_k || !ExpertsInRange(params.experts) ||
       !RanksInRange(params.ranks) || params.tokens * params.top_k > (int64_t{1} << 30) ||
-      params.rows < 0 || params.rows > SendCapacity(params.tokens, params.top_k, params.ranks) ||
+      !CapacityValid(params.capacity, params.tokens, params.ranks) || params.rows < 0 ||
+      params.rows > (params.capacity > 0
+                         ? params.capacity * params.ranks
+                         : SendCapacity(params.tokens, params.top_k, params.ranks)) ||
+      (params.capacity > 0 && params.rows != params.capacity * params.ranks) ||
       params.x_stride < layout.payload_bytes ||
       (layout.scale_groups > 0 && params.x_scale_ld < params.tokens)) {
     return absl::InvalidArgumentError("moe_dispatch_pack: bad sizes");
@@ -132,10 +145,12 @@ absl::Status ValidateMoeDispatchPack(const MoeDispatchPackParams& params) {
       params.send_offsets == nullptr) {
     return absl::InvalidArgumentError("moe_dispatch_pack: null pointer");
   }
-  if (params.rows > 0 &&
-      (params.x == nullptr || params.topk_ids == nullptr || params.topk_weights == nullptr ||
-       params.send_token == nullptr || params.records == nullptr ||
-       (layout.scale_groups > 0 && params.x_scale == nullptr))) {
+  // A fixed-capacity block of a rank without tokens is all empty records: no row data needed.
+  const bool reads_rows = params.rows > 0 && params.tokens > 0;
+  if ((params.rows > 0 && (params.records == nullptr || params.send_token == nullptr)) ||
+      (reads_rows &&
+       (params.x == nullptr || params.topk_ids == nullptr || params.topk_weights == nullptr ||
+        (layout.scale_groups > 0 && params.x_scale == nullptr)))) {
     return absl::InvalidArgumentError("moe_dispatch_pack: null pointer");
   }
   return absl::OkStatus();
@@ -149,7 +164,8 @@ absl::Status MoeDispatchPackReference(const MoeDispatchPackParams& params) {
     return st;
   }
   const int32_t* offsets = params.send_offsets;
-  if (offsets[0] != 0 || offsets[params.ranks] != params.rows) {
+  const bool fixed = params.capacity > 0;
+  if (offsets[0] != 0 || (!fixed && offsets[params.ranks] != params.rows)) {
     return absl::InvalidArgumentError(absl::StrCat("moe_dispatch_pack: rows ", params.rows,
                                                    " != send_offsets[ranks] ",
                                                    offsets[params.ranks]));
@@ -158,16 +174,27 @@ absl::Status MoeDispatchPackReference(const MoeDispatchPackParams& params) {
     if (offsets[rank + 1] < offsets[rank]) {
       return absl::InvalidArgumentError("moe_dispatch_pack: send_offsets decrease");
     }
+    if (fixed && offsets[rank + 1] - offsets[rank] > params.capacity) {
+      return absl::InvalidArgumentError("moe_dispatch_pack: a destination exceeds the capacity");
+    }
   }
   const MoeRecordLayout& layout = params.layout;
   for (int dest = 0; dest < params.ranks; ++dest) {
-    for (int64_t row = offsets[dest]; row < offsets[dest + 1]; ++row) {
+    const int64_t count = offsets[dest + 1] - offsets[dest];
+    const int64_t first = fixed ? dest * params.capacity : offsets[dest];
+    const int64_t end = fixed ? first + params.capacity : offsets[dest + 1];
+    for (int64_t row = first; row < end; ++row) {
+      uint8_t* record = params.records + row * layout.record_bytes;
+      if (row - first >= count) {  // an empty record of a fixed-capacity block
+        std::memset(record + layout.scales_offset, 0, layout.record_bytes - layout.scales_offset);
+        std::memset(record + layout.ids_offset, 0xff, 4 * params.top_k);
+        continue;
+      }
       const int32_t token = params.send_token[row];
       if (token < 0 || token >= params.tokens) {
         return absl::InvalidArgumentError(
             absl::StrCat("moe_dispatch_pack: send_token[", row, "] = ", token, " out of range"));
       }
-      uint8_t* record = params.records + row * layout.record_bytes;
       std::memset(record, 0, layout.record_bytes);  // padding is zero
       std::memcpy(record, params.x + token * params.x_stride, layout.payload_bytes);
       for (int64_t g = 0; g < layout.scale_groups; ++g) {

@@ -71,7 +71,8 @@ MoeDispatchPlanParams PlanParams(Problem& problem) {
           problem.ranks,
           problem.send_offsets.data(),
           problem.send_token.data(),
-          problem.token_slot.data()};
+          problem.token_slot.data(),
+          0};
 }
 
 bool Goes(const Problem& problem, int64_t token, int dest) {
@@ -367,6 +368,99 @@ TEST(MoeExchangeReferenceTest, CombineScatterMatchesBruteForce) {
                 .ok());
         EXPECT_EQ(in_place, out) << Name(c);
       }
+    }
+  }
+}
+
+// A fixed capacity C per destination moves destination p's rows to [p·C, p·C + count): the
+// same tokens in the same order, the same records, and every other record empty.
+TEST(MoeExchangeReferenceTest, FixedCapacityMatchesPacked) {
+  std::mt19937 rng(5);
+  for (const Config& c : Configs()) {
+    Problem packed = MakeProblem(c.tokens, c.top_k, c.experts, c.ranks, c.round_robin, rng);
+    ASSERT_TRUE(MoeDispatchPlanReference(PlanParams(packed)).ok()) << Name(c);
+    const int64_t capacity = c.tokens + 2, rows = capacity * c.ranks;
+    Problem fixed = packed;
+    fixed.send_token.assign(rows, -7);
+    fixed.token_slot.assign(c.tokens * c.ranks, -7);
+    MoeDispatchPlanParams plan = PlanParams(fixed);
+    plan.capacity = capacity;
+    ASSERT_TRUE(MoeDispatchPlanReference(plan).ok()) << Name(c);
+    ASSERT_EQ(fixed.send_offsets, packed.send_offsets) << Name(c);
+    for (int p = 0; p < c.ranks; ++p) {
+      const int64_t count = packed.send_offsets[p + 1] - packed.send_offsets[p];
+      for (int64_t i = 0; i < capacity; ++i) {
+        ASSERT_EQ(fixed.send_token[p * capacity + i],
+                  i < count ? packed.send_token[packed.send_offsets[p] + i] : -7)
+            << Name(c);
+      }
+    }
+    for (int64_t t = 0; t < c.tokens; ++t) {
+      for (int p = 0; p < c.ranks; ++p) {
+        const int32_t slot = packed.token_slot[t * c.ranks + p];
+        ASSERT_EQ(fixed.token_slot[t * c.ranks + p],
+                  slot < 0 ? -1 : p * capacity + slot - packed.send_offsets[p])
+            << Name(c);
+      }
+    }
+
+    // Records: FP8-like payload of 48 bytes with 3 scale groups.
+    const MoeRecordLayout layout = MakeMoeRecordLayout(48, 3, c.top_k);
+    std::vector<uint8_t> x(c.tokens * 48);
+    for (auto& byte : x) byte = static_cast<uint8_t>(rng());
+    const std::vector<float> x_scale = testing::RandomFloat(3 * c.tokens, rng, 0.01f, 2.0f);
+    auto pack_params = [&](Problem& problem, int64_t pack_rows, int64_t pack_capacity,
+                           std::vector<uint8_t>& records) {
+      return MoeDispatchPackParams{x.data(),
+                                   48,
+                                   x_scale.data(),
+                                   c.tokens,
+                                   problem.topk_ids.data(),
+                                   problem.topk_weights.data(),
+                                   c.tokens,
+                                   c.top_k,
+                                   c.experts,
+                                   problem.expert_rank.data(),
+                                   problem.expert_local.data(),
+                                   problem.send_offsets.data(),
+                                   problem.send_token.data(),
+                                   c.ranks,
+                                   pack_rows,
+                                   layout,
+                                   records.data(),
+                                   pack_capacity};
+    };
+    const int64_t rb = layout.record_bytes, packed_rows = packed.send_offsets[c.ranks];
+    std::vector<uint8_t> want(packed_rows * rb), got(rows * rb, 0xa5);
+    ASSERT_TRUE(MoeDispatchPackReference(pack_params(packed, packed_rows, 0, want)).ok());
+    ASSERT_TRUE(MoeDispatchPackReference(pack_params(fixed, rows, capacity, got)).ok()) << Name(c);
+    for (int p = 0; p < c.ranks; ++p) {
+      const int64_t count = packed.send_offsets[p + 1] - packed.send_offsets[p];
+      for (int64_t i = 0; i < capacity; ++i) {
+        const uint8_t* record = got.data() + (p * capacity + i) * rb;
+        if (i < count) {
+          ASSERT_EQ(std::memcmp(record, want.data() + (packed.send_offsets[p] + i) * rb, rb), 0)
+              << Name(c);
+          continue;
+        }
+        for (int64_t b = 0; b < rb; ++b) {  // empty: payload untouched, ids −1, the rest 0
+          const bool id = b >= layout.ids_offset && b < layout.ids_offset + 4 * c.top_k;
+          const uint8_t expect = b < layout.scales_offset ? 0xa5 : id ? 0xff : 0;
+          ASSERT_EQ(record[b], expect) << Name(c) << " byte " << b;
+        }
+      }
+    }
+    // The pack refuses a row count other than ranks·capacity, a capacity below the tokens, and a
+    // destination announcing more rows than the capacity.
+    EXPECT_FALSE(ValidateMoeDispatchPack(pack_params(fixed, rows - 1, capacity, got)).ok());
+    if (c.tokens > 1) {  // (capacity 0 means packed)
+      plan.capacity = c.tokens - 1;
+      EXPECT_FALSE(ValidateMoeDispatchPlan(plan).ok()) << Name(c);
+      std::vector<int32_t> offsets = fixed.send_offsets;
+      fixed.send_offsets.assign(c.ranks + 1, 0);
+      fixed.send_offsets[c.ranks] = static_cast<int32_t>(capacity + 1);
+      EXPECT_FALSE(MoeDispatchPackReference(pack_params(fixed, rows, capacity, got)).ok());
+      fixed.send_offsets = offsets;
     }
   }
 }

@@ -35,6 +35,21 @@ struct CudaEpMoe::Buffers {
   int32_t* recv_ids = nullptr;      // [received][top_k]
   float* recv_weights = nullptr;    // [received][top_k]
   uint16_t* sums = nullptr;         // [received][hidden] bf16: this rank's experts' sums
+  // The fixed-capacity exchange's buffers, for `capacity` records per peer (R = W·capacity).
+  struct Fixed {
+    int64_t capacity = 0;
+    std::unique_ptr<DeviceArena> arena;
+    int32_t* send_offsets = nullptr;  // [W + 1] the counts, on the device only
+    int32_t* send_token = nullptr;    // [R]
+    int32_t* token_slot = nullptr;    // [capacity][W]
+    uint8_t* send_records = nullptr;  // [R][record_bytes]
+    uint16_t* back = nullptr;         // [R][hidden]
+    uint8_t* recv_records = nullptr;  // [R][record_bytes]
+    float* recv_scale = nullptr;      // [hidden/128][R]
+    int32_t* recv_ids = nullptr;      // [R][top_k]
+    float* recv_weights = nullptr;    // [R][top_k]
+    uint16_t* sums = nullptr;         // [R][hidden]
+  } fixed;
 };
 
 absl::StatusOr<std::unique_ptr<CudaEpMoe>> CudaEpMoe::Create(Communicator* comm,
@@ -51,8 +66,15 @@ absl::StatusOr<std::unique_ptr<CudaEpMoe>> CudaEpMoe::Create(Communicator* comm,
     return absl::InvalidArgumentError("CudaEpMoe: hidden_size must be a multiple of 128");
   }
   RETURN_IF_ERROR(placement.Validate(static_cast<int>(config.n_routed_experts), comm->size()));
-  if (options.timeout <= absl::ZeroDuration() || options.max_rows_per_peer <= 0) {
-    return absl::InvalidArgumentError("CudaEpMoe: timeout and max_rows_per_peer must be positive");
+  if (options.timeout <= absl::ZeroDuration() || options.max_rows_per_peer <= 0 ||
+      options.fixed_capacity_max_tokens < 0) {
+    return absl::InvalidArgumentError(
+        "CudaEpMoe: timeout and max_rows_per_peer must be positive, "
+        "fixed_capacity_max_tokens ≥ 0");
+  }
+  if (options.fixed_capacity_max_tokens > 0 && !comm->stream_ordered()) {
+    return absl::FailedPreconditionError(
+        "CudaEpMoe: the fixed-capacity exchange needs a stream-ordered communicator (NCCL)");
   }
   const bool fp8 = !int4_experts && !options.dispatch_bf16;
   std::unique_ptr<CudaEpMoe> ep(new CudaEpMoe(comm, config, std::move(placement), fp8, options));
@@ -108,6 +130,7 @@ absl::Status CudaEpMoe::Run(int layer, const DeviceMoeTokens& tokens, const Loca
 }
 
 absl::Status CudaEpMoe::Drain(void* stream) {
+  step_capacity_ = -1;  // the next exchange begins a step
   absl::Status st = WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
                                            "expert-parallel MoE: end of step");
   if (!st.ok()) comm_->Abort();
@@ -134,8 +157,15 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   stats.layer = layer;
   const absl::Time t0 = absl::Now();
 
-  // Buffers per token (resizing waits for the previous layer's kernels that read them).
   const bool ordered = comm_->stream_ordered();
+  if (ordered && options_.fixed_capacity_max_tokens > 0) {
+    if (step_capacity_ < 0) RETURN_IF_ERROR(AgreeStepCapacity(n, where));
+    if (step_capacity_ > 0) {
+      return FixedExchange(layer, t, experts, stream_ptr, step_capacity_, where);
+    }
+  }
+
+  // Buffers per token (resizing waits for the previous layer's kernels that read them).
   if (n > b.tokens) {
     RETURN_IF_ERROR(WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
                                            absl::StrCat(where, ": resize")));
@@ -327,6 +357,152 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   }
   stats.rows_to_rank = std::move(send_rows);
   stats.rows_from_rank = std::move(recv_rows);
+  stats_ = std::move(stats);
+  return absl::OkStatus();
+}
+
+absl::Status CudaEpMoe::AgreeStepCapacity(int64_t tokens, const std::string& where) {
+  // Largest token count, and the step number as max and −min: ranks that drifted apart (one
+  // began a step the other did not) fail here.
+  std::vector<int64_t> values = {tokens, steps_, -steps_};
+  RETURN_IF_ERROR(comm_->AllReduce(absl::MakeSpan(values), ReduceOp::kMax, options_.timeout));
+  if (values[1] != -values[2]) {
+    return absl::DataLossError(absl::StrCat(where, ": step ", steps_,
+                                            ", but the group spans steps ", -values[2], " to ",
+                                            values[1], " (the group's steps drifted apart)"));
+  }
+  ++steps_;
+  const int64_t most = values[0];
+  if (most > options_.fixed_capacity_max_tokens) {
+    step_capacity_ = 0;  // counted this step
+    return absl::OkStatus();
+  }
+  int64_t capacity = 8;
+  while (capacity < most) capacity *= 2;
+  step_capacity_ = capacity;
+  return absl::OkStatus();
+}
+
+absl::Status CudaEpMoe::FixedExchange(int layer, const DeviceMoeTokens& t,
+                                      const LocalExpertsFn& experts, void* stream_ptr,
+                                      int64_t capacity, const std::string& where) {
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  const int W = comm_->size();
+  const int64_t d = hidden_, n = t.tokens, R = W * capacity;
+  const int K = t.top_k;
+  if (n > capacity) {
+    return absl::InternalError(absl::StrCat(where, ": ", n, " tokens past the step's capacity ",
+                                            capacity, " (one step, one token count)"));
+  }
+  const kernels::MoeRecordLayout layout =
+      kernels::MakeMoeRecordLayout(fp8_ ? d : 2 * d, fp8_ ? d / 128 : 0, K);
+  const int64_t rb = layout.record_bytes;
+  Buffers::Fixed& f = buffers_->fixed;
+  EpExchangeStats stats;
+  stats.layer = layer;
+  stats.capacity_rows = capacity;
+  if (capacity > f.capacity) {  // grows once per new capacity; queued kernels may read the old
+    RETURN_IF_ERROR(WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
+                                           absl::StrCat(where, ": resize")));
+    f.arena = std::make_unique<DeviceArena>();
+    DeviceArena& a = *f.arena;
+    ASSIGN_OR_RETURN(f.send_offsets, a.AllocArray<int32_t>(W + 1));
+    ASSIGN_OR_RETURN(f.send_token, a.AllocArray<int32_t>(R));
+    ASSIGN_OR_RETURN(f.token_slot, a.AllocArray<int32_t>(capacity * W));
+    ASSIGN_OR_RETURN(f.send_records, a.AllocArray<uint8_t>(R * rb));
+    ASSIGN_OR_RETURN(f.back, a.AllocArray<uint16_t>(R * d));
+    ASSIGN_OR_RETURN(f.recv_records, a.AllocArray<uint8_t>(R * rb));
+    ASSIGN_OR_RETURN(f.recv_scale, a.AllocArray<float>(R * (d / 128)));
+    ASSIGN_OR_RETURN(f.recv_ids, a.AllocArray<int32_t>(R * K));
+    ASSIGN_OR_RETURN(f.recv_weights, a.AllocArray<float>(R * K));
+    ASSIGN_OR_RETURN(f.sums, a.AllocArray<uint16_t>(R * d));
+    f.capacity = capacity;
+  }
+  ++exchanges_;
+
+  // Plan and pack: destination p's rows at p·capacity, the rest of each block empty.
+  const absl::Time t1 = absl::Now();
+  kernels::MoeDispatchPlanParams plan;
+  plan.topk_ids = t.topk_ids;
+  plan.tokens = n;
+  plan.top_k = K;
+  plan.experts = n_experts_;
+  plan.expert_rank = expert_rank_ + static_cast<int64_t>(layer) * n_experts_;
+  plan.ranks = W;
+  plan.send_offsets = f.send_offsets;
+  plan.send_token = f.send_token;
+  plan.token_slot = f.token_slot;
+  plan.capacity = capacity;
+  RETURN_IF_ERROR(kernels::LaunchMoeDispatchPlan(plan, stream));
+  kernels::MoeDispatchPackParams pack;
+  pack.x = fp8_ ? t.hidden_fp8 : reinterpret_cast<const uint8_t*>(t.hidden);
+  pack.x_stride = fp8_ ? d : 2 * d;
+  pack.x_scale = fp8_ ? t.hidden_scale : nullptr;
+  pack.x_scale_ld = fp8_ ? t.hidden_scale_ld : 0;
+  pack.topk_ids = t.topk_ids;
+  pack.topk_weights = t.topk_weights;
+  pack.tokens = n;
+  pack.top_k = K;
+  pack.experts = n_experts_;
+  pack.expert_rank = plan.expert_rank;
+  pack.expert_local = expert_local_ + static_cast<int64_t>(layer) * n_experts_;
+  pack.send_offsets = f.send_offsets;
+  pack.send_token = f.send_token;
+  pack.ranks = W;
+  pack.rows = R;
+  pack.layout = layout;
+  pack.records = f.send_records;
+  pack.capacity = capacity;
+  RETURN_IF_ERROR(kernels::LaunchMoeDispatchPack(pack, stream));
+  const std::vector<int64_t> record_bytes(W, capacity * rb), row_values(W, capacity * d);
+  RETURN_IF_ERROR(comm_->AllToAllVOnStream<uint8_t>(
+      absl::MakeConstSpan(f.send_records, R * rb), record_bytes,
+      absl::MakeSpan(f.recv_records, R * rb), record_bytes, stream, options_.timeout));
+  stats.dispatch_seconds = SecondsSince(t1);
+
+  // This rank's experts on every record; empty ones carry no local id and cost no expert work.
+  const absl::Time t2 = absl::Now();
+  kernels::MoeRecordUnpackParams un;
+  un.records = f.recv_records;
+  un.rows = R;
+  un.layout = layout;
+  un.scale = fp8_ ? f.recv_scale : nullptr;
+  un.scale_ld = R;
+  un.ids = f.recv_ids;
+  un.weights = f.recv_weights;
+  RETURN_IF_ERROR(kernels::LaunchMoeRecordUnpack(un, stream));
+  DeviceExpertRows rows;
+  rows.rows = R;
+  rows.fp8 = fp8_;
+  rows.x = f.recv_records;
+  rows.x_stride = rb;
+  rows.x_scale = fp8_ ? f.recv_scale : nullptr;
+  rows.x_scale_ld = R;
+  rows.ids = f.recv_ids;
+  rows.weights = f.recv_weights;
+  rows.top_k = K;
+  rows.out = f.sums;
+  RETURN_IF_ERROR(experts(layer, rows));
+  stats.experts_seconds = SecondsSince(t2);
+
+  // Combine: every record's sum goes back; the scatter reads only the tokens' own rows.
+  const absl::Time t3 = absl::Now();
+  RETURN_IF_ERROR(comm_->AllToAllVOnStream<uint16_t>(absl::MakeConstSpan(f.sums, R * d), row_values,
+                                                     absl::MakeSpan(f.back, R * d), row_values,
+                                                     stream, options_.timeout));
+  if (n > 0) {
+    kernels::MoeCombineScatterParams cs;
+    cs.back = f.back;
+    cs.back_rows = R;
+    cs.token_slot = f.token_slot;
+    cs.add = t.shared_out;
+    cs.out = t.out;
+    cs.tokens = n;
+    cs.ranks = W;
+    cs.dim = d;
+    RETURN_IF_ERROR(kernels::LaunchMoeCombineScatter(cs, stream));
+  }
+  stats.combine_seconds = SecondsSince(t3);
   stats_ = std::move(stats);
   return absl::OkStatus();
 }

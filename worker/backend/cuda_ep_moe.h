@@ -28,9 +28,20 @@
 // the model's stream is drained, so the communicator never has NCCL work pending on two streams
 // at once. Every host wait goes through WaitForStreamWithPeers (bounded by the collective
 // timeout, ended early by a failed communicator). Without a stream order (host-staged Gloo) the
-// stream is synchronised before each collective, which completes before it returns. A decode
-// step is still not capturable in a CUDA graph: a fixed-capacity record layout (every rank sends
-// max-rows blocks, the counts travel in-band) or NCCL's device API removes the counts wait too.
+// stream is synchronised before each collective, which completes before it returns.
+//
+// Fixed capacity (CudaEpMoeOptions::fixed_capacity_max_tokens, stream-ordered communicators): at
+// a step's first exchange the ranks agree, in one host all-reduce of three int64 (the largest
+// token count and the step number, which also catches drifted ranks), on a capacity C — the
+// group's largest token count rounded up to a power of two, at least 8. Every layer of that step
+// then sends each peer exactly C records (MoeDispatchPlan/Pack with a capacity: destination p's
+// rows at p·C, the unused records empty, ids −1), so steps 1–2 above need no host wait and no
+// counts: a layer enqueues plan, pack, dispatch, experts, combine and scatter and returns. The
+// price is bytes: C records per peer however many are used (a decode token goes to at most
+// min(top_k, W) ranks; R1's group-limited routing, to at most 4 groups). A step in which some rank
+// has more than fixed_capacity_max_tokens tokens (a prefill) uses the counted exchange.
+// Drain() ends the step. With capacities reused, the buffers stop moving: a decode step then has
+// no host synchronisation at all, the precondition for capturing it in a CUDA graph.
 //
 // Any error (a collective, a peer announcing more rows than allowed, a kernel) aborts the
 // communicator so that peers fail at once, and is returned; the group must be rebuilt.
@@ -42,6 +53,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -65,6 +77,10 @@ struct CudaEpMoeOptions {
   // Told about every successful exchange (no per-expert load: it stays on the device). Nullable;
   // borrowed, must outlive the executor.
   EpExchangeObserver* observer = nullptr;
+  // The fixed-capacity exchange (see above) for steps in which no rank has more tokens than this;
+  // 0: every step counted. Needs a stream-ordered communicator (Create fails otherwise); every
+  // rank of a group must use the same value, and call Drain() at the end of every step.
+  int64_t fixed_capacity_max_tokens = 0;
 };
 
 class CudaEpMoe final : public DeviceExpertExecutor {
@@ -91,6 +107,13 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   absl::Status Init();
   absl::Status Exchange(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
                         void* stream);
+  // At a step's first exchange: the group's capacity for the step (0: counted), into
+  // step_capacity_.
+  absl::Status AgreeStepCapacity(int64_t tokens, const std::string& where);
+  // One layer with `capacity` records per peer each way; no host wait unless the buffers grow.
+  absl::Status FixedExchange(int layer, const DeviceMoeTokens& tokens,
+                             const LocalExpertsFn& experts, void* stream, int64_t capacity,
+                             const std::string& where);
 
   Communicator* comm_;
   const int64_t hidden_;
@@ -105,7 +128,9 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   int32_t* expert_local_ = nullptr;
   int32_t* host_offsets_ = nullptr;  // pinned [W + 1]
   std::unique_ptr<Buffers> buffers_;
-  uint64_t exchanges_ = 0;  // exchanges started (every rank of the group counts the same)
+  uint64_t exchanges_ = 0;      // exchanges started (every rank of the group counts the same)
+  int64_t steps_ = 0;           // steps begun with a capacity agreement (the same on every rank)
+  int64_t step_capacity_ = -1;  // this step's agreed capacity (0: counted); −1: not yet agreed
   EpExchangeStats stats_;
 };
 

@@ -155,11 +155,15 @@ struct GroupCase {
   Transport transport;
   bool int4 = false;
   bool dispatch_bf16 = false;
+  // The fixed-capacity exchange for steps of ≤ 256 tokens per rank (the decode steps here; the
+  // prefill step stays counted).
+  bool fixed = false;
 };
 
 std::string Name(const GroupCase& c) {
   return absl::StrCat(c.transport == Transport::kNccl ? "nccl" : "staged", c.ranks,
-                      c.int4 ? "_int4" : "", c.dispatch_bf16 ? "_bf16dispatch" : "");
+                      c.int4 ? "_int4" : "", c.dispatch_bf16 ? "_bf16dispatch" : "",
+                      c.fixed ? "_fixed" : "");
 }
 
 class CudaEpGroupTest : public ::testing::TestWithParam<GroupCase> {};
@@ -223,6 +227,7 @@ TEST_P(CudaEpGroupTest, GreedyAnswersMatchOneGpu) {
       CudaEpMoeOptions eo;
       eo.timeout = absl::Seconds(60);
       eo.dispatch_bf16 = c.dispatch_bf16;
+      eo.fixed_capacity_max_tokens = c.fixed ? 256 : 0;
       auto ep = CudaEpMoe::Create(comm.get(), P.config, placement, c.int4, eo);
       if (!ep.ok()) {
         status[r] = ep.status();
@@ -244,6 +249,8 @@ TEST_P(CudaEpGroupTest, GreedyAnswersMatchOneGpu) {
   }
   for (auto& t : threads) t.join();
   for (int r = 0; r < W; ++r) ASSERT_TRUE(status[r].ok()) << "rank " << r << ": " << status[r];
+  // The last exchange was a decode (or empty) step: fixed when asked for, counted otherwise.
+  for (int r = 0; r < W; ++r) EXPECT_EQ(stats[r].capacity_rows > 0, c.fixed) << "rank " << r;
 
   int same = 0;
   for (size_t i = 0; i < P.prompts.size(); ++i) same += got[i % W][i] == want[i];
@@ -260,7 +267,9 @@ INSTANTIATE_TEST_SUITE_P(
                       GroupCase{4, Transport::kStaged},
                       GroupCase{2, Transport::kStaged, /*int4=*/true},
                       GroupCase{2, Transport::kStaged, false, /*dispatch_bf16=*/true},
-                      GroupCase{2, Transport::kNccl}, GroupCase{4, Transport::kNccl}),
+                      GroupCase{2, Transport::kNccl}, GroupCase{4, Transport::kNccl},
+                      GroupCase{1, Transport::kNccl, false, false, /*fixed=*/true},
+                      GroupCase{2, Transport::kNccl, false, false, /*fixed=*/true}),
     [](const ::testing::TestParamInfo<GroupCase>& info) { return Name(info.param); });
 
 // One rank as the worker runs it: an Engine in lockstep over the production model options

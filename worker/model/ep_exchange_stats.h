@@ -20,6 +20,10 @@ struct EpExchangeStats {
   int64_t local_rows = 0;               // rows that stayed on this rank
   std::vector<int64_t> rows_to_rank;    // [group size] rows sent to each rank (self included)
   std::vector<int64_t> rows_from_rank;  // [group size] rows received from each rank
+  // A fixed-capacity exchange (CudaEpMoeOptions::fixed_capacity_max_tokens): the records sent to
+  // and received from each peer, used or empty. The row counts then stay on the device: the row
+  // fields above are 0 and the per-rank vectors empty.
+  int64_t capacity_rows = 0;
   // Routed (token, expert) assignments on this rank's experts in this exchange: the largest on
   // one expert and the mean over the experts this rank holds. Only when has_expert_load (the
   // CUDA executor does not bring the per-expert counts to the host).

@@ -58,6 +58,9 @@ ABSL_FLAG(double, kv_fraction, 0.75,
           "H200");
 ABSL_FLAG(std::string, mla_decode, "measured",
           "MLA decode kernel: measured (per step from the measured table), ours, flashinfer");
+ABSL_FLAG(int64_t, fixed_capacity_max_tokens, 256,
+          "CudaEpMoeOptions::fixed_capacity_max_tokens: steps of at most this many tokens send "
+          "every peer a fixed number of records (no host wait per layer); 0: every step counted");
 ABSL_FLAG(bool, profile, true,
           "after the timed steps, as many again with CUDA events at every phase boundary: the "
           "step-time breakdown by phase with each phase's roofline floor");
@@ -89,10 +92,14 @@ class PhaseTotals : public EpExchangeObserver {
     dispatch += s.dispatch_seconds;
     experts += s.experts_seconds;
     combine += s.combine_seconds;
-    rows_received += s.rows_received + s.local_rows;
+    // Received rows; with a fixed capacity, every record, used or empty.
+    rows_received += s.capacity_rows > 0 ? s.capacity_rows * static_cast<int64_t>(ranks)
+                                         : s.rows_received + s.local_rows;
     ++exchanges;
   }
-  void Reset() { *this = PhaseTotals(); }
+  void Reset() { *this = PhaseTotals(ranks); }
+  explicit PhaseTotals(int group_size = 1) : ranks(group_size) {}
+  int ranks;
   double counts = 0, dispatch = 0, experts = 0, combine = 0;
   int64_t rows_received = 0, exchanges = 0;
 };
@@ -226,6 +233,8 @@ int Main(int argc, char** argv) {
   r.comm = std::make_unique<MirrorPeersCommunicator>(W);
   CudaEpMoeOptions eo;
   eo.observer = &r.phases;
+  eo.fixed_capacity_max_tokens = absl::GetFlag(FLAGS_fixed_capacity_max_tokens);
+  r.phases = PhaseTotals(W);
   r.ep = Must(CudaEpMoe::Create(r.comm.get(), c, placement, int4, eo), "CudaEpMoe");
   // KV blocks: every batch's sequences at context + steps, or what fits in --kv_fraction of what
   // is left (the rest: the forward's scratch).
@@ -276,7 +285,7 @@ int Main(int argc, char** argv) {
       s.length = context;  // the cached prefix (its rows are whatever the cache holds)
     }
     std::vector<double> times;
-    PhaseTotals sum;
+    PhaseTotals sum(W);
     for (int it = 0; it < 3 + steps; ++it) {
       std::vector<ForwardItem> items;
       for (KvSequence& s : seqs) items.push_back({&s, {17 + it}, s.length, false, &greedy});
@@ -316,11 +325,13 @@ int Main(int argc, char** argv) {
                    "\"batch\":%d,\"context\":%d,\"step_ms_p50\":%.3f,\"step_ms_min\":%.3f,"
                    "\"tok_s_gpu\":%.1f,\"moe_counts_ms\":%.3f,\"moe_dispatch_ms\":%.3f,"
                    "\"moe_experts_ms\":%.3f,\"moe_combine_ms\":%.3f,\"exchange_us\":%.1f,"
-                   "\"projected_tok_s_gpu\":%.1f,\"mla_decode\":\"%s\"%s}\n",
+                   "\"projected_tok_s_gpu\":%.1f,\"mla_decode\":\"%s\","
+                   "\"fixed_capacity_max_tokens\":%lld%s}\n",
                    prop.name, W, int4 ? "true" : "false", static_cast<int>(c.num_hidden_layers), B,
                    context, step * 1e3, times.front() * 1e3, B / step, sum.counts / n * 1e3,
                    sum.dispatch / n * 1e3, sum.experts / n * 1e3, sum.combine / n * 1e3,
                    absl::GetFlag(FLAGS_exchange_us), B / projected_step, mla_ran,
+                   static_cast<long long>(absl::GetFlag(FLAGS_fixed_capacity_max_tokens)),
                    breakdown_json.c_str());
     }
   }

@@ -5,6 +5,8 @@
 # writes the table to stdout and the JSON lines to $OUT/r1_rank-<gpu>-w<W>.jsonl.
 #   RANKS=8 BATCHES=1,8,32,64,128 CONTEXT=2048 STEPS=10 LAYERS=0 EXCHANGE_US=0 INT4=0
 #   KV_FRACTION=0.75 (0.85 for 256 sequences of 2K tokens at W = 8 on an H200)
+#   TAG= (suffix of the JSON file name)
+#   FIXED_CAPACITY=256 (steps of ≤ this many tokens per rank: fixed-capacity exchange; 0: off)
 set -uo pipefail
 dev=$1
 out=${OUT:-/tmp}
@@ -17,5 +19,5 @@ int4=$([ "${INT4:-0}" = 1 ] && echo --int4 || echo --noint4)
 "$dev/bin/r1_rank_bench" --config=tests/fixtures/deepseek-r1-config.json --ranks="$ranks" \
   "$int4" --layers="${LAYERS:-0}" --batches="${BATCHES:-1,8,32,64,128}" \
   --context="${CONTEXT:-2048}" --steps="${STEPS:-10}" --exchange_us="${EXCHANGE_US:-0}" \
-  --kv_fraction="${KV_FRACTION:-0.75}" \
-  --json="$out/r1_rank-$gpu-w$ranks.jsonl"
+  --kv_fraction="${KV_FRACTION:-0.75}" --fixed_capacity_max_tokens="${FIXED_CAPACITY:-256}" \
+  --json="$out/r1_rank-$gpu-w$ranks${TAG:+-$TAG}.jsonl"
