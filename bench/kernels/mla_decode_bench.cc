@@ -7,7 +7,10 @@
 // ours and FlashInfer's Hopper MLA (when built: R1_HAVE_FLASHINFER) on the same inputs in this
 // process, batch 1/64/128/256 × context 1K/4K/16K, both writing bf16, with the ratio, the
 // difference between their outputs, FlashInfer's host plan time, and the rows to paste into
-// kernels/mla_decode/mla_decode_backend.cc.
+// kernels/mla_decode/mla_decode_backend.cc. Beside each shape's BF16 rows, an `ours-fp8` row: our
+// kernel on the FP8 cache (mla_decode.h's 656-byte rows, quantised from the same BF16 cache by
+// LaunchKvWriteFp8), TB/s over the FP8 bytes it reads, and the rel-L2 / max-abs of its output
+// against ours on the BF16 cache (FlashInfer has no FP8-cache path here).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,6 +25,8 @@
 #include "bench/kernels/bench_util.h"
 #include "kernels/internal/device_buffer.h"
 #include "kernels/internal/test_data.h"
+#include "kernels/kv_write/kv_write.h"
+#include "kernels/kv_write/kv_write_cuda.h"
 #include "kernels/mla_decode/mla_decode.h"
 #include "kernels/mla_decode/mla_decode_cuda.h"
 #ifdef R1_HAVE_FLASHINFER
@@ -148,6 +153,8 @@ struct SideBySide {
   int64_t batch = 0, len = 0;
   double ours_us = 0, fi_us = 0;              // stream-launched; fi_us 0: not run
   double ours_graph_us = 0, fi_graph_us = 0;  // graph-replayed; -1: capture failed
+  double fp8_us = 0, fp8_graph_us = 0;        // ours on the FP8 cache
+  double fp8_rel_l2 = 0;                      // FP8-cache output against the BF16-cache one
 };
 
 #ifdef R1_HAVE_FLASHINFER
@@ -170,9 +177,9 @@ SideBySide Compare(int64_t batch, int64_t len, FlashInfer* fi) {
   bench::Check(kernels::LaunchMlaDecode(p, nullptr), "mla decode");
   r.ours_us = bench::TimeUs([&] { (void)kernels::LaunchMlaDecode(p, nullptr); });
   r.ours_graph_us = TimeGraphUs([&](cudaStream_t s) { (void)kernels::LaunchMlaDecode(p, s); });
-  const double bytes = static_cast<double>(batch) * len * kernels::kMlaCacheDim * 2;
+  const double bf16_bytes = static_cast<double>(batch) * len * kernels::kMlaCacheDim * 2;
   const double flops = 2.0 * batch * len * heads * (kernels::kMlaCacheDim + kernels::kMlaLatentDim);
-  auto line = [&](const char* who, double us, const std::string& extra) {
+  auto line = [&](const char* who, double us, const std::string& extra, double bytes) {
     std::printf(
         "batch=%4ld ctx=%6ld %-10s %9.1f us  %5.2f TB/s (%.2f of HBM)  %6.1f TFLOP/s (%.2f "
         "of BF16)%s\n",
@@ -182,7 +189,40 @@ SideBySide Compare(int64_t batch, int64_t len, FlashInfer* fi) {
   };
   char graph[48];
   std::snprintf(graph, sizeof(graph), "  graph %.1f us", r.ours_graph_us);
-  line("ours", r.ours_us, graph + (" splits=" + std::to_string(cfg.splits)));
+  line("ours", r.ours_us, graph + (" splits=" + std::to_string(cfg.splits)), bf16_bytes);
+
+  // Ours on the FP8 cache: every row of the BF16 cache quantised into the same slot.
+  {
+    const int64_t rows = in.pages * 64;
+    std::vector<int32_t> slots(rows);
+    std::iota(slots.begin(), slots.end(), 0);
+    DeviceBuffer<int32_t> dslots(slots);
+    DeviceBuffer<uint8_t> fp8_cache(rows * kernels::kMlaFp8RowBytes);
+    const kernels::KvWriteFp8Params w{
+        in.cache->get(), kernels::kMlaCacheDim, dslots.get(), fp8_cache.get(), in.pages, rows};
+    bench::Check(kernels::LaunchKvWriteFp8(w, nullptr), "kv write fp8");
+    DeviceBuffer<uint16_t> out_fp8(out_n);
+    kernels::MlaDecodeParams p8 = p;
+    p8.kv_dtype = kernels::MlaKvDtype::kFp8;
+    p8.kv_cache = nullptr;
+    p8.kv_cache_fp8 = fp8_cache.get();
+    p8.out_bf16 = out_fp8.get();
+    bench::Check(kernels::LaunchMlaDecode(p8, nullptr), "mla decode fp8");
+    r.fp8_us = bench::TimeUs([&] { (void)kernels::LaunchMlaDecode(p8, nullptr); });
+    r.fp8_graph_us = TimeGraphUs([&](cudaStream_t s) { (void)kernels::LaunchMlaDecode(p8, s); });
+    const auto a = kernels::testing::Bf16ToFloatVec(out_ours.Download());
+    const auto b = kernels::testing::Bf16ToFloatVec(out_fp8.Download());
+    const auto e = kernels::testing::Compare(b, a);
+    r.fp8_rel_l2 = e.rel_l2;
+    char extra[200];
+    std::snprintf(extra, sizeof(extra),
+                  "  graph %.1f us  bf16/fp8=%.2f  vs bf16 cache: rel_l2=%.2e max_abs=%.2e "
+                  "(max|ref| %.2f)%s",
+                  r.fp8_graph_us, r.ours_us / r.fp8_us, e.rel_l2, e.max_abs, e.max_ref,
+                  e.non_finite ? " NON-FINITE" : "");
+    line("ours-fp8", r.fp8_us, extra,
+         static_cast<double>(batch) * len * static_cast<double>(kernels::kMlaFp8RowBytes));
+  }
 #ifdef R1_HAVE_FLASHINFER
   if (fi != nullptr) {
     // Planning is host work once per decode step (lengths change every step): timed apart, with
@@ -212,7 +252,7 @@ SideBySide Compare(int64_t batch, int64_t len, FlashInfer* fi) {
                   "rel_l2=%.1e%s",
                   r.fi_graph_us, plan_us, r.ours_us / r.fi_us, graph_ratio, e.rel_l2,
                   e.non_finite ? " NON-FINITE" : "");
-    line("flashinfer", r.fi_us, extra);
+    line("flashinfer", r.fi_us, extra, bf16_bytes);
   }
 #else
   (void)fi;
@@ -254,6 +294,13 @@ int main() {
   std::vector<r1::SideBySide> rows;
   for (int64_t b : {1, 64, 128, 256}) {
     for (int64_t l : {1024, 4096, 16384}) rows.push_back(r1::Compare(b, l, fi.get()));
+  }
+  std::printf("\n# ours, BF16 vs FP8 cache (graph-replayed µs; rel_l2 of the FP8-cache output)\n");
+  for (const auto& r : rows) {
+    std::printf("batch=%4ld ctx=%6ld  bf16 %9.1f  fp8 %9.1f  bf16/fp8=%.2f  rel_l2=%.2e\n",
+                static_cast<long>(r.batch), static_cast<long>(r.len), r.ours_graph_us,
+                r.fp8_graph_us, r.fp8_graph_us > 0 ? r.ours_graph_us / r.fp8_graph_us : 0.0,
+                r.fp8_rel_l2);
   }
   if (fi != nullptr) {
     // Graph-replayed times where both captured (decode steps run as graphs), else per launch.

@@ -12,7 +12,11 @@ namespace r1::kernels {
 
 absl::Status LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
 
-// Same requirements; slots outside [0, num_pages·64) leave their row untouched.
+// FP8 cache rows (KvWriteFp8Params): rows and cache 16-byte aligned, rows_stride % 8 == 0; one
+// warp per token. Bit-exact with KvWriteFp8Reference; slots outside [0, num_pages·64) skipped.
+absl::Status LaunchKvWriteFp8(const KvWriteFp8Params& p, cudaStream_t stream);
+
+// Same requirements as LaunchKvWrite; slots outside [0, num_pages·64) leave their row untouched.
 absl::Status LaunchKvGather(const KvGatherParams& p, cudaStream_t stream);
 
 }  // namespace r1::kernels

@@ -32,6 +32,33 @@ absl::Status KvWriteReference(const KvWriteParams& p) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateKvWriteFp8(const KvWriteFp8Params& p) {
+  if (p.tokens < 0 || p.num_pages <= 0 || p.rows_stride < kMlaCacheDim) {
+    return absl::InvalidArgumentError("kv_write_fp8: bad shape");
+  }
+  if (p.cache == nullptr) return absl::InvalidArgumentError("kv_write_fp8: null cache");
+  if (p.tokens > 0 && (p.rows == nullptr || p.slots == nullptr)) {
+    return absl::InvalidArgumentError("kv_write_fp8: null rows or slots");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvWriteFp8Reference(const KvWriteFp8Params& p) {
+  if (auto st = ValidateKvWriteFp8(p); !st.ok()) return st;
+  const int64_t num_slots = p.num_pages * kKvWritePageTokens;
+  for (int64_t i = 0; i < p.tokens; ++i) {
+    if (p.slots[i] >= num_slots) {
+      return absl::InvalidArgumentError("kv_write_fp8: slot out of range");
+    }
+  }
+  for (int64_t i = 0; i < p.tokens; ++i) {
+    const int64_t slot = p.slots[i];
+    if (slot < 0) continue;  // padding token
+    QuantizeMlaFp8Row(p.rows + i * p.rows_stride, p.cache + slot * kMlaFp8RowBytes);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateKvGather(const KvGatherParams& p) {
   if (p.tokens < 0 || p.num_pages <= 0 || p.row_dim <= 0 || p.rows_stride < p.row_dim) {
     return absl::InvalidArgumentError("kv_gather: bad shape");

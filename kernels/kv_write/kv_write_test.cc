@@ -1,10 +1,18 @@
 // CPU reference test (runs everywhere): rows land at their slots' page rows, negative slots are
-// skipped, other rows stay untouched, out-of-range slots and bad shapes are rejected.
+// skipped, other rows stay untouched, out-of-range slots and bad shapes are rejected; the same for
+// the FP8 write, whose rows are checked byte by byte against the layout in mla_decode.h.
 #include "kernels/kv_write/kv_write.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "common/numeric.h"
+#include "kernels/internal/test_data.h"
 
 namespace r1::kernels {
 namespace {
@@ -74,6 +82,60 @@ TEST(KvGatherReferenceTest, GatherIsTheInverseOfWrite) {
   EXPECT_EQ(KvGatherReference(p).code(), absl::StatusCode::kInvalidArgument);
   p.rows_stride = row_dim - 1;
   EXPECT_FALSE(ValidateKvGather(p).ok());
+}
+
+TEST(KvWriteFp8ReferenceTest, QuantisesRowsIntoSlots) {
+  std::mt19937 rng(4);
+  const int64_t pages = 2, stride = 584, tokens = 4;
+  auto rows = testing::RandomBf16(tokens * stride, rng);
+  for (int i = 0; i < 128; ++i) rows[3 * stride + 256 + i] = 0;  // token 3, group 2: all zero
+  const std::vector<int32_t> slots = {64 + 5, -1, 63, 0};
+  std::vector<uint8_t> cache(pages * kKvWritePageTokens * kMlaFp8RowBytes, 0x5a);
+  const KvWriteFp8Params p{rows.data(), stride, slots.data(), cache.data(), pages, tokens};
+  ASSERT_TRUE(KvWriteFp8Reference(p).ok());
+  std::vector<uint8_t> want(cache.size(), 0x5a);
+  for (int64_t t : {0, 2, 3}) {
+    const uint16_t* row = rows.data() + t * stride;
+    uint8_t* dst = want.data() + slots[t] * kMlaFp8RowBytes;
+    for (int g = 0; g < 4; ++g) {
+      float amax = 0;
+      for (int i = 0; i < 128; ++i) amax = std::max(amax, std::fabs(Bf16ToFloat(row[g * 128 + i])));
+      const float s = std::max(amax, 1e-4f) / 448.0f;
+      for (int i = 0; i < 128; ++i)
+        dst[g * 128 + i] = FloatToFp8E4m3(Bf16ToFloat(row[g * 128 + i]) / s);
+      std::memcpy(dst + 512 + 4 * g, &s, 4);
+    }
+    std::memcpy(dst + 528, row + 512, 128);
+  }
+  EXPECT_EQ(cache, want);
+  // The all-zero group: zero codes, the floor's scale.
+  float s3;
+  std::memcpy(&s3, cache.data() + 512 + 8, 4);
+  EXPECT_EQ(s3, 1e-4f / 448.0f);
+  EXPECT_EQ(cache[256], 0);
+}
+
+TEST(KvWriteFp8ReferenceTest, Validation) {
+  std::vector<uint16_t> rows(kMlaCacheDim, 0);
+  std::vector<uint8_t> cache(64 * kMlaFp8RowBytes, 0);
+  std::vector<int32_t> slots = {64};  // one page: out of range, nothing written
+  KvWriteFp8Params p{rows.data(), kMlaCacheDim, slots.data(), cache.data(), 1, 1};
+  EXPECT_TRUE(ValidateKvWriteFp8(p).ok());
+  EXPECT_EQ(KvWriteFp8Reference(p).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cache, std::vector<uint8_t>(64 * kMlaFp8RowBytes, 0));
+  auto bad = [&](auto mutate) {
+    KvWriteFp8Params q = p;
+    mutate(q);
+    return !ValidateKvWriteFp8(q).ok() && !KvWriteFp8Reference(q).ok();
+  };
+  EXPECT_TRUE(bad([](KvWriteFp8Params& q) { q.cache = nullptr; }));
+  EXPECT_TRUE(bad([](KvWriteFp8Params& q) { q.rows = nullptr; }));
+  EXPECT_TRUE(bad([](KvWriteFp8Params& q) { q.slots = nullptr; }));
+  EXPECT_TRUE(bad([](KvWriteFp8Params& q) { q.rows_stride = kMlaCacheDim - 1; }));
+  EXPECT_TRUE(bad([](KvWriteFp8Params& q) { q.num_pages = 0; }));
+  EXPECT_TRUE(bad([](KvWriteFp8Params& q) { q.tokens = -1; }));
+  const KvWriteFp8Params empty{nullptr, kMlaCacheDim, nullptr, cache.data(), 1, 0};
+  EXPECT_TRUE(KvWriteFp8Reference(empty).ok());
 }
 
 }  // namespace

@@ -18,6 +18,13 @@
 // The epilogue divides by the row sums (or, with splits, writes normalised partials and their
 // log-sum-exp for MlaCombineKernel).
 //
+// FP8 cache (kFp8 instantiation): the second KV tile's space holds instead one staged FP8 page
+// (64 rows × 656 bytes, linear, cp.async); at the top of each page iteration all 256 threads
+// dequantise it into the (single) bf16 tile — c_kv = bf16(e4m3 · scale), k_rope copied — in the
+// same swizzled layout, then issue the next page's copy into the staging area, so the load of page
+// n+1 overlaps the compute of page n as in the BF16 path; steps 1–3 are unchanged. The dequantised
+// values are bit-identical to DequantizeMlaFp8Row's (e4m3→f16 is exact, one f32 multiply, RNE).
+//
 // Measured on H200 (bench/results/kernels-2026-11-22.md), batch 64 × 4096 tokens × 128 heads:
 // ~180 µs = 1.7 TB/s of cache, ~400 TFLOP/s. At 128 heads the op does 242 FLOP per cache byte, so
 // it is bound by the tensor cores, not HBM; Nsight Compute shows the tensor pipe 41% busy and 0.56
@@ -25,6 +32,8 @@
 // (each waits on its wgmma and on the CTA barriers), so the tensor cores idle during the softmax
 // and the score exchange. Closing the gap means overlapping them (FlashMLA / FlashAttention-3
 // style: issue the next page's QK before this page's softmax, or ping-pong two head groups).
+#include <cuda_fp16.h>
+
 #include <cmath>
 #include <cstdint>
 
@@ -49,13 +58,20 @@ constexpr int kSmemMax = kSmemP + kAtomBytes;  // [2][64] f32
 constexpr int kSmemSum = kSmemMax + 2 * 64 * 4;
 constexpr int kSmemUsed = kSmemSum + 2 * 64 * 4;
 constexpr int kSmemBytes = kSmemUsed + 1024;  // slack to align the base to 1024
+// FP8 cache: one staged page in the second KV tile's space (unused by the FP8 path).
+constexpr int kSmemFp8Stage = kSmemKv + kTileBytes;
+constexpr int kFp8PageChunks = static_cast<int>(kMlaPageTokens * kMlaFp8RowBytes / 16);  // 2624
+constexpr int kFp8RowChunks = static_cast<int>(kMlaFp8RowBytes / 16);                    // 41
+static_assert(kMlaFp8RowBytes % 16 == 0 && kMlaFp8RopeOffset % 16 == 0, "16-byte chunks");
+static_assert(kMlaPageTokens * kMlaFp8RowBytes <= kTileBytes, "staged FP8 page fits a tile");
 constexpr float kLog2e = 1.4426950408889634f;
 
 struct Args {
   const uint16_t* q_latent;
   const uint16_t* q_rope;
   int64_t q_batch_stride, q_head_stride;
-  const uint16_t* cache;
+  const uint16_t* cache;     // bf16 cache (kFp8 = false)
+  const uint8_t* cache_fp8;  // FP8 cache (kFp8 = true)
   int64_t num_pages;
   const int32_t* block_table;
   int64_t bt_stride;
@@ -107,6 +123,41 @@ __device__ __forceinline__ void StoreOut(const Args& a, int64_t idx, float v0, f
   }
 }
 
+// Eight e4m3 codes (little-endian in `q`) times `s`, rounded to bf16: one 16-byte chunk.
+__device__ __forceinline__ uint4 DequantE4m3x8(uint2 q, float s) {
+  uint32_t w[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const uint32_t word = j < 2 ? q.x : q.y;
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
+        static_cast<__nv_fp8x2_storage_t>(word >> (16 * (j % 2))), __NV_E4M3);
+    const float2 f = __half22float2(__half2(h));
+    w[j] = internal::PackBf16x2(f.x * s, f.y * s);
+  }
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+// Dequantises the staged FP8 page into the swizzled bf16 tile. Thread (cr, cc) writes the chunks
+// the BF16 path's copy would: rows cr and cr + 32, chunk cc of each of the 9 atoms.
+__device__ __forceinline__ void DequantFp8Page(const uint8_t* stage, uint8_t* tile, int cr, int cc,
+                                               int sw_off) {
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const uint8_t* src = stage + (cr + 32 * j) * kMlaFp8RowBytes;
+    const float4 sc = *reinterpret_cast<const float4*>(src + kMlaFp8ScaleOffset);
+    const float scale[4] = {sc.x, sc.y, sc.z, sc.w};
+#pragma unroll
+    for (int atom = 0; atom < 8; ++atom) {
+      const uint2 q = *reinterpret_cast<const uint2*>(src + atom * 64 + cc * 8);
+      *reinterpret_cast<uint4*>(tile + atom * kAtomBytes + j * 4096 + sw_off) =
+          DequantE4m3x8(q, scale[atom / 2]);
+    }
+    *reinterpret_cast<uint4*>(tile + 8 * kAtomBytes + j * 4096 + sw_off) =
+        *reinterpret_cast<const uint4*>(src + kMlaFp8RopeOffset + cc * 16);
+  }
+}
+
+template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1) MlaDecodeKernel(const Args a) {
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
@@ -179,7 +230,23 @@ __global__ void __launch_bounds__(kThreads, 1) MlaDecodeKernel(const Args a) {
       }
     }
   };
-  load_kv(blk0, 0);
+  // FP8: page blk's 656-byte rows, linear, into the staging area; rows past the sequence zeroed.
+  auto load_fp8 = [&](int blk) {
+    int page = a.block_table[static_cast<int64_t>(b) * a.bt_stride + blk];
+    page = min(max(page, 0), static_cast<int>(a.num_pages - 1));
+    const int valid = len - blk * kMlaPageTokens;
+    const uint8_t* src =
+        a.cache_fp8 + static_cast<int64_t>(page) * kMlaPageTokens * kMlaFp8RowBytes;
+    for (int i = tid; i < kFp8PageChunks; i += kThreads) {
+      const bool v = i / kFp8RowChunks < valid;
+      CpAsync16(smem + kSmemFp8Stage + i * 16, v ? src + i * 16 : a.cache_fp8, v);
+    }
+  };
+  if constexpr (kFp8) {
+    load_fp8(blk0);
+  } else {
+    load_kv(blk0, 0);
+  }
   internal::CpAsyncCommit();
 
   const uint64_t desc_q = internal::MakeSw128Desc(smem + kSmemQ, 16, 1024);
@@ -196,12 +263,19 @@ __global__ void __launch_bounds__(kThreads, 1) MlaDecodeKernel(const Args a) {
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   for (int blk = blk0; blk < blk1; ++blk) {
-    const int buf = (blk - blk0) & 1;
+    const int buf = kFp8 ? 0 : (blk - blk0) & 1;
     internal::CpAsyncWait<0>();         // page blk (issued one iteration ago) has landed
     internal::FenceProxyAsyncShared();  // copied bytes are read by wgmma (async proxy)
     // Also: both warpgroups have finished the previous page's PV, so its buffer and P are free.
     __syncthreads();
-    if (blk + 1 < blk1) load_kv(blk + 1, buf ^ 1);
+    if constexpr (kFp8) {
+      DequantFp8Page(smem + kSmemFp8Stage, smem + kSmemKv, cr, cc, sw_off);
+      internal::FenceProxyAsyncShared();  // the tile's generic-proxy stores are read by wgmma
+      __syncthreads();                    // tile complete, staging area free
+      if (blk + 1 < blk1) load_fp8(blk + 1);
+    } else {
+      if (blk + 1 < blk1) load_kv(blk + 1, buf ^ 1);
+    }
     internal::CpAsyncCommit();
 
     // 1. Partial scores over this warpgroup's half of the 576 dims, all 64 tokens.
@@ -397,8 +471,11 @@ absl::Status LaunchMlaDecode(const MlaDecodeParams& p, cudaStream_t stream) {
   if (p.batch == 0) return absl::OkStatus();
   if (p.heads % kHeadsPerCta != 0) return absl::InvalidArgumentError("mla_decode: heads % 64 != 0");
   auto a16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
-  if (!a16(p.q_latent) || !a16(p.q_rope) || !a16(p.kv_cache) || p.q_head_stride % 8 != 0 ||
-      p.q_batch_stride % 8 != 0 || (p.out && !a16(p.out)) || (p.out_bf16 && !a16(p.out_bf16))) {
+  const bool fp8 = p.kv_dtype == MlaKvDtype::kFp8;
+  if (!a16(p.q_latent) || !a16(p.q_rope) ||
+      !a16(fp8 ? static_cast<const void*>(p.kv_cache_fp8) : static_cast<const void*>(p.kv_cache)) ||
+      p.q_head_stride % 8 != 0 || p.q_batch_stride % 8 != 0 || (p.out && !a16(p.out)) ||
+      (p.out_bf16 && !a16(p.out_bf16))) {
     return absl::InvalidArgumentError(
         "mla_decode: pointers must be 16-byte aligned, strides % 8 == 0");
   }
@@ -408,7 +485,9 @@ absl::Status LaunchMlaDecode(const MlaDecodeParams& p, cudaStream_t stream) {
     cfg.splits = 1;  // correct, just slower
   }
   static const bool attr_ok =
-      cudaFuncSetAttribute(MlaDecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      cudaFuncSetAttribute(MlaDecodeKernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           kSmemBytes) == cudaSuccess &&
+      cudaFuncSetAttribute(MlaDecodeKernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            kSmemBytes) == cudaSuccess;
   if (!attr_ok) return absl::InternalError("mla_decode: cannot reserve shared memory");
   Args a;
@@ -417,6 +496,7 @@ absl::Status LaunchMlaDecode(const MlaDecodeParams& p, cudaStream_t stream) {
   a.q_batch_stride = p.q_batch_stride;
   a.q_head_stride = p.q_head_stride;
   a.cache = p.kv_cache;
+  a.cache_fp8 = p.kv_cache_fp8;
   a.num_pages = p.num_pages;
   a.block_table = p.block_table;
   a.bt_stride = p.block_table_stride;
@@ -431,7 +511,11 @@ absl::Status LaunchMlaDecode(const MlaDecodeParams& p, cudaStream_t stream) {
   a.scale_log2 = p.softmax_scale * kLog2e;
   const dim3 grid(static_cast<unsigned>(p.heads / kHeadsPerCta), static_cast<unsigned>(cfg.splits),
                   static_cast<unsigned>(p.batch));
-  MlaDecodeKernel<<<grid, kThreads, kSmemBytes, stream>>>(a);
+  if (fp8) {
+    MlaDecodeKernel<true><<<grid, kThreads, kSmemBytes, stream>>>(a);
+  } else {
+    MlaDecodeKernel<false><<<grid, kThreads, kSmemBytes, stream>>>(a);
+  }
   if (auto st = internal::LaunchStatus("mla_decode launch"); !st.ok()) return st;
   if (cfg.splits > 1) {
     MlaCombineKernel<<<dim3(static_cast<unsigned>(p.heads), static_cast<unsigned>(p.batch)), 128, 0,

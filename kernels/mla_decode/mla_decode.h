@@ -15,8 +15,14 @@
 // CTAs (flash-decoding) when batch × heads/64 alone cannot fill the GPU, with a log-sum-exp
 // combine. Requires num_heads % 64 == 0 and the R1 dims (512 + 64, page 64).
 //
-// FlashInfer's Hopper MLA runs on the same params where it is built (mla_decode_flashinfer.h);
-// ChooseMlaDecodeBackend picks between the two per shape.
+// FP8 cache (kv_dtype = kFp8): the same pages hold 656-byte rows instead of 576 bf16 values, the
+// layout of DeepSeek's FlashMLA FP8 MLA cache (see kMlaFp8RowBytes below), half the bytes a token
+// moves. Every row is read as DequantizeMlaFp8Row defines it: c_kv = bf16(e4m3 · scale) per
+// value, k_rope as stored; then the math above. kv_write.h's KvWriteFp8 writes such rows. The
+// CUDA kernel dequantises each page in shared memory and runs the same bf16 wgmma path.
+//
+// FlashInfer's Hopper MLA runs on the same params where it is built (mla_decode_flashinfer.h),
+// BF16 cache only; ChooseMlaDecodeBackend picks between the two per shape.
 #ifndef R1_KERNELS_MLA_DECODE_MLA_DECODE_H_
 #define R1_KERNELS_MLA_DECODE_MLA_DECODE_H_
 
@@ -33,6 +39,31 @@ inline constexpr int64_t kMlaRopeDim = 64;     // qk_rope_head_dim
 inline constexpr int64_t kMlaCacheDim = kMlaLatentDim + kMlaRopeDim;
 inline constexpr int64_t kMlaPageTokens = 64;  // tokens per KV-cache page
 
+// FP8 latent cache row: the layout of DeepSeek's FlashMLA FP8 MLA KV cache (656 bytes per token
+// instead of 1152):
+//   bytes [0, 512)    c_kv as e4m3fn, 4 groups of 128 values
+//   bytes [512, 528)  the 4 groups' dequantisation scales, f32 (value ≈ e4m3 · scale)
+//   bytes [528, 656)  k_rope, the 64 bf16 values as given (not quantised)
+// Here scale = max(amax of the group's bf16 values, 1e-4 = kFp8AmaxFloor) / 448, exact (not
+// rounded to a power of two), and e4m3 = RNE(v / scale) saturating, as fp8_quant does; the floor
+// turns an all-zero group into zero codes instead of NaN. Pages are [64][656] bytes, so page ids
+// and block tables are those of the BF16 cache.
+inline constexpr int64_t kMlaFp8Group = 128;
+inline constexpr int64_t kMlaFp8Groups = kMlaLatentDim / kMlaFp8Group;                // 4
+inline constexpr int64_t kMlaFp8ScaleOffset = kMlaLatentDim;                          // bytes
+inline constexpr int64_t kMlaFp8RopeOffset = kMlaFp8ScaleOffset + 4 * kMlaFp8Groups;  // 528
+inline constexpr int64_t kMlaFp8RowBytes = kMlaFp8RopeOffset + 2 * kMlaRopeDim;       // 656
+
+// Quantises one row of 576 bf16 values [c_kv ; k_rope] into the 656-byte FP8 layout (pure).
+void QuantizeMlaFp8Row(const uint16_t* row, uint8_t* out);
+// Decodes one 656-byte FP8 row into 576 floats: c_kv[i] = RoundToBf16(e4m3[i] · scale[i / 128])
+// (the bf16 values the CUDA kernel feeds its tensor cores), k_rope = the stored bf16 (pure).
+void DequantizeMlaFp8Row(const uint8_t* row, float* out);
+
+// Element type of the latent cache that MlaDecodeParams points to.
+enum class MlaKvDtype { kBf16, kFp8 };
+const char* MlaKvDtypeName(MlaKvDtype d);
+
 struct MlaDecodeParams {
   // bf16; the 512 values of (b, h) start at q_latent + b·q_batch_stride + h·q_head_stride. Not
   // null.
@@ -40,9 +71,14 @@ struct MlaDecodeParams {
   // bf16; the 64 roped values of (b, h) start at q_rope + b·q_batch_stride + h·q_head_stride
   // (so a concatenated [B][H][576] query is q_rope = q_latent + 512). Not null.
   const uint16_t* q_rope = nullptr;
-  int64_t q_batch_stride = 0;            // elements
-  int64_t q_head_stride = 0;             // elements
-  const uint16_t* kv_cache = nullptr;    // [num_pages][64][576] bf16; not null
+  int64_t q_batch_stride = 0;               // elements
+  int64_t q_head_stride = 0;                // elements
+  MlaKvDtype kv_dtype = MlaKvDtype::kBf16;  // which of the two cache pointers is set
+  // [num_pages][64][576] bf16: not null with kv_dtype kBf16, null with kFp8.
+  const uint16_t* kv_cache = nullptr;
+  // [num_pages][64][kMlaFp8RowBytes] bytes (FP8 layout above): not null with kv_dtype kFp8, null
+  // with kBf16.
+  const uint8_t* kv_cache_fp8 = nullptr;
   int64_t num_pages = 0;                 // > 0
   const int32_t* block_table = nullptr;  // [batch][block_table_stride] page ids; not null
   int64_t block_table_stride = 0;        // > 0 (max pages per sequence)
@@ -92,13 +128,15 @@ struct MlaDecodeTiming {
 absl::Span<const MlaDecodeTiming> MlaDecodeTimings();
 
 // Backend choice (pure). First what can run at all: ours needs heads % 64 == 0; FlashInfer needs
-// `flashinfer_available` (built, and an object created on this device) and bf16 output. When both
+// `flashinfer_available` (built, and an object created on this device), bf16 output and the BF16
+// cache (kv_dtype kFp8 is ours only: the timings were measured on the BF16 cache). When both
 // can, the row of `timings` with the same head count nearest to (batch, max_seq_len) in log scale
 // decides: FlashInfer only when it measured faster than ours by more than
 // kMlaDecodeFlashInferMargin; ours when that row (or any row for these heads) is unmeasured.
 inline constexpr double kMlaDecodeFlashInferMargin = 0.05;
 MlaDecodeBackend ChooseMlaDecodeBackend(
     int64_t batch, int64_t heads, int64_t max_seq_len, bool flashinfer_available, bool bf16_out,
+    MlaKvDtype kv_dtype = MlaKvDtype::kBf16,
     absl::Span<const MlaDecodeTiming> timings = MlaDecodeTimings());
 
 }  // namespace r1::kernels

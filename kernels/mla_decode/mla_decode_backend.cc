@@ -40,13 +40,25 @@ const char* MlaDecodeBackendName(MlaDecodeBackend b) {
   return "?";
 }
 
+const char* MlaKvDtypeName(MlaKvDtype d) {
+  switch (d) {
+    case MlaKvDtype::kBf16:
+      return "bf16";
+    case MlaKvDtype::kFp8:
+      return "fp8";
+  }
+  return "?";
+}
+
 absl::Span<const MlaDecodeTiming> MlaDecodeTimings() { return kTimings; }
 
 MlaDecodeBackend ChooseMlaDecodeBackend(int64_t batch, int64_t heads, int64_t max_seq_len,
                                         bool flashinfer_available, bool bf16_out,
+                                        MlaKvDtype kv_dtype,
                                         absl::Span<const MlaDecodeTiming> timings) {
   const bool ours_ok = heads > 0 && heads % 64 == 0;
-  const bool fi_ok = heads > 0 && flashinfer_available && bf16_out;
+  // FlashInfer's MLA path is wired for the BF16 cache only (mla_decode_flashinfer.h).
+  const bool fi_ok = heads > 0 && flashinfer_available && bf16_out && kv_dtype == MlaKvDtype::kBf16;
   if (!ours_ok) return fi_ok ? MlaDecodeBackend::kFlashInfer : MlaDecodeBackend::kNone;
   if (!fi_ok) return MlaDecodeBackend::kOurs;
   // Nearest measured shape with the same head count (first one on ties: rows are data, so the

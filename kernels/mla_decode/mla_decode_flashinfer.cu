@@ -233,6 +233,9 @@ absl::Status FlashInferMlaDecode::Run(const MlaDecodeParams& p, cudaStream_t str
   if (p.out != nullptr || p.out_bf16 == nullptr) {
     return absl::InvalidArgumentError("mla_decode_flashinfer: only bf16 output (out_bf16)");
   }
+  if (p.kv_dtype != MlaKvDtype::kBf16) {
+    return absl::InvalidArgumentError("mla_decode_flashinfer: only the bf16 cache (kv_cache)");
+  }
   // cp.async moves 16 bytes (8 bf16) at a time from every row start.
   if (!Aligned16(p.q_latent) || !Aligned16(p.q_rope) || !Aligned16(p.kv_cache) ||
       !Aligned16(p.out_bf16) || p.q_head_stride % 8 != 0 || p.q_batch_stride % 8 != 0) {

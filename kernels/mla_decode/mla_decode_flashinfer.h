@@ -14,6 +14,7 @@
 //     params.seq_lens; the device copy must hold the same values for our kernel's sake only.
 //   - Output is bf16 only (params.out_bf16; params.out must be null): FlashInfer's kernel writes
 //     16-bit outputs and sizes its split partials for 2-byte elements.
+//   - BF16 cache only (kv_dtype kBf16): the FP8 cache (kv_cache_fp8) is InvalidArgument.
 //   - Any head count ≥ 1 (ours needs a multiple of 64).
 //   - Page ids are not clamped: every id the lengths reach must be in [0, num_pages).
 //   - The split workspace is owned by this object; params.workspace is ignored.

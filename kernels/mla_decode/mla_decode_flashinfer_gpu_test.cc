@@ -200,6 +200,12 @@ TEST(MlaDecodeFlashInferGpuTest, RefusesWhatItCannotRun) {
   f32.out_bf16 = nullptr;
   f32.out = out.get();
   EXPECT_FALSE(fi.Run(f32, nullptr).ok());  // f32 output
+  DeviceBuffer<uint8_t> cache8(4 * 64 * kMlaFp8RowBytes);
+  MlaDecodeParams fp8 = p;
+  fp8.kv_dtype = MlaKvDtype::kFp8;
+  fp8.kv_cache = nullptr;
+  fp8.kv_cache_fp8 = cache8.get();
+  EXPECT_EQ(fi.Run(fp8, nullptr).code(), absl::StatusCode::kInvalidArgument);  // FP8 cache
   MlaDecodeParams other = p;
   other.heads = 64;
   EXPECT_FALSE(fi.Run(other, nullptr).ok());  // differs from the plan

@@ -1,12 +1,44 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "common/numeric.h"
+#include "kernels/fp8_quant/fp8_quant.h"
 #include "kernels/mla_decode/mla_decode.h"
 
 namespace r1::kernels {
+
+void QuantizeMlaFp8Row(const uint16_t* row, uint8_t* out) {
+  for (int64_t g = 0; g < kMlaFp8Groups; ++g) {
+    const uint16_t* x = row + g * kMlaFp8Group;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < kMlaFp8Group; ++i) amax = std::max(amax, std::fabs(Bf16ToFloat(x[i])));
+    const float s = std::max(amax, kFp8AmaxFloor) / kFp8E4m3Max;
+    for (int64_t i = 0; i < kMlaFp8Group; ++i) {
+      out[g * kMlaFp8Group + i] = FloatToFp8E4m3(Bf16ToFloat(x[i]) / s);
+    }
+    std::memcpy(out + kMlaFp8ScaleOffset + 4 * g, &s, sizeof s);
+  }
+  std::memcpy(out + kMlaFp8RopeOffset, row + kMlaLatentDim, kMlaRopeDim * sizeof(uint16_t));
+}
+
+void DequantizeMlaFp8Row(const uint8_t* row, float* out) {
+  for (int64_t g = 0; g < kMlaFp8Groups; ++g) {
+    float s;
+    std::memcpy(&s, row + kMlaFp8ScaleOffset + 4 * g, sizeof s);
+    for (int64_t i = 0; i < kMlaFp8Group; ++i) {
+      const int64_t c = g * kMlaFp8Group + i;
+      out[c] = RoundToBf16(Fp8E4m3ToFloat(row[c]) * s);
+    }
+  }
+  for (int64_t i = 0; i < kMlaRopeDim; ++i) {
+    uint16_t b;
+    std::memcpy(&b, row + kMlaFp8RopeOffset + 2 * i, sizeof b);
+    out[kMlaLatentDim + i] = Bf16ToFloat(b);
+  }
+}
 
 absl::Status ValidateMlaDecode(const MlaDecodeParams& p) {
   if (p.batch < 0 || p.heads <= 0 || p.num_pages <= 0 || p.block_table_stride <= 0 ||
@@ -14,9 +46,17 @@ absl::Status ValidateMlaDecode(const MlaDecodeParams& p) {
     return absl::InvalidArgumentError("mla_decode: bad sizes");
   }
   if (p.batch == 0) return absl::OkStatus();
-  if (p.q_latent == nullptr || p.q_rope == nullptr || p.kv_cache == nullptr ||
-      p.block_table == nullptr || p.seq_lens == nullptr) {
+  if (p.q_latent == nullptr || p.q_rope == nullptr || p.block_table == nullptr ||
+      p.seq_lens == nullptr) {
     return absl::InvalidArgumentError("mla_decode: null pointer");
+  }
+  if (p.kv_dtype != MlaKvDtype::kBf16 && p.kv_dtype != MlaKvDtype::kFp8) {
+    return absl::InvalidArgumentError("mla_decode: bad kv_dtype");
+  }
+  const bool fp8 = p.kv_dtype == MlaKvDtype::kFp8;
+  if ((p.kv_cache == nullptr) != fp8 || (p.kv_cache_fp8 == nullptr) == fp8) {
+    return absl::InvalidArgumentError(
+        "mla_decode: set kv_cache for the bf16 cache, kv_cache_fp8 for the fp8 cache, not both");
   }
   if ((p.out == nullptr) == (p.out_bf16 == nullptr)) {
     return absl::InvalidArgumentError("mla_decode: exactly one of out / out_bf16 must be set");
@@ -30,7 +70,7 @@ absl::Status ValidateMlaDecode(const MlaDecodeParams& p) {
 
 absl::Status MlaDecodeReference(const MlaDecodeParams& p) {
   if (auto st = ValidateMlaDecode(p); !st.ok()) return st;
-  std::vector<float> scores, q(kMlaCacheDim), acc(kMlaLatentDim);
+  std::vector<float> scores, kv, q(kMlaCacheDim), acc(kMlaLatentDim);
   for (int64_t b = 0; b < p.batch; ++b) {
     const int64_t len = p.seq_lens[b];
     if (len < 0 || len > p.block_table_stride * kMlaPageTokens) {
@@ -40,6 +80,20 @@ absl::Status MlaDecodeReference(const MlaDecodeParams& p) {
       const int32_t page = p.block_table[b * p.block_table_stride + blk];
       if (page < 0 || page >= p.num_pages) return absl::InvalidArgumentError("mla_decode: page id");
     }
+    // The sequence's rows as the kernel sees them (fp8: dequantised), [len][576].
+    kv.resize(len * kMlaCacheDim);
+    for (int64_t s = 0; s < len; ++s) {
+      const int64_t slot =
+          int64_t{p.block_table[b * p.block_table_stride + s / kMlaPageTokens]} * kMlaPageTokens +
+          s % kMlaPageTokens;
+      float* dst = kv.data() + s * kMlaCacheDim;
+      if (p.kv_dtype == MlaKvDtype::kFp8) {
+        DequantizeMlaFp8Row(p.kv_cache_fp8 + slot * kMlaFp8RowBytes, dst);
+      } else {
+        const uint16_t* row = p.kv_cache + slot * kMlaCacheDim;
+        for (int64_t i = 0; i < kMlaCacheDim; ++i) dst[i] = Bf16ToFloat(row[i]);
+      }
+    }
     scores.assign(len, 0.0f);
     for (int64_t h = 0; h < p.heads; ++h) {
       const uint16_t* ql = p.q_latent + b * p.q_batch_stride + h * p.q_head_stride;
@@ -48,11 +102,9 @@ absl::Status MlaDecodeReference(const MlaDecodeParams& p) {
       for (int64_t i = 0; i < kMlaRopeDim; ++i) q[kMlaLatentDim + i] = Bf16ToFloat(qr[i]);
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t s = 0; s < len; ++s) {
-        const int32_t page = p.block_table[b * p.block_table_stride + s / kMlaPageTokens];
-        const uint16_t* row =
-            p.kv_cache + (page * kMlaPageTokens + s % kMlaPageTokens) * kMlaCacheDim;
+        const float* row = kv.data() + s * kMlaCacheDim;
         float dot = 0.0f;
-        for (int64_t i = 0; i < kMlaCacheDim; ++i) dot += q[i] * Bf16ToFloat(row[i]);
+        for (int64_t i = 0; i < kMlaCacheDim; ++i) dot += q[i] * row[i];
         scores[s] = dot * p.softmax_scale;
         mx = std::max(mx, scores[s]);
       }
@@ -63,11 +115,9 @@ absl::Status MlaDecodeReference(const MlaDecodeParams& p) {
       }
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t s = 0; s < len; ++s) {
-        const int32_t page = p.block_table[b * p.block_table_stride + s / kMlaPageTokens];
-        const uint16_t* row =
-            p.kv_cache + (page * kMlaPageTokens + s % kMlaPageTokens) * kMlaCacheDim;
+        const float* row = kv.data() + s * kMlaCacheDim;
         const float w = scores[s] / sum;
-        for (int64_t i = 0; i < kMlaLatentDim; ++i) acc[i] += w * Bf16ToFloat(row[i]);
+        for (int64_t i = 0; i < kMlaLatentDim; ++i) acc[i] += w * row[i];
       }
       const int64_t o = (b * p.heads + h) * kMlaLatentDim;
       for (int64_t i = 0; i < kMlaLatentDim; ++i) {

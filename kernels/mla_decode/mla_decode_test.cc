@@ -1,8 +1,13 @@
 // CPU reference test (runs everywhere): a hand-computed two-token case, paging and the
-// concatenated query layout against a dense recomputation, bf16 output, and the split choice.
+// concatenated query layout against a dense recomputation, bf16 output, and the split choice;
+// the FP8 cache: its row layout, the reference on it equal to the reference on the dequantised
+// BF16 cache, its accuracy against the BF16 cache, validation, and the backend choice.
 #include "kernels/mla_decode/mla_decode.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iostream>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -11,6 +16,7 @@
 
 #include "common/numeric.h"
 #include "kernels/internal/test_data.h"
+#include "kernels/kv_write/kv_write.h"
 
 namespace r1::kernels {
 namespace {
@@ -133,7 +139,7 @@ TEST(MlaDecodeBackendTest, NearestMeasuredShapeDecides) {
       {64, 64, 4096, 0.0, 0.0},        // unmeasured
   };
   auto choose = [&](int64_t b, int64_t h, int64_t ctx) {
-    return ChooseMlaDecodeBackend(b, h, ctx, true, true, t);
+    return ChooseMlaDecodeBackend(b, h, ctx, true, true, MlaKvDtype::kBf16, t);
   };
   EXPECT_EQ(choose(1, 128, 1024), MlaDecodeBackend::kFlashInfer);
   EXPECT_EQ(choose(2, 128, 800), MlaDecodeBackend::kFlashInfer);  // nearest: (1, 1024)
@@ -166,6 +172,179 @@ TEST(MlaDecodeBackendTest, MeasuredTablePicksFlashInferForR1Decode) {
       EXPECT_EQ(ChooseMlaDecodeBackend(batch, 128, ctx, true, false), MlaDecodeBackend::kOurs);
     }
   }
+}
+
+// Accuracy bound of the FP8 cache against the BF16 cache on random data (normal cache, queries
+// with σ = 0.3, R1's softmax scale): e4m3 keeps 3 mantissa bits, so each c_kv value moves by ~2.5%
+// rms, and the output by the V error plus the score error it causes: measured rel-L2 0.027,
+// max-abs 0.032·max|ref| here. The bounds leave ~2–3× margin; a wrong scale, group or byte offset
+// gives O(0.1–1). The GPU test (mla_decode_gpu_test.cc) uses the same bounds.
+constexpr double kFp8RelL2Bound = 0.06;
+constexpr double kFp8MaxAbsBound = 0.1;  // times max|BF16-cache output|
+
+TEST(MlaDecodeFp8Test, RowLayout) {
+  std::mt19937 rng(3);
+  auto row = testing::RandomBf16(kMlaCacheDim, rng);
+  for (int i = 128; i < 256; ++i) row[i] = 0;  // group 1 all zero: the amax floor, no NaN
+  row[300] = FloatToBf16(-1000.0f);            // group 2's amax, negative
+  std::vector<uint8_t> q(kMlaFp8RowBytes, 0xaa);
+  QuantizeMlaFp8Row(row.data(), q.data());
+  EXPECT_EQ(kMlaFp8RowBytes, 656);
+  for (int g = 0; g < 4; ++g) {
+    float amax = 0;
+    for (int i = 0; i < 128; ++i) amax = std::max(amax, std::fabs(Bf16ToFloat(row[g * 128 + i])));
+    float s;
+    std::memcpy(&s, q.data() + 512 + 4 * g, 4);
+    EXPECT_EQ(s, std::max(amax, 1e-4f) / 448.0f) << g;
+  }
+  EXPECT_EQ(q[300], 0xfe);  // -448
+  for (int i = 128; i < 256; ++i) EXPECT_EQ(q[i], 0) << i;
+  EXPECT_EQ(std::memcmp(q.data() + 528, row.data() + 512, 128), 0);  // k_rope verbatim
+  std::vector<float> d(kMlaCacheDim);
+  DequantizeMlaFp8Row(q.data(), d.data());
+  for (int i = 0; i < kMlaCacheDim; ++i) {
+    const float v = Bf16ToFloat(row[i]);
+    if (i >= kMlaLatentDim) {
+      EXPECT_EQ(d[i], v) << i;
+      continue;
+    }
+    float s;
+    std::memcpy(&s, q.data() + 512 + 4 * (i / 128), 4);
+    EXPECT_EQ(d[i], RoundToBf16(Fp8E4m3ToFloat(q[i]) * s)) << i;
+    // e4m3: relative step 2^-3 (error ≤ 2^-4·|v|), subnormal step 2^-9·s; then one bf16 rounding.
+    EXPECT_LE(std::fabs(d[i] - v), 0.0625f * std::fabs(v) + s / 512 + std::fabs(v) / 256) << i;
+  }
+}
+
+// Helper: the inputs of PagedEqualsDense with several sequences and the FP8 cache beside it.
+struct Fp8Case {
+  std::vector<uint16_t> cache, q;
+  std::vector<uint8_t> cache_fp8;
+  std::vector<int32_t> table, lens;
+  int64_t heads = 0, pages = 0, bt = 0;
+  MlaDecodeParams Params(MlaKvDtype dtype, float* out) const {
+    MlaDecodeParams p;
+    p.q_latent = q.data();
+    p.q_rope = q.data() + kMlaLatentDim;
+    p.q_batch_stride = heads * kMlaCacheDim;
+    p.q_head_stride = kMlaCacheDim;
+    p.kv_dtype = dtype;
+    if (dtype == MlaKvDtype::kFp8) {
+      p.kv_cache_fp8 = cache_fp8.data();
+    } else {
+      p.kv_cache = cache.data();
+    }
+    p.num_pages = pages;
+    p.block_table = table.data();
+    p.block_table_stride = bt;
+    p.seq_lens = lens.data();
+    p.out = out;
+    p.batch = static_cast<int64_t>(lens.size());
+    p.heads = heads;
+    p.softmax_scale = 0.13523378f;
+    return p;
+  }
+};
+
+Fp8Case MakeFp8Case(unsigned seed) {
+  std::mt19937 rng(seed);
+  Fp8Case c;
+  c.heads = 4;
+  c.lens = {150, 1, 64, 300};
+  c.bt = 5;
+  c.pages = 4 * c.bt + 1;
+  c.table.resize(4 * c.bt);
+  std::iota(c.table.begin(), c.table.end(), 1);
+  std::shuffle(c.table.begin(), c.table.end(), rng);
+  c.cache = testing::RandomBf16(c.pages * kMlaPageTokens * kMlaCacheDim, rng);
+  c.q = testing::RandomBf16(c.lens.size() * c.heads * kMlaCacheDim, rng, 0.3f);
+  // Quantise every row through the FP8 write (identity slots).
+  c.cache_fp8.assign(c.pages * kMlaPageTokens * kMlaFp8RowBytes, 0);
+  std::vector<int32_t> slots(c.pages * kMlaPageTokens);
+  std::iota(slots.begin(), slots.end(), 0);
+  const KvWriteFp8Params w{c.cache.data(),     kMlaCacheDim, slots.data(),
+                           c.cache_fp8.data(), c.pages,      c.pages * kMlaPageTokens};
+  EXPECT_TRUE(KvWriteFp8Reference(w).ok());
+  return c;
+}
+
+TEST(MlaDecodeFp8Test, EqualsReferenceOnDequantisedCache) {
+  const Fp8Case c = MakeFp8Case(5);
+  const size_t n = c.lens.size() * c.heads * kMlaLatentDim;
+  std::vector<float> got(n), want(n);
+  ASSERT_TRUE(MlaDecodeReference(c.Params(MlaKvDtype::kFp8, got.data())).ok());
+  // The dequantised rows are bf16 values: a BF16 cache holding them gives the same output.
+  Fp8Case d = c;
+  std::vector<float> row(kMlaCacheDim);
+  for (int64_t r = 0; r < c.pages * kMlaPageTokens; ++r) {
+    DequantizeMlaFp8Row(c.cache_fp8.data() + r * kMlaFp8RowBytes, row.data());
+    for (int i = 0; i < kMlaCacheDim; ++i) {
+      d.cache[r * kMlaCacheDim + i] = FloatToBf16(row[i]);
+      ASSERT_EQ(Bf16ToFloat(d.cache[r * kMlaCacheDim + i]), row[i]);
+    }
+  }
+  ASSERT_TRUE(MlaDecodeReference(d.Params(MlaKvDtype::kBf16, want.data())).ok());
+  EXPECT_EQ(got, want);
+}
+
+TEST(MlaDecodeFp8Test, AccuracyAgainstBf16Cache) {
+  const Fp8Case c = MakeFp8Case(6);
+  const size_t n = c.lens.size() * c.heads * kMlaLatentDim;
+  std::vector<float> fp8(n), bf16(n);
+  ASSERT_TRUE(MlaDecodeReference(c.Params(MlaKvDtype::kFp8, fp8.data())).ok());
+  ASSERT_TRUE(MlaDecodeReference(c.Params(MlaKvDtype::kBf16, bf16.data())).ok());
+  const auto e = testing::Compare(fp8, bf16);
+  std::cout << "mla_decode reference fp8 vs bf16 cache: " << e.ToString() << "\n";
+  EXPECT_FALSE(e.non_finite);
+  EXPECT_GT(e.rel_l2, 1e-3);  // the FP8 path really quantised
+  EXPECT_LT(e.rel_l2, kFp8RelL2Bound);
+  EXPECT_LT(e.max_abs, kFp8MaxAbsBound * e.max_ref);
+}
+
+TEST(MlaDecodeFp8Test, Validation) {
+  const Fp8Case c = MakeFp8Case(7);
+  std::vector<float> out(c.lens.size() * c.heads * kMlaLatentDim);
+  const MlaDecodeParams ok8 = c.Params(MlaKvDtype::kFp8, out.data());
+  const MlaDecodeParams ok16 = c.Params(MlaKvDtype::kBf16, out.data());
+  EXPECT_TRUE(ValidateMlaDecode(ok8).ok());
+  EXPECT_TRUE(ValidateMlaDecode(ok16).ok());
+  MlaDecodeParams p = ok8;
+  p.kv_cache = c.cache.data();  // both set
+  EXPECT_EQ(MlaDecodeReference(p).code(), absl::StatusCode::kInvalidArgument);
+  p = ok8;
+  p.kv_cache_fp8 = nullptr;  // fp8 without its cache
+  EXPECT_EQ(MlaDecodeReference(p).code(), absl::StatusCode::kInvalidArgument);
+  p = ok16;
+  p.kv_cache_fp8 = c.cache_fp8.data();  // both set
+  EXPECT_FALSE(ValidateMlaDecode(p).ok());
+  p = ok16;
+  p.kv_dtype = MlaKvDtype::kFp8;  // the bf16 pointer under the fp8 dtype
+  EXPECT_FALSE(ValidateMlaDecode(p).ok());
+  p = ok8;
+  p.kv_dtype = static_cast<MlaKvDtype>(7);
+  EXPECT_FALSE(ValidateMlaDecode(p).ok());
+  EXPECT_STREQ(MlaKvDtypeName(MlaKvDtype::kFp8), "fp8");
+}
+
+// FlashInfer's path is BF16-cache only: with the FP8 cache the choice is ours (or none), for every
+// shape, whatever the table says.
+TEST(MlaDecodeBackendTest, Fp8CacheNeverPicksFlashInfer) {
+  const MlaDecodeTiming fast_fi[] = {{64, 128, 4096, 1000.0, 1.0}};
+  for (int64_t batch : {1, 8, 64, 128, 256, 1000}) {
+    for (int64_t ctx : {1, 512, 4096, 16384, 131072}) {
+      for (bool bf16_out : {true, false}) {
+        EXPECT_EQ(ChooseMlaDecodeBackend(batch, 128, ctx, true, bf16_out, MlaKvDtype::kFp8),
+                  MlaDecodeBackend::kOurs);
+        EXPECT_EQ(
+            ChooseMlaDecodeBackend(batch, 128, ctx, true, bf16_out, MlaKvDtype::kFp8, fast_fi),
+            MlaDecodeBackend::kOurs);
+        EXPECT_EQ(ChooseMlaDecodeBackend(batch, 16, ctx, true, bf16_out, MlaKvDtype::kFp8),
+                  MlaDecodeBackend::kNone);
+      }
+    }
+  }
+  EXPECT_EQ(ChooseMlaDecodeBackend(64, 128, 4096, true, true, MlaKvDtype::kBf16, fast_fi),
+            MlaDecodeBackend::kFlashInfer);
 }
 
 }  // namespace
