@@ -50,11 +50,12 @@ tests=$(ls "$dev"/bin/*_gpu_test | grep -v multi_gpu)
 benches=$(ls "$dev"/bin/*_bench | grep -v r1_rank_bench)
 # The work not yet run on a GPU first, so a short call still measures it.
 first="kernels_moe_gemm_cutlass_gpu_test kernels_mla_prefill_flashinfer_gpu_test kernels_moe_exchange_gpu_test \
-  nccl_communicator_gpu_test cuda_ep_moe_gpu_test cuda_model_r1_shaped_gpu_test"
+  nccl_communicator_gpu_test cuda_model_r1_shaped_gpu_test \
+  kernels_mla_decode_gpu_test kernels_kv_write_gpu_test kernels_mla_decode_flashinfer_gpu_test"
 for t in $first; do
   run "$t" "$out/tests.log" "${TEST_TIMEOUT:-150}" "$dev/bin/$t"
 done
-for b in moe_gemm_cutlass_bench mla_prefill_bench; do
+for b in moe_gemm_cutlass_bench mla_prefill_bench mla_decode_bench; do
   run "$b" "$out/bench.txt" "${BENCH_TIMEOUT:-90}" "$dev/bin/$b"
 done
 if [ -n "$nccl" ]; then
@@ -65,11 +66,12 @@ if [ -n "$nccl" ]; then
   done
 fi
 for t in $tests; do
+  [ -n "$nccl" ] && [ "$(basename "$t")" = cuda_ep_moe_gpu_test ] && continue  # ran above
   case " $first " in *" $(basename "$t") "*) continue ;; esac
   run "$(basename "$t")" "$out/tests.log" "${TEST_TIMEOUT:-150}" "$t"
 done
 for b in $benches; do
-  case "$(basename "$b")" in moe_gemm_cutlass_bench | mla_prefill_bench) continue ;; esac
+  case "$(basename "$b")" in moe_gemm_cutlass_bench | mla_prefill_bench | mla_decode_bench) continue ;; esac
   run "$(basename "$b")" "$out/bench.txt" "${BENCH_TIMEOUT:-90}" "$b"
 done
 echo "total $(($(date +%s) - start))s" >>"$summary"

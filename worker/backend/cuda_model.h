@@ -88,6 +88,9 @@ class CudaModel : public ForwardModel {
   bool uses_host_cache_rows() const override { return false; }
   // The MLA decode kernel of the last forward (kNone: no R1-sized absorbed decode ran).
   kernels::MlaDecodeBackend last_mla_decode() const { return last_mla_decode_; }
+  // The routed experts' FP8 grouped GEMM of the last MoE layer this rank ran (kNone: none ran,
+  // or INT4 experts).
+  kernels::MoeGemmFp8Backend last_expert_gemm() const { return experts_->last_fp8_backend(); }
 
   // As CpuModel::Forward: `logits[i]` gets [rows][vocab] f32 for item i (rows = tokens with
   // all_logits, else 1); positions [start, start+T) are written to the device cache and

@@ -9,12 +9,20 @@
 #include "kernels/fp8_quant/fp8_quant_cuda.h"
 #include "kernels/internal/cuda_status.h"
 #include "kernels/moe_gemm/moe_gemm_cuda.h"
+#ifdef R1_HAVE_CUTLASS
+#include "kernels/moe_gemm/moe_gemm_cutlass.h"
+#endif
 #include "kernels/moe_permute/moe_permute_cuda.h"
 #include "kernels/silu_mul/silu_mul_cuda.h"
 
 namespace r1 {
 
 using kernels::internal::CudaStatus;
+
+namespace {
+// Experts one rank may hold per layer that CUTLASS's per-group arrays are sized for (R1: 256).
+constexpr int64_t kMaxHeldExperts = 256;
+}  // namespace
 
 // Device buffers for `entries` = rows·top_k permuted rows (and `rows` quantised input rows).
 struct CudaRoutedExperts::Scratch {
@@ -30,6 +38,10 @@ struct CudaRoutedExperts::Scratch {
   float* hs;           // [inter_pad/128][entries]
   uint16_t* y;         // expert outputs [entries][hidden] bf16
   uint16_t *xpb, *hb;  // INT4 experts: bf16 permuted rows, SiLU(gate)·up in bf16
+#ifdef R1_HAVE_CUTLASS
+  // CUTLASS's FP8 grouped GEMM sized for these buffers; null when it cannot be created here.
+  std::unique_ptr<kernels::CutlassMoeGemmFp8> cutlass;
+#endif
 };
 
 absl::Status CudaRoutedExperts::Ensure(int64_t rows, int top_k) {
@@ -63,9 +75,44 @@ absl::Status CudaRoutedExperts::Ensure(int64_t rows, int top_k) {
     ASSIGN_OR_RETURN(s->xps, a.AllocArray<float>((std::max<int64_t>(e, 1) + 1) * (d / 128)));
     ASSIGN_OR_RETURN(s->hq, a.AllocArray<uint8_t>(std::max<int64_t>(e, 1) * ip));
     ASSIGN_OR_RETURN(s->hs, a.AllocArray<float>((std::max<int64_t>(e, 1) + 1) * (ip / 128)));
+#ifdef R1_HAVE_CUTLASS
+    if (library_gemms_) {
+      kernels::CutlassMoeGemmCapacity cap;
+      cap.max_experts = kMaxHeldExperts;
+      cap.max_tokens = std::max<int64_t>(e, 1);
+      cap.max_n = std::max(2 * ip, d);
+      cap.max_k = std::max((d + 127) / 128 * 128, ip);
+      auto cutlass = kernels::CutlassMoeGemmFp8::Create(cap);
+      // Not fatal: a device CUTLASS cannot run on keeps ours.
+      if (cutlass.ok()) s->cutlass = *std::move(cutlass);
+    }
+#endif
   }
   scratch_ = std::move(s);
   return absl::OkStatus();
+}
+
+absl::Status CudaRoutedExperts::RunFp8Gemm(const kernels::MoeGemmFp8Params& p,
+                                           int64_t rows_per_expert, void* stream_ptr,
+                                           kernels::MoeGemmFp8Backend* ran) {
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  bool cutlass_available = false;
+#ifdef R1_HAVE_CUTLASS
+  cutlass_available = scratch_->cutlass != nullptr && p.experts <= kMaxHeldExperts;
+#endif
+  *ran = kernels::ChooseMoeGemmFp8Backend(rows_per_expert, p.n, p.k, cutlass_available);
+#ifdef R1_HAVE_CUTLASS
+  if (*ran == kernels::MoeGemmFp8Backend::kCutlassDecode ||
+      *ran == kernels::MoeGemmFp8Backend::kCutlassPrefill) {
+    return scratch_->cutlass->Run(p,
+                                  *ran == kernels::MoeGemmFp8Backend::kCutlassDecode
+                                      ? kernels::CutlassMoeGemmTile::kDecode
+                                      : kernels::CutlassMoeGemmTile::kPrefill,
+                                  stream);
+  }
+#endif
+  *ran = kernels::MoeGemmFp8Backend::kOurs;
+  return kernels::LaunchMoeGemmFp8(p, stream);
 }
 
 absl::Status CudaRoutedExperts::Run(const DeviceLayer& layer, const DeviceExpertRows& r,
@@ -108,6 +155,7 @@ absl::Status CudaRoutedExperts::Run(const DeviceLayer& layer, const DeviceExpert
   const int32_t* valid = s.offsets + held;
 
   if (f.int4) {
+    last_fp8_backend_ = kernels::MoeGemmFp8Backend::kNone;
     kernels::MoeGatherRowsParams gr;
     gr.src = r.x;
     gr.src_stride = r.x_stride;
@@ -201,7 +249,9 @@ absl::Status CudaRoutedExperts::Run(const DeviceLayer& layer, const DeviceExpert
     up.experts = held;
     up.n = f.gate_up.n;
     up.k = f.gate_up.k_pad;
-    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(up, stream));
+    // Mean rows per held expert: what the measured choice is indexed by.
+    const int64_t per_expert = (entries + held - 1) / held;
+    RETURN_IF_ERROR(RunFp8Gemm(up, per_expert, stream, &last_fp8_backend_));
     kernels::Fp8QuantParams q;
     q.x = s.gu;
     q.x_stride = 2 * f.inter_pad;
@@ -221,7 +271,8 @@ absl::Status CudaRoutedExperts::Run(const DeviceLayer& layer, const DeviceExpert
     down.out = s.y;
     down.n = f.down.n;
     down.k = f.down.k_pad;
-    RETURN_IF_ERROR(kernels::LaunchMoeGemmFp8(down, stream));
+    kernels::MoeGemmFp8Backend down_ran;
+    RETURN_IF_ERROR(RunFp8Gemm(down, per_expert, stream, &down_ran));
   }
 
   kernels::MoeCombineParams cb;

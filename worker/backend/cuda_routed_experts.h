@@ -11,6 +11,12 @@
 // BF16 rows into FP8 experts are quantised first (per token, groups of 128, as everywhere);
 // FP8 rows into INT4 experts are FailedPrecondition (INT4 experts take bf16 activations).
 //
+// The FP8 grouped GEMMs run on our kernel or, where built (R1_HAVE_CUTLASS) and measured faster,
+// on CUTLASS's blockwise-scaled grouped GEMM: per GEMM, ChooseMoeGemmFp8Backend
+// (kernels/moe_gemm/moe_gemm_backend.h) over the measured table, for the call's mean rows per
+// held expert (rows·top_k / held: an upper bound when ids of −1 are among them). Both are exact
+// to the same contract; last_fp8_backend() tells which ran.
+//
 // Owns grow-only device scratch sized by the largest rows·top_k seen. Growing never waits: the
 // replaced buffers are kept (queued kernels may still use them) until ReleaseRetired(), which
 // the model calls once its stream is idle at the end of a step — a wait here could otherwise sit
@@ -24,6 +30,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "kernels/moe_gemm/moe_gemm.h"
+#include "kernels/moe_gemm/moe_gemm_backend.h"
 #include "worker/backend/cuda_weights.h"
 #include "worker/backend/device_arena.h"
 #include "worker/backend/device_expert_executor.h"
@@ -34,8 +42,9 @@ class CudaRoutedExperts {
  public:
   // `hidden`: the model's hidden size (multiple of 128); `max_inter_pad`: the largest padded
   // routed-expert width of any layer.
-  CudaRoutedExperts(int64_t hidden, int64_t max_inter_pad, bool int4)
-      : hidden_(hidden), inter_pad_(max_inter_pad), int4_(int4) {}
+  // `library_gemms`: let the measured choice pick CUTLASS's FP8 grouped GEMM (false: ours only).
+  CudaRoutedExperts(int64_t hidden, int64_t max_inter_pad, bool int4, bool library_gemms = true)
+      : hidden_(hidden), inter_pad_(max_inter_pad), int4_(int4), library_gemms_(library_gemms) {}
 
   // out = (add +) Σ held experts' weighted outputs, for layer weights `layer` (on `stream`).
   absl::Status Run(const DeviceLayer& layer, const DeviceExpertRows& rows, void* stream);
@@ -44,12 +53,20 @@ class CudaRoutedExperts {
   // still use it (the stream Run enqueued on is idle).
   void ReleaseRetired() { retired_.clear(); }
 
+  // The FP8 gate_up GEMM's implementation in the last Run (kNone: no FP8 GEMM ran).
+  kernels::MoeGemmFp8Backend last_fp8_backend() const { return last_fp8_backend_; }
+
  private:
   struct Scratch;
   absl::Status Ensure(int64_t rows, int top_k);
+  // One FP8 grouped GEMM on the implementation the measured table picks.
+  absl::Status RunFp8Gemm(const kernels::MoeGemmFp8Params& p, int64_t rows_per_expert, void* stream,
+                          kernels::MoeGemmFp8Backend* ran);
 
   int64_t hidden_, inter_pad_;
   bool int4_;
+  bool library_gemms_;
+  kernels::MoeGemmFp8Backend last_fp8_backend_ = kernels::MoeGemmFp8Backend::kNone;
   std::shared_ptr<Scratch> scratch_;
   std::vector<std::shared_ptr<Scratch>> retired_;  // replaced, possibly still read by the device
 };

@@ -270,9 +270,9 @@ int Main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_json).empty()) json = std::fopen(absl::GetFlag(FLAGS_json).c_str(), "w");
 
   const TokenChoiceSpec greedy;
-  std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s %11s\n", "batch", "step ms",
+  std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s %11s %16s\n", "batch", "step ms",
               "tok/s/GPU", "moe rows/L", "counts ms", "disp ms", "experts ms", "comb ms",
-              "proj tok/s/GPU", "mla decode");
+              "proj tok/s/GPU", "mla decode", "expert gemm");
   for (int B : batches) {
     if (B * per_seq > kv_blocks) {
       std::printf("%6d  skipped: %lld KV blocks needed, %d available\n", B,
@@ -314,23 +314,24 @@ int Main(int argc, char** argv) {
     const double n = static_cast<double>(times.size());
     const double projected_step = step + r.moe_layers * absl::GetFlag(FLAGS_exchange_us) * 1e-6;
     const char* mla_ran = kernels::MlaDecodeBackendName(r.model->last_mla_decode());
-    std::printf("%6d %10.2f %12.0f %12.0f %10.2f %10.2f %10.2f %10.2f %14.0f %11s\n", B, step * 1e3,
-                B / step,
+    const char* gemm_ran = kernels::MoeGemmFp8BackendName(r.model->last_expert_gemm());
+    std::printf("%6d %10.2f %12.0f %12.0f %10.2f %10.2f %10.2f %10.2f %14.0f %11s %16s\n", B,
+                step * 1e3, B / step,
                 sum.exchanges ? sum.rows_received / static_cast<double>(sum.exchanges) : 0,
                 sum.counts / n * 1e3, sum.dispatch / n * 1e3, sum.experts / n * 1e3,
-                sum.combine / n * 1e3, B / projected_step, mla_ran);
+                sum.combine / n * 1e3, B / projected_step, mla_ran, gemm_ran);
     if (json) {
       std::fprintf(json,
                    "{\"kind\":\"decode\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"layers\":%d,"
                    "\"batch\":%d,\"context\":%d,\"step_ms_p50\":%.3f,\"step_ms_min\":%.3f,"
                    "\"tok_s_gpu\":%.1f,\"moe_counts_ms\":%.3f,\"moe_dispatch_ms\":%.3f,"
                    "\"moe_experts_ms\":%.3f,\"moe_combine_ms\":%.3f,\"exchange_us\":%.1f,"
-                   "\"projected_tok_s_gpu\":%.1f,\"mla_decode\":\"%s\","
+                   "\"projected_tok_s_gpu\":%.1f,\"mla_decode\":\"%s\",\"expert_gemm\":\"%s\","
                    "\"fixed_capacity_max_tokens\":%lld%s}\n",
                    prop.name, W, int4 ? "true" : "false", static_cast<int>(c.num_hidden_layers), B,
                    context, step * 1e3, times.front() * 1e3, B / step, sum.counts / n * 1e3,
                    sum.dispatch / n * 1e3, sum.experts / n * 1e3, sum.combine / n * 1e3,
-                   absl::GetFlag(FLAGS_exchange_us), B / projected_step, mla_ran,
+                   absl::GetFlag(FLAGS_exchange_us), B / projected_step, mla_ran, gemm_ran,
                    static_cast<long long>(absl::GetFlag(FLAGS_fixed_capacity_max_tokens)),
                    breakdown_json.c_str());
     }
@@ -357,8 +358,10 @@ int Main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     const double t = times[times.size() / 2];
-    std::printf("\nprefill: %d prompts × %d tokens in %.1f ms: %.0f input tok/s/GPU\n", prompts,
-                context, t * 1e3, prompts * context / t);
+    std::printf(
+        "\nprefill: %d prompts × %d tokens in %.1f ms: %.0f input tok/s/GPU (expert gemm %s)\n",
+        prompts, context, t * 1e3, prompts * context / t,
+        kernels::MoeGemmFp8BackendName(r.model->last_expert_gemm()));
     if (json) {
       std::fprintf(json,
                    "{\"kind\":\"prefill\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"layers\":%d,"
