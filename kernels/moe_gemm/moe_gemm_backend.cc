@@ -78,4 +78,70 @@ MoeGemmFp8Backend ChooseMoeGemmFp8Backend(int64_t tokens_per_expert_estimate, in
   return MoeGemmFp8Backend::kOurs;
 }
 
+// ---- INT4 W4A16 (CutlassMoeGemmInt4 beside LaunchMoeGemmInt4) ----
+
+namespace {
+
+// Median µs per call, 32 local experts with equal token counts, R1's expert shapes, all three
+// implementations in the same run of `moe_gemm_cutlass_int4_bench` (its "table:" rows have exactly
+// this form). Not yet measured: until a GPU run fills this, the INT4 choice is ours everywhere.
+// Rows go in as std::to_array<MoeGemmInt4Timing>({{tokens_per_expert, experts, n, k, ours,
+// decode, prefill}, ...}).
+constexpr std::array<MoeGemmInt4Timing, 0> kInt4Timings{};
+
+}  // namespace
+
+const char* MoeGemmInt4BackendName(MoeGemmInt4Backend b) {
+  switch (b) {
+    case MoeGemmInt4Backend::kOurs:
+      return "ours";
+    case MoeGemmInt4Backend::kCutlassDecode:
+      return "cutlass_decode";
+    case MoeGemmInt4Backend::kCutlassPrefill:
+      return "cutlass_prefill";
+    case MoeGemmInt4Backend::kNone:
+      return "none";
+  }
+  return "?";
+}
+
+absl::Span<const MoeGemmInt4Timing> MoeGemmInt4Timings() {
+  return absl::MakeConstSpan(kInt4Timings.data(), kInt4Timings.size());
+}
+
+MoeGemmInt4Backend ChooseMoeGemmInt4Backend(int64_t tokens_per_expert_estimate, int64_t n,
+                                            int64_t k, bool cutlass_available,
+                                            absl::Span<const MoeGemmInt4Timing> timings) {
+  const bool ours_ok = n > 0 && k > 0 && k % 128 == 0 && n % 8 == 0;
+  const bool cutlass_ok = ours_ok && cutlass_available && n % 16 == 0;
+  if (!ours_ok) return MoeGemmInt4Backend::kNone;
+  if (!cutlass_ok) return MoeGemmInt4Backend::kOurs;
+  const MoeGemmInt4Timing* best = nullptr;
+  double best_d = 0;
+  for (const MoeGemmInt4Timing& t : timings) {
+    if (t.n != n || t.k != k) continue;
+    const double d = LogDistance(tokens_per_expert_estimate, t.tokens_per_expert);
+    if (best == nullptr || d < best_d) {
+      best = &t;
+      best_d = d;
+    }
+  }
+  if (best == nullptr || !(best->ours_us > 0)) return MoeGemmInt4Backend::kOurs;
+  MoeGemmInt4Backend lib = MoeGemmInt4Backend::kNone;
+  double lib_us = 0;
+  if (best->cutlass_decode_us > 0) {
+    lib = MoeGemmInt4Backend::kCutlassDecode;
+    lib_us = best->cutlass_decode_us;
+  }
+  if (best->cutlass_prefill_us > 0 &&
+      (lib == MoeGemmInt4Backend::kNone || best->cutlass_prefill_us < lib_us)) {
+    lib = MoeGemmInt4Backend::kCutlassPrefill;
+    lib_us = best->cutlass_prefill_us;
+  }
+  if (lib != MoeGemmInt4Backend::kNone && lib_us < best->ours_us * (1.0 - kMoeGemmCutlassMargin)) {
+    return lib;
+  }
+  return MoeGemmInt4Backend::kOurs;
+}
+
 }  // namespace r1::kernels

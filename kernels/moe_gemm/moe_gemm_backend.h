@@ -1,6 +1,7 @@
 // Choice between our FP8 grouped expert GEMM (LaunchMoeGemmFp8, moe_gemm_cuda.h) and CUTLASS's
 // blockwise-scaled grouped GEMM (CutlassMoeGemmFp8, moe_gemm_cutlass.h, in either of its two tile
-// configurations), from a table of measured times. Pure and CPU-only: the table is data
+// configurations), from a table of measured times; likewise for INT4 W4A16 (LaunchMoeGemmInt4 or
+// CutlassMoeGemmInt4, moe_gemm_cutlass_int4.h). Pure and CPU-only: the table is data
 // (moe_gemm_backend.cc), the choice a function of the shape; nothing here needs CUDA or CUTLASS.
 #ifndef R1_KERNELS_MOE_GEMM_MOE_GEMM_BACKEND_H_
 #define R1_KERNELS_MOE_GEMM_MOE_GEMM_BACKEND_H_
@@ -45,6 +46,39 @@ inline constexpr double kMoeGemmCutlassMargin = 0.05;
 MoeGemmFp8Backend ChooseMoeGemmFp8Backend(
     int64_t tokens_per_expert_estimate, int64_t n, int64_t k, bool cutlass_available,
     absl::Span<const MoeGemmFp8Timing> timings = MoeGemmFp8Timings());
+
+// INT4 W4A16: our weight-streaming kernel (LaunchMoeGemmInt4) or CUTLASS's mixed-input grouped
+// GEMM (CutlassMoeGemmInt4, moe_gemm_cutlass_int4.h, either tile; it reads weights converted once
+// by PrepareCutlassMoeGemmInt4Weights).
+enum class MoeGemmInt4Backend {
+  kOurs,            // LaunchMoeGemmInt4 (weight streaming)
+  kCutlassDecode,   // CutlassMoeGemmInt4 with CutlassInt4Tile::kDecode
+  kCutlassPrefill,  // CutlassMoeGemmInt4 with CutlassInt4Tile::kPrefill
+  kNone,            // nothing can run this shape
+};
+const char* MoeGemmInt4BackendName(MoeGemmInt4Backend b);
+
+// One measured INT4 shape, as moe_gemm_cutlass_int4_bench prints it ("table:" lines).
+struct MoeGemmInt4Timing {
+  int64_t tokens_per_expert = 0;
+  int64_t experts = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  double ours_us = 0;
+  double cutlass_decode_us = 0;
+  double cutlass_prefill_us = 0;
+};
+// The measured INT4 table (moe_gemm_backend.cc). Empty until a GPU run fills it.
+absl::Span<const MoeGemmInt4Timing> MoeGemmInt4Timings();
+
+// INT4 backend choice (pure), with the same rule as ChooseMoeGemmFp8Backend: ours needs
+// k % 128 == 0 and n % 8 == 0; CUTLASS needs `cutlass_available` (built, an object created on
+// this device and the weights prepared for it) and n % 16 == 0 besides. Then the row for (n, k)
+// nearest in log scale to tokens_per_expert_estimate decides (ties: the first row); a CUTLASS
+// entry wins only when faster than ours by more than kMoeGemmCutlassMargin. Ours when unmeasured.
+MoeGemmInt4Backend ChooseMoeGemmInt4Backend(
+    int64_t tokens_per_expert_estimate, int64_t n, int64_t k, bool cutlass_available,
+    absl::Span<const MoeGemmInt4Timing> timings = MoeGemmInt4Timings());
 
 }  // namespace r1::kernels
 

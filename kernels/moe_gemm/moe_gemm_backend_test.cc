@@ -1,5 +1,6 @@
-// CPU tests of ChooseMoeGemmFp8Backend (moe_gemm_backend.h): what can run, and the nearest
-// measured row deciding between ours and CUTLASS's two tile configurations.
+// CPU tests of ChooseMoeGemmFp8Backend and ChooseMoeGemmInt4Backend (moe_gemm_backend.h): what
+// can run, and the nearest measured row deciding between ours and CUTLASS's two tile
+// configurations.
 #include "kernels/moe_gemm/moe_gemm_backend.h"
 
 #include <gtest/gtest.h>
@@ -63,6 +64,60 @@ TEST(MoeGemmBackendTest, UnmeasuredTableMeansOurs) {
   for (int64_t tok : {1, 8, 32, 64, 256, 512}) {
     EXPECT_EQ(ChooseMoeGemmFp8Backend(tok, 4096, 7168, true), MoeGemmFp8Backend::kOurs);
     EXPECT_EQ(ChooseMoeGemmFp8Backend(tok, 7168, 2048, true), MoeGemmFp8Backend::kOurs);
+  }
+}
+
+TEST(MoeGemmBackendTest, Int4WhatCanRun) {
+  // k not a multiple of 128, n not a multiple of 8, empty shapes: nothing.
+  EXPECT_EQ(ChooseMoeGemmInt4Backend(8, 4096, 7000, true), MoeGemmInt4Backend::kNone);
+  EXPECT_EQ(ChooseMoeGemmInt4Backend(8, 4100, 7168, true), MoeGemmInt4Backend::kNone);
+  EXPECT_EQ(ChooseMoeGemmInt4Backend(8, 0, 7168, true), MoeGemmInt4Backend::kNone);
+  // CUTLASS absent (or its weights unprepared), or n % 16 != 0 (its weight layout): ours.
+  const MoeGemmInt4Timing fast[] = {{8, 32, 4104, 7168, 100.0, 10.0, 10.0},
+                                    {8, 32, 4096, 7168, 100.0, 10.0, 10.0}};
+  EXPECT_EQ(ChooseMoeGemmInt4Backend(8, 4104, 7168, true, fast), MoeGemmInt4Backend::kOurs);
+  EXPECT_EQ(ChooseMoeGemmInt4Backend(8, 4096, 7168, false, fast), MoeGemmInt4Backend::kOurs);
+  EXPECT_EQ(ChooseMoeGemmInt4Backend(8, 4096, 7168, true, fast),
+            MoeGemmInt4Backend::kCutlassDecode);
+  EXPECT_STREQ(MoeGemmInt4BackendName(MoeGemmInt4Backend::kCutlassPrefill), "cutlass_prefill");
+  EXPECT_STREQ(MoeGemmInt4BackendName(MoeGemmInt4Backend::kNone), "none");
+}
+
+TEST(MoeGemmBackendTest, Int4NearestMeasuredRowDecides) {
+  const MoeGemmInt4Timing t[] = {
+      {1, 32, 4096, 7168, 40.0, 90.0, 160.0},      // ours
+      {4, 32, 4096, 7168, 45.0, 44.0, 160.0},      // decode tile, within the margin: ours
+      {32, 32, 4096, 7168, 120.0, 90.0, 150.0},    // decode tile
+      {256, 32, 4096, 7168, 500.0, 300.0, 220.0},  // prefill tile
+      {512, 32, 4096, 7168, 900.0, 0.0, 400.0},    // only prefill measured
+      {16, 32, 7168, 2048, 0.0, 20.0, 30.0},       // ours unmeasured
+      {256, 32, 7168, 2048, 100.0, 0.0, 0.0},      // CUTLASS unmeasured
+  };
+  auto choose = [&](int64_t tok, int64_t n, int64_t k) {
+    return ChooseMoeGemmInt4Backend(tok, n, k, true, t);
+  };
+  EXPECT_EQ(choose(1, 4096, 7168), MoeGemmInt4Backend::kOurs);
+  EXPECT_EQ(choose(0, 4096, 7168), MoeGemmInt4Backend::kOurs);  // log distance clamps at 1
+  EXPECT_EQ(choose(4, 4096, 7168), MoeGemmInt4Backend::kOurs);
+  EXPECT_EQ(choose(32, 4096, 7168), MoeGemmInt4Backend::kCutlassDecode);
+  EXPECT_EQ(choose(24, 4096, 7168), MoeGemmInt4Backend::kCutlassDecode);  // nearest: 32
+  EXPECT_EQ(choose(256, 4096, 7168), MoeGemmInt4Backend::kCutlassPrefill);
+  EXPECT_EQ(choose(8192, 4096, 7168), MoeGemmInt4Backend::kCutlassPrefill);  // nearest: 512
+  EXPECT_EQ(choose(16, 7168, 2048), MoeGemmInt4Backend::kOurs);              // ours unmeasured
+  EXPECT_EQ(choose(256, 7168, 2048), MoeGemmInt4Backend::kOurs);             // CUTLASS unmeasured
+  EXPECT_EQ(choose(32, 2048, 7168), MoeGemmInt4Backend::kOurs);  // no row for this (n, k)
+  // Ties go to the first listed row: 2 is equally far (in log2) from 1 and 4.
+  const MoeGemmInt4Timing tie[] = {{1, 32, 4096, 7168, 100.0, 50.0, 0.0},
+                                   {4, 32, 4096, 7168, 100.0, 200.0, 0.0}};
+  EXPECT_EQ(ChooseMoeGemmInt4Backend(2, 4096, 7168, true, tie), MoeGemmInt4Backend::kCutlassDecode);
+}
+
+// Until a GPU run fills the checked-in INT4 table, ours is chosen everywhere.
+TEST(MoeGemmBackendTest, Int4UnmeasuredTableMeansOurs) {
+  EXPECT_TRUE(MoeGemmInt4Timings().empty());
+  for (int64_t tok : {1, 4, 8, 16, 32, 64, 256, 512}) {
+    EXPECT_EQ(ChooseMoeGemmInt4Backend(tok, 4096, 7168, true), MoeGemmInt4Backend::kOurs);
+    EXPECT_EQ(ChooseMoeGemmInt4Backend(tok, 7168, 2048, true), MoeGemmInt4Backend::kOurs);
   }
 }
 
