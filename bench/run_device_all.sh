@@ -8,6 +8,7 @@
 #   bench.txt      every bench's full output
 #   multirank.log  the multi-rank NCCL tests' output (only with $2)
 # usage: bench/run_device_all.sh BUNDLE [NCCL_DIR]   (TEST_TIMEOUT=150 BENCH_TIMEOUT=90 TOTAL=560)
+#   PART=1: only the first group (the newest tests and side-by-side benches); PART=2: the rest.
 set -uo pipefail
 dev=$1
 nccl=${2:-}
@@ -51,27 +52,31 @@ benches=$(ls "$dev"/bin/*_bench | grep -v r1_rank_bench)
 # The work not yet run on a GPU first, so a short call still measures it.
 first="kernels_moe_gemm_cutlass_gpu_test kernels_mla_prefill_flashinfer_gpu_test kernels_moe_exchange_gpu_test \
   nccl_communicator_gpu_test cuda_model_r1_shaped_gpu_test \
-  kernels_mla_decode_gpu_test kernels_kv_write_gpu_test kernels_mla_decode_flashinfer_gpu_test"
-for t in $first; do
+  kernels_mla_decode_gpu_test kernels_kv_write_gpu_test kernels_mla_decode_flashinfer_gpu_test \
+  kernels_moe_gemm_cutlass_int4_gpu_test"
+part=${PART:-all}
+[ "$part" = 2 ] && first_group=0 || first_group=1
+[ "$part" = 1 ] && rest=0 || rest=1
+[ $first_group = 1 ] && for t in $first; do
   run "$t" "$out/tests.log" "${TEST_TIMEOUT:-150}" "$dev/bin/$t"
 done
-for b in moe_gemm_cutlass_bench mla_prefill_bench mla_decode_bench; do
+[ $first_group = 1 ] && for b in moe_gemm_cutlass_bench moe_gemm_cutlass_int4_bench mla_prefill_bench mla_decode_bench; do
   run "$b" "$out/bench.txt" "${BENCH_TIMEOUT:-90}" "$dev/bin/$b"
 done
-if [ -n "$nccl" ]; then
+if [ $rest = 1 ] && [ -n "$nccl" ]; then
   for t in nccl_communicator_multi_gpu_test cuda_ep_moe_gpu_test; do
     run "$t(nccl-multirank)" "$out/multirank.log" "${TEST_TIMEOUT:-150}" \
       env LD_LIBRARY_PATH="$nccl/lib:$LD_LIBRARY_PATH" NCCL_MULTI_RANK_GPU_ENABLE=1 \
       "$dev/bin/$t"
   done
 fi
-for t in $tests; do
+[ $rest = 1 ] && for t in $tests; do
   [ -n "$nccl" ] && [ "$(basename "$t")" = cuda_ep_moe_gpu_test ] && continue  # ran above
   case " $first " in *" $(basename "$t") "*) continue ;; esac
   run "$(basename "$t")" "$out/tests.log" "${TEST_TIMEOUT:-150}" "$t"
 done
-for b in $benches; do
-  case "$(basename "$b")" in moe_gemm_cutlass_bench | mla_prefill_bench | mla_decode_bench) continue ;; esac
+[ $rest = 1 ] && for b in $benches; do
+  case "$(basename "$b")" in moe_gemm_cutlass_bench | moe_gemm_cutlass_int4_bench | mla_prefill_bench | mla_decode_bench) continue ;; esac
   run "$(basename "$b")" "$out/bench.txt" "${BENCH_TIMEOUT:-90}" "$b"
 done
 echo "total $(($(date +%s) - start))s" >>"$summary"
