@@ -8,6 +8,10 @@
 // dividing the number of groups, every group lives on one rank, so a token's row goes to at most
 // topk_group ranks (4 of 8) instead of up to top_k.
 //
+// Layers are the checkpoint's layer indices; the MTP layer (num_hidden_layers, 61 in R1) is placed
+// like the main MoE layers (expert_rank unless per_layer names it), so a rank loads and serves its
+// share of the MTP layer's experts when the group speculates.
+//
 // A value type; thread-compatible.
 #ifndef R1_COMMON_EXPERT_PLACEMENT_H_
 #define R1_COMMON_EXPERT_PLACEMENT_H_

@@ -3,7 +3,10 @@ worker started with `--speculative_tokens=1` against one without, both serving m
 (groups of one worker). Greedy chat completions are the same token for token, the speculating
 worker's Prometheus metrics show accepted drafts, a request with `"speculative": false` is served
 (without drafting) and gives the same output, and the refusals are clear: a bad flag value, a
-bad `speculative` value, and speculation in an expert-parallel group."""
+bad `speculative` value. Expert-parallel groups of 2 workers speculate too: with
+`--speculative_tokens=2` on both, concurrent greedy requests (spread over both ranks) give the
+answers of a plain group of 2 with drafts accepted on both ranks; ranks started with different
+values are refused when the group forms."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import re
 import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -143,20 +147,72 @@ def test_bad_flag_values_are_refused_at_start():
         assert "--speculative_tokens" in p.stdout + p.stderr, p
 
 
-def test_an_expert_parallel_group_refuses_speculation(tmp_path, model):
-    c = Cluster(tmp_path / "ep", model, 2, worker_args=["--speculative_tokens=1"])
+def start_group(work: pathlib.Path, model: pathlib.Path, args: list[list[str]],
+                wait: bool = True) -> Cluster:
+    """One expert-parallel group of len(args) workers, worker i started with args[i]."""
+    c = Cluster(work, model, len(args))
     try:
-        c.add_worker("w0")
-        c.add_worker("w1")
+        for i, a in enumerate(args):
+            c.add_worker(f"w{i}", a)
+        if wait:
+            c.wait_serving(1)
+    except Exception:
+        c.stop()
+        raise
+    return c
+
+
+@pytest.fixture(scope="module")
+def ep_clusters(tmp_path_factory, model):
+    """(plain, speculating): a group of 2 workers each, the second's with --speculative_tokens=2."""
+    plain = start_group(tmp_path_factory.mktemp("ep-plain"), model, [[], []])
+    try:
+        spec = start_group(tmp_path_factory.mktemp("ep-spec"), model,
+                           [["--speculative_tokens=2"]] * 2)
+    except Exception:
+        plain.stop()
+        raise
+    yield plain, spec
+    spec.stop()
+    plain.stop()
+
+
+def test_an_expert_parallel_group_speculates_with_the_same_greedy_answers(ep_clusters):
+    plain, spec = ep_clusters
+    # Concurrent requests: the coordinator spreads them over both ranks, so each rank decodes and
+    # drafts while the other is busy or idle (every step runs the MTP layer's exchanges on both).
+    with ThreadPoolExecutor(len(PROMPTS)) as pool:
+        want = list(pool.map(lambda p: answer(plain, p), PROMPTS))
+        got = list(pool.map(lambda p: answer(spec, p), PROMPTS))
+    assert got == want
+    drafts = accepted = 0.0
+    for w in ("w0", "w1"):
+        m = worker_metrics(spec, w)
+        drafts += total(m, "r1_speculative_draft_tokens_total")
+        accepted += total(m, "r1_speculative_accepted_tokens_total")
+        assert total(worker_metrics(plain, w), "r1_speculative_draft_tokens_total") == 0
+    print(f"expert-parallel group of 2, speculative_tokens=2: {accepted:.0f} of {drafts:.0f} "
+          "drafts accepted")
+    assert drafts > 0 and accepted > 0
+    # Opted out, a request decodes without drafts in the speculating group: the same answer.
+    assert answer(spec, PROMPTS[0], speculative=False) == want[0]
+    assert spec.serving_groups() == 1
+
+
+def test_ranks_with_different_speculative_tokens_are_refused(tmp_path, model):
+    c = start_group(tmp_path / "ep-mismatch", model, [["--speculative_tokens=1"], []], wait=False)
+    try:
         deadline = time.time() + 120
         logs = ""
+        want = "--speculative_tokens differs across the ranks of the group"
         while time.time() < deadline:
             logs = "".join((c.work / f"w{i}.log").read_text(errors="replace") for i in range(2))
-            if "expert-parallel group of 2 ranks" in logs:
+            if logs.count(want) >= 2:
                 break
             time.sleep(0.5)
-        assert "expert-parallel group of 2 ranks" in logs, c.log_tail()
-        assert "not implemented there yet" in logs
+        # Both ranks refuse, naming each rank's value (which worker got rank 0 may vary).
+        assert logs.count(want) >= 2, c.log_tail()
+        assert "(rank 0: 1, rank 1: 0)" in logs or "(rank 0: 0, rank 1: 1)" in logs, logs
         assert c.serving_groups() == 0
     finally:
         c.stop()

@@ -15,7 +15,9 @@
 // token item, the accepted prefix and the target's next token are emitted and the rejected
 // positions rolled back. Greedy output is the same token for token as without speculation;
 // sampled output (stochastic verification) follows the same distribution, reproducibly for a
-// seed, but not the same tokens as a run without speculation.
+// seed, but not the same tokens as a run without speculation. In an expert-parallel group
+// (lockstep) the MTP layer's experts are spread over the ranks too, and every step runs the same
+// number of MTP passes on every rank.
 //
 // Not thread-safe: one thread owns the Engine and calls Submit/Cancel/Step (the worker's step
 // loop; tests).
@@ -46,7 +48,9 @@ struct EngineOptions {
   bool bf16_kv = false;       // round cached values to bf16
   int64_t valid_vocab = 0;    // ids ≥ this are never sampled; 0 = vocab_size
   // Run the model every step even with nothing to compute: in an expert-parallel group every
-  // rank must join every MoE exchange of every step (DESIGN §3, lockstep).
+  // rank must join every MoE exchange of every step (DESIGN §3, lockstep). With speculation, every
+  // step also runs exactly speculative_tokens MTP passes (empty where there is nothing to draft),
+  // so every rank of the group must use the same speculative_tokens.
   bool lockstep = false;
   // Context length in tokens (prompt + generated); 0 or more than the model's
   // max_position_embeddings means the model's.
@@ -81,6 +85,10 @@ struct EngineStepStats {
   int64_t accepted_drafts = 0;
   std::vector<int> accepted_per_sequence;  // per verifying sequence, its accepted drafts
   double draft_seconds = 0;
+  // The first MTP pass of the step that failed (its sequences stop speculating; the output
+  // stays exact). In an expert-parallel group that is mostly a failed exchange, e.g. DataLoss
+  // when the ranks' passes drifted apart, and the group's communicator is aborted.
+  absl::Status draft_status;
 };
 
 struct SequenceRequest {
@@ -193,9 +201,14 @@ class Engine {
                                 std::vector<TokenChoice>* chosen,
                                 std::vector<SpeculativeResult>* verified);
   // After a step: runs the MTP slots of the step's speculating sequences (their new cached
-  // positions, `hidden` from the forward pass) and drafts for those decoding.
+  // positions, `hidden` from the forward pass) and drafts for those decoding. In lockstep it
+  // runs exactly spec_k_ MTP passes, empty where there is nothing to draft.
   void Draft(const std::vector<ForwardItem>& items, const std::vector<uint64_t>& item_ids,
              const std::vector<std::vector<float>>& hidden);
+
+  // One MtpForward; in lockstep a pass refused before its exchange is replaced by an empty one.
+  absl::Status MtpPass(const std::vector<MtpItem>& slots, std::vector<std::vector<float>>* logits,
+                       std::vector<std::vector<float>>* hidden);
 
   // The spec of a sequence's next token.
   const TokenChoiceSpec* ChoiceFor(Sequence& s) const;

@@ -21,6 +21,12 @@
 // both. A reused prefix block brings the MTP rows its first sequence computed; a block first
 // computed by a sequence that did not speculate holds none, which lowers acceptance only.
 // Verification makes the output exact whatever the drafts are.
+//
+// In an expert-parallel group (EngineOptions::lockstep) the MTP layer's MoE is an exchange every
+// rank must join: Draft runs exactly k MTP passes after every step on every rank (empty ones
+// where a rank has nothing to draft), so the group's ranks, which all run the same k (checked
+// when the group forms, worker/service/group_link.h), keep making the same exchanges; a rank
+// that drifted fails the next exchange with DataLoss (worker/comm/ep_moe.h).
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -112,9 +118,29 @@ absl::Status Engine::ForwardAndVerify(std::vector<ForwardItem>& items,
   return absl::OkStatus();
 }
 
+absl::Status Engine::MtpPass(const std::vector<MtpItem>& slots,
+                             std::vector<std::vector<float>>* logits,
+                             std::vector<std::vector<float>>* hidden) {
+  const absl::Status st = model_->MtpForward(slots, cache_, logits, hidden);
+  if (!st.ok() && last_step_.draft_status.ok()) last_step_.draft_status = st;
+  if (!st.ok() && options_.lockstep && !slots.empty()) {
+    // Refused before its exchange (a bug in the slots), this rank would be one exchange behind
+    // its peers: an empty pass takes its place. After a failed exchange the executor has aborted
+    // the group's communicator, so this pass fails at once as well.
+    std::vector<std::vector<float>> unused_logits, unused_hidden;
+    model_->MtpForward({}, cache_, &unused_logits, &unused_hidden).IgnoreError();
+  }
+  return st;
+}
+
 void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint64_t>& item_ids,
                    const std::vector<std::vector<float>>& hidden) {
   const int64_t d = model_->config().hidden_size, V = model_->config().vocab_size;
+  // In lockstep (an expert-parallel group) every MTP pass is an exchange of the MTP layer's MoE
+  // that every rank joins: each step runs exactly spec_k_ passes (the catch-up and spec_k_ − 1
+  // chained depths), with no slots where this rank has nothing to draft. Alone, passes without
+  // slots are skipped.
+  const bool lockstep = options_.lockstep;
   // 1. Catch up: the slots of every position this step cached.
   std::vector<MtpItem> slots;
   std::vector<Sequence*> seqs;
@@ -141,14 +167,14 @@ void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint
          s.mtp_hidden.data()});
     seqs.push_back(&s);
   }
-  if (slots.empty()) return;
+  if (slots.empty() && !lockstep) return;
   std::vector<std::vector<float>> logits, out;
-  if (!model_->MtpForward(slots, cache_, &logits, &out).ok()) {
+  if (!MtpPass(slots, &logits, &out).ok()) {
     for (Sequence* s : seqs) {
       s->mtp = false;
       ResetSpeculation(*s);
     }
-    return;
+    seqs.clear();  // no drafts; in lockstep the chained passes still run, empty
   }
   // 2. The first draft of every decoding sequence; how many each may chain.
   std::vector<Sequence*> chain;
@@ -173,7 +199,7 @@ void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint
     }
   }
   // 3. Chained drafts, one MTP slot per sequence per depth.
-  for (int depth = 2; depth <= spec_k_ && !chain.empty(); ++depth) {
+  for (int depth = 2; depth <= spec_k_ && (lockstep || !chain.empty()); ++depth) {
     slots.clear();
     std::vector<size_t> which;
     for (size_t j = 0; j < chain.size(); ++j) {
@@ -182,8 +208,12 @@ void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint
       slots.push_back({&s.kv, s.kv.length + depth - 2, {s.drafts.back()}, chain_hidden[j].data()});
       which.push_back(j);
     }
-    if (slots.empty()) break;
-    if (!model_->MtpForward(slots, cache_, &logits, &out).ok()) break;  // keep the drafts so far
+    if (slots.empty() && !lockstep) break;
+    if (!MtpPass(slots, &logits, &out).ok()) {
+      if (!lockstep) break;  // keep the drafts so far
+      chain.clear();
+      continue;
+    }
     for (size_t r = 0; r < which.size(); ++r) {
       chain[which[r]]->drafts.push_back(
           ArgmaxRows(logits[r].data(), 1, V, options_.valid_vocab)[0]);

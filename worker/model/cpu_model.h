@@ -61,8 +61,10 @@ class CpuModel : public ForwardModel {
   absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
                        std::vector<std::vector<float>>* logits) override;
 
-  // 1 when the weights hold the MTP module (LoadOptions::load_mtp) and the routed experts run
-  // locally (no expert_executor), else 0. The cache then needs num_hidden_layers + 1 layers.
+  // 1 when the weights hold the MTP module (LoadOptions::load_mtp), else 0. The cache then needs
+  // num_hidden_layers + 1 layers. With an expert_executor the MTP layer's MoE runs through it
+  // (layer num_hidden_layers), so MtpForward is a lockstep exchange like Forward: every rank
+  // calls it the same number of times, with empty `items` when it has no slots.
   int mtp_layers() const override;
   // The MTP draft forward (spec §10, cpu_mtp.cc): per slot p, e = enorm(Emb(t_{p+1})),
   // g = hnorm(h_p), the MTP decoder layer on eh_proj·[e ; g] at position p (its rows in cache

@@ -5,6 +5,12 @@
 // layer) have it — and the embedding of the token t_{p+1}, runs at RoPE position p through the
 // MTP decoder layer, whose latent rows live in cache layer num_hidden_layers at position p, and
 // predicts t_{p+2} through shared_head.norm and the main model's lm_head.
+//
+// In an expert-parallel group (ModelOptions::expert_executor) the MTP layer's routed experts are
+// spread over the ranks like every main MoE layer's (the placement's layer num_hidden_layers)
+// and its MoE runs through the executor: every call is one more lockstep exchange, so every rank
+// makes the same number of calls per step, with no items where it has nothing to draft (an empty
+// exchange; the engine's Draft sees to it).
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -14,9 +20,7 @@
 
 namespace r1 {
 
-int CpuModel::mtp_layers() const {
-  return !weights_->mtp.empty() && options_.expert_executor == nullptr ? 1 : 0;
-}
+int CpuModel::mtp_layers() const { return weights_->mtp.empty() ? 0 : 1; }
 
 absl::Status CpuModel::MtpForward(const std::vector<MtpItem>& items, PagedKvCache& cache,
                                   std::vector<std::vector<float>>* logits,

@@ -58,12 +58,6 @@ absl::Status ValidateSpeculation(const ShardSpec& spec, r1::v1::DeviceKind devic
   const int k = spec.speculative_tokens;
   RETURN_IF_ERROR(ValidateSpeculativeTokens(k, device));
   if (k == 0) return absl::OkStatus();
-  if (spec.group_size > 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--speculative_tokens=", k, " in an expert-parallel group of ", spec.group_size,
-        " ranks: MTP speculative decoding is not implemented there yet (the MTP layer's experts "
-        "are not exchanged across ranks); serve with --group_size=1 or --speculative_tokens=0"));
-  }
   if (spec.dense.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--speculative_tokens=", k, ": the dense ", ArchitectureName(spec.dense->architecture),

@@ -100,9 +100,10 @@ inline constexpr int kMaxSpeculativeTokens = 3;
 // forward yet).
 absl::Status ValidateSpeculativeTokens(int k, r1::v1::DeviceKind device);
 // An assignment with spec.speculative_tokens > 0: ValidateSpeculativeTokens, then
-// FailedPrecondition, naming why, for a group of several ranks (the MTP layer's experts are not
-// exchanged across ranks yet), a dense model and a checkpoint without an MTP layer
-// (num_nextn_predict_layers == 0).
+// FailedPrecondition, naming why, for a dense model and a checkpoint without an MTP layer
+// (num_nextn_predict_layers == 0). Expert-parallel groups speculate (the MTP layer's experts are
+// placed and exchanged like every MoE layer's); that every rank uses the same k is checked when
+// the group forms (GroupLink::CheckSameOnEveryRank).
 absl::Status ValidateSpeculation(const ShardSpec& spec, r1::v1::DeviceKind device);
 
 // InvalidArgument unless `comm` (nullable) is the group's: null for a group of one, else of the

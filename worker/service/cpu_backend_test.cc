@@ -1,13 +1,23 @@
 // CpuBackend::Build on a dense checkpoint (tests/fixtures/tiny-qwen2): DenseCpuModel, the cache
 // sized by its [K ; V] rows, groups of one rank only; the DeepSeek block size unchanged; where
-// MTP speculative decoding is refused (--speculative_tokens).
+// MTP speculative decoding is refused (--speculative_tokens: CUDA, dense models, no MTP layer;
+// expert-parallel CPU groups are accepted), and the group's check that every rank uses the same
+// value (CheckSameOnEveryRank).
 #include "worker/service/cpu_backend.h"
+
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/served_model_config.h"
+#include "worker/comm/gloo_communicator.h"
+#include "worker/comm/key_value_store.h"
 #include "worker/kv_cache/kv_cache.h"
 #include "worker/model/dense_cpu_model.h"
+#include "worker/service/group_link.h"
 
 namespace r1 {
 namespace {
@@ -96,14 +106,14 @@ TEST(CpuBackendTest, SpeculationIsRefusedWhereItCannotRun) {
   EXPECT_TRUE(ValidateSpeculation(spec, r1::v1::DEVICE_KIND_CPU).ok());
   EXPECT_EQ(ValidateSpeculation(spec, r1::v1::DEVICE_KIND_CUDA).code(),
             absl::StatusCode::kFailedPrecondition);
-  // Expert-parallel groups.
+  // Expert-parallel groups speculate on the CPU backend (not on CUDA).
   ShardSpec group = spec;
   group.group_size = 2;
-  absl::Status st = ValidateSpeculation(group, r1::v1::DEVICE_KIND_CPU);
-  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(st.message().find("expert-parallel group of 2 ranks"), std::string::npos) << st;
-  group.speculative_tokens = 0;
+  group.placement = EpPlacement::Contiguous(static_cast<int>(spec.config.n_routed_experts), 2);
   EXPECT_TRUE(ValidateSpeculation(group, r1::v1::DEVICE_KIND_CPU).ok());
+  EXPECT_EQ(ValidateSpeculation(group, r1::v1::DEVICE_KIND_CUDA).code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::Status st;
   // A checkpoint without an MTP layer.
   ShardSpec no_mtp = spec;
   no_mtp.config.num_nextn_predict_layers = 0;
@@ -118,6 +128,40 @@ TEST(CpuBackendTest, SpeculationIsRefusedWhereItCannotRun) {
   EXPECT_NE(st.message().find("no MTP layer"), std::string::npos) << st;
   EXPECT_EQ(CpuBackend({}).Build(dense, nullptr, absl::Seconds(1)).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Two Gloo ranks on loopback: equal values pass, different ones are refused on both ranks with
+// every rank's value named.
+TEST(CpuBackendTest, GroupRanksMustUseTheSameSpeculativeTokens) {
+  for (const std::vector<int64_t>& values : {std::vector<int64_t>{2, 2}, {1, 3}}) {
+    auto store = std::make_shared<InMemoryKeyValueStore>();
+    std::vector<absl::Status> st(2);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < 2; ++r) {
+      ranks.emplace_back([&, r] {
+        GlooOptions o;
+        o.rank = r;
+        o.size = 2;
+        o.prefix = absl::StrCat("same/", values[1], "/");
+        o.connect_timeout = absl::Seconds(20);
+        auto comm = GlooCommunicator::Create(o, store.get());
+        ASSERT_TRUE(comm.ok()) << comm.status();
+        st[r] = CheckSameOnEveryRank(**comm, "--speculative_tokens", values[r], absl::Seconds(20));
+      });
+    }
+    for (auto& t : ranks) t.join();
+    for (int r = 0; r < 2; ++r) {
+      if (values[0] == values[1]) {
+        EXPECT_TRUE(st[r].ok()) << st[r];
+      } else {
+        EXPECT_EQ(st[r].code(), absl::StatusCode::kFailedPrecondition) << st[r];
+        EXPECT_NE(st[r].message().find("--speculative_tokens differs across the ranks of the group "
+                                       "(rank 0: 1, rank 1: 3)"),
+                  std::string::npos)
+            << st[r];
+      }
+    }
+  }
 }
 
 TEST(CpuBackendTest, DeepSeekBlockBytesAreTheLatentRows) {

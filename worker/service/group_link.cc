@@ -30,6 +30,30 @@ absl::StatusOr<std::unique_ptr<GroupLink>> GroupLink::Create(
   return std::unique_ptr<GroupLink>(new GroupLink(std::move(comm), options.collective_timeout));
 }
 
+absl::Status CheckSameOnEveryRank(Communicator& comm, const std::string& name, int64_t value,
+                                  absl::Duration timeout) {
+  std::vector<int64_t> all(comm.size());
+  const int64_t mine[1] = {value};
+  if (absl::Status st =
+          comm.AllGather<int64_t>(absl::MakeConstSpan(mine, 1), absl::MakeSpan(all), timeout);
+      !st.ok()) {
+    comm.Abort();
+    return st;
+  }
+  for (int64_t v : all) {
+    if (v != value) {
+      std::string values;
+      for (size_t r = 0; r < all.size(); ++r) {
+        absl::StrAppend(&values, r == 0 ? "" : ", ", "rank ", r, ": ", all[r]);
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat(name, " differs across the ranks of the group (", values,
+                       "); every rank of an expert-parallel group must use the same value"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<GroupLink::TickAgreement> GroupLink::Agree(bool local_busy, bool local_leave) {
   int64_t v[2] = {local_busy ? 1 : 0, local_leave ? 1 : 0};
   if (absl::Status st = comm_->AllReduce(absl::MakeSpan(v, 2), ReduceOp::kMax, timeout_);

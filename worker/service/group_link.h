@@ -16,6 +16,7 @@
 #ifndef R1_WORKER_SERVICE_GROUP_LINK_H_
 #define R1_WORKER_SERVICE_GROUP_LINK_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,12 @@ struct GroupLinkOptions {
   std::string cluster_secret;
 };
 
+// Every rank of `comm`'s group calls it with its own `value` of the setting `name`: OK when all
+// are equal, FailedPrecondition listing each rank's value otherwise (the same answer on every
+// rank, so all refuse together); a failed collective aborts `comm` and is returned.
+absl::Status CheckSameOnEveryRank(Communicator& comm, const std::string& name, int64_t value,
+                                  absl::Duration timeout);
+
 class GroupLink {
  public:
   // Joins the group named by `assign` (rank, group_size, rendezvous_prefix) with `backend`'s
@@ -57,6 +64,13 @@ class GroupLink {
     bool leave = false;
   };
   absl::StatusOr<TickAgreement> Agree(bool local_busy, bool local_leave);
+
+  // Called by every rank once, right after Create: FailedPrecondition, naming each rank's value,
+  // unless every rank passes the same `value` of the setting `name` (a worker flag that must
+  // match across the group, e.g. --speculative_tokens: every step runs that many MTP exchanges).
+  absl::Status CheckSameOnEveryRank(const std::string& name, int64_t value) {
+    return r1::CheckSameOnEveryRank(*comm_, name, value, timeout_);
+  }
 
   // OK while the group's communicator is usable.
   absl::Status health() const { return comm_->health(); }

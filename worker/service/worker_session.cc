@@ -187,6 +187,12 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
     auto link = GroupLink::Create(a, *backend_, channel_, o_.group);
     if (!link.ok()) return link.status();
     as->link = std::move(*link);
+    // Every step runs this many MTP exchanges on every rank: the ranks must agree.
+    if (absl::Status st =
+            as->link->CheckSameOnEveryRank("--speculative_tokens", o_.speculative_tokens);
+        !st.ok()) {
+      return st;
+    }
   }
   auto shard =
       backend_->Build(spec, as->link ? as->link->comm() : nullptr, o_.group.collective_timeout);
@@ -303,6 +309,10 @@ bool WorkerSession::Step() {
   }
   auto out = e.Step();
   if (o_.metrics != nullptr) o_.metrics->ObserveStep(e.last_step());
+  if (const absl::Status& draft = e.last_step().draft_status; !draft.ok()) {
+    log::Error({}, "group {} rank {}: MTP draft pass failed: {}", current_->assign.group_id(),
+               current_->assign.rank(), draft.ToString());
+  }
   if (!out.ok()) return SendError(out.status(), false, current_->assign.group_id());
   ++steps_;
   if (out->empty()) return true;
