@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <set>
 
@@ -308,52 +309,159 @@ uint64_t Checkpoint::total_bytes() const {
   return total;
 }
 
-absl::Status SafetensorsWriter::Add(std::string name, DType dtype, std::vector<int64_t> shape,
-                                    std::string data) {
+namespace {
+
+absl::Status CheckEntry(const SafetensorsEntry& e, uint64_t* bytes) {
   uint64_t numel = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat(name, ": negative dimension"));
+  for (int64_t d : e.shape) {
+    if (d < 0) return absl::InvalidArgumentError(absl::StrCat(e.name, ": negative dimension"));
     numel *= static_cast<uint64_t>(d);
   }
-  if (numel * DTypeSize(dtype) != data.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": ", data.size(), " bytes for ",
-                                                   DTypeName(dtype), " ", ShapeString(shape)));
+  if (e.name == "__metadata__") return absl::InvalidArgumentError("reserved tensor name");
+  *bytes = numel * DTypeSize(e.dtype);
+  return absl::OkStatus();
+}
+
+uint64_t EntryBytes(const SafetensorsEntry& e) {
+  uint64_t bytes = 0;
+  CheckEntry(e, &bytes).IgnoreError();  // checked when the entry was accepted
+  return bytes;
+}
+
+// The file's first bytes: the header's length (8 bytes, little-endian) and the JSON header,
+// padded with spaces to a multiple of 8; data offsets follow the entries in order.
+std::string SerializedHeader(const std::vector<SafetensorsEntry>& entries,
+                             const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  uint64_t offset = 0;
+  for (const SafetensorsEntry& e : entries) {
+    const uint64_t bytes = EntryBytes(e);
+    header[e.name] = {{"dtype", std::string(DTypeName(e.dtype))},
+                      {"shape", e.shape},
+                      {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
-  if (name == "__metadata__") return absl::InvalidArgumentError("reserved tensor name");
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');
+  std::string out(8, '\0');
+  const uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + h;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SafetensorsStream>> SafetensorsStream::Create(
+    const std::string& path, std::vector<SafetensorsEntry> entries,
+    const std::map<std::string, std::string>& metadata) {
+  std::set<std::string> names;
+  for (const SafetensorsEntry& e : entries) {
+    uint64_t bytes = 0;
+    RETURN_IF_ERROR(CheckEntry(e, &bytes));
+    if (!names.insert(e.name).second) {
+      return absl::AlreadyExistsError(absl::StrCat(e.name, ": duplicate tensor"));
+    }
+  }
+  const std::string tmp = path + ".tmp";
+  std::FILE* file = std::fopen(tmp.c_str(), "wb");
+  if (file == nullptr) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(tmp, ": cannot create: ", std::strerror(errno)));
+  }
+  std::unique_ptr<SafetensorsStream> stream(new SafetensorsStream(path, std::move(entries), file));
+  const std::string header = SerializedHeader(stream->entries_, metadata);
+  if (std::fwrite(header.data(), 1, header.size(), file) != header.size()) {
+    return absl::DataLossError(absl::StrCat(tmp, ": write failed"));
+  }
+  return stream;
+}
+
+SafetensorsStream::SafetensorsStream(std::string path, std::vector<SafetensorsEntry> entries,
+                                     std::FILE* file)
+    : path_(std::move(path)), tmp_(path_ + ".tmp"), entries_(std::move(entries)), file_(file) {}
+
+SafetensorsStream::~SafetensorsStream() {
+  if (file_ != nullptr) {
+    std::fclose(file_);
+    std::remove(tmp_.c_str());
+  }
+}
+
+absl::Status SafetensorsStream::Append(absl::string_view bytes) {
+  if (file_ == nullptr || next_ >= entries_.size()) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": more tensors than declared"));
+  }
+  const SafetensorsEntry& e = entries_[next_];
+  if (bytes.size() != EntryBytes(e)) {
+    return absl::InvalidArgumentError(absl::StrCat(e.name, ": ", bytes.size(), " bytes for ",
+                                                   DTypeName(e.dtype), " ", ShapeString(e.shape)));
+  }
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+    return absl::DataLossError(absl::StrCat(tmp_, ": write failed at ", e.name));
+  }
+  ++next_;
+  return absl::OkStatus();
+}
+
+absl::Status SafetensorsStream::Finish() {
+  if (file_ == nullptr) return absl::FailedPreconditionError(absl::StrCat(path_, ": finished"));
+  if (next_ != entries_.size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": ", entries_.size() - next_, " declared tensors not written"));
+  }
+  const bool flushed = std::fflush(file_) == 0;
+  const bool closed = std::fclose(file_) == 0;
+  file_ = nullptr;
+  if (!flushed || !closed) {
+    std::remove(tmp_.c_str());
+    return absl::DataLossError(absl::StrCat(tmp_, ": write failed"));
+  }
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat(path_, ": rename failed: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SafetensorsWriter::Add(std::string name, DType dtype, std::vector<int64_t> shape,
+                                    std::string data) {
+  SafetensorsEntry entry{std::move(name), dtype, std::move(shape)};
+  uint64_t bytes = 0;
+  RETURN_IF_ERROR(CheckEntry(entry, &bytes));
+  if (bytes != data.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(entry.name, ": ", data.size(), " bytes for ",
+                                                   DTypeName(entry.dtype), " ",
+                                                   ShapeString(entry.shape)));
+  }
   for (const Entry& e : entries_) {
-    if (e.name == name) return absl::AlreadyExistsError(absl::StrCat(name, ": duplicate tensor"));
+    if (e.entry.name == entry.name) {
+      return absl::AlreadyExistsError(absl::StrCat(entry.name, ": duplicate tensor"));
+    }
   }
-  entries_.push_back(Entry{std::move(name), dtype, std::move(shape), std::move(data)});
+  entries_.push_back(Entry{std::move(entry), std::move(data)});
   return absl::OkStatus();
 }
 
 std::string SafetensorsWriter::Serialize() const {
-  json header = json::object();
-  uint64_t offset = 0;
-  for (const Entry& e : entries_) {
-    header[e.name] = {{"dtype", std::string(DTypeName(e.dtype))},
-                      {"shape", e.shape},
-                      {"data_offsets", {offset, offset + e.data.size()}}};
-    offset += e.data.size();
-  }
-  if (!metadata_.empty()) header["__metadata__"] = metadata_;
-  std::string h = header.dump();
-  h.append((8 - h.size() % 8) % 8, ' ');
-  std::string out(8, '\0');
-  uint64_t n = h.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  out += h;
+  std::vector<SafetensorsEntry> entries;
+  for (const Entry& e : entries_) entries.push_back(e.entry);
+  std::string out = SerializedHeader(entries, metadata_);
   for (const Entry& e : entries_) out += e.data;
   return out;
 }
 
 absl::Status SafetensorsWriter::WriteFile(const std::string& path) const {
-  return WriteFileAtomic(path, Serialize());
+  std::vector<SafetensorsEntry> entries;
+  for (const Entry& e : entries_) entries.push_back(e.entry);
+  ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsStream> stream,
+                   SafetensorsStream::Create(path, std::move(entries), metadata_));
+  for (const Entry& e : entries_) RETURN_IF_ERROR(stream->Append(e.data));
+  return stream->Finish();
 }
 
 std::vector<std::string> SafetensorsWriter::names() const {
   std::vector<std::string> n;
-  for (const Entry& e : entries_) n.push_back(e.name);
+  for (const Entry& e : entries_) n.push_back(e.entry.name);
   return n;
 }
 

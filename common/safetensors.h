@@ -9,6 +9,7 @@
 #define R1_COMMON_SAFETENSORS_H_
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <span>
@@ -105,6 +106,38 @@ class Checkpoint {
   std::unordered_map<std::string, std::pair<const SafetensorsFile*, const TensorInfo*>> tensors_;
 };
 
+// One tensor of a file being written: what its header entry says (its size follows from dtype
+// and shape).
+struct SafetensorsEntry {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+
+// Writes a safetensors file whose tensors are declared up front and whose bytes are appended in
+// that order, so the writer holds one tensor at a time instead of the file (a checkpoint shard
+// of a full-size model is ~4 GB). Writes `path`.tmp and renames it into place on Finish; a
+// stream destroyed unfinished removes the temporary. Not thread-safe.
+class SafetensorsStream {
+ public:
+  // Validates the entries (shapes, unique and unreserved names) and writes the header.
+  static absl::StatusOr<std::unique_ptr<SafetensorsStream>> Create(
+      const std::string& path, std::vector<SafetensorsEntry> entries,
+      const std::map<std::string, std::string>& metadata);
+  ~SafetensorsStream();
+  // The next tensor's bytes: exactly its size (error names the tensor).
+  absl::Status Append(absl::string_view bytes);
+  // Every tensor appended: flushes, closes and renames into place.
+  absl::Status Finish();
+
+ private:
+  SafetensorsStream(std::string path, std::vector<SafetensorsEntry> entries, std::FILE* file);
+  std::string path_, tmp_;
+  std::vector<SafetensorsEntry> entries_;
+  std::FILE* file_;
+  size_t next_ = 0;
+};
+
 // Builds a safetensors file in memory. Not thread-safe.
 class SafetensorsWriter {
  public:
@@ -118,9 +151,7 @@ class SafetensorsWriter {
 
  private:
   struct Entry {
-    std::string name;
-    DType dtype;
-    std::vector<int64_t> shape;
+    SafetensorsEntry entry;
     std::string data;
   };
   std::vector<Entry> entries_;

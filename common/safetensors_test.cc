@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -96,6 +97,49 @@ TEST_F(SafetensorsTest, SingleFileRoundTrip) {
   auto file = SafetensorsFile::Open(Path("model.safetensors"));
   ASSERT_TRUE(file.ok());
   EXPECT_EQ((*file)->header().metadata.at("format"), "pt");
+}
+
+// WriteFile streams the file (SafetensorsStream): its bytes are exactly Serialize()'s.
+TEST_F(SafetensorsTest, StreamWritesWhatSerializeBuilds) {
+  SafetensorsWriter w;
+  ASSERT_TRUE(w.Add("x", DType::kBF16, {3}, Bf16Bytes({1, 2, 3})).ok());
+  ASSERT_TRUE(w.Add("y", DType::kF32, {2}, F32Bytes({4, 5})).ok());
+  w.SetMetadata("format", "pt");
+  ASSERT_TRUE(w.WriteFile(Path("m.safetensors")).ok());
+  std::ifstream in(Path("m.safetensors"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes, w.Serialize());
+}
+
+TEST_F(SafetensorsTest, StreamRefusesMisuseAndLeavesNoFile) {
+  const std::vector<SafetensorsEntry> entries = {{"a", DType::kF32, {2}}, {"b", DType::kBF16, {4}}};
+  EXPECT_FALSE(SafetensorsStream::Create(Path("d.safetensors"),
+                                         {{"a", DType::kF32, {1}}, {"a", DType::kF32, {1}}}, {})
+                   .ok());
+  EXPECT_FALSE(
+      SafetensorsStream::Create(Path("n.safetensors"), {{"a", DType::kF32, {-1}}}, {}).ok());
+  {
+    auto s = SafetensorsStream::Create(Path("s.safetensors"), entries, {});
+    ASSERT_TRUE(s.ok()) << s.status();
+    const absl::Status wrong = (*s)->Append(std::string(4, '\0'));  // a needs 8 bytes
+    EXPECT_FALSE(wrong.ok());
+    EXPECT_NE(wrong.message().find("a:"), std::string::npos) << wrong;
+    ASSERT_TRUE((*s)->Append(F32Bytes({1, 2})).ok());
+    EXPECT_FALSE((*s)->Finish().ok());  // b not written
+  }                                     // destroyed unfinished: the temporary is removed
+  EXPECT_FALSE(fs::exists(Path("s.safetensors")));
+  EXPECT_FALSE(fs::exists(Path("s.safetensors.tmp")));
+
+  auto s = SafetensorsStream::Create(Path("t.safetensors"), entries, {});
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Append(F32Bytes({1, 2})).ok());
+  ASSERT_TRUE((*s)->Append(Bf16Bytes({1, 2, 3, 4})).ok());
+  EXPECT_FALSE((*s)->Append(F32Bytes({1})).ok());  // more than declared
+  ASSERT_TRUE((*s)->Finish().ok());
+  EXPECT_FALSE((*s)->Finish().ok());
+  auto file = SafetensorsFile::Open(Path("t.safetensors"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_FALSE(fs::exists(Path("t.safetensors.tmp")));
 }
 
 TEST_F(SafetensorsTest, ShardedIndexWithScaleInAnotherShard) {

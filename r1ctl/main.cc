@@ -1,8 +1,10 @@
 // r1ctl: command-line tool for operators.
 //   r1ctl check-config FILE         parse and validate a config.json, print its dimensions
 //   r1ctl inspect DIR               open a checkpoint (index + shards), list tensors and bytes
-//   r1ctl gen-checkpoint --config FILE --out DIR [--seed N] [--shards N]
-//                                   write a synthetic HF-format checkpoint for a config
+//   r1ctl gen-checkpoint --config FILE --out DIR [--seed N] [--shards N] [--layers N]
+//                        [--max-gib G] [--threads T]
+//                                   write a synthetic HF-format checkpoint for a config (the
+//                                   first N layers of its real shapes with --layers)
 //   r1ctl weights FILE              per-group weight bytes of a config (FP8 and INT4 experts)
 //   r1ctl plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]
 //             [--gpu-gib G] [--mtp] [--layout cuda|checkpoint]
@@ -23,6 +25,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -31,6 +34,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/dense_model_config.h"
 #include "common/file_util.h"
 #include "common/model_config.h"
@@ -49,8 +54,12 @@ constexpr char kUsage[] =
     "usage: r1ctl COMMAND ...\n"
     "  check-config FILE   parse and validate a Hugging Face config.json\n"
     "  inspect DIR         open a safetensors checkpoint and list its tensors\n"
-    "  gen-checkpoint --config FILE --out DIR [--seed N] [--shards N]\n"
-    "                      write a synthetic Hugging Face checkpoint (FP8 block-quantised)\n"
+    "  gen-checkpoint --config FILE --out DIR [--seed N] [--shards N] [--layers N]\n"
+    "                 [--max-gib G] [--threads T]\n"
+    "                      write a synthetic Hugging Face checkpoint (FP8 block-quantised),\n"
+    "                      streamed shard by shard; --layers N keeps the first N layers of the\n"
+    "                      config's real shapes; refuses more than G GiB (default 4); T shards\n"
+    "                      at once (default: the cores)\n"
     "  weights FILE        weight bytes of a config by group, FP8 and INT4 routed experts\n"
     "  plan FILE [--group-size N] [--experts fp8|int4] [--kv bf16|fp8] [--context N]\n"
     "            [--gpu-gib G] [--mtp] [--layout cuda|checkpoint]\n"
@@ -112,7 +121,9 @@ int Inspect(const std::string& dir) {
 int GenCheckpoint(const std::vector<std::string>& args) {
   std::string config_path, out;
   uint64_t seed = 0;
-  int shards = 2;
+  int shards = 2, layers = 0;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  double max_gib = 4;
   for (size_t i = 1; i + 1 < args.size(); i += 2) {
     const std::string& k = args[i];
     const std::string& v = args[i + 1];
@@ -125,6 +136,12 @@ int GenCheckpoint(const std::vector<std::string>& args) {
       ok = absl::SimpleAtoi(v, &seed);
     else if (k == "--shards")
       ok = absl::SimpleAtoi(v, &shards);
+    else if (k == "--threads")
+      ok = absl::SimpleAtoi(v, &threads) && threads > 0;
+    else if (k == "--layers")
+      ok = absl::SimpleAtoi(v, &layers) && layers > 0;
+    else if (k == "--max-gib")
+      ok = absl::SimpleAtod(v, &max_gib) && max_gib > 0;
     else
       ok = false;
     if (!ok) {
@@ -138,19 +155,37 @@ int GenCheckpoint(const std::vector<std::string>& args) {
   }
   auto text = r1::ReadFileBounded(config_path, 1 << 20);
   if (!text.ok()) return Fail(text.status());
+  if (layers > 0) {
+    text = r1::ConfigWithLayers(*text, layers);
+    if (!text.ok()) return Fail(text.status());
+  }
   auto config = r1::ParseModelConfig(*text, config_path);
   if (!config.ok()) return Fail(config.status());
   const uint64_t bytes =
       r1::PlanWeights(*config).ComputeTotals(r1::ExpertFormat::kCheckpoint).main_model();
-  if (bytes > (4ull << 30)) {
-    std::fprintf(stderr, "r1ctl gen-checkpoint: %llu bytes of weights; refusing above 4 GiB\n",
-                 static_cast<unsigned long long>(bytes));
+  if (static_cast<double>(bytes) > max_gib * (1ull << 30)) {
+    std::fprintf(stderr,
+                 "r1ctl gen-checkpoint: %llu bytes of weights; refusing above %.1f GiB "
+                 "(--max-gib)\n",
+                 static_cast<unsigned long long>(bytes), max_gib);
     return 1;
   }
   r1::SyntheticWeightSource source(seed);
-  if (auto st = r1::WriteCheckpoint(*text, *config, source, out, shards); !st.ok()) return Fail(st);
-  std::printf("wrote %s (seed %llu, %d shards)\n", out.c_str(),
-              static_cast<unsigned long long>(seed), shards);
+  const absl::Time start = absl::Now();
+  auto progress = [&](int done, int total, uint64_t written) {
+    const double s = absl::ToDoubleSeconds(absl::Now() - start);
+    std::printf("shard %d of %d: %.2f of %.2f GiB, %.2f GB/s\n", done, total,
+                static_cast<double>(written) / (1ull << 30),
+                static_cast<double>(bytes) / (1ull << 30), s > 0 ? written / s / 1e9 : 0.0);
+    std::fflush(stdout);
+  };
+  if (auto st = r1::WriteCheckpoint(*text, *config, source, out, shards, progress, threads);
+      !st.ok()) {
+    return Fail(st);
+  }
+  std::printf("wrote %s (seed %llu, %d shards, %lld layers)\n", out.c_str(),
+              static_cast<unsigned long long>(seed), shards,
+              static_cast<long long>(config->num_hidden_layers));
   return 0;
 }
 

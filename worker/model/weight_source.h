@@ -10,6 +10,7 @@
 #define R1_WORKER_MODEL_WEIGHT_SOURCE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,12 +21,46 @@
 namespace r1 {
 
 // Bytes of one tensor: either borrowed (`data` points into a mapped file that outlives the
-// source) or owned (`owned` holds them and `data` points into it).
+// source) or owned (`owned` holds them and `data` points into it). Copies and moves keep an owned
+// `data` pointing into their own `owned`: a short string's bytes live inside the object, so a
+// pointer into the source object would dangle once it is gone (a TensorBytes returned from a
+// function is moved).
 struct TensorBytes {
   const uint8_t* data = nullptr;
   uint64_t size = 0;
   std::string owned;
   std::string origin;  // file (or "synthetic") for error messages
+
+  TensorBytes() = default;
+  TensorBytes(const TensorBytes& other) { *this = other; }
+  TensorBytes(TensorBytes&& other) noexcept { *this = std::move(other); }
+  TensorBytes& operator=(const TensorBytes& other) {
+    if (this == &other) return *this;
+    const bool in_owned = other.OwnsData();
+    owned = other.owned;
+    origin = other.origin;
+    size = other.size;
+    data = in_owned ? reinterpret_cast<const uint8_t*>(owned.data()) : other.data;
+    return *this;
+  }
+  TensorBytes& operator=(TensorBytes&& other) noexcept {
+    if (this == &other) return *this;
+    const bool in_owned = other.OwnsData();
+    owned = std::move(other.owned);
+    origin = std::move(other.origin);
+    size = other.size;
+    data = in_owned ? reinterpret_cast<const uint8_t*>(owned.data()) : other.data;
+    other.data = nullptr;
+    other.size = 0;
+    return *this;
+  }
+
+ private:
+  bool OwnsData() const {
+    const auto* begin = reinterpret_cast<const uint8_t*>(owned.data());
+    const std::less_equal<const uint8_t*> le;  // a total order, also for unrelated pointers
+    return data != nullptr && le(begin, data) && le(data, begin + owned.size());
+  }
 };
 
 class WeightSource {
