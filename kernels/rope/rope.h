@@ -3,6 +3,12 @@
 //   z'[2i]   = z[2i]·cos(p·θ_i) − z[2i+1]·sin(p·θ_i)
 //   z'[2i+1] = z[2i]·sin(p·θ_i) + z[2i+1]·cos(p·θ_i)          (fp32, one bf16 rounding)
 //
+// or, with RopeLayout::kRotateHalf (Hugging Face's rotate_half: the dense Qwen2 / Llama models,
+// whose table comes from worker/model/dense_rope.h), on the pairs (i, i + dim/2):
+//
+//   z'[i]         = z[i]·cos(p·θ_i) − z[i+dim/2]·sin(p·θ_i)
+//   z'[i+dim/2]   = z[i+dim/2]·cos(p·θ_i) + z[i]·sin(p·θ_i)
+//
 // with the YaRN-corrected frequencies θ_i (always applied) and a precomputed fp32 cos/sin table
 // [max_pos][dim/2] (angles p·θ_i in fp32, as both references compute them). Used on q's 64 rope
 // dims of every head and on the shared k_rope before it enters the KV cache.
@@ -38,6 +44,12 @@ float YarnCosSinScale(const YarnConfig& c);
 void BuildRopeTable(const YarnConfig& c, int64_t max_pos, std::vector<float>* cos_table,
                     std::vector<float>* sin_table);
 
+// Which values rotate together.
+enum class RopeLayout {
+  kInterleaved,  // (2i, 2i+1): DeepSeek's rope dims
+  kRotateHalf,   // (i, i + dim/2): Qwen2 / Llama
+};
+
 struct RopeParams {
   // bf16, rotated in place: the `dim` values of (token t, head h) start at
   // x + t·token_stride + h·head_stride. Not null.
@@ -51,6 +63,7 @@ struct RopeParams {
   const float* cos_table = nullptr;    // [max_pos][dim/2]; not null
   const float* sin_table = nullptr;    // [max_pos][dim/2]; not null
   int64_t max_pos = 0;                 // > 0
+  RopeLayout layout = RopeLayout::kInterleaved;
 };
 
 absl::Status ValidateRope(const RopeParams& p);

@@ -79,6 +79,14 @@ absl::Status RopeReference(const RopeParams& p) {
     const float* s = p.sin_table + pos * half;
     for (int64_t h = 0; h < p.heads; ++h) {
       uint16_t* z = p.x + t * p.token_stride + h * p.head_stride;
+      if (p.layout == RopeLayout::kRotateHalf) {
+        for (int i = 0; i < half; ++i) {
+          const float a = Bf16ToFloat(z[i]), b = Bf16ToFloat(z[i + half]);
+          z[i] = FloatToBf16(a * c[i] - b * s[i]);
+          z[i + half] = FloatToBf16(b * c[i] + a * s[i]);
+        }
+        continue;
+      }
       for (int i = 0; i < half; ++i) {
         const float a = Bf16ToFloat(z[2 * i]), b = Bf16ToFloat(z[2 * i + 1]);
         z[2 * i] = FloatToBf16(a * c[i] - b * s[i]);

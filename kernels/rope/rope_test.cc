@@ -84,5 +84,32 @@ TEST(RopeTest, RotatesInterleavedPairs) {
   EXPECT_FALSE(RopeReference(p).ok());
 }
 
+TEST(RopeTest, RotatesHalvesInRotateHalfLayout) {
+  std::vector<float> cs, sn;
+  BuildRopeTable(YarnConfig{}, 300, &cs, &sn);
+  const auto theta = YarnInvFreq(YarnConfig{});
+  std::mt19937 rng(4);
+  const int64_t tokens = 3, heads = 2, stride = 80;
+  auto x = testing::RandomBf16(tokens * heads * stride, rng);
+  const auto orig = x;
+  const std::vector<int32_t> pos = {0, 7, 299};
+  RopeParams p{x.data(), heads * stride, stride,    tokens,    heads,
+               64,       pos.data(),     cs.data(), sn.data(), 300};
+  p.layout = RopeLayout::kRotateHalf;
+  ASSERT_TRUE(RopeReference(p).ok());
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t base = (t * heads + h) * stride;
+      for (int i = 0; i < 32; ++i) {
+        const double ang = static_cast<double>(static_cast<float>(pos[t]) * theta[i]);
+        const double a = Bf16ToFloat(orig[base + i]), b = Bf16ToFloat(orig[base + i + 32]);
+        EXPECT_NEAR(Bf16ToFloat(x[base + i]), a * std::cos(ang) - b * std::sin(ang), 2e-2);
+        EXPECT_NEAR(Bf16ToFloat(x[base + i + 32]), b * std::cos(ang) + a * std::sin(ang), 2e-2);
+      }
+      for (int i = 64; i < stride; ++i) EXPECT_EQ(x[base + i], orig[base + i]);  // untouched
+    }
+  }
+}
+
 }  // namespace
 }  // namespace r1::kernels

@@ -45,4 +45,19 @@ void DenseRope::Apply(float* x, int64_t pos) const {
   }
 }
 
+void DenseRope::Table(int64_t max_pos, std::vector<float>* cos_table,
+                      std::vector<float>* sin_table) const {
+  const int half = dim_ / 2;
+  cos_table->resize(max_pos * half);
+  sin_table->resize(max_pos * half);
+  for (int64_t pos = 0; pos < max_pos; ++pos) {
+    const float p = static_cast<float>(pos);
+    for (int i = 0; i < half; ++i) {
+      const float angle = p * inv_freq_[i];
+      (*cos_table)[pos * half + i] = std::cos(angle);
+      (*sin_table)[pos * half + i] = std::sin(angle);
+    }
+  }
+}
+
 }  // namespace r1

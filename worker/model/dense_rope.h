@@ -25,6 +25,9 @@ class DenseRope {
   // Rotates one head's `head_dim` values in place for absolute position `pos`. Angles are
   // computed in fp32 as p·θ_i, like transformers.
   void Apply(float* x, int64_t pos) const;
+  // The cos/sin values Apply uses, as tables [max_pos][dim/2] (kernels/rope's table layout, for
+  // its RopeLayout::kRotateHalf): entry (p, i) = cos/sin(fp32 p·θ_i), bit-equal to Apply's.
+  void Table(int64_t max_pos, std::vector<float>* cos_table, std::vector<float>* sin_table) const;
   int dim() const { return dim_; }
 
  private:

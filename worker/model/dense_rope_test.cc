@@ -46,5 +46,23 @@ TEST(DenseRopeTest, RotatesHalvesAndKeepsNorm) {
   EXPECT_NEAR(x[0], std::cos(3.0f), 1e-6);
 }
 
+TEST(DenseRopeTest, TableHoldsTheValuesApplyUses) {
+  auto c = LoadDenseModelConfig("tests/fixtures/r1-distill-llama-8b-config.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  DenseRope rope(*c);
+  std::vector<float> cs, sn;
+  rope.Table(300, &cs, &sn);
+  ASSERT_EQ(cs.size(), 300u * 64);
+  for (int64_t pos : {0, 1, 77, 299}) {
+    for (int i = 0; i < 64; i += 9) {
+      std::vector<float> x(128, 0.0f);
+      x[i] = 1.0f;  // rotates into (cos, sin) at (i, i + 64)
+      rope.Apply(x.data(), pos);
+      EXPECT_EQ(x[i], cs[pos * 64 + i]) << pos << " " << i;
+      EXPECT_EQ(x[i + 64], sn[pos * 64 + i]) << pos << " " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace r1
