@@ -41,8 +41,8 @@ ABSL_FLAG(bool, prefix_caching, true,
           "Reuse the KV blocks of prompt prefixes already computed (full 64-token blocks).");
 ABSL_FLAG(int, speculative_tokens, 0,
           "MTP speculative decoding: draft tokens per sequence and step, 0 (off) to 3. Loads the "
-          "checkpoint's MTP layer; CPU workers only. Every rank of an expert-parallel group must "
-          "use the same value (checked when the group forms).");
+          "checkpoint's MTP layer; CPU workers, and CUDA workers in groups of one. Every rank "
+          "of an expert-parallel group must use the same value (checked when the group forms).");
 ABSL_FLAG(int, connect_timeout_s, 60, "Seconds to wait for the coordinator at start.");
 ABSL_FLAG(int, reconnect_timeout_s, 300,
           "After losing the coordinator's stream, keep attaching again for this long (0: exit).");

@@ -10,6 +10,7 @@
 #include "worker/backend/cuda_ep_moe.h"
 #include "worker/backend/cuda_model.h"
 #include "worker/backend/cuda_weights.h"
+#include "worker/backend/dense_cuda_backend.h"
 #include "worker/comm/host_staged_communicator.h"
 #include "worker/comm/nccl_communicator.h"
 
@@ -50,6 +51,8 @@ std::optional<int64_t> CudaBackend::DeviceMemoryUsedBytes() const {
 absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicator* comm,
                                               absl::Duration collective_timeout) {
   RETURN_IF_ERROR(ValidateShardSpec(spec));
+  RETURN_IF_ERROR(ValidateSpeculation(spec, kind()));
+  if (spec.dense.has_value()) return BuildDenseCudaShard(spec, comm, options_.kv_cache_bytes);
   CudaLoadOptions lo;
   switch (spec.expert_dtype) {
     case r1::v1::WEIGHT_DTYPE_UNSPECIFIED:
@@ -70,6 +73,7 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
   }
   RETURN_IF_ERROR(CheckGroupCommunicator(spec, comm));
   lo.want_expert = spec.placement.WantExpert(spec.rank);
+  lo.load_mtp = spec.speculative_tokens > 0;
   ASSIGN_OR_RETURN(std::unique_ptr<CudaWeights> loaded,
                    LoadCudaWeights(spec.config, *spec.source, lo));
   std::shared_ptr<const CudaWeights> weights(std::move(loaded));
@@ -90,7 +94,11 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
   size_t free_bytes = 0, total_bytes = 0;
   RETURN_IF_ERROR(
       kernels::internal::CudaStatus(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo"));
-  const int64_t block_bytes = KvBlockBytes(spec.config, 2);  // bf16 device rows
+  // bf16 device rows; with speculation the cache holds the MTP layer's rows too.
+  const int64_t mtp_layers = static_cast<int64_t>(weights->mtp.size());
+  const int64_t block_bytes =
+      KvBlockBytesOfRows(spec.config.kv_lora_rank + spec.config.qk_rope_head_dim,
+                         spec.config.num_hidden_layers + mtp_layers, 2);
   const int64_t budget = std::min<int64_t>(
       options_.kv_cache_bytes,
       static_cast<int64_t>(spec.kv_cache_fraction * static_cast<double>(free_bytes)));
@@ -113,7 +121,10 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
           : absl::StrCat("expert parallelism over ",
                          options_.transport == EpTransport::kNccl ? "NCCL" : "host-staged Gloo",
                          ", ", options_.dispatch_bf16 || lo.int4_experts ? "BF16" : "FP8",
-                         " dispatch"));
+                         " dispatch"),
+      mtp_layers > 0
+          ? absl::StrCat(", MTP module loaded (up to ", spec.speculative_tokens, " draft tokens)")
+          : "");
   return shard;
 }
 

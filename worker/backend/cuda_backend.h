@@ -8,7 +8,8 @@
 //     where NCCL cannot connect.
 // KV cache: Assign.kv_cache_fraction of the device memory free after the weights, at most
 // `kv_cache_bytes`. Routed experts FP8 (as stored) or INT4 (WEIGHT_DTYPE_INT4, converted at
-// load); KV dtypes other than bf16 are refused.
+// load); KV dtypes other than bf16 are refused. With --speculative_tokens (groups of one only,
+// ValidateSpeculation) the MTP module is loaded and the cache sized for its layer.
 //
 // Thread-compatible (one Connect or Build at a time, with the worker's device current).
 #ifndef R1_WORKER_BACKEND_CUDA_BACKEND_H_

@@ -62,8 +62,8 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(
 absl::Status CudaModel::Init() {
   const ModelConfig& c = config();
   const ModelDims D = ModelDims::Of(*weights_);
-  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
-    const DeviceLayer& L = weights_->layers[layer];
+  for (int layer = 0; layer < c.num_hidden_layers + mtp_layers(); ++layer) {
+    const DeviceLayer& L = Layer(layer);
     if (L.moe && options_.expert_executor == nullptr &&
         static_cast<int64_t>(L.held_experts.size()) != c.n_routed_experts) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -80,7 +80,8 @@ absl::Status CudaModel::Init() {
   RETURN_IF_ERROR(CublasStatus(cublasCreate(&handle), "cublasCreate"));
   cublas_ = handle;
   RETURN_IF_ERROR(CublasStatus(cublasSetStream(handle, stream), "cublasSetStream"));
-  const size_t cache_values = static_cast<size_t>(c.num_hidden_layers) * kv_blocks_ *
+  // One cache layer per decoder layer, the MTP module's (num_hidden_layers) included.
+  const size_t cache_values = static_cast<size_t>(c.num_hidden_layers + mtp_layers()) * kv_blocks_ *
                               kernels::kKvWritePageTokens * row_size();
   ASSIGN_OR_RETURN(cache_, cache_arena_.AllocArray<uint16_t>(cache_values));
   if (D.r1_attention() && options_.mla_decode != MlaDecodeSelect::kOurs) {
@@ -184,8 +185,6 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   return absl::OkStatus();
 }
 
-namespace {}  // namespace
-
 absl::Status CudaModel::EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_len) {
   CudaModelScratch& s = *scratch_;
   if (!ModelDims::Of(*weights_).r1_attention()) return absl::OkStatus();
@@ -246,7 +245,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& c
   return Forward(items, logits);
 }
 
-absl::Status CudaModel::EmptyStep() {
+absl::Status CudaModel::EmptyStep(bool mtp) {
   if (options_.expert_executor == nullptr) return absl::OkStatus();
   // A rank without tokens still joins every MoE exchange of the group (lockstep): peers may
   // dispatch rows to the experts it holds.
@@ -257,8 +256,10 @@ absl::Status CudaModel::EmptyStep() {
   };
   if (prof != nullptr) RETURN_IF_ERROR(prof->Begin(stream));
   const ModelConfig& c = config();
-  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
-    const DeviceLayer& L = weights_->layers[layer];
+  const int first = mtp ? static_cast<int>(c.num_hidden_layers) : 0;
+  const int end = static_cast<int>(c.num_hidden_layers) + (mtp ? mtp_layers() : 0);
+  for (int layer = first; layer < end; ++layer) {
+    const DeviceLayer& L = Layer(layer);
     if (!L.moe) continue;
     DeviceMoeTokens t;
     t.top_k = static_cast<int>(c.num_experts_per_tok);
@@ -281,7 +282,7 @@ absl::Status CudaModel::EmptyStep() {
 absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
                                 std::vector<std::vector<float>>* logits) {
   logits->clear();
-  if (items.empty()) return EmptyStep();
+  if (items.empty()) return EmptyStep(/*mtp=*/false);
   int64_t rows = 0;
   RETURN_IF_ERROR(ComputeLogits(items, &rows));
   RETURN_IF_ERROR(DrainExchanges());
@@ -292,6 +293,8 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
   RETURN_IF_ERROR(CudaStatus(cudaMemcpy2DAsync(host.data(), D.vocab * 4, s.logits, D.vocab_ld * 4,
                                                D.vocab * 4, rows, cudaMemcpyDeviceToHost, stream),
                              "logits download"));
+  std::vector<uint16_t> hidden;
+  RETURN_IF_ERROR(DownloadHidden(items, &hidden));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "forward"));
   experts_->ReleaseRetired();
   if (options_.profiler != nullptr) {
@@ -299,6 +302,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
     RETURN_IF_ERROR(options_.profiler->End());
   }
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
+  FillHidden(items, hidden);
   logits->assign(items.size(), {});
   int64_t row0 = 0;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -313,7 +317,7 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
                                          int64_t valid_vocab, std::vector<TokenChoice>* chosen) {
   chosen->assign(items.size(), {});
   RETURN_IF_ERROR(CheckAllocator(cache));
-  if (items.empty()) return EmptyStep();
+  if (items.empty()) return EmptyStep(/*mtp=*/false);
   RETURN_IF_ERROR(CheckItemsForChoice(items));
   int64_t rows = 0;
   RETURN_IF_ERROR(ComputeLogits(items, &rows));
@@ -325,10 +329,13 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
   for (const ForwardItem& it : items) specs.push_back(it.choose != nullptr ? it.choose : &greedy);
   std::vector<TokenChoice> got;
   RETURN_IF_ERROR(DrainExchanges());
+  std::vector<uint16_t> hidden;
+  RETURN_IF_ERROR(DownloadHidden(items, &hidden));
   RETURN_IF_ERROR(chooser_.Choose(scratch_->logits, D.vocab_ld, D.vocab, valid_vocab, specs,
                                   static_cast<cudaStream_t>(stream_), &got));
   // Choose synchronised the stream (it does for any row, and every item has one).
   if (!specs.empty()) experts_->ReleaseRetired();
+  FillHidden(items, hidden);
   if (options_.profiler != nullptr) {
     RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kSampling));
     RETURN_IF_ERROR(options_.profiler->End());
@@ -342,22 +349,56 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
 
 absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* logit_rows_out) {
   const ModelConfig& c = config();
-  const ModelDims D = ModelDims::Of(*weights_);
-  std::vector<int32_t> ids, positions, slots, seq_lens;
-  int64_t max_pages = 1, max_len = 0, logit_rows = 0;
   RETURN_IF_ERROR(ValidateForwardItems(items, c));
+  // Each item's last row through lm_head, or all of them with all_logits.
+  std::vector<int32_t> head_rows;
+  {
+    int64_t token0 = 0;
+    for (const ForwardItem& it : items) {
+      const int64_t T = static_cast<int64_t>(it.tokens.size());
+      for (int64_t t = it.all_logits ? 0 : T - 1; t < T; ++t) {
+        head_rows.push_back(static_cast<int32_t>(token0 + t));
+      }
+      token0 += T;
+    }
+  }
+  BatchLayout b;
+  RETURN_IF_ERROR(PrepareBatch(items, static_cast<int64_t>(head_rows.size()), &b));
+  const ModelDims D = ModelDims::Of(*weights_);
+  CudaModelScratch& s = *scratch_;
+  auto stream = static_cast<cudaStream_t>(stream_);
+  LayerPass pass(*weights_, &s, b.n, stream, static_cast<cublasHandle_t>(cublas_),
+                 options_.cublaslt_fp8, experts_.get(), options_.expert_executor,
+                 options_.profiler);
+  pass.UseFlashInferMlaDecode(b.fi_mla);
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
+  kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.hidden, b.n, D.vocab, D.hidden};
+  RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));
+  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
+    RETURN_IF_ERROR(RunLayer(pass, layer, weights_->layers[layer], b, /*first=*/layer == 0));
+  }
+  RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, weights_->final_norm, s.h, D.hidden, D.hidden));
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
+  RETURN_IF_ERROR(LmHead(pass, head_rows, b.n).status());
+  *logit_rows_out = static_cast<int64_t>(head_rows.size());
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
+                                     BatchLayout* b) {
+  std::vector<int32_t> ids, positions, slots, seq_lens;
+  int64_t max_pages = 1, max_len = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const ForwardItem& it = items[i];
     const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
-    for (int b : it.kv->blocks) {
-      if (b < 0 || b >= kv_blocks_) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("forward item ", i, ": KV block ", b, " outside [0, ", kv_blocks_, ")"));
+    for (int block : it.kv->blocks) {
+      if (block < 0 || block >= kv_blocks_) {
+        return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": KV block ", block,
+                                                       " outside [0, ", kv_blocks_, ")"));
       }
     }
     max_pages = std::max<int64_t>(max_pages, static_cast<int64_t>(it.kv->blocks.size()));
     max_len = std::max(max_len, end);
-    logit_rows += it.all_logits ? static_cast<int64_t>(it.tokens.size()) : 1;
     for (size_t t = 0; t < it.tokens.size(); ++t) {
       const int64_t pos = it.start + static_cast<int64_t>(t);
       ids.push_back(it.tokens[t]);
@@ -368,15 +409,16 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
     }
   }
   const int64_t n = static_cast<int64_t>(ids.size());
-  // Prefill chunks in the naive form, while their sequences' rows fit the option's bound.
-  std::vector<NaiveChunk> naive;
+  // Prefill chunks in the naive form, while their sequences' rows fit the option's bound. Items
+  // with decode_attention keep the absorbed form, every position attending as a decode token.
   std::vector<int32_t> gather_slots;
+  b->naive.clear();
   {
     int64_t token0 = 0, rows = 0;
     for (const ForwardItem& it : items) {
       const int64_t T = static_cast<int64_t>(it.tokens.size()), end = it.start + T;
-      if (T > 1 && rows + end <= options_.naive_prefill_max_rows) {
-        naive.push_back({token0, T, it.start, rows});
+      if (T > 1 && !it.decode_attention && rows + end <= options_.naive_prefill_max_rows) {
+        b->naive.push_back({token0, T, it.start, rows});
         for (int64_t pos = 0; pos < end; ++pos) {
           gather_slots.push_back(static_cast<int32_t>(
               it.kv->blocks[pos / kBlockTokens] * kBlockTokens + pos % kBlockTokens));
@@ -387,8 +429,10 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
       token0 += T;
     }
   }
-  const int64_t gather_rows = static_cast<int64_t>(gather_slots.size());
-  RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows, gather_rows));
+  b->n = n;
+  b->max_len = max_len;
+  b->gather_rows = static_cast<int64_t>(gather_slots.size());
+  RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows, b->gather_rows));
   RETURN_IF_ERROR(EnsureAttentionWorkspace(n, max_len));
   CudaModelScratch& s = *scratch_;
   std::vector<int32_t> table(n * s.max_pages, 0);
@@ -402,73 +446,58 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   }
   auto stream = static_cast<cudaStream_t>(stream_);
   if (options_.profiler != nullptr) RETURN_IF_ERROR(options_.profiler->Begin(stream));
-  auto up = [&](int32_t* dst, const std::vector<int32_t>& v) {
-    return CudaStatus(cudaMemcpyAsync(dst, v.data(), v.size() * 4, cudaMemcpyHostToDevice, stream),
-                      "forward metadata upload");
-  };
-  RETURN_IF_ERROR(up(s.ids, ids));
-  RETURN_IF_ERROR(up(s.positions, positions));
-  RETURN_IF_ERROR(up(s.slots, slots));
-  RETURN_IF_ERROR(up(s.seq_lens, seq_lens));
-  RETURN_IF_ERROR(up(s.block_table, table));
-  if (gather_rows > 0) RETURN_IF_ERROR(up(s.gather_slots, gather_slots));
+  RETURN_IF_ERROR(Upload(s.ids, ids));
+  RETURN_IF_ERROR(Upload(s.positions, positions));
+  RETURN_IF_ERROR(Upload(s.slots, slots));
+  RETURN_IF_ERROR(Upload(s.seq_lens, seq_lens));
+  RETURN_IF_ERROR(Upload(s.block_table, table));
+  if (b->gather_rows > 0) RETURN_IF_ERROR(Upload(s.gather_slots, gather_slots));
+  ASSIGN_OR_RETURN(b->fi_mla, PlanMlaDecode(seq_lens, max_len, s.max_pages));
+  return absl::OkStatus();
+}
 
-  ASSIGN_OR_RETURN(kernels::FlashInferMlaDecode * fi_mla,
-                   PlanMlaDecode(seq_lens, max_len, s.max_pages));
+absl::Status CudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v) {
+  return CudaStatus(cudaMemcpyAsync(dst, v.data(), v.size() * 4, cudaMemcpyHostToDevice,
+                                    static_cast<cudaStream_t>(stream_)),
+                    "forward metadata upload");
+}
 
-  LayerPass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_),
-                 options_.cublaslt_fp8, experts_.get(), options_.expert_executor,
-                 options_.profiler);
-  pass.UseFlashInferMlaDecode(fi_mla);
-  RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
-  kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.hidden, n, D.vocab, D.hidden};
-  RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));
-  const float softmax_scale = static_cast<float>(SoftmaxScale(c));
-  const size_t layer_values = static_cast<size_t>(kv_blocks_) * kBlockTokens * row_size();
-  for (int layer = 0; layer < c.num_hidden_layers; ++layer) {
-    const DeviceLayer& L = weights_->layers[layer];
-    // Layer 0 normalises the embedding; later layers first add the previous FFN output.
-    if (layer == 0) {
-      RETURN_IF_ERROR(pass.Norm(s.x, D.hidden, nullptr, L.input_norm, s.h, D.hidden, D.hidden));
-    } else {
-      RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, L.input_norm, s.h, D.hidden, D.hidden));
-    }
-    RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
-    RETURN_IF_ERROR(pass.Attention(L, cache_ + layer * layer_values, kv_blocks_, cos_table_,
-                                   sin_table_, max_len, softmax_scale, naive, gather_rows));
-    RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, L.post_attention_norm, s.h, D.hidden, D.hidden));
-    RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
-    if (L.moe) {
-      RETURN_IF_ERROR(pass.Moe(layer, L, s.y));
-    } else {
-      RETURN_IF_ERROR(pass.Ffn(L.dense, s.y));
-      RETURN_IF_ERROR(pass.Mark(StepPhase::kDenseGemm));
-    }
-  }
-  RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, weights_->final_norm, s.h, D.hidden, D.hidden));
+absl::Status CudaModel::RunLayer(LayerPass& pass, int layer, const DeviceLayer& L,
+                                 const BatchLayout& b, bool first) {
+  const ModelDims D = ModelDims::Of(*weights_);
+  CudaModelScratch& s = *scratch_;
+  // A first layer normalises its input (the embedding, or the MTP module's projection) in s.x;
+  // later layers first add the previous FFN output.
+  RETURN_IF_ERROR(pass.Norm(first ? s.x : s.y, D.hidden, first ? nullptr : s.x, L.input_norm, s.h,
+                            D.hidden, D.hidden));
   RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
+  const size_t layer_values = static_cast<size_t>(kv_blocks_) * kBlockTokens * row_size();
+  const float softmax_scale = static_cast<float>(SoftmaxScale(config()));
+  RETURN_IF_ERROR(pass.Attention(L, cache_ + layer * layer_values, kv_blocks_, cos_table_,
+                                 sin_table_, b.max_len, softmax_scale, b.naive, b.gather_rows));
+  RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, L.post_attention_norm, s.h, D.hidden, D.hidden));
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
+  if (L.moe) return pass.Moe(layer, L, s.y);
+  RETURN_IF_ERROR(pass.Ffn(L.dense, s.y));
+  return pass.Mark(StepPhase::kDenseGemm);
+}
 
-  // lm_head on the rows whose logits are wanted (each item's last row, or all of them), as one
-  // GEMM: the lm_head weight (vocab × hidden, 1.85 GB at R1's size) is read once per step, not
-  // once per sequence. Rows not already contiguous from 0 are gathered first.
-  std::vector<int32_t> head_rows;
-  {
-    int64_t token0 = 0;
-    for (const ForwardItem& it : items) {
-      const int64_t T = static_cast<int64_t>(it.tokens.size());
-      for (int64_t t = it.all_logits ? 0 : T - 1; t < T; ++t) {
-        head_rows.push_back(static_cast<int32_t>(token0 + t));
-      }
-      token0 += T;
-    }
-  }
-  const int64_t row0 = static_cast<int64_t>(head_rows.size());
+absl::StatusOr<const uint16_t*> CudaModel::LmHead(LayerPass& pass,
+                                                  const std::vector<int32_t>& head_rows,
+                                                  int64_t n) {
+  // One GEMM over every wanted row: the lm_head weight (vocab × hidden, 1.85 GB at R1's size) is
+  // read once per step, not once per sequence. Rows not already contiguous from 0 are gathered
+  // first.
+  const ModelDims D = ModelDims::Of(*weights_);
+  CudaModelScratch& s = *scratch_;
+  auto stream = static_cast<cudaStream_t>(stream_);
+  const int64_t rows = static_cast<int64_t>(head_rows.size());
   const uint16_t* head_in = s.h;
-  if (row0 != n) {
-    RETURN_IF_ERROR(up(s.head_rows, head_rows));
+  if (rows != n) {
+    RETURN_IF_ERROR(Upload(s.head_rows, head_rows));
     // The row gather is an embedding lookup with the batch's hidden states as the table; s.ys
     // (the MoE's shared-expert output) is free after the last layer.
-    kernels::EmbeddingParams gather{s.head_rows, s.h, s.ys, D.hidden, row0, n, D.hidden};
+    kernels::EmbeddingParams gather{s.head_rows, s.h, s.ys, D.hidden, rows, n, D.hidden};
     RETURN_IF_ERROR(kernels::LaunchEmbedding(gather, stream));
     head_in = s.ys;
   }
@@ -479,15 +508,14 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   g.w_ld = D.hidden;
   g.out_f32 = s.logits;
   g.out_ld = D.vocab_ld;
-  g.m = row0;
+  g.m = rows;
   g.n = D.vocab;
   g.k = D.hidden;
   g.workspace = s.gemm_ws;
   g.workspace_bytes = s.gemm_ws_bytes;
   RETURN_IF_ERROR(kernels::LaunchBf16Gemm(g, stream));
   RETURN_IF_ERROR(pass.Mark(StepPhase::kLmHead));
-  *logit_rows_out = row0;
-  return absl::OkStatus();
+  return head_in;
 }
 
 }  // namespace r1

@@ -17,6 +17,11 @@
 // returns when the logits are on the host; ForwardAndChoose keeps them on the device and
 // returns the chosen tokens (CudaTokenChooser).
 //
+// With the MTP module loaded (CudaLoadOptions::load_mtp) the model also runs MtpForward
+// (cuda_mtp.cc) and its cache has one more layer, the MTP layer's (num_hidden_layers); Forward
+// fills ForwardItem::hidden whenever an item asks. Items with decode_attention run the absorbed
+// form at every position, as a decode token would, whatever naive_prefill_max_rows says.
+//
 // Routed experts run through CudaRoutedExperts: on this GPU for every expert, or, with an
 // expert executor (CudaModelOptions::expert_executor), across the ranks of an expert-parallel
 // group, each rank running the experts it holds on the rows dispatched to it.
@@ -42,6 +47,8 @@
 namespace r1 {
 
 struct CudaModelScratch;
+struct BatchLayout;
+class LayerPass;
 namespace kernels {
 class FlashInferMlaDecode;
 }
@@ -105,11 +112,31 @@ class CudaModel : public ForwardModel {
   absl::Status ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
                                 int64_t valid_vocab, std::vector<TokenChoice>* chosen) override;
 
+  // 1 when the weights hold the MTP module (CudaLoadOptions::load_mtp), else 0.
+  int mtp_layers() const override { return weights_->mtp.empty() ? 0 : 1; }
+  // As CpuModel::MtpForward (spec §10, cuda_mtp.cc): slot p runs e = enorm(Emb(t_{p+1})),
+  // g = hnorm(h_p), eh_proj·[e ; g] through the MTP decoder layer (cache layer
+  // num_hidden_layers, RoPE position p; its MoE as every MoE layer's, through the expert
+  // executor when there is one), then shared_head.norm and lm_head. An empty batch runs only the
+  // MTP layer's expert-parallel exchange. `cache` only allocates block ids.
+  absl::Status MtpForward(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                          std::vector<std::vector<float>>* logits,
+                          std::vector<std::vector<float>>* hidden) override;
+  // The same without the allocator check.
+  absl::Status MtpForward(const std::vector<MtpItem>& items,
+                          std::vector<std::vector<float>>* logits,
+                          std::vector<std::vector<float>>* hidden);
+
  private:
   CudaModel(std::shared_ptr<const CudaWeights> weights, int kv_blocks, CudaModelOptions options);
   absl::Status Init();
-  // A step without tokens: only the expert-parallel exchanges (nothing without an executor).
-  absl::Status EmptyStep();
+  // A step without tokens: only the expert-parallel exchanges (nothing without an executor) of
+  // the main MoE layers, or with `mtp` of the MTP layer.
+  absl::Status EmptyStep(bool mtp);
+  // Decoder layer `layer`: a main layer, or the MTP module's at num_hidden_layers.
+  const DeviceLayer& Layer(int layer) const {
+    return layer < config().num_hidden_layers ? weights_->layers[layer] : weights_->mtp[0].layer;
+  }
   absl::Status CheckAllocator(const PagedKvCache& cache) const;
   // With an expert executor: waits, bounded, for the step's exchanges that ride the stream
   // (DeviceExpertExecutor::Drain) before the step's unbounded host wait on its results.
@@ -118,6 +145,27 @@ class CudaModel : public ForwardModel {
   // ([*rows][v_ld] f32: each item's last row, or all of them with all_logits), on the stream,
   // not synchronised. Does not advance kv->length.
   absl::Status ComputeLogits(std::vector<ForwardItem>& items, int64_t* rows);
+  // The batch's metadata on the device (ids, positions, cache slots, lengths, block tables, the
+  // naive chunks' gathered slots), the scratch and attention workspace grown to fit it and
+  // `logit_rows` rows of logits, and its MLA decode planned; starts the profiler's step.
+  absl::Status PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
+                            BatchLayout* b);
+  absl::Status Upload(int32_t* dst, const std::vector<int32_t>& v);
+  // One decoder layer over the batch: its input in Scratch::x (`first`: not yet normalised;
+  // else the residual stream, with the previous layer's output in Scratch::y), its attention on
+  // cache layer `layer`, its FFN or MoE output left in Scratch::y.
+  absl::Status RunLayer(LayerPass& pass, int layer, const DeviceLayer& L, const BatchLayout& b,
+                        bool first);
+  // lm_head on rows `head_rows` of Scratch::h (n rows) into Scratch::logits; returns the device
+  // rows it read ([head_rows.size()][hidden] bf16).
+  absl::StatusOr<const uint16_t*> LmHead(LayerPass& pass, const std::vector<int32_t>& head_rows,
+                                         int64_t n);
+  // With any item asking for ForwardItem::hidden: enqueues the download of the batch's final
+  // normed rows (Scratch::h) into `host`; FillHidden hands them out once the stream is synced.
+  absl::Status DownloadHidden(const std::vector<ForwardItem>& items, std::vector<uint16_t>* host);
+  void FillHidden(std::vector<ForwardItem>& items, const std::vector<uint16_t>& host) const;
+  // Grows the MTP input buffer (MtpForward's [rows][2·hidden] concatenation).
+  absl::Status EnsureMtpScratch(int64_t rows);
   // Grows the decode attention's workspace to what kernels/mla_decode needs for this call.
   absl::Status EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_len);
   // Picks this step's MLA decode kernel from the host lengths of its tokens (0 for tokens of
@@ -140,6 +188,9 @@ class CudaModel : public ForwardModel {
   float* sin_table_ = nullptr;
   std::unique_ptr<CudaModelScratch> scratch_;  // internal/cuda_layer_pass.h
   std::unique_ptr<CudaRoutedExperts> experts_;
+  std::unique_ptr<DeviceArena> mtp_arena_;  // MtpForward's concatenation buffer (grow-only)
+  uint16_t* mtp_eh_ = nullptr;              // [mtp_rows_][2·hidden] bf16
+  int64_t mtp_rows_ = 0;
   // FlashInfer's MLA decode on this model's stream; null when not built, not R1-sized or
   // MlaDecodeSelect::kOurs.
   // (Deleted in cuda_model.cc, where the type is complete when FlashInfer is built.)

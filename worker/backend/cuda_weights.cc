@@ -342,6 +342,43 @@ class Loader {
 
 namespace {
 
+// Decoder layer `i` (a main layer, or the MTP module's at num_hidden_layers): attention, and a
+// dense FFN or the MoE with the routed experts options.want_expert selects.
+absl::Status LoadLayer(const Loader& ld, const ModelConfig& c, int i,
+                       const CudaLoadOptions& options, DeviceLayer* out) {
+  DeviceLayer& L = *out;
+  const int64_t d = c.hidden_size;
+  const std::string p = LayerPrefix(i);
+  ASSIGN_OR_RETURN(L.input_norm, ld.Bf16(p + "input_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.post_attention_norm, ld.Bf16(p + "post_attention_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.q_a_norm, ld.Bf16(p + "self_attn.q_a_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.kv_a_norm, ld.Bf16(p + "self_attn.kv_a_layernorm.weight"));
+  ASSIGN_OR_RETURN(L.q_a, ld.Linear(p + "self_attn.q_a_proj.weight"));
+  ASSIGN_OR_RETURN(L.q_b, ld.Linear(p + "self_attn.q_b_proj.weight"));
+  ASSIGN_OR_RETURN(L.kv_a, ld.Linear(p + "self_attn.kv_a_proj_with_mqa.weight"));
+  ASSIGN_OR_RETURN(L.kv_b_bf16, ld.DequantBf16(p + "self_attn.kv_b_proj.weight"));
+  ASSIGN_OR_RETURN(L.o, ld.Linear(p + "self_attn.o_proj.weight"));
+  L.moe = c.is_moe_layer(i);
+  if (!L.moe) {
+    ASSIGN_OR_RETURN(L.dense, ld.Ffn({p + "mlp."}, c.intermediate_size, d));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(L.router, ld.Bf16(p + "mlp.gate.weight"));
+  ASSIGN_OR_RETURN(L.router_bias, ld.F32(p + "mlp.gate.e_score_correction_bias"));
+  std::vector<std::string> experts;
+  for (int e = 0; e < c.n_routed_experts; ++e) {
+    if (options.want_expert && !options.want_expert(i, e)) continue;
+    L.held_experts.push_back(e);
+    experts.push_back(absl::StrCat(p, "mlp.experts.", e, "."));
+  }
+  ASSIGN_OR_RETURN(L.experts, ld.Ffn(experts, c.moe_intermediate_size, d, options.int4_experts));
+  if (c.n_shared_experts > 0) {
+    L.has_shared = true;
+    ASSIGN_OR_RETURN(L.shared, ld.Ffn({p + "mlp.shared_experts."}, c.shared_expert_width(), d));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<CudaWeights>> BuildCudaWeights(
     const ModelConfig& c, const WeightSource* source, std::optional<uint64_t> synthetic_seed,
     const CudaLoadOptions& options) {
@@ -360,41 +397,26 @@ absl::StatusOr<std::unique_ptr<CudaWeights>> BuildCudaWeights(
   auto m = std::make_unique<CudaWeights>();
   m->config = c;
   Loader ld(c, source, synthetic_seed, &m->arena);
-  const int64_t d = c.hidden_size;
   ASSIGN_OR_RETURN(m->embed, ld.Bf16("model.embed_tokens.weight"));
   ASSIGN_OR_RETURN(m->final_norm, ld.Bf16("model.norm.weight"));
   ASSIGN_OR_RETURN(m->lm_head, ld.Bf16("lm_head.weight"));
   m->layers.resize(c.num_hidden_layers);
   for (int i = 0; i < c.num_hidden_layers; ++i) {
-    DeviceLayer& L = m->layers[i];
+    RETURN_IF_ERROR(LoadLayer(ld, c, i, options, &m->layers[i]));
+  }
+  if (options.load_mtp) {
+    if (c.num_nextn_predict_layers < 1) {
+      return absl::InvalidArgumentError("load_mtp: the config has no MTP layer");
+    }
+    // The first MTP module; the checkpoint's copies of the embedding and lm_head are not loaded.
+    const int i = static_cast<int>(c.num_hidden_layers);
     const std::string p = LayerPrefix(i);
-    ASSIGN_OR_RETURN(L.input_norm, ld.Bf16(p + "input_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.post_attention_norm, ld.Bf16(p + "post_attention_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.q_a_norm, ld.Bf16(p + "self_attn.q_a_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.kv_a_norm, ld.Bf16(p + "self_attn.kv_a_layernorm.weight"));
-    ASSIGN_OR_RETURN(L.q_a, ld.Linear(p + "self_attn.q_a_proj.weight"));
-    ASSIGN_OR_RETURN(L.q_b, ld.Linear(p + "self_attn.q_b_proj.weight"));
-    ASSIGN_OR_RETURN(L.kv_a, ld.Linear(p + "self_attn.kv_a_proj_with_mqa.weight"));
-    ASSIGN_OR_RETURN(L.kv_b_bf16, ld.DequantBf16(p + "self_attn.kv_b_proj.weight"));
-    ASSIGN_OR_RETURN(L.o, ld.Linear(p + "self_attn.o_proj.weight"));
-    L.moe = c.is_moe_layer(i);
-    if (!L.moe) {
-      ASSIGN_OR_RETURN(L.dense, ld.Ffn({p + "mlp."}, c.intermediate_size, d));
-      continue;
-    }
-    ASSIGN_OR_RETURN(L.router, ld.Bf16(p + "mlp.gate.weight"));
-    ASSIGN_OR_RETURN(L.router_bias, ld.F32(p + "mlp.gate.e_score_correction_bias"));
-    std::vector<std::string> experts;
-    for (int e = 0; e < c.n_routed_experts; ++e) {
-      if (options.want_expert && !options.want_expert(i, e)) continue;
-      L.held_experts.push_back(e);
-      experts.push_back(absl::StrCat(p, "mlp.experts.", e, "."));
-    }
-    ASSIGN_OR_RETURN(L.experts, ld.Ffn(experts, c.moe_intermediate_size, d, options.int4_experts));
-    if (c.n_shared_experts > 0) {
-      L.has_shared = true;
-      ASSIGN_OR_RETURN(L.shared, ld.Ffn({p + "mlp.shared_experts."}, c.shared_expert_width(), d));
-    }
+    DeviceMtp& mtp = m->mtp.emplace_back();
+    ASSIGN_OR_RETURN(mtp.enorm, ld.Bf16(p + "enorm.weight"));
+    ASSIGN_OR_RETURN(mtp.hnorm, ld.Bf16(p + "hnorm.weight"));
+    ASSIGN_OR_RETURN(mtp.head_norm, ld.Bf16(p + "shared_head.norm.weight"));
+    ASSIGN_OR_RETURN(mtp.eh_proj, ld.Bf16(p + "eh_proj.weight"));
+    RETURN_IF_ERROR(LoadLayer(ld, c, i, options, &mtp.layer));
   }
   return m;
 }

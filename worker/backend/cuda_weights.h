@@ -14,8 +14,9 @@
 //    converted to INT4 W4A16 on the device (CudaLoadOptions::int4_experts).
 //  * kv_b_proj is also kept dequantised to bf16 for the absorbed attention (W_UK, W_UV).
 //  * BF16 tensors (embedding, norms, router, lm_head) as they are; the router bias in f32.
-// The MTP layers are not loaded. Built once by LoadCudaWeights; immutable afterwards, so several
-// CudaModels on the same device may share it. Owns its device memory.
+// The first MTP module (spec §10) is loaded with CudaLoadOptions::load_mtp (CudaWeights::mtp);
+// its embedding and head are the main model's. Built once by LoadCudaWeights; immutable afterwards,
+// so several CudaModels on the same device may share it. Owns its device memory.
 #ifndef R1_WORKER_BACKEND_CUDA_WEIGHTS_H_
 #define R1_WORKER_BACKEND_CUDA_WEIGHTS_H_
 
@@ -76,13 +77,22 @@ struct DeviceLayer {
   DeviceFfn shared;
 };
 
+// The MTP module, layer num_hidden_layers (spec §10): x' = eh_proj·[enorm(emb) ; hnorm(h)], a
+// full decoder layer, then shared_head.norm before the main model's lm_head.
+struct DeviceMtp {
+  uint16_t *enorm = nullptr, *hnorm = nullptr, *head_norm = nullptr;  // [hidden] bf16
+  uint16_t* eh_proj = nullptr;  // [hidden][2·hidden] bf16, embedding columns first
+  DeviceLayer layer;            // its routed experts as CudaLoadOptions::want_expert selects
+};
+
 struct CudaWeights {
   ModelConfig config;
   uint16_t* embed = nullptr;       // [V][hidden] bf16
   uint16_t* final_norm = nullptr;  // [hidden] bf16
   uint16_t* lm_head = nullptr;     // [V][hidden] bf16
   std::vector<DeviceLayer> layers;
-  DeviceArena arena;  // owns every pointer above
+  std::vector<DeviceMtp> mtp;  // empty, or the first MTP module (CudaLoadOptions::load_mtp)
+  DeviceArena arena;           // owns every pointer above
 };
 
 struct CudaLoadOptions {
@@ -90,8 +100,11 @@ struct CudaLoadOptions {
   // the FP8 checkpoint (kernels/int4_quant); their GEMMs then take bf16 activations.
   bool int4_experts = false;
   // Which routed experts (layer, expert) to load, e.g. EpPlacement::WantExpert(rank); null loads
-  // all of them.
+  // all of them. The MTP module's routed experts are asked for as layer num_hidden_layers.
   std::function<bool(int, int)> want_expert;
+  // Load the first MTP module (CudaWeights::mtp) for speculative decoding. InvalidArgument when
+  // the config has no MTP layer (num_nextn_predict_layers = 0).
+  bool load_mtp = false;
 };
 
 // Loads the main model from `source` onto the current CUDA device. Unimplemented for

@@ -96,14 +96,14 @@ absl::Status ValidateShardSpec(const ShardSpec& spec);
 inline constexpr int kMaxSpeculativeTokens = 3;
 
 // The --speculative_tokens flag on its own: InvalidArgument outside [0, kMaxSpeculativeTokens];
-// FailedPrecondition for k > 0 on a backend other than the CPU's (the CUDA model has no MTP
-// forward yet).
+// FailedPrecondition for k > 0 on a backend other than the CPU's and the CUDA one's.
 absl::Status ValidateSpeculativeTokens(int k, r1::v1::DeviceKind device);
 // An assignment with spec.speculative_tokens > 0: ValidateSpeculativeTokens, then
 // FailedPrecondition, naming why, for a dense model and a checkpoint without an MTP layer
-// (num_nextn_predict_layers == 0). Expert-parallel groups speculate (the MTP layer's experts are
-// placed and exchanged like every MoE layer's); that every rank uses the same k is checked when
-// the group forms (GroupLink::CheckSameOnEveryRank).
+// (num_nextn_predict_layers == 0). Expert-parallel CPU groups speculate (the MTP layer's experts
+// are placed and exchanged like every MoE layer's); that every rank uses the same k is checked
+// when the group forms (GroupLink::CheckSameOnEveryRank). CUDA workers speculate in groups of
+// one only (CudaEpMoe does not exchange the MTP layer's experts): FailedPrecondition otherwise.
 absl::Status ValidateSpeculation(const ShardSpec& spec, r1::v1::DeviceKind device);
 
 // InvalidArgument unless `comm` (nullable) is the group's: null for a group of one, else of the

@@ -162,13 +162,9 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
     spec.source = &*progress;
     spec.placement = std::move(*placement);
   } else {
+    // Both backends serve dense models (DenseCpuModel, DenseCudaModel); each refuses, naming
+    // why, what it cannot run.
     const DenseModelConfig& c = *served->dense;
-    if (backend_->kind() != r1::v1::DEVICE_KIND_CPU) {
-      return absl::UnimplementedError(absl::StrCat(
-          "assign: ", config_path, " is a dense ", ArchitectureName(c.architecture), " model; the ",
-          backend_->name(),
-          " backend serves DeepSeek-V3 only (serve dense models with r1-worker --device=cpu)"));
-    }
     // Every tensor, whole, read in one piece: the dense byte totals at the config's dtype.
     expected_bytes = ComputeDenseTotals(c, c.torch_dtype == "float32" ? 4 : 2).total();
     spec.dense = c;

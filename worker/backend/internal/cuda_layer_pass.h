@@ -60,12 +60,14 @@ struct ModelDims {
     x.vocab_ld = RoundUp(x.vocab, 8);
     x.experts_ld = RoundUp(std::max<int64_t>(x.experts, 1), 8);
     x.attn_out_pad = RoundUp(x.heads * x.v_head, 128);
-    for (const DeviceLayer& L : w.layers) {
+    auto widen = [&x](const DeviceLayer& L) {
       if (!L.moe) x.ffn_inter_pad = std::max(x.ffn_inter_pad, L.dense.inter_pad);
       if (L.has_shared) x.ffn_inter_pad = std::max(x.ffn_inter_pad, L.shared.inter_pad);
       if (L.moe) x.expert_inter_pad = std::max(x.expert_inter_pad, L.experts.inter_pad);
       if (L.moe && L.experts.int4) x.int4_experts = true;
-    }
+    };
+    for (const DeviceLayer& L : w.layers) widen(L);
+    for (const DeviceMtp& m : w.mtp) widen(m.layer);
     return x;
   }
   bool r1_attention() const { return kv_lora == 512 && qk_rope == 64 && heads % 64 == 0; }
@@ -97,6 +99,15 @@ struct CudaModelScratch {
 // tokens) of Scratch::ckv.
 struct NaiveChunk {
   int64_t token0, tokens, start, row0;
+};
+
+// A batch as its layers run it (CudaModel::PrepareBatch): n tokens whose metadata is in the
+// Scratch, the longest sequence, the chunks in the naive form with their gathered rows, and the
+// MLA decode planned for it (null: ours).
+struct BatchLayout {
+  int64_t n = 0, max_len = 0, gather_rows = 0;
+  std::vector<NaiveChunk> naive;
+  kernels::FlashInferMlaDecode* fi_mla = nullptr;
 };
 
 // The forward pass's kernel sequence over one Scratch (borrowed for the call).

@@ -1,0 +1,197 @@
+// CudaModel's MTP module (spec §10): the draft forward of speculative decoding, and the final
+// hidden states Forward hands to it (ForwardItem::hidden). CpuModel's (worker/model/cpu_mtp.cc)
+// is the reference, in its FP8-activation mode.
+//
+// Slot p takes the main model's final hidden state h_p (after model.norm) and the embedding of
+// t_{p+1}: x' = eh_proj · [enorm(Emb(t_{p+1})) ; hnorm(h_p)] (bf16 GEMM, embedding columns
+// first), then the MTP decoder layer through the same layer pass as every main layer (its latent
+// rows in cache layer num_hidden_layers at position p, RoPE position p; a chunk of several slots
+// in the naive form as a prefill chunk, a single slot in the absorbed form), then shared_head.norm
+// and the main model's lm_head on each item's last slot. The hidden states travel as bf16 (they
+// are bf16 rows of the main model's residual stream, after its final norm).
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/numeric.h"
+#include "common/status_macros.h"
+#include "kernels/bf16_gemm/bf16_gemm_cuda.h"
+#include "kernels/embedding/embedding_cuda.h"
+#include "kernels/internal/cuda_status.h"
+#include "worker/backend/cuda_model.h"
+#include "worker/backend/internal/cuda_layer_pass.h"
+
+namespace r1 {
+
+using kernels::internal::CudaStatus;
+
+absl::Status CudaModel::DownloadHidden(const std::vector<ForwardItem>& items,
+                                       std::vector<uint16_t>* host) {
+  host->clear();
+  bool wanted = false;
+  int64_t n = 0;
+  for (const ForwardItem& it : items) {
+    wanted = wanted || it.hidden != nullptr;
+    n += static_cast<int64_t>(it.tokens.size());
+  }
+  if (!wanted) return absl::OkStatus();
+  const int64_t d = config().hidden_size;
+  host->resize(n * d);
+  return CudaStatus(cudaMemcpyAsync(host->data(), scratch_->h, n * d * sizeof(uint16_t),
+                                    cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream_)),
+                    "hidden states download");
+}
+
+void CudaModel::FillHidden(std::vector<ForwardItem>& items,
+                           const std::vector<uint16_t>& host) const {
+  if (host.empty()) return;
+  const int64_t d = config().hidden_size;
+  int64_t row0 = 0;
+  for (ForwardItem& it : items) {
+    const int64_t T = static_cast<int64_t>(it.tokens.size());
+    if (it.hidden != nullptr) {
+      it.hidden->resize(T * d);
+      for (int64_t i = 0; i < T * d; ++i) (*it.hidden)[i] = Bf16ToFloat(host[row0 * d + i]);
+    }
+    row0 += T;
+  }
+}
+
+absl::Status CudaModel::EnsureMtpScratch(int64_t rows) {
+  if (rows <= mtp_rows_) return absl::OkStatus();
+  // The previous buffer may still be read by the stream's last MTP forward.
+  RETURN_IF_ERROR(
+      CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "MTP buffer resize"));
+  mtp_arena_ = std::make_unique<DeviceArena>();
+  mtp_rows_ = 0;
+  ASSIGN_OR_RETURN(mtp_eh_, mtp_arena_->AllocArray<uint16_t>(rows * 2 * config().hidden_size));
+  mtp_rows_ = rows;
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                                   std::vector<std::vector<float>>* logits,
+                                   std::vector<std::vector<float>>* hidden) {
+  RETURN_IF_ERROR(CheckAllocator(cache));
+  return MtpForward(items, logits, hidden);
+}
+
+absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
+                                   std::vector<std::vector<float>>* logits,
+                                   std::vector<std::vector<float>>* hidden) {
+  logits->clear();
+  hidden->clear();
+  if (mtp_layers() == 0) return absl::FailedPreconditionError("the MTP module is not loaded");
+  // An idle rank of an expert-parallel group still joins the MTP layer's exchange.
+  if (items.empty()) return EmptyStep(/*mtp=*/true);
+  const ModelConfig& c = config();
+  const int64_t d = c.hidden_size, V = c.vocab_size;
+
+  // The slots as forward items at positions [start, start + m); each item's last slot goes
+  // through lm_head.
+  std::vector<ForwardItem> fitems(items.size());
+  std::vector<int32_t> head_rows;
+  int64_t n = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const MtpItem& it = items[i];
+    const int64_t m = static_cast<int64_t>(it.next_tokens.size());
+    if (it.kv == nullptr || m == 0 || it.hidden == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": empty"));
+    }
+    if (it.start < 0 || it.start + m > it.kv->capacity() ||
+        it.start + m > c.max_position_embeddings) {
+      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": slots [", it.start, ", ",
+                                                     it.start + m, ") exceed the capacity"));
+    }
+    for (int tok : it.next_tokens) {
+      if (tok < 0 || tok >= V) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("mtp item ", i, ": token id ", tok, " out of range"));
+      }
+    }
+    fitems[i].kv = it.kv;
+    fitems[i].tokens = it.next_tokens;
+    fitems[i].start = it.start;
+    n += m;
+    head_rows.push_back(static_cast<int32_t>(n - 1));
+  }
+  const int64_t rows = static_cast<int64_t>(items.size());
+  RETURN_IF_ERROR(EnsureMtpScratch(n));
+  BatchLayout b;
+  RETURN_IF_ERROR(PrepareBatch(fitems, rows, &b));
+  const ModelDims D = ModelDims::Of(*weights_);
+  CudaModelScratch& s = *scratch_;
+  auto stream = static_cast<cudaStream_t>(stream_);
+
+  // The incoming hidden states, as bf16 rows in Scratch::y (free until the layer's attention).
+  {
+    std::vector<uint16_t> h(n * d);
+    int64_t row = 0;
+    for (const MtpItem& it : items) {
+      const int64_t m = static_cast<int64_t>(it.next_tokens.size());
+      for (int64_t i = 0; i < m * d; ++i) h[row * d + i] = FloatToBf16(it.hidden[i]);
+      row += m;
+    }
+    RETURN_IF_ERROR(CudaStatus(
+        cudaMemcpyAsync(s.y, h.data(), h.size() * sizeof(uint16_t), cudaMemcpyHostToDevice, stream),
+        "MTP hidden states upload"));
+  }
+  LayerPass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_),
+                 options_.cublaslt_fp8, experts_.get(), options_.expert_executor,
+                 options_.profiler);
+  pass.UseFlashInferMlaDecode(b.fi_mla);
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
+  const DeviceMtp& M = weights_->mtp[0];
+  kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.hidden, n, D.vocab, D.hidden};
+  RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));
+  // x' = eh_proj · [enorm(e) ; hnorm(h)], embedding first (spec §10, §15), into Scratch::x.
+  RETURN_IF_ERROR(pass.Norm(s.x, D.hidden, nullptr, M.enorm, mtp_eh_, 2 * D.hidden, D.hidden));
+  RETURN_IF_ERROR(
+      pass.Norm(s.y, D.hidden, nullptr, M.hnorm, mtp_eh_ + D.hidden, 2 * D.hidden, D.hidden));
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
+  kernels::Bf16GemmParams g;
+  g.x = mtp_eh_;
+  g.x_ld = 2 * D.hidden;
+  g.w = M.eh_proj;
+  g.w_ld = 2 * D.hidden;
+  g.out_bf16 = s.x;
+  g.out_ld = D.hidden;
+  g.m = n;
+  g.n = D.hidden;
+  g.k = 2 * D.hidden;
+  g.workspace = s.gemm_ws;
+  g.workspace_bytes = s.gemm_ws_bytes;
+  RETURN_IF_ERROR(kernels::LaunchBf16Gemm(g, stream));
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kDenseGemm));
+  RETURN_IF_ERROR(RunLayer(pass, static_cast<int>(c.num_hidden_layers), M.layer, b,
+                           /*first=*/true));
+  RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, M.head_norm, s.h, D.hidden, D.hidden));
+  RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
+  ASSIGN_OR_RETURN(const uint16_t* normed, LmHead(pass, head_rows, n));
+  RETURN_IF_ERROR(DrainExchanges());
+
+  std::vector<float> host_logits(rows * V);
+  std::vector<uint16_t> host_hidden(rows * d);
+  RETURN_IF_ERROR(CudaStatus(cudaMemcpy2DAsync(host_logits.data(), V * 4, s.logits, D.vocab_ld * 4,
+                                               V * 4, rows, cudaMemcpyDeviceToHost, stream),
+                             "MTP logits download"));
+  RETURN_IF_ERROR(CudaStatus(
+      cudaMemcpyAsync(host_hidden.data(), normed, rows * d * 2, cudaMemcpyDeviceToHost, stream),
+      "MTP hidden download"));
+  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "MTP forward"));
+  experts_->ReleaseRetired();
+  if (options_.profiler != nullptr) {
+    RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kHost));
+    RETURN_IF_ERROR(options_.profiler->End());
+  }
+  logits->assign(rows, {});
+  hidden->assign(rows, {});
+  for (int64_t i = 0; i < rows; ++i) {
+    (*logits)[i].assign(host_logits.begin() + i * V, host_logits.begin() + (i + 1) * V);
+    (*hidden)[i].resize(d);
+    for (int64_t j = 0; j < d; ++j) (*hidden)[i][j] = Bf16ToFloat(host_hidden[i * d + j]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace r1
