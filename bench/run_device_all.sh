@@ -48,19 +48,22 @@ run() {
 }
 
 tests=$(ls "$dev"/bin/*_gpu_test | grep -v multi_gpu)
-benches=$(ls "$dev"/bin/*_bench | grep -v r1_rank_bench)
+benches=$(ls "$dev"/bin/*_bench | grep -v -e r1_rank_bench -e load_bench)  # those two: their own scripts
 # The work not yet run on a GPU first, so a short call still measures it.
 first="kernels_moe_gemm_cutlass_gpu_test kernels_mla_prefill_flashinfer_gpu_test kernels_moe_exchange_gpu_test \
   nccl_communicator_gpu_test cuda_model_r1_shaped_gpu_test \
   kernels_mla_decode_gpu_test kernels_kv_write_gpu_test kernels_mla_decode_flashinfer_gpu_test \
-  kernels_moe_gemm_cutlass_int4_gpu_test"
+  kernels_moe_gemm_cutlass_int4_gpu_test kernels_gqa_attend_gpu_test dense_cuda_model_gpu_test \
+  cuda_mtp_gpu_test"
 part=${PART:-all}
 [ "$part" = 2 ] && first_group=0 || first_group=1
 [ "$part" = 1 ] && rest=0 || rest=1
 [ $first_group = 1 ] && for t in $first; do
   run "$t" "$out/tests.log" "${TEST_TIMEOUT:-150}" "$dev/bin/$t"
 done
-[ $first_group = 1 ] && for b in moe_gemm_cutlass_bench moe_gemm_cutlass_int4_bench mla_prefill_bench mla_decode_bench; do
+first_benches="moe_gemm_cutlass_bench moe_gemm_cutlass_int4_bench mla_prefill_bench \
+  mla_decode_bench dense_decode_bench"
+[ $first_group = 1 ] && for b in $first_benches; do
   run "$b" "$out/bench.txt" "${BENCH_TIMEOUT:-90}" "$dev/bin/$b"
 done
 if [ $rest = 1 ] && [ -n "$nccl" ]; then
@@ -76,7 +79,7 @@ fi
   run "$(basename "$t")" "$out/tests.log" "${TEST_TIMEOUT:-150}" "$t"
 done
 [ $rest = 1 ] && for b in $benches; do
-  case "$(basename "$b")" in moe_gemm_cutlass_bench | moe_gemm_cutlass_int4_bench | mla_prefill_bench | mla_decode_bench) continue ;; esac
+  case " $first_benches " in *" $(basename "$b") "*) continue ;; esac
   run "$(basename "$b")" "$out/bench.txt" "${BENCH_TIMEOUT:-90}" "$b"
 done
 echo "total $(($(date +%s) - start))s" >>"$summary"
