@@ -18,6 +18,111 @@ namespace {
 
 double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
 
+// Where a layer's send side lives on the device (the counted or the fixed-capacity buffers).
+struct SendBuffers {
+  int32_t* send_offsets;
+  int32_t* send_token;
+  int32_t* token_slot;
+  uint8_t* records;
+  uint16_t* back;
+};
+// And its receive side.
+struct RecvBuffers {
+  uint8_t* records;
+  float* scale;
+  int32_t* ids;
+  float* weights;
+  uint16_t* sums;
+};
+
+// The layer's plan: `expert_rank` is the layer's row of the map; capacity 0: packed rows.
+kernels::MoeDispatchPlanParams PlanParams(const DeviceMoeTokens& t, int experts,
+                                          const int32_t* expert_rank, int ranks,
+                                          const SendBuffers& send, int64_t capacity) {
+  kernels::MoeDispatchPlanParams plan;
+  plan.topk_ids = t.topk_ids;
+  plan.tokens = t.tokens;
+  plan.top_k = t.top_k;
+  plan.experts = experts;
+  plan.expert_rank = expert_rank;
+  plan.ranks = ranks;
+  plan.send_offsets = send.send_offsets;
+  plan.send_token = send.send_token;
+  plan.token_slot = send.token_slot;
+  plan.capacity = capacity;
+  return plan;
+}
+
+// Packs `rows` records of the planned rows (FP8 rows with their scales, or BF16 rows).
+absl::Status LaunchPack(const DeviceMoeTokens& t, bool fp8, int64_t hidden,
+                        const kernels::MoeDispatchPlanParams& plan, const int32_t* expert_local,
+                        int64_t rows, const kernels::MoeRecordLayout& layout,
+                        const SendBuffers& send, cudaStream_t stream) {
+  kernels::MoeDispatchPackParams pack;
+  pack.x = fp8 ? t.hidden_fp8 : reinterpret_cast<const uint8_t*>(t.hidden);
+  pack.x_stride = fp8 ? hidden : 2 * hidden;
+  pack.x_scale = fp8 ? t.hidden_scale : nullptr;
+  pack.x_scale_ld = fp8 ? t.hidden_scale_ld : 0;
+  pack.topk_ids = t.topk_ids;
+  pack.topk_weights = t.topk_weights;
+  pack.tokens = t.tokens;
+  pack.top_k = t.top_k;
+  pack.experts = plan.experts;
+  pack.expert_rank = plan.expert_rank;
+  pack.expert_local = expert_local;
+  pack.send_offsets = send.send_offsets;
+  pack.send_token = send.send_token;
+  pack.ranks = plan.ranks;
+  pack.rows = rows;
+  pack.layout = layout;
+  pack.records = send.records;
+  pack.capacity = plan.capacity;
+  return kernels::LaunchMoeDispatchPack(pack, stream);
+}
+
+// Unpacks `rows` received records and runs this rank's experts on them (sums into recv.sums).
+absl::Status RunReceived(int layer, int64_t rows, bool fp8, int top_k,
+                         const kernels::MoeRecordLayout& layout, const RecvBuffers& recv,
+                         const LocalExpertsFn& experts, cudaStream_t stream) {
+  kernels::MoeRecordUnpackParams un;
+  un.records = recv.records;
+  un.rows = rows;
+  un.layout = layout;
+  un.scale = fp8 ? recv.scale : nullptr;
+  un.scale_ld = rows;
+  un.ids = recv.ids;
+  un.weights = recv.weights;
+  RETURN_IF_ERROR(kernels::LaunchMoeRecordUnpack(un, stream));
+  DeviceExpertRows r;
+  r.rows = rows;
+  r.fp8 = fp8;
+  r.x = recv.records;  // the payload leads every record
+  r.x_stride = layout.record_bytes;
+  r.x_scale = fp8 ? recv.scale : nullptr;
+  r.x_scale_ld = rows;
+  r.ids = recv.ids;
+  r.weights = recv.weights;
+  r.top_k = top_k;
+  r.out = recv.sums;
+  return experts(layer, r);
+}
+
+// out = shared + every destination's returned row, per token (nothing without tokens).
+absl::Status LaunchScatter(const DeviceMoeTokens& t, const SendBuffers& send, int64_t back_rows,
+                           int ranks, int64_t hidden, cudaStream_t stream) {
+  if (t.tokens == 0) return absl::OkStatus();
+  kernels::MoeCombineScatterParams cs;
+  cs.back = send.back;
+  cs.back_rows = back_rows;
+  cs.token_slot = send.token_slot;
+  cs.add = t.shared_out;
+  cs.out = t.out;
+  cs.tokens = t.tokens;
+  cs.ranks = ranks;
+  cs.dim = hidden;
+  return kernels::LaunchMoeCombineScatter(cs, stream);
+}
+
 }  // namespace
 
 // Grow-only device buffers, in three independent arenas: per token of this rank, per record
@@ -178,16 +283,11 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   }
 
   // 1. Plan, and the counts to the host.
-  kernels::MoeDispatchPlanParams plan;
-  plan.topk_ids = t.topk_ids;
-  plan.tokens = n;
-  plan.top_k = K;
-  plan.experts = n_experts_;
-  plan.expert_rank = expert_rank_ + static_cast<int64_t>(layer) * n_experts_;
-  plan.ranks = W;
-  plan.send_offsets = b.send_offsets;
-  plan.send_token = b.send_token;
-  plan.token_slot = b.token_slot;
+  const int32_t* layer_rank = expert_rank_ + static_cast<int64_t>(layer) * n_experts_;
+  const int32_t* layer_local = expert_local_ + static_cast<int64_t>(layer) * n_experts_;
+  const SendBuffers send_plan{b.send_offsets, b.send_token, b.token_slot, nullptr, nullptr};
+  const kernels::MoeDispatchPlanParams plan =
+      PlanParams(t, n_experts_, layer_rank, W, send_plan, /*capacity=*/0);
   RETURN_IF_ERROR(kernels::LaunchMoeDispatchPlan(plan, stream));
   RETURN_IF_ERROR(CudaStatus(
       cudaMemcpyAsync(host_offsets_, b.send_offsets, (W + 1) * 4, cudaMemcpyDeviceToHost, stream),
@@ -257,26 +357,10 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
 
   // 3. Dispatch.
   const absl::Time t1 = absl::Now();
+  const SendBuffers send{b.send_offsets, b.send_token, b.token_slot, b.send_records, b.back};
+  const RecvBuffers recv{b.recv_records, b.recv_scale, b.recv_ids, b.recv_weights, b.sums};
   if (sent > 0) {
-    kernels::MoeDispatchPackParams pack;
-    pack.x = fp8_ ? t.hidden_fp8 : reinterpret_cast<const uint8_t*>(t.hidden);
-    pack.x_stride = fp8_ ? d : 2 * d;
-    pack.x_scale = fp8_ ? t.hidden_scale : nullptr;
-    pack.x_scale_ld = fp8_ ? t.hidden_scale_ld : 0;
-    pack.topk_ids = t.topk_ids;
-    pack.topk_weights = t.topk_weights;
-    pack.tokens = n;
-    pack.top_k = K;
-    pack.experts = n_experts_;
-    pack.expert_rank = plan.expert_rank;
-    pack.expert_local = expert_local_ + static_cast<int64_t>(layer) * n_experts_;
-    pack.send_offsets = b.send_offsets;
-    pack.send_token = b.send_token;
-    pack.ranks = W;
-    pack.rows = sent;
-    pack.layout = layout;
-    pack.records = b.send_records;
-    RETURN_IF_ERROR(kernels::LaunchMoeDispatchPack(pack, stream));
+    RETURN_IF_ERROR(LaunchPack(t, fp8_, d, plan, layer_local, sent, layout, send, stream));
     if (!ordered) RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
   }
   std::vector<int64_t> send_bytes(W), recv_bytes(W);
@@ -295,27 +379,7 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
   // 4. This rank's experts on every received record.
   const absl::Time t2 = absl::Now();
   if (received > 0) {
-    kernels::MoeRecordUnpackParams un;
-    un.records = b.recv_records;
-    un.rows = received;
-    un.layout = layout;
-    un.scale = fp8_ ? b.recv_scale : nullptr;
-    un.scale_ld = received;
-    un.ids = b.recv_ids;
-    un.weights = b.recv_weights;
-    RETURN_IF_ERROR(kernels::LaunchMoeRecordUnpack(un, stream));
-    DeviceExpertRows rows;
-    rows.rows = received;
-    rows.fp8 = fp8_;
-    rows.x = b.recv_records;  // the payload leads every record
-    rows.x_stride = rb;
-    rows.x_scale = fp8_ ? b.recv_scale : nullptr;
-    rows.x_scale_ld = received;
-    rows.ids = b.recv_ids;
-    rows.weights = b.recv_weights;
-    rows.top_k = K;
-    rows.out = b.sums;
-    RETURN_IF_ERROR(experts(layer, rows));
+    RETURN_IF_ERROR(RunReceived(layer, received, fp8_, K, layout, recv, experts, stream));
     if (!ordered) RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), where.c_str()));
   }
   stats.experts_seconds = SecondsSince(t2);
@@ -333,18 +397,7 @@ absl::Status CudaEpMoe::Exchange(int layer, const DeviceMoeTokens& t, const Loca
       ordered ? comm_->AllToAllVOnStream<uint16_t>(sums, back_send, back, back_recv, stream,
                                                    options_.timeout)
               : comm_->AllToAllV<uint16_t>(sums, back_send, back, back_recv, options_.timeout));
-  if (n > 0) {
-    kernels::MoeCombineScatterParams cs;
-    cs.back = b.back;
-    cs.back_rows = sent;
-    cs.token_slot = b.token_slot;
-    cs.add = t.shared_out;
-    cs.out = t.out;
-    cs.tokens = n;
-    cs.ranks = W;
-    cs.dim = d;
-    RETURN_IF_ERROR(kernels::LaunchMoeCombineScatter(cs, stream));
-  }
+  RETURN_IF_ERROR(LaunchScatter(t, send, sent, W, d, stream));
   stats.combine_seconds = SecondsSince(t3);
 
   for (int p = 0; p < W; ++p) {
@@ -422,38 +475,14 @@ absl::Status CudaEpMoe::FixedExchange(int layer, const DeviceMoeTokens& t,
 
   // Plan and pack: destination p's rows at p·capacity, the rest of each block empty.
   const absl::Time t1 = absl::Now();
-  kernels::MoeDispatchPlanParams plan;
-  plan.topk_ids = t.topk_ids;
-  plan.tokens = n;
-  plan.top_k = K;
-  plan.experts = n_experts_;
-  plan.expert_rank = expert_rank_ + static_cast<int64_t>(layer) * n_experts_;
-  plan.ranks = W;
-  plan.send_offsets = f.send_offsets;
-  plan.send_token = f.send_token;
-  plan.token_slot = f.token_slot;
-  plan.capacity = capacity;
+  const SendBuffers send{f.send_offsets, f.send_token, f.token_slot, f.send_records, f.back};
+  const RecvBuffers recv{f.recv_records, f.recv_scale, f.recv_ids, f.recv_weights, f.sums};
+  const kernels::MoeDispatchPlanParams plan = PlanParams(
+      t, n_experts_, expert_rank_ + static_cast<int64_t>(layer) * n_experts_, W, send, capacity);
   RETURN_IF_ERROR(kernels::LaunchMoeDispatchPlan(plan, stream));
-  kernels::MoeDispatchPackParams pack;
-  pack.x = fp8_ ? t.hidden_fp8 : reinterpret_cast<const uint8_t*>(t.hidden);
-  pack.x_stride = fp8_ ? d : 2 * d;
-  pack.x_scale = fp8_ ? t.hidden_scale : nullptr;
-  pack.x_scale_ld = fp8_ ? t.hidden_scale_ld : 0;
-  pack.topk_ids = t.topk_ids;
-  pack.topk_weights = t.topk_weights;
-  pack.tokens = n;
-  pack.top_k = K;
-  pack.experts = n_experts_;
-  pack.expert_rank = plan.expert_rank;
-  pack.expert_local = expert_local_ + static_cast<int64_t>(layer) * n_experts_;
-  pack.send_offsets = f.send_offsets;
-  pack.send_token = f.send_token;
-  pack.ranks = W;
-  pack.rows = R;
-  pack.layout = layout;
-  pack.records = f.send_records;
-  pack.capacity = capacity;
-  RETURN_IF_ERROR(kernels::LaunchMoeDispatchPack(pack, stream));
+  RETURN_IF_ERROR(LaunchPack(t, fp8_, d, plan,
+                             expert_local_ + static_cast<int64_t>(layer) * n_experts_, R, layout,
+                             send, stream));
   const std::vector<int64_t> record_bytes(W, capacity * rb), row_values(W, capacity * d);
   RETURN_IF_ERROR(comm_->AllToAllVOnStream<uint8_t>(
       absl::MakeConstSpan(f.send_records, R * rb), record_bytes,
@@ -462,27 +491,7 @@ absl::Status CudaEpMoe::FixedExchange(int layer, const DeviceMoeTokens& t,
 
   // This rank's experts on every record; empty ones carry no local id and cost no expert work.
   const absl::Time t2 = absl::Now();
-  kernels::MoeRecordUnpackParams un;
-  un.records = f.recv_records;
-  un.rows = R;
-  un.layout = layout;
-  un.scale = fp8_ ? f.recv_scale : nullptr;
-  un.scale_ld = R;
-  un.ids = f.recv_ids;
-  un.weights = f.recv_weights;
-  RETURN_IF_ERROR(kernels::LaunchMoeRecordUnpack(un, stream));
-  DeviceExpertRows rows;
-  rows.rows = R;
-  rows.fp8 = fp8_;
-  rows.x = f.recv_records;
-  rows.x_stride = rb;
-  rows.x_scale = fp8_ ? f.recv_scale : nullptr;
-  rows.x_scale_ld = R;
-  rows.ids = f.recv_ids;
-  rows.weights = f.recv_weights;
-  rows.top_k = K;
-  rows.out = f.sums;
-  RETURN_IF_ERROR(experts(layer, rows));
+  RETURN_IF_ERROR(RunReceived(layer, R, fp8_, K, layout, recv, experts, stream));
   stats.experts_seconds = SecondsSince(t2);
 
   // Combine: every record's sum goes back; the scatter reads only the tokens' own rows.
@@ -490,18 +499,7 @@ absl::Status CudaEpMoe::FixedExchange(int layer, const DeviceMoeTokens& t,
   RETURN_IF_ERROR(comm_->AllToAllVOnStream<uint16_t>(absl::MakeConstSpan(f.sums, R * d), row_values,
                                                      absl::MakeSpan(f.back, R * d), row_values,
                                                      stream, options_.timeout));
-  if (n > 0) {
-    kernels::MoeCombineScatterParams cs;
-    cs.back = f.back;
-    cs.back_rows = R;
-    cs.token_slot = f.token_slot;
-    cs.add = t.shared_out;
-    cs.out = t.out;
-    cs.tokens = n;
-    cs.ranks = W;
-    cs.dim = d;
-    RETURN_IF_ERROR(kernels::LaunchMoeCombineScatter(cs, stream));
-  }
+  RETURN_IF_ERROR(LaunchScatter(t, send, R, W, d, stream));
   stats.combine_seconds = SecondsSince(t3);
   stats_ = std::move(stats);
   return absl::OkStatus();
