@@ -89,30 +89,11 @@ absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
 
   // The slots as forward items at positions [start, start + m); each item's last slot goes
   // through lm_head.
-  std::vector<ForwardItem> fitems(items.size());
+  ASSIGN_OR_RETURN(std::vector<ForwardItem> fitems, MtpSlotsAsForwardItems(items, c));
   std::vector<int32_t> head_rows;
   int64_t n = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const MtpItem& it = items[i];
-    const int64_t m = static_cast<int64_t>(it.next_tokens.size());
-    if (it.kv == nullptr || m == 0 || it.hidden == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": empty"));
-    }
-    if (it.start < 0 || it.start + m > it.kv->capacity() ||
-        it.start + m > c.max_position_embeddings) {
-      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": slots [", it.start, ", ",
-                                                     it.start + m, ") exceed the capacity"));
-    }
-    for (int tok : it.next_tokens) {
-      if (tok < 0 || tok >= V) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("mtp item ", i, ": token id ", tok, " out of range"));
-      }
-    }
-    fitems[i].kv = it.kv;
-    fitems[i].tokens = it.next_tokens;
-    fitems[i].start = it.start;
-    n += m;
+  for (const MtpItem& it : items) {
+    n += static_cast<int64_t>(it.next_tokens.size());
     head_rows.push_back(static_cast<int32_t>(n - 1));
   }
   const int64_t rows = static_cast<int64_t>(items.size());

@@ -33,29 +33,12 @@ absl::Status CpuModel::MtpForward(const std::vector<MtpItem>& items, PagedKvCach
   const float eps = static_cast<float>(c.rms_norm_eps);
 
   // The slots as forward items (only kv, start and the slot count are read by attention).
-  std::vector<ForwardItem> fitems(items.size());
+  ASSIGN_OR_RETURN(std::vector<ForwardItem> fitems, MtpSlotsAsForwardItems(items, c));
   std::vector<TokenRef> refs;
   for (size_t i = 0; i < items.size(); ++i) {
-    const MtpItem& it = items[i];
-    const int64_t m = static_cast<int64_t>(it.next_tokens.size());
-    if (it.kv == nullptr || m == 0 || it.hidden == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": empty"));
+    for (int64_t t = 0; t < static_cast<int64_t>(items[i].next_tokens.size()); ++t) {
+      refs.push_back({static_cast<int>(i), items[i].start + t});
     }
-    if (it.start < 0 || it.start + m > it.kv->capacity() ||
-        it.start + m > c.max_position_embeddings) {
-      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": slots [", it.start, ", ",
-                                                     it.start + m, ") exceed the capacity"));
-    }
-    for (int tok : it.next_tokens) {
-      if (tok < 0 || tok >= V) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("mtp item ", i, ": token id ", tok, " out of range"));
-      }
-    }
-    fitems[i].kv = it.kv;
-    fitems[i].tokens = it.next_tokens;
-    fitems[i].start = it.start;
-    for (int64_t t = 0; t < m; ++t) refs.push_back({static_cast<int>(i), it.start + t});
   }
   const int64_t n = static_cast<int64_t>(refs.size());
 

@@ -81,4 +81,31 @@ void CpuHeadLogits(std::vector<ForwardItem>& items, const float* x, int64_t d,
   }
 }
 
+absl::StatusOr<std::vector<ForwardItem>> MtpSlotsAsForwardItems(const std::vector<MtpItem>& items,
+                                                                const ModelConfig& config) {
+  std::vector<ForwardItem> out(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const MtpItem& it = items[i];
+    const int64_t m = static_cast<int64_t>(it.next_tokens.size());
+    if (it.kv == nullptr || m == 0 || it.hidden == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": empty"));
+    }
+    if (it.start < 0 || it.start + m > it.kv->capacity() ||
+        it.start + m > config.max_position_embeddings) {
+      return absl::InvalidArgumentError(absl::StrCat("mtp item ", i, ": slots [", it.start, ", ",
+                                                     it.start + m, ") exceed the capacity"));
+    }
+    for (int tok : it.next_tokens) {
+      if (tok < 0 || tok >= config.vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("mtp item ", i, ": token id ", tok, " out of range"));
+      }
+    }
+    out[i].kv = it.kv;
+    out[i].tokens = it.next_tokens;
+    out[i].start = it.start;
+  }
+  return out;
+}
+
 }  // namespace r1

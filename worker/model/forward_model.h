@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/model_config.h"
 #include "worker/kv_cache/kv_cache.h"
 #include "worker/model/token_choice.h"
@@ -71,6 +72,12 @@ class ForwardModel {
                                   std::vector<std::vector<float>>* logits,
                                   std::vector<std::vector<float>>* hidden);
 };
+
+// The MTP items as forward items (kv, tokens = next_tokens, start): the slots the MTP layer runs,
+// after checking them — non-empty, slots within the sequence's capacity and the context, token
+// ids in the vocabulary (InvalidArgument naming the item). Shared by every backend's MtpForward.
+absl::StatusOr<std::vector<ForwardItem>> MtpSlotsAsForwardItems(const std::vector<MtpItem>& items,
+                                                                const ModelConfig& config);
 
 // InvalidArgument naming the item when one asks for all_logits: ForwardAndChoose works on each
 // item's last row only. Shared by every backend's ForwardAndChoose.
