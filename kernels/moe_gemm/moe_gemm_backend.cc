@@ -22,21 +22,59 @@ double LogDistance(int64_t a, int64_t b) {
                    std::log2(static_cast<double>(std::max<int64_t>(b, 1))));
 }
 
-}  // namespace
+// The rule both formats share (moe_gemm_backend.h): the row for (n, k) nearest in log scale to
+// the estimate (ties: the first), its faster CUTLASS tile only when it beats ours by the margin.
+// `Backend` is MoeGemmFp8Backend or MoeGemmInt4Backend (the same enumerators), `Timing` the
+// matching row type.
+template <typename Backend, typename Timing>
+Backend ChooseFromTimings(int64_t tokens_per_expert_estimate, int64_t n, int64_t k, bool ours_ok,
+                          bool cutlass_ok, absl::Span<const Timing> timings) {
+  if (!ours_ok) return Backend::kNone;
+  if (!cutlass_ok) return Backend::kOurs;
+  const Timing* best = nullptr;
+  double best_d = 0;
+  for (const Timing& t : timings) {
+    if (t.n != n || t.k != k) continue;
+    const double d = LogDistance(tokens_per_expert_estimate, t.tokens_per_expert);
+    if (best == nullptr || d < best_d) {
+      best = &t;
+      best_d = d;
+    }
+  }
+  if (best == nullptr || !(best->ours_us > 0)) return Backend::kOurs;
+  Backend lib = Backend::kNone;
+  double lib_us = 0;
+  if (best->cutlass_decode_us > 0) {
+    lib = Backend::kCutlassDecode;
+    lib_us = best->cutlass_decode_us;
+  }
+  if (best->cutlass_prefill_us > 0 &&
+      (lib == Backend::kNone || best->cutlass_prefill_us < lib_us)) {
+    lib = Backend::kCutlassPrefill;
+    lib_us = best->cutlass_prefill_us;
+  }
+  if (lib != Backend::kNone && lib_us < best->ours_us * (1.0 - kMoeGemmCutlassMargin)) return lib;
+  return Backend::kOurs;
+}
 
-const char* MoeGemmFp8BackendName(MoeGemmFp8Backend b) {
+template <typename Backend>
+const char* BackendName(Backend b) {
   switch (b) {
-    case MoeGemmFp8Backend::kOurs:
+    case Backend::kOurs:
       return "ours";
-    case MoeGemmFp8Backend::kCutlassDecode:
+    case Backend::kCutlassDecode:
       return "cutlass_decode";
-    case MoeGemmFp8Backend::kCutlassPrefill:
+    case Backend::kCutlassPrefill:
       return "cutlass_prefill";
-    case MoeGemmFp8Backend::kNone:
+    case Backend::kNone:
       return "none";
   }
   return "?";
 }
+
+}  // namespace
+
+const char* MoeGemmFp8BackendName(MoeGemmFp8Backend b) { return BackendName(b); }
 
 absl::Span<const MoeGemmFp8Timing> MoeGemmFp8Timings() {
   return absl::MakeConstSpan(kTimings.data(), kTimings.size());
@@ -47,35 +85,8 @@ MoeGemmFp8Backend ChooseMoeGemmFp8Backend(int64_t tokens_per_expert_estimate, in
                                           absl::Span<const MoeGemmFp8Timing> timings) {
   const bool ours_ok = n > 0 && k > 0 && k % 128 == 0;
   const bool cutlass_ok = ours_ok && cutlass_available && n % 8 == 0;
-  if (!ours_ok) return MoeGemmFp8Backend::kNone;
-  if (!cutlass_ok) return MoeGemmFp8Backend::kOurs;
-  const MoeGemmFp8Timing* best = nullptr;
-  double best_d = 0;
-  for (const MoeGemmFp8Timing& t : timings) {
-    if (t.n != n || t.k != k) continue;
-    const double d = LogDistance(tokens_per_expert_estimate, t.tokens_per_expert);
-    if (best == nullptr || d < best_d) {
-      best = &t;
-      best_d = d;
-    }
-  }
-  if (best == nullptr || !(best->ours_us > 0)) return MoeGemmFp8Backend::kOurs;
-  // The faster measured CUTLASS configuration, then against ours with the margin.
-  MoeGemmFp8Backend lib = MoeGemmFp8Backend::kNone;
-  double lib_us = 0;
-  if (best->cutlass_decode_us > 0) {
-    lib = MoeGemmFp8Backend::kCutlassDecode;
-    lib_us = best->cutlass_decode_us;
-  }
-  if (best->cutlass_prefill_us > 0 &&
-      (lib == MoeGemmFp8Backend::kNone || best->cutlass_prefill_us < lib_us)) {
-    lib = MoeGemmFp8Backend::kCutlassPrefill;
-    lib_us = best->cutlass_prefill_us;
-  }
-  if (lib != MoeGemmFp8Backend::kNone && lib_us < best->ours_us * (1.0 - kMoeGemmCutlassMargin)) {
-    return lib;
-  }
-  return MoeGemmFp8Backend::kOurs;
+  return ChooseFromTimings<MoeGemmFp8Backend>(tokens_per_expert_estimate, n, k, ours_ok, cutlass_ok,
+                                              timings);
 }
 
 // ---- INT4 W4A16 (CutlassMoeGemmInt4 beside LaunchMoeGemmInt4) ----
@@ -91,19 +102,7 @@ constexpr std::array<MoeGemmInt4Timing, 0> kInt4Timings{};
 
 }  // namespace
 
-const char* MoeGemmInt4BackendName(MoeGemmInt4Backend b) {
-  switch (b) {
-    case MoeGemmInt4Backend::kOurs:
-      return "ours";
-    case MoeGemmInt4Backend::kCutlassDecode:
-      return "cutlass_decode";
-    case MoeGemmInt4Backend::kCutlassPrefill:
-      return "cutlass_prefill";
-    case MoeGemmInt4Backend::kNone:
-      return "none";
-  }
-  return "?";
-}
+const char* MoeGemmInt4BackendName(MoeGemmInt4Backend b) { return BackendName(b); }
 
 absl::Span<const MoeGemmInt4Timing> MoeGemmInt4Timings() {
   return absl::MakeConstSpan(kInt4Timings.data(), kInt4Timings.size());
@@ -114,34 +113,8 @@ MoeGemmInt4Backend ChooseMoeGemmInt4Backend(int64_t tokens_per_expert_estimate, 
                                             absl::Span<const MoeGemmInt4Timing> timings) {
   const bool ours_ok = n > 0 && k > 0 && k % 128 == 0 && n % 8 == 0;
   const bool cutlass_ok = ours_ok && cutlass_available && n % 16 == 0;
-  if (!ours_ok) return MoeGemmInt4Backend::kNone;
-  if (!cutlass_ok) return MoeGemmInt4Backend::kOurs;
-  const MoeGemmInt4Timing* best = nullptr;
-  double best_d = 0;
-  for (const MoeGemmInt4Timing& t : timings) {
-    if (t.n != n || t.k != k) continue;
-    const double d = LogDistance(tokens_per_expert_estimate, t.tokens_per_expert);
-    if (best == nullptr || d < best_d) {
-      best = &t;
-      best_d = d;
-    }
-  }
-  if (best == nullptr || !(best->ours_us > 0)) return MoeGemmInt4Backend::kOurs;
-  MoeGemmInt4Backend lib = MoeGemmInt4Backend::kNone;
-  double lib_us = 0;
-  if (best->cutlass_decode_us > 0) {
-    lib = MoeGemmInt4Backend::kCutlassDecode;
-    lib_us = best->cutlass_decode_us;
-  }
-  if (best->cutlass_prefill_us > 0 &&
-      (lib == MoeGemmInt4Backend::kNone || best->cutlass_prefill_us < lib_us)) {
-    lib = MoeGemmInt4Backend::kCutlassPrefill;
-    lib_us = best->cutlass_prefill_us;
-  }
-  if (lib != MoeGemmInt4Backend::kNone && lib_us < best->ours_us * (1.0 - kMoeGemmCutlassMargin)) {
-    return lib;
-  }
-  return MoeGemmInt4Backend::kOurs;
+  return ChooseFromTimings<MoeGemmInt4Backend>(tokens_per_expert_estimate, n, k, ours_ok,
+                                               cutlass_ok, timings);
 }
 
 }  // namespace r1::kernels
