@@ -192,7 +192,8 @@ CudaEpMoe::CudaEpMoe(Communicator* comm, const ModelConfig& config, EpPlacement 
     : comm_(comm),
       hidden_(config.hidden_size),
       n_experts_(static_cast<int>(config.n_routed_experts)),
-      layers_(static_cast<int>(config.num_hidden_layers)),
+      // The MTP layers (index num_hidden_layers on) are exchanged like the main MoE layers.
+      layers_(static_cast<int>(config.num_hidden_layers + config.num_nextn_predict_layers)),
       placement_(std::move(placement)),
       fp8_(fp8),
       options_(options),

@@ -107,12 +107,14 @@ absl::Status GreedyRank(CudaModel& model, Communicator* comm, const std::vector<
   return absl::OkStatus();
 }
 
-std::shared_ptr<const CudaWeights> Weights(const EpPlacement* placement, int rank, bool int4) {
+std::shared_ptr<const CudaWeights> Weights(const EpPlacement* placement, int rank, bool int4,
+                                           bool mtp = false) {
   auto src = CheckpointWeightSource::Open(kTiny);
   EXPECT_TRUE(src.ok()) << src.status();
   if (!src.ok()) return nullptr;
   CudaLoadOptions lo;
   lo.int4_experts = int4;
+  lo.load_mtp = mtp;
   if (placement != nullptr) lo.want_expert = placement->WantExpert(rank);
   auto w = LoadCudaWeights(HeldOut().config, **src, lo);
   EXPECT_TRUE(w.ok()) << w.status();
@@ -275,10 +277,14 @@ INSTANTIATE_TEST_SUITE_P(
 // One rank as the worker runs it: an Engine in lockstep over the production model options
 // (cuBLASLt FP8 GEMMs, naive prefill) and device token choice, every problem of `mine` submitted
 // at once and chunked by a small step budget, so that steps mix prefill chunks and decodes.
+// With `speculative_tokens`, MTP speculation (the model must have loaded its MTP module); in a
+// group every step then runs that many MTP exchanges on every rank.
 absl::Status EngineRank(std::unique_ptr<CudaModel> model, Communicator* comm, int step_tokens,
-                        const std::vector<int>& mine, std::vector<std::vector<int>>* answers) {
+                        const std::vector<int>& mine, std::vector<std::vector<int>>* answers,
+                        int speculative_tokens = 0) {
   const Problems& P = HeldOut();
   EngineOptions eo;
+  eo.speculative_tokens = speculative_tokens;
   eo.max_step_tokens = step_tokens;
   eo.max_running = 256;
   eo.kv_blocks = model->kv_blocks();
@@ -319,6 +325,9 @@ absl::Status EngineRank(std::unique_ptr<CudaModel> model, Communicator* comm, in
 struct EngineCase {
   bool exact;
   int step_tokens;
+  // MTP draft tokens per step in the group (the one-GPU reference never speculates: greedy
+  // speculation must give its tokens).
+  int speculative = 0;
 };
 
 class CudaEpEngineTest : public ::testing::TestWithParam<EngineCase> {};
@@ -326,6 +335,7 @@ class CudaEpEngineTest : public ::testing::TestWithParam<EngineCase> {};
 TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
   const bool exact = GetParam().exact;
   const int step_tokens = GetParam().step_tokens;
+  const int spec = GetParam().speculative;
   const CudaModelOptions base = exact ? Exact() : CudaModelOptions{};
   const Problems& P = HeldOut();
   std::vector<std::vector<int>> want(P.prompts.size());
@@ -349,7 +359,8 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
       GlooOptions go;
       go.rank = r;
       go.size = W;
-      go.prefix = absl::StrCat(exact ? "ep-engine-exact-" : "ep-engine-", step_tokens, "/");
+      go.prefix =
+          absl::StrCat(exact ? "ep-engine-exact-" : "ep-engine-", step_tokens, "-", spec, "/");
       auto gloo = GlooCommunicator::Create(go, &store);
       if (!gloo.ok()) {
         status[r] = gloo.status();
@@ -367,7 +378,7 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
       }
       CudaModelOptions mo = base;
       mo.expert_executor = ep->get();
-      auto model = CudaModel::Create(Weights(&placement, r, false), 2048, mo);
+      auto model = CudaModel::Create(Weights(&placement, r, false, spec > 0), 2048, mo);
       if (!model.ok()) {
         status[r] = model.status();
         (*comm)->Abort();
@@ -375,7 +386,7 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
       }
       std::vector<int> mine;
       for (int i = r; i < static_cast<int>(P.prompts.size()); i += W) mine.push_back(i);
-      status[r] = EngineRank(std::move(*model), comm->get(), step_tokens, mine, &got[r]);
+      status[r] = EngineRank(std::move(*model), comm->get(), step_tokens, mine, &got[r], spec);
     });
   }
   for (auto& t : threads) t.join();
@@ -390,9 +401,9 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
     }
   }
   std::printf(
-      "engine staged2 (%s options, %d-token steps): %d of %zu greedy answers identical to one "
-      "GPU; differing:",
-      exact ? "row-independent" : "production", step_tokens, same, P.prompts.size());
+      "engine staged2 (%s options, %d-token steps, %d draft tokens): %d of %zu greedy answers "
+      "identical to one GPU; differing:",
+      exact ? "row-independent" : "production", step_tokens, spec, same, P.prompts.size());
   for (int i : differ) std::printf(" %d", i);
   std::printf("\n");
   EXPECT_GE(same, 194);
@@ -400,10 +411,12 @@ TEST_P(CudaEpEngineTest, MixedStepsMatchOneGpu) {
 
 INSTANTIATE_TEST_SUITE_P(Options, CudaEpEngineTest,
                          ::testing::Values(EngineCase{false, 256}, EngineCase{true, 256},
-                                           EngineCase{false, 2048}),
+                                           EngineCase{false, 2048}, EngineCase{true, 256, 2}),
                          [](const ::testing::TestParamInfo<EngineCase>& info) {
-                           return absl::StrCat(info.param.exact ? "exact" : "production",
-                                               info.param.step_tokens);
+                           return absl::StrCat(
+                               info.param.exact ? "exact" : "production", info.param.step_tokens,
+                               info.param.speculative ? absl::StrCat("_mtp", info.param.speculative)
+                                                      : "");
                          });
 
 // A peer that stops taking part: the other rank's exchange fails within the collective timeout
