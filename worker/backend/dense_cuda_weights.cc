@@ -4,14 +4,13 @@
 
 #include <cmath>
 #include <cstring>
-#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/numeric.h"
 #include "common/status_macros.h"
 #include "kernels/internal/cuda_status.h"
 #include "kernels/random_fill/random_fill_cuda.h"
+#include "worker/model/dense_tensor_reader.h"
 #include "worker/model/dense_weight_plan.h"
 
 namespace r1 {
@@ -22,29 +21,13 @@ using kernels::internal::CudaStatus;
 // Fetches planned tensors by name as bf16 (BF16 as stored, F32 rounded to nearest even).
 class Bf16Reader {
  public:
-  Bf16Reader(const DenseModelConfig& c, const Checkpoint& ck) : ck_(ck) {
-    for (DenseTensor& t : PlanDenseTensors(c)) {
-      std::string name = t.name;
-      planned_.emplace(std::move(name), std::move(t));
-    }
-  }
+  Bf16Reader(const DenseModelConfig& c, const Checkpoint& ck) : reader_(c, ck) {}
 
   // Appends the tensor's values to `out`, each row of `cols` values followed by `pad` zeros.
   absl::Status Append(const std::string& name, int64_t pad, std::vector<uint16_t>* out) const {
-    auto it = planned_.find(name);
-    if (it == planned_.end()) return absl::InternalError(absl::StrCat("unplanned tensor ", name));
-    const DenseTensor& t = it->second;
-    ASSIGN_OR_RETURN(TensorView v, ck_.Get(name));
-    if (v.shape() != t.shape) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(v.file, ": tensor '", name, "': shape [", absl::StrJoin(v.shape(), ", "),
-                       "], expected [", absl::StrJoin(t.shape, ", "), "]"));
-    }
-    if (v.dtype() != DType::kBF16 && v.dtype() != DType::kF32) {
-      return absl::InvalidArgumentError(absl::StrCat(v.file, ": tensor '", name, "': dtype ",
-                                                     DTypeName(v.dtype()),
-                                                     " is not supported (want BF16 or F32)"));
-    }
+    ASSIGN_OR_RETURN(DenseTensorReader::Checked checked, reader_.Get(name));
+    const DenseTensor& t = *checked.planned;
+    const TensorView& v = checked.view;
     const int64_t cols = t.shape.back();
     const int64_t rows = static_cast<int64_t>(t.numel()) / cols;
     const size_t at = out->size();
@@ -77,8 +60,7 @@ class Bf16Reader {
   }
 
  private:
-  const Checkpoint& ck_;
-  std::unordered_map<std::string, DenseTensor> planned_;
+  DenseTensorReader reader_;
 };
 
 void SetWidths(DenseCudaWeights* w) {

@@ -1,13 +1,11 @@
 #include "worker/model/dense_weights.h"
 
 #include <cstring>
-#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/numeric.h"
 #include "common/status_macros.h"
-#include "worker/model/dense_weight_plan.h"
+#include "worker/model/dense_tensor_reader.h"
 
 namespace r1 {
 namespace {
@@ -15,53 +13,35 @@ namespace {
 // Fetches planned tensors by name as float32.
 class DenseLoader {
  public:
-  DenseLoader(const DenseModelConfig& c, const Checkpoint& ck) : ck_(ck) {
-    for (DenseTensor& t : PlanDenseTensors(c)) {
-      std::string name = t.name;
-      planned_.emplace(std::move(name), std::move(t));
-    }
-  }
+  DenseLoader(const DenseModelConfig& c, const Checkpoint& ck) : reader_(c, ck) {}
 
   absl::StatusOr<std::vector<float>> Floats(const std::string& name) const {
-    auto it = planned_.find(name);
-    if (it == planned_.end()) return absl::InternalError(absl::StrCat("unplanned tensor ", name));
-    const DenseTensor& t = it->second;
-    ASSIGN_OR_RETURN(TensorView v, ck_.Get(name));
-    if (v.shape() != t.shape) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(v.file, ": tensor '", name, "': shape [", absl::StrJoin(v.shape(), ", "),
-                       "], expected [", absl::StrJoin(t.shape, ", "), "]"));
-    }
-    const uint64_t n = t.numel();
+    ASSIGN_OR_RETURN(DenseTensorReader::Checked t, reader_.Get(name));
+    const uint64_t n = t.planned->numel();
     std::vector<float> out(n);
-    if (v.dtype() == DType::kBF16) {
+    if (t.view.dtype() == DType::kBF16) {
       for (uint64_t i = 0; i < n; ++i) {
         uint16_t h;
-        std::memcpy(&h, v.data + 2 * i, 2);
+        std::memcpy(&h, t.view.data + 2 * i, 2);
         out[i] = Bf16ToFloat(h);
       }
-    } else if (v.dtype() == DType::kF32) {
-      std::memcpy(out.data(), v.data, n * 4);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(v.file, ": tensor '", name, "': dtype ",
-                                                     DTypeName(v.dtype()),
-                                                     " is not supported (want BF16 or F32)"));
+      std::memcpy(out.data(), t.view.data, n * 4);
     }
     return out;
   }
 
   absl::StatusOr<LinearWeight> Linear(const std::string& name) const {
+    ASSIGN_OR_RETURN(DenseTensorReader::Checked t, reader_.Get(name));
     LinearWeight lw;
     ASSIGN_OR_RETURN(lw.w, Floats(name));
-    const DenseTensor& t = planned_.at(name);
-    lw.out = t.shape[0];
-    lw.in = t.shape[1];
+    lw.out = t.planned->shape[0];
+    lw.in = t.planned->shape[1];
     return lw;
   }
 
  private:
-  const Checkpoint& ck_;
-  std::unordered_map<std::string, DenseTensor> planned_;
+  DenseTensorReader reader_;
 };
 
 }  // namespace
