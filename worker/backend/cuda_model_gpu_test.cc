@@ -175,40 +175,8 @@ class R1TinyGpuTest : public ::testing::Test {
   // then one decode step for every unfinished sequence.
   static std::vector<std::vector<int>> GreedyBatch(const std::vector<std::vector<int>>& prompts,
                                                    int max_new, CudaModel* model = nullptr) {
-    if (model == nullptr) model = gpu_;
-    const size_t n = prompts.size();
-    BlockCounter blocks(model->kv_blocks());
-    std::vector<KvSequence> kv(n);
-    std::vector<std::vector<int>> out(n);
-    std::vector<ForwardItem> items;
-    for (size_t i = 0; i < n; ++i) {
-      EXPECT_TRUE(blocks.Reserve(&kv[i], prompts[i].size() + max_new));
-      items.push_back({&kv[i], prompts[i], 0, false});
-    }
-    std::vector<size_t> owner(n);
-    for (size_t i = 0; i < n; ++i) owner[i] = i;
-    for (int step = 0; step < max_new && !items.empty(); ++step) {
-      std::vector<std::vector<float>> logits;
-      auto st = model->Forward(items, &logits);
-      EXPECT_TRUE(st.ok()) << st;
-      if (!st.ok()) break;
-      std::vector<ForwardItem> next;
-      std::vector<size_t> next_owner;
-      for (size_t j = 0; j < items.size(); ++j) {
-        const auto& l = logits[j];
-        // Ids past the tokenizer's are untrained padding rows and never sampled (as the Engine).
-        const int tok =
-            static_cast<int>(std::max_element(l.begin(), l.begin() + valid_vocab_) - l.begin());
-        const size_t i = owner[j];
-        out[i].push_back(tok);
-        if (tok == config_->eos_token_id) continue;
-        next.push_back({&kv[i], {tok}, kv[i].length, false});
-        next_owner.push_back(i);
-      }
-      items = std::move(next);
-      owner = std::move(next_owner);
-    }
-    return out;
+    return testing::GpuGreedyBatch(model != nullptr ? *model : *gpu_, prompts, max_new,
+                                   static_cast<int>(config_->eos_token_id), valid_vocab_);
   }
 
   // Greedy answers of `model` to the 200 held-out problems: the fraction that stop on EOS with

@@ -25,6 +25,7 @@
 #include "worker/backend/cuda_model.h"
 #include "worker/backend/cuda_weights.h"
 #include "worker/backend/testing/block_counter.h"
+#include "worker/backend/testing/gpu_model_util.h"
 #include "worker/engine/engine.h"
 #include "worker/model/cpu_model.h"
 #include "worker/model/model_weights.h"
@@ -110,35 +111,11 @@ class CudaMtpGpuTest : public ::testing::Test {
 
   // Prompt i with the GPU's greedy answer (up to `max_new` tokens), from one batched run.
   static std::vector<std::vector<int>> Sequences(int count, int max_new) {
-    BlockCounter blocks(gpu_->kv_blocks());
-    std::vector<KvSequence> kv(count);
     std::vector<std::vector<int>> seqs(prompts_->begin(), prompts_->begin() + count);
-    std::vector<ForwardItem> items;
-    std::vector<int> owner;
-    for (int i = 0; i < count; ++i) {
-      EXPECT_TRUE(blocks.Reserve(&kv[i], seqs[i].size() + max_new));
-      items.push_back({&kv[i], seqs[i], 0, false});
-      owner.push_back(i);
-    }
-    for (int step = 0; step < max_new && !items.empty(); ++step) {
-      std::vector<std::vector<float>> logits;
-      const absl::Status st = gpu_->Forward(items, &logits);
-      EXPECT_TRUE(st.ok()) << st;
-      if (!st.ok()) break;
-      std::vector<ForwardItem> next;
-      std::vector<int> next_owner;
-      for (size_t j = 0; j < items.size(); ++j) {
-        const auto& l = logits[j];
-        const int tok =
-            static_cast<int>(std::max_element(l.begin(), l.begin() + kValidVocab) - l.begin());
-        const int i = owner[j];
-        seqs[i].push_back(tok);
-        if (tok == config_->eos_token_id) continue;
-        next.push_back({&kv[i], {tok}, kv[i].length, false});
-        next_owner.push_back(i);
-      }
-      items = std::move(next);
-      owner = std::move(next_owner);
+    const std::vector<std::vector<int>> answers = testing::GpuGreedyBatch(
+        *gpu_, seqs, max_new, static_cast<int>(config_->eos_token_id), kValidVocab);
+    for (int i = 0; i < count && i < static_cast<int>(answers.size()); ++i) {
+      seqs[i].insert(seqs[i].end(), answers[i].begin(), answers[i].end());
     }
     return seqs;
   }

@@ -22,6 +22,14 @@ std::unique_ptr<CudaModel> MakeGpuModel(const ModelConfig& c, const WeightSource
 // prefill, or one forward per token.
 std::vector<float> GpuLogits(CudaModel& m, const std::vector<int>& tokens, bool token_by_token);
 
+// Greedy continuations of every prompt, batched: one prefill step for all prompts, then one decode
+// step for every unfinished sequence, until `eos` or `max_new` tokens. Ids at or past
+// `valid_vocab` (untrained padding rows) are never chosen, as the Engine does. out[i] holds the
+// generated ids of prompt i (the eos that ended it included).
+std::vector<std::vector<int>> GpuGreedyBatch(CudaModel& m,
+                                             const std::vector<std::vector<int>>& prompts,
+                                             int max_new, int eos, int64_t valid_vocab);
+
 }  // namespace r1::testing
 
 #endif  // R1_WORKER_BACKEND_TESTING_GPU_MODEL_UTIL_H_
