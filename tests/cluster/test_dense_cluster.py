@@ -1,8 +1,9 @@
-"""A dense R1-Distill-shaped checkpoint served end to end (CTest `dense_cluster_test`, label
+"""Dense R1-Distill-shaped checkpoints served end to end (CTest `dense_cluster_test`, label
 `cluster`): r1-coordinator and CPU r1-workers on loopback serving tests/fixtures/tiny-qwen2
 (Qwen2 with GQA and q/k/v biases, Qwen2's byte-level BPE pipeline, R1's chat template, an
-eos_token_id list), spoken to over HTTP. Greedy outputs must equal the continuation that
-r1-dense-greedy computes in one process with DenseCpuModel."""
+eos_token_id list) and tests/fixtures/tiny-llama (Llama without biases, llama3 RoPE scaling,
+Llama 3's pipeline, one eos_token_id), spoken to over HTTP. Greedy outputs must equal the
+continuation that r1-dense-greedy computes in one process with DenseCpuModel."""
 
 from __future__ import annotations
 
@@ -16,23 +17,37 @@ from tokenizers import Tokenizer
 
 from cluster_util import ROOT, Cluster, build_dir, sse_events
 
-MODEL = ROOT / "tests" / "fixtures" / "tiny-qwen2"
 MODEL_ID = "r1-tiny"  # cluster_util's --served_model_name
-CONFIG = json.loads((MODEL / "config.json").read_text())
-TOKENIZER_CONFIG = json.loads((MODEL / "tokenizer_config.json").read_text())
-BOS = TOKENIZER_CONFIG["bos_token"]["content"]
-EOS_IDS = CONFIG["eos_token_id"]  # a list: generation ends on any of them
+QWEN2 = ROOT / "tests" / "fixtures" / "tiny-qwen2"
+
+
+class Model:
+    """One fixture checkpoint: its directory, tokenizer, chat template, BOS and EOS ids."""
+
+    def __init__(self, name: str):
+        self.dir = ROOT / "tests" / "fixtures" / name
+        config = json.loads((self.dir / "config.json").read_text())
+        self.tokenizer_config = json.loads((self.dir / "tokenizer_config.json").read_text())
+        self.bos = self.tokenizer_config["bos_token"]["content"]
+        eos = config["eos_token_id"]  # one id, or a list: generation ends on any of them
+        self.eos_ids = eos if isinstance(eos, list) else [eos]
+        self.tok = Tokenizer.from_file(str(self.dir / "tokenizer.json"))
+
+
+@pytest.fixture(scope="module", params=["tiny-qwen2", "tiny-llama"])
+def model(request) -> Model:
+    return Model(request.param)
 
 
 @pytest.fixture(scope="module")
-def tok() -> Tokenizer:
-    return Tokenizer.from_file(str(MODEL / "tokenizer.json"))
+def tok(model) -> Tokenizer:
+    return model.tok
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, model):
     """Two workers: two groups of one (a dense model is not split over a group)."""
-    c = Cluster(tmp_path_factory.mktemp("dense"), MODEL, 1)
+    c = Cluster(tmp_path_factory.mktemp("dense"), model.dir, 1)
     try:
         c.add_worker("w0")
         c.add_worker("w1")
@@ -44,12 +59,13 @@ def cluster(tmp_path_factory):
     c.stop()
 
 
-def reference(tok: Tokenizer, prompt_ids: list[int], max_new: int) -> tuple[list[int], str]:
+def reference(model: Model, prompt_ids: list[int], max_new: int) -> tuple[list[int], str]:
     """DenseCpuModel's greedy continuation (ids including the EOS that ended it) and finish."""
+    tok = model.tok
     out = subprocess.run(
-        [str(build_dir() / "tests" / "cluster" / "r1-dense-greedy"), f"--model={MODEL}",
+        [str(build_dir() / "tests" / "cluster" / "r1-dense-greedy"), f"--model={model.dir}",
          "--prompt=" + ",".join(map(str, prompt_ids)), f"--max_new_tokens={max_new}",
-         "--stop_ids=" + ",".join(map(str, EOS_IDS)),
+         "--stop_ids=" + ",".join(map(str, model.eos_ids)),
          f"--valid_vocab={tok.get_vocab_size(with_added_tokens=True)}"],
         check=True, capture_output=True, text=True)
     r = json.loads(out.stdout)
@@ -64,10 +80,10 @@ def expected_text(tok: Tokenizer, ids: list[int], finish: str) -> str:
     return tok.decode(ids, skip_special_tokens=True)
 
 
-def chat_prompt_ids(tok: Tokenizer, messages) -> list[int]:
-    text = jinja2.Environment().from_string(TOKENIZER_CONFIG["chat_template"]).render(
-        messages=messages, add_generation_prompt=True, bos_token=BOS)
-    return tok.encode(text, add_special_tokens=False).ids
+def chat_prompt_ids(model: Model, messages) -> list[int]:
+    text = jinja2.Environment().from_string(model.tokenizer_config["chat_template"]).render(
+        messages=messages, add_generation_prompt=True, bos_token=model.bos)
+    return model.tok.encode(text, add_special_tokens=False).ids
 
 
 def split_reasoning(text: str) -> tuple[str, str]:
@@ -85,9 +101,9 @@ MESSAGES = [{"role": "system", "content": "You add numbers."},
             {"role": "user", "content": "What is 12 + 30?"}]
 
 
-def test_chat_completion_equals_the_dense_model(cluster, tok):
-    prompt = chat_prompt_ids(tok, MESSAGES)
-    ids, finish = reference(tok, prompt, 24)
+def test_chat_completion_equals_the_dense_model(cluster, model, tok):
+    prompt = chat_prompt_ids(model, MESSAGES)
+    ids, finish = reference(model, prompt, 24)
     status, r = cluster.request("POST", "/v1/chat/completions", {
         "model": MODEL_ID, "messages": MESSAGES, "max_tokens": 24, "temperature": 0})
     assert status == 200, r
@@ -126,10 +142,10 @@ def test_chat_completion_equals_the_dense_model(cluster, tok):
 
 
 @pytest.mark.parametrize("prompt", ["The sum of two and three is", "Once upon a time, 7 + 8 ="])
-def test_completion_equals_the_dense_model(cluster, tok, prompt):
+def test_completion_equals_the_dense_model(cluster, model, tok, prompt):
     ids_in = tok.encode(prompt, add_special_tokens=True).ids
-    assert ids_in[0] == tok.token_to_id(BOS)
-    ids, finish = reference(tok, ids_in, 20)
+    assert ids_in[0] == tok.token_to_id(model.bos)
+    ids, finish = reference(model, ids_in, 20)
     status, r = cluster.request("POST", "/v1/completions", {
         "model": MODEL_ID, "prompt": prompt, "max_tokens": 20, "temperature": 0})
     assert status == 200, r
@@ -144,23 +160,23 @@ def test_completion_equals_the_dense_model(cluster, tok, prompt):
         assert status == 200 and again["choices"][0]["text"] == r["choices"][0]["text"]
 
 
-@pytest.mark.parametrize("eos", EOS_IDS)
-def test_every_eos_id_of_the_config_ends_the_output(cluster, tok, eos):
-    """config.json's eos_token_id is a list: a token forced to any of them ends the answer."""
-    status, r = cluster.request("POST", "/v1/completions", {
-        "model": MODEL_ID, "prompt": "Hello", "max_tokens": 8, "temperature": 0,
-        "logit_bias": {str(eos): 100}})
-    assert status == 200, r
-    assert r["choices"][0]["finish_reason"] == "stop"
-    assert r["usage"]["completion_tokens"] == 1
-    assert r["choices"][0]["text"] == ""
-    # ignore_eos: the same forced token no longer ends it.
-    status, r = cluster.request("POST", "/v1/completions", {
-        "model": MODEL_ID, "prompt": "Hello", "max_tokens": 8, "temperature": 0,
-        "logit_bias": {str(eos): 100}, "ignore_eos": True})
-    assert status == 200, r
-    assert r["choices"][0]["finish_reason"] == "length"
-    assert r["usage"]["completion_tokens"] == 8
+def test_every_eos_id_of_the_config_ends_the_output(cluster, model):
+    """config.json's eos_token_id (a list for tiny-qwen2, one id for tiny-llama): a token forced
+    to any of them ends the answer; with ignore_eos it no longer does."""
+    for eos in model.eos_ids:
+        status, r = cluster.request("POST", "/v1/completions", {
+            "model": MODEL_ID, "prompt": "Hello", "max_tokens": 8, "temperature": 0,
+            "logit_bias": {str(eos): 100}})
+        assert status == 200, r
+        assert r["choices"][0]["finish_reason"] == "stop", eos
+        assert r["usage"]["completion_tokens"] == 1
+        assert r["choices"][0]["text"] == ""
+        status, r = cluster.request("POST", "/v1/completions", {
+            "model": MODEL_ID, "prompt": "Hello", "max_tokens": 8, "temperature": 0,
+            "logit_bias": {str(eos): 100}, "ignore_eos": True})
+        assert status == 200, r
+        assert r["choices"][0]["finish_reason"] == "length", eos
+        assert r["usage"]["completion_tokens"] == 8
 
 
 @pytest.mark.parametrize("path,body,want", [
@@ -181,7 +197,7 @@ def test_bad_requests_get_openai_error_objects(cluster, path, body, want):
 def test_coordinator_refuses_groups_of_several_workers(tmp_path):
     """A dense model has no experts to spread over a group: --group_size=2 is refused at start."""
     p = subprocess.run(
-        [str(build_dir() / "coordinator" / "r1-coordinator"), f"--model={MODEL}",
+        [str(build_dir() / "coordinator" / "r1-coordinator"), f"--model={QWEN2}",
          "--group_size=2", "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0"],
         capture_output=True, text=True, timeout=30)
     assert p.returncode == 2

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/tiny-qwen2/: a tiny R1-Distill-Qwen-shaped checkpoint that the CPU
-cluster serves end to end (tests/cluster/test_dense_cluster.py).
+"""Writes tests/fixtures/tiny-qwen2/ (or, with --arch llama, tests/fixtures/tiny-llama/): a tiny
+R1-Distill-Qwen-shaped (R1-Distill-Llama-shaped) checkpoint that the CPU cluster serves end to end
+(tests/cluster/test_dense_cluster.py).
 
   config.json            Qwen2ForCausalLM, 2 layers, hidden 64, GQA 4 heads / 2 KV heads, q/k/v
                          biases, untied lm_head; eos_token_id a list (<｜end▁of▁sentence｜>, <|EOT|>)
@@ -12,9 +13,14 @@ cluster serves end to end (tests/cluster/test_dense_cluster.py).
   tokenizer_config.json  R1-Distill-Qwen's: LlamaTokenizerFast, add_bos_token, BOS/EOS, and R1's
                          chat template (tests/fixtures/deepseek-r1-chat_template.jinja)
 
+tiny-llama differs as R1-Distill-Llama does: LlamaForCausalLM without q/k/v biases, llama3 RoPE
+scaling (rope_theta 500000), one eos_token_id, and Llama 3's pipeline (no normalizer, Llama 3's
+Split regex, ByteLevel with trim_offsets, post-processor Sequence[ByteLevel, TemplateProcessing]).
+
 Needs only `tokenizers` and `numpy` (the .venv of scripts/install-deps.sh):
 
-    .venv/bin/python tools/golden/make_tiny_qwen2.py            # writes tests/fixtures/tiny-qwen2/
+    .venv/bin/python tools/golden/make_tiny_qwen2.py              # tests/fixtures/tiny-qwen2/
+    .venv/bin/python tools/golden/make_tiny_qwen2.py --arch llama # tests/fixtures/tiny-llama/
 
 Deterministic: same package versions -> byte-identical files.
 """
@@ -32,6 +38,9 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers
 from tokenizers import pre_tokenizers, processors, trainers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# Llama 3's Split regex (its tokenizer.json; R1-Distill-Llama's too): digits in runs of up to 3.
+LLAMA3_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"""
+                r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""")
 SEED = 20250302
 
 # Qwen2's Split regex (transformers' Qwen2Converter; Qwen's and R1-Distill-Qwen's tokenizer.json).
@@ -73,13 +82,16 @@ def corpus(rng: random.Random) -> list[str]:
     return docs
 
 
-def make_tokenizer(rng: random.Random) -> Tokenizer:
+def make_tokenizer(rng: random.Random, arch: str) -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix="",
                                fuse_unk=False, byte_fallback=False))
-    tok.normalizer = normalizers.NFC()
+    llama = arch == "llama"
+    if not llama:
+        tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+        pre_tokenizers.Split(Regex(LLAMA3_REGEX if llama else QWEN2_REGEX), behavior="isolated",
+                             invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=llama, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=256 + MERGES, min_frequency=2, show_progress=False,
@@ -95,13 +107,19 @@ def make_tokenizer(rng: random.Random) -> Tokenizer:
                                      "lstrip": False, "rstrip": False, "normalized": False,
                                      "special": special})
     bos_id = base + [t for t, _ in ADDED].index(BOS)
-    data["post_processor"] = {
+    template = {
         "type": "TemplateProcessing",
         "single": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
         "pair": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
                  {"SpecialToken": {"id": BOS, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
         "special_tokens": {BOS: {"id": BOS, "ids": [bos_id], "tokens": [BOS]}},
     }
+    if llama:  # Llama 3's: the ByteLevel offsets step, then the BOS template
+        data["post_processor"] = {"type": "Sequence", "processors": [
+            {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+            template]}
+    else:
+        data["post_processor"] = template
     return Tokenizer.from_str(json.dumps(data, ensure_ascii=False))
 
 
@@ -153,7 +171,7 @@ def write_safetensors(path: pathlib.Path, tensors: dict[str, np.ndarray]) -> Non
             f.write(b)
 
 
-def make_weights(cfg: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def make_weights(cfg: dict, rng: np.random.Generator, biases: bool) -> dict[str, np.ndarray]:
     h, inter, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
     hd = h // cfg["num_attention_heads"]
     q, kv = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
@@ -172,12 +190,10 @@ def make_weights(cfg: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = norm(h)
         w[p + "post_attention_layernorm.weight"] = norm(h)
-        w[p + "self_attn.q_proj.weight"] = linear(q, h)
-        w[p + "self_attn.q_proj.bias"] = bias(q)
-        w[p + "self_attn.k_proj.weight"] = linear(kv, h)
-        w[p + "self_attn.k_proj.bias"] = bias(kv)
-        w[p + "self_attn.v_proj.weight"] = linear(kv, h)
-        w[p + "self_attn.v_proj.bias"] = bias(kv)
+        for name, width in (("q", q), ("k", kv), ("v", kv)):  # drawn in this order
+            w[p + f"self_attn.{name}_proj.weight"] = linear(width, h)
+            if biases:
+                w[p + f"self_attn.{name}_proj.bias"] = bias(width)
         w[p + "self_attn.o_proj.weight"] = linear(h, q)
         w[p + "mlp.gate_proj.weight"] = linear(inter, h)
         w[p + "mlp.up_proj.weight"] = linear(inter, h)
@@ -189,16 +205,47 @@ def make_weights(cfg: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "tiny-qwen2"))
-    out = pathlib.Path(ap.parse_args().out)
+    ap.add_argument("--arch", choices=["qwen2", "llama"], default="qwen2")
+    ap.add_argument("--out", default=None, help="default tests/fixtures/tiny-<arch>")
+    args = ap.parse_args()
+    arch = args.arch
+    out = pathlib.Path(args.out or ROOT / "tests" / "fixtures" / f"tiny-{arch}")
     out.mkdir(parents=True, exist_ok=True)
 
-    tok = make_tokenizer(random.Random(SEED))
+    tok = make_tokenizer(random.Random(SEED), arch)
     tok.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(
         json.dumps(tokenizer_config(tok), indent=2, ensure_ascii=False) + "\n")
 
     id_limit = tok.get_vocab_size(with_added_tokens=True)
+    # Padded past the tokenizer's ids like the real checkpoints; the rows are never sampled.
+    vocab_size = (id_limit + 63) // 64 * 64
+    if arch == "llama":
+        cfg = {
+            "architectures": ["LlamaForCausalLM"],
+            "attention_bias": False,
+            "attention_dropout": 0.0,
+            "bos_token_id": tok.token_to_id(BOS),
+            "eos_token_id": tok.token_to_id(EOS),
+            "hidden_act": "silu",
+            "initializer_range": 0.02,
+            "mlp_bias": False,
+            "model_type": "llama",
+            "pretraining_tp": 1,
+            "rope_scaling": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                             "original_max_position_embeddings": 128, "rope_type": "llama3"},
+            "tie_word_embeddings": False,
+            "torch_dtype": "bfloat16",
+            "use_cache": True,
+            "vocab_size": vocab_size,
+            **MODEL,
+            "rope_theta": 500000.0,
+        }
+        (out / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        write_safetensors(out / "model.safetensors",
+                          make_weights(cfg, np.random.default_rng(SEED + 1), biases=False))
+        print(f"wrote {out}: {id_limit} token ids, vocab_size {cfg['vocab_size']}")
+        return
     cfg = {
         "architectures": ["Qwen2ForCausalLM"],
         "attention_dropout": 0.0,
@@ -213,12 +260,12 @@ def main() -> None:
         "torch_dtype": "bfloat16",
         "use_cache": True,
         "use_sliding_window": False,
-        # Padded past the tokenizer's ids like the real checkpoints; the rows are never sampled.
-        "vocab_size": (id_limit + 63) // 64 * 64,
+        "vocab_size": vocab_size,
         **MODEL,
     }
     (out / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    write_safetensors(out / "model.safetensors", make_weights(cfg, np.random.default_rng(SEED)))
+    write_safetensors(out / "model.safetensors",
+                      make_weights(cfg, np.random.default_rng(SEED), biases=True))
     print(f"wrote {out}: {id_limit} token ids, vocab_size {cfg['vocab_size']}")
 
 
