@@ -410,12 +410,12 @@ absl::StatusOr<std::unique_ptr<CudaWeights>> BuildCudaWeights(
     }
     // The first MTP module; the checkpoint's copies of the embedding and lm_head are not loaded.
     const int i = static_cast<int>(c.num_hidden_layers);
-    const std::string p = LayerPrefix(i);
+    const MtpTensorNames names = MtpNames(i);
     DeviceMtp& mtp = m->mtp.emplace_back();
-    ASSIGN_OR_RETURN(mtp.enorm, ld.Bf16(p + "enorm.weight"));
-    ASSIGN_OR_RETURN(mtp.hnorm, ld.Bf16(p + "hnorm.weight"));
-    ASSIGN_OR_RETURN(mtp.head_norm, ld.Bf16(p + "shared_head.norm.weight"));
-    ASSIGN_OR_RETURN(mtp.eh_proj, ld.Bf16(p + "eh_proj.weight"));
+    ASSIGN_OR_RETURN(mtp.enorm, ld.Bf16(names.enorm));
+    ASSIGN_OR_RETURN(mtp.hnorm, ld.Bf16(names.hnorm));
+    ASSIGN_OR_RETURN(mtp.head_norm, ld.Bf16(names.head_norm));
+    ASSIGN_OR_RETURN(mtp.eh_proj, ld.Bf16(names.eh_proj));
     RETURN_IF_ERROR(LoadLayer(ld, c, i, options, &mtp.layer));
   }
   return m;

@@ -146,12 +146,12 @@ absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const ModelConfig
       return absl::InvalidArgumentError("load_mtp: the config has no MTP layer");
     }
     const int i = static_cast<int>(c.num_hidden_layers);
-    const std::string p = LayerPrefix(i);
+    const MtpTensorNames names = MtpNames(i);
     MtpWeights& mtp = m->mtp.emplace_back();
-    ASSIGN_OR_RETURN(mtp.enorm, ld.Floats(p + "enorm.weight"));
-    ASSIGN_OR_RETURN(mtp.hnorm, ld.Floats(p + "hnorm.weight"));
-    ASSIGN_OR_RETURN(mtp.head_norm, ld.Floats(p + "shared_head.norm.weight"));
-    ASSIGN_OR_RETURN(mtp.eh_proj, ld.Linear(p + "eh_proj.weight"));
+    ASSIGN_OR_RETURN(mtp.enorm, ld.Floats(names.enorm));
+    ASSIGN_OR_RETURN(mtp.hnorm, ld.Floats(names.hnorm));
+    ASSIGN_OR_RETURN(mtp.head_norm, ld.Floats(names.head_norm));
+    ASSIGN_OR_RETURN(mtp.eh_proj, ld.Linear(names.eh_proj));
     RETURN_IF_ERROR(LoadLayer(ld, c, i, options, &mtp.layer));
   }
   for (const PlannedTensor& t : ld.plan().tensors) {

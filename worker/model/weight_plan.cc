@@ -86,11 +86,12 @@ class Planner {
       }
     }
     if (mtp) {
+      const MtpTensorNames names = MtpNames(i);
       Bf16Matrix(p + "embed_tokens.weight", c_.vocab_size, d, TensorRole::kMtp, i);
-      Vector(p + "enorm.weight", d, TensorRole::kMtp, i);
-      Vector(p + "hnorm.weight", d, TensorRole::kMtp, i);
-      Bf16Matrix(p + "eh_proj.weight", d, c_.eh_proj_in(), TensorRole::kMtp, i);
-      Vector(p + "shared_head.norm.weight", d, TensorRole::kMtp, i);
+      Vector(names.enorm, d, TensorRole::kMtp, i);
+      Vector(names.hnorm, d, TensorRole::kMtp, i);
+      Bf16Matrix(names.eh_proj, d, c_.eh_proj_in(), TensorRole::kMtp, i);
+      Vector(names.head_norm, d, TensorRole::kMtp, i);
       Bf16Matrix(p + "shared_head.head.weight", c_.vocab_size, d, TensorRole::kMtp, i);
     }
   }
@@ -122,6 +123,12 @@ uint64_t PlannedTensor::bytes() const {
 }
 
 std::string LayerPrefix(int layer) { return absl::StrCat("model.layers.", layer, "."); }
+
+MtpTensorNames MtpNames(int layer) {
+  const std::string p = LayerPrefix(layer);
+  return {p + "enorm.weight", p + "hnorm.weight", p + "eh_proj.weight",
+          p + "shared_head.norm.weight"};
+}
 
 std::string ScaleName(const std::string& weight_name) { return weight_name + "_scale_inv"; }
 

@@ -72,7 +72,15 @@ WeightPlan PlanWeights(const ModelConfig& c);
 uint64_t Int4LinearBytes(int64_t out, int64_t in);
 
 // Name helpers (HF layout).
-std::string LayerPrefix(int layer);                     // "model.layers.{i}."
+std::string LayerPrefix(int layer);  // "model.layers.{i}."
+
+// The tensor names of the MTP module at `layer` (spec §10) that a loader reads: one list for the
+// plan and both loaders (the module's embed_tokens and shared_head.head copy the main model's
+// and are only checked).
+struct MtpTensorNames {
+  std::string enorm, hnorm, eh_proj, head_norm;
+};
+MtpTensorNames MtpNames(int layer);
 std::string ScaleName(const std::string& weight_name);  // "<name>_scale_inv"
 
 }  // namespace r1
