@@ -24,16 +24,14 @@ double LogDistance(int64_t a, int64_t b) {
 
 // The rule both formats share (moe_gemm_backend.h): the row for (n, k) nearest in log scale to
 // the estimate (ties: the first), its faster CUTLASS tile only when it beats ours by the margin.
-// `Backend` is MoeGemmFp8Backend or MoeGemmInt4Backend (the same enumerators), `Timing` the
-// matching row type.
-template <typename Backend, typename Timing>
-Backend ChooseFromTimings(int64_t tokens_per_expert_estimate, int64_t n, int64_t k, bool ours_ok,
-                          bool cutlass_ok, absl::Span<const Timing> timings) {
-  if (!ours_ok) return Backend::kNone;
-  if (!cutlass_ok) return Backend::kOurs;
-  const Timing* best = nullptr;
+MoeGemmBackend ChooseFromTimings(int64_t tokens_per_expert_estimate, int64_t n, int64_t k,
+                                 bool ours_ok, bool cutlass_ok,
+                                 absl::Span<const MoeGemmTiming> timings) {
+  if (!ours_ok) return MoeGemmBackend::kNone;
+  if (!cutlass_ok) return MoeGemmBackend::kOurs;
+  const MoeGemmTiming* best = nullptr;
   double best_d = 0;
-  for (const Timing& t : timings) {
+  for (const MoeGemmTiming& t : timings) {
     if (t.n != n || t.k != k) continue;
     const double d = LogDistance(tokens_per_expert_estimate, t.tokens_per_expert);
     if (best == nullptr || d < best_d) {
@@ -41,40 +39,38 @@ Backend ChooseFromTimings(int64_t tokens_per_expert_estimate, int64_t n, int64_t
       best_d = d;
     }
   }
-  if (best == nullptr || !(best->ours_us > 0)) return Backend::kOurs;
-  Backend lib = Backend::kNone;
+  if (best == nullptr || !(best->ours_us > 0)) return MoeGemmBackend::kOurs;
+  MoeGemmBackend lib = MoeGemmBackend::kNone;
   double lib_us = 0;
   if (best->cutlass_decode_us > 0) {
-    lib = Backend::kCutlassDecode;
+    lib = MoeGemmBackend::kCutlassDecode;
     lib_us = best->cutlass_decode_us;
   }
   if (best->cutlass_prefill_us > 0 &&
-      (lib == Backend::kNone || best->cutlass_prefill_us < lib_us)) {
-    lib = Backend::kCutlassPrefill;
+      (lib == MoeGemmBackend::kNone || best->cutlass_prefill_us < lib_us)) {
+    lib = MoeGemmBackend::kCutlassPrefill;
     lib_us = best->cutlass_prefill_us;
   }
-  if (lib != Backend::kNone && lib_us < best->ours_us * (1.0 - kMoeGemmCutlassMargin)) return lib;
-  return Backend::kOurs;
-}
-
-template <typename Backend>
-const char* BackendName(Backend b) {
-  switch (b) {
-    case Backend::kOurs:
-      return "ours";
-    case Backend::kCutlassDecode:
-      return "cutlass_decode";
-    case Backend::kCutlassPrefill:
-      return "cutlass_prefill";
-    case Backend::kNone:
-      return "none";
-  }
-  return "?";
+  if (lib != MoeGemmBackend::kNone && lib_us < best->ours_us * (1.0 - kMoeGemmCutlassMargin))
+    return lib;
+  return MoeGemmBackend::kOurs;
 }
 
 }  // namespace
 
-const char* MoeGemmFp8BackendName(MoeGemmFp8Backend b) { return BackendName(b); }
+const char* MoeGemmBackendName(MoeGemmBackend b) {
+  switch (b) {
+    case MoeGemmBackend::kOurs:
+      return "ours";
+    case MoeGemmBackend::kCutlassDecode:
+      return "cutlass_decode";
+    case MoeGemmBackend::kCutlassPrefill:
+      return "cutlass_prefill";
+    case MoeGemmBackend::kNone:
+      return "none";
+  }
+  return "?";
+}
 
 absl::Span<const MoeGemmFp8Timing> MoeGemmFp8Timings() {
   return absl::MakeConstSpan(kTimings.data(), kTimings.size());
@@ -85,8 +81,7 @@ MoeGemmFp8Backend ChooseMoeGemmFp8Backend(int64_t tokens_per_expert_estimate, in
                                           absl::Span<const MoeGemmFp8Timing> timings) {
   const bool ours_ok = n > 0 && k > 0 && k % 128 == 0;
   const bool cutlass_ok = ours_ok && cutlass_available && n % 8 == 0;
-  return ChooseFromTimings<MoeGemmFp8Backend>(tokens_per_expert_estimate, n, k, ours_ok, cutlass_ok,
-                                              timings);
+  return ChooseFromTimings(tokens_per_expert_estimate, n, k, ours_ok, cutlass_ok, timings);
 }
 
 // ---- INT4 W4A16 (CutlassMoeGemmInt4 beside LaunchMoeGemmInt4) ----
@@ -102,8 +97,6 @@ constexpr std::array<MoeGemmInt4Timing, 0> kInt4Timings{};
 
 }  // namespace
 
-const char* MoeGemmInt4BackendName(MoeGemmInt4Backend b) { return BackendName(b); }
-
 absl::Span<const MoeGemmInt4Timing> MoeGemmInt4Timings() {
   return absl::MakeConstSpan(kInt4Timings.data(), kInt4Timings.size());
 }
@@ -113,8 +106,7 @@ MoeGemmInt4Backend ChooseMoeGemmInt4Backend(int64_t tokens_per_expert_estimate, 
                                             absl::Span<const MoeGemmInt4Timing> timings) {
   const bool ours_ok = n > 0 && k > 0 && k % 128 == 0 && n % 8 == 0;
   const bool cutlass_ok = ours_ok && cutlass_available && n % 16 == 0;
-  return ChooseFromTimings<MoeGemmInt4Backend>(tokens_per_expert_estimate, n, k, ours_ok,
-                                               cutlass_ok, timings);
+  return ChooseFromTimings(tokens_per_expert_estimate, n, k, ours_ok, cutlass_ok, timings);
 }
 
 }  // namespace r1::kernels

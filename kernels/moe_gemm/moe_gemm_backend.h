@@ -12,18 +12,19 @@
 
 namespace r1::kernels {
 
-enum class MoeGemmFp8Backend {
-  kOurs,            // LaunchMoeGemmFp8 (weight streaming)
-  kCutlassDecode,   // CutlassMoeGemmFp8 with CutlassMoeGemmTile::kDecode
-  kCutlassPrefill,  // CutlassMoeGemmFp8 with CutlassMoeGemmTile::kPrefill
+// Which implementation runs a grouped expert GEMM, FP8 or INT4 alike.
+enum class MoeGemmBackend {
+  kOurs,            // LaunchMoeGemmFp8 / LaunchMoeGemmInt4 (weight streaming)
+  kCutlassDecode,   // CutlassMoeGemmFp8 / CutlassMoeGemmInt4 with their decode tile
+  kCutlassPrefill,  // CutlassMoeGemmFp8 / CutlassMoeGemmInt4 with their prefill tile
   kNone,            // nothing can run this shape
 };
-const char* MoeGemmFp8BackendName(MoeGemmFp8Backend b);
+const char* MoeGemmBackendName(MoeGemmBackend b);
 
 // One measured shape (every expert with `tokens_per_expert` tokens): median µs of each
-// implementation as moe_gemm_bench prints them (its "table:" lines have exactly this form); 0
-// where not measured.
-struct MoeGemmFp8Timing {
+// implementation as the side-by-side benches print them (their "table:" lines have exactly this
+// form); 0 where not measured.
+struct MoeGemmTiming {
   int64_t tokens_per_expert = 0;
   int64_t experts = 0;
   int64_t n = 0;
@@ -32,6 +33,11 @@ struct MoeGemmFp8Timing {
   double cutlass_decode_us = 0;
   double cutlass_prefill_us = 0;
 };
+
+// FP8 W8A8: ours (LaunchMoeGemmFp8) or CUTLASS's blockwise-scaled grouped GEMM.
+using MoeGemmFp8Backend = MoeGemmBackend;
+using MoeGemmFp8Timing = MoeGemmTiming;
+inline const char* MoeGemmFp8BackendName(MoeGemmFp8Backend b) { return MoeGemmBackendName(b); }
 // The measured table (moe_gemm_backend.cc). Empty until a GPU run fills it.
 absl::Span<const MoeGemmFp8Timing> MoeGemmFp8Timings();
 
@@ -49,25 +55,10 @@ MoeGemmFp8Backend ChooseMoeGemmFp8Backend(
 
 // INT4 W4A16: our weight-streaming kernel (LaunchMoeGemmInt4) or CUTLASS's mixed-input grouped
 // GEMM (CutlassMoeGemmInt4, moe_gemm_cutlass_int4.h, either tile; it reads weights converted once
-// by PrepareCutlassMoeGemmInt4Weights).
-enum class MoeGemmInt4Backend {
-  kOurs,            // LaunchMoeGemmInt4 (weight streaming)
-  kCutlassDecode,   // CutlassMoeGemmInt4 with CutlassInt4Tile::kDecode
-  kCutlassPrefill,  // CutlassMoeGemmInt4 with CutlassInt4Tile::kPrefill
-  kNone,            // nothing can run this shape
-};
-const char* MoeGemmInt4BackendName(MoeGemmInt4Backend b);
-
-// One measured INT4 shape, as moe_gemm_cutlass_int4_bench prints it ("table:" lines).
-struct MoeGemmInt4Timing {
-  int64_t tokens_per_expert = 0;
-  int64_t experts = 0;
-  int64_t n = 0;
-  int64_t k = 0;
-  double ours_us = 0;
-  double cutlass_decode_us = 0;
-  double cutlass_prefill_us = 0;
-};
+// by PrepareCutlassMoeGemmInt4Weights). Rows as moe_gemm_cutlass_int4_bench prints them.
+using MoeGemmInt4Backend = MoeGemmBackend;
+using MoeGemmInt4Timing = MoeGemmTiming;
+inline const char* MoeGemmInt4BackendName(MoeGemmInt4Backend b) { return MoeGemmBackendName(b); }
 // The measured INT4 table (moe_gemm_backend.cc). Empty until a GPU run fills it.
 absl::Span<const MoeGemmInt4Timing> MoeGemmInt4Timings();
 
