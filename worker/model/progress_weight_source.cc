@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
 namespace r1 {
 
 ProgressWeightSource::ProgressWeightSource(const WeightSource* inner, uint64_t total_bytes,
@@ -63,6 +66,13 @@ uint64_t FetchedBytes(const WeightPlan& plan, const std::function<bool(int, int)
     total += t.bytes();
   }
   return total;
+}
+
+std::string DescribeLoadProgress(const LoadProgressReport& r) {
+  return absl::StrFormat(
+      "loaded %.2f of %.2f GiB (%.2f GB/s%s)", r.bytes_loaded / 1073741824.0,
+      r.bytes_total / 1073741824.0, r.bytes_per_second / 1e9,
+      r.done ? "" : absl::StrCat(", ", static_cast<int64_t>(r.eta_seconds), " s left"));
 }
 
 }  // namespace r1

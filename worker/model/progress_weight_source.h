@@ -28,6 +28,9 @@ struct LoadProgressReport {
   double eta_seconds = 0;       // (total − loaded) / rate; 0 when done or unknown
   bool done = false;            // bytes_loaded reached bytes_total
 };
+// "loaded 1.23 of 4.56 GiB (2.00 GB/s, 3 s left)" (no time left once done): the line the worker
+// logs and the load bench prints.
+std::string DescribeLoadProgress(const LoadProgressReport& r);
 
 class ProgressWeightSource : public WeightSource {
  public:

@@ -121,6 +121,18 @@ TEST(ProgressWeightSourceTest, RateLimitedReportsWithRateAndEta) {
 }
 
 // A failed fetch counts nothing and is returned as is.
+// The line the worker logs and the load bench prints.
+TEST(ProgressWeightSourceTest, DescribesProgress) {
+  LoadProgressReport r;
+  r.bytes_loaded = uint64_t{3} << 29;  // 1.5 GiB
+  r.bytes_total = uint64_t{6} << 30;
+  r.bytes_per_second = 2.5e9;
+  r.eta_seconds = 7.9;
+  EXPECT_EQ(DescribeLoadProgress(r), "loaded 1.50 of 6.00 GiB (2.50 GB/s, 7 s left)");
+  r.done = true;
+  EXPECT_EQ(DescribeLoadProgress(r), "loaded 1.50 of 6.00 GiB (2.50 GB/s)");
+}
+
 TEST(ProgressWeightSourceTest, FailedFetchIsNotCounted) {
   class Failing : public WeightSource {
    public:

@@ -141,10 +141,7 @@ absl::Status WorkerSession::HandleAssign(const r1::v1::Assign& a) {
   uint64_t expected_bytes = 0;
   auto report = [this, &a](const LoadProgressReport& r) {
     SendLoadProgress(r);
-    log::Info({}, "group {} rank {}: loaded {:.2f} of {:.2f} GiB ({:.2f} GB/s{})", a.group_id(),
-              a.rank(), r.bytes_loaded / 1073741824.0, r.bytes_total / 1073741824.0,
-              r.bytes_per_second / 1e9,
-              r.done ? "" : absl::StrCat(", ", static_cast<int64_t>(r.eta_seconds), " s left"));
+    log::Info({}, "group {} rank {}: {}", a.group_id(), a.rank(), DescribeLoadProgress(r));
   };
   if (!served->is_dense()) {
     const ModelConfig& config = served->config;

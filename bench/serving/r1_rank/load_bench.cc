@@ -70,16 +70,12 @@ int Main(int argc, char** argv) {
               GiB(static_cast<double>(share)), GiB(static_cast<double>(all)));
   std::fflush(stdout);
 
-  ProgressWeightSource progress(
-      source->get(), share, plan.mtp_first_layer, absl::Seconds(absl::GetFlag(FLAGS_report_s)),
-      [](const LoadProgressReport& r) {
-        std::printf(
-            "  loaded %.2f of %.2f GiB (%.2f GB/s%s)\n", GiB(r.bytes_loaded), GiB(r.bytes_total),
-            r.bytes_per_second / 1e9,
-            r.done ? ""
-                   : absl::StrCat(", ", static_cast<int64_t>(r.eta_seconds), " s left").c_str());
-        std::fflush(stdout);
-      });
+  ProgressWeightSource progress(source->get(), share, plan.mtp_first_layer,
+                                absl::Seconds(absl::GetFlag(FLAGS_report_s)),
+                                [](const LoadProgressReport& r) {
+                                  std::printf("  %s\n", DescribeLoadProgress(r).c_str());
+                                  std::fflush(stdout);
+                                });
   CudaLoadOptions lo;
   lo.int4_experts = absl::GetFlag(FLAGS_int4);
   lo.want_expert = want;
