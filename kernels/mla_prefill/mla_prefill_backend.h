@@ -52,7 +52,7 @@ struct MlaPrefillTiming {
   double ours_us = 0;
   double flashinfer_us = 0;
 };
-// The measured table (mla_prefill_backend.cc). Empty until a GPU run fills it.
+// The measured table (mla_prefill_backend.cc). Measured on a GPU (see the .cc).
 absl::Span<const MlaPrefillTiming> MlaPrefillTimings();
 
 // Backend choice (pure). Ours runs every valid params; FlashInfer only with
@@ -60,9 +60,12 @@ absl::Span<const MlaPrefillTiming> MlaPrefillTimings();
 // p) and CheckMlaPrefillFlashInfer(p) OK. When both can, the row of `timings` with the same
 // head count nearest to (tokens, q_start + tokens) in log scale (ties: the first row) decides:
 // FlashInfer only when it measured faster than ours by more than kMlaPrefillFlashInferMargin;
-// ours when that row, or every row for these heads, is unmeasured. Invalid params: ours (whose
+// ours when that row, or every row for these heads, is unmeasured, or when that row's chunk is
+// more than kMlaPrefillMaxTokenRatio times longer or shorter. Invalid params: ours (whose
 // launch reports the error).
 inline constexpr double kMlaPrefillFlashInferMargin = 0.05;
+// A row stands for chunks within this factor of its token count; beyond, the choice is ours.
+inline constexpr double kMlaPrefillMaxTokenRatio = 4.0;
 MlaPrefillBackend ChooseMlaPrefillBackend(
     const MlaPrefillParams& p, bool flashinfer_available,
     absl::Span<const MlaPrefillTiming> timings = MlaPrefillTimings());

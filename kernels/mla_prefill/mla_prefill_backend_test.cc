@@ -141,12 +141,17 @@ TEST(MlaPrefillBackendTest, NearestMeasuredShapeDecides) {
   EXPECT_EQ(choose(32, 2048, 0), MlaPrefillBackend::kOurs);  // no row for 32 heads
 }
 
-// Until a GPU run fills the table the choice is ours at every shape.
-TEST(MlaPrefillBackendTest, EmptyTableKeepsOurs) {
-  EXPECT_TRUE(MlaPrefillTimings().empty());
-  for (int64_t tokens : {1, 17, 64, 300, 2048, 8192}) {
+// The checked-in table (H100, 2026-12-07): FlashInfer at R1's prefill shapes where it can run
+// and was measured.
+TEST(MlaPrefillBackendTest, MeasuredTablePicksFlashInfer) {
+  ASSERT_EQ(MlaPrefillTimings().size(), 4u);
+  for (int64_t tokens : {1, 17, 64, 300, 512, 2048, 8192}) {
     for (int64_t q_start : {0, 1000}) {
+      // The rows measured 1,024–8,192-token chunks; shorter than a quarter of that is unmeasured.
       EXPECT_EQ(ChooseMlaPrefillBackend(R1Params(128, tokens, q_start), true),
+                tokens >= 512 ? MlaPrefillBackend::kFlashInfer : MlaPrefillBackend::kOurs)
+          << tokens << " " << q_start;
+      EXPECT_EQ(ChooseMlaPrefillBackend(R1Params(128, tokens, q_start), false),
                 MlaPrefillBackend::kOurs);
     }
   }

@@ -11,11 +11,29 @@ namespace {
 
 // Median µs per call, 32 local experts with equal token counts, R1's expert shapes (gate_up
 // n=4096 k=7168, down n=7168 k=2048), all three implementations in the same run of
-// `moe_gemm_bench` (rows prefixed "table:" are of exactly this form). Not yet measured: until a
-// GPU run fills this, the choice is ours everywhere. Rows go in as
-// std::to_array<MoeGemmFp8Timing>({{tokens_per_expert, experts, n, k, ours, decode, prefill},
-// ...}).
-constexpr std::array<MoeGemmFp8Timing, 0> kTimings{};
+// `moe_gemm_cutlass_bench` ("table:" rows: {tokens_per_expert, experts, n, k, ours, CUTLASS decode
+// tile, CUTLASS prefill tile}). Measured on an NVIDIA H100 80GB HBM3, 2026-12-07
+// (bench/results/kernels-side-by-side-h100-2026-12-07.md): CUTLASS's decode tile is 0–8% faster
+// up to 32 tokens per expert (within the margin up to 16), its prefill tile 1.4–4.1× faster
+// from 64.
+constexpr auto kTimings = std::to_array<MoeGemmFp8Timing>({
+    {1, 32, 4096, 7168, 330.2, 316.2, 325.7},
+    {8, 32, 4096, 7168, 332.8, 319.9, 327.1},
+    {16, 32, 4096, 7168, 344.9, 327.6, 332.2},
+    {32, 32, 4096, 7168, 358.4, 331.4, 335.8},
+    {64, 32, 4096, 7168, 497.6, 497.1, 345.6},
+    {128, 32, 4096, 7168, 1059.2, 854.9, 359.7},
+    {256, 32, 4096, 7168, 2057.4, 1444.6, 507.0},
+    {512, 32, 4096, 7168, 4078.0, 3034.0, 1047.9},
+    {1, 32, 7168, 2048, 168.8, 166.7, 180.3},
+    {8, 32, 7168, 2048, 171.1, 171.7, 174.5},
+    {16, 32, 7168, 2048, 181.8, 175.7, 176.9},
+    {32, 32, 7168, 2048, 188.3, 177.8, 181.3},
+    {64, 32, 7168, 2048, 262.6, 243.4, 185.8},
+    {128, 32, 7168, 2048, 522.8, 363.3, 195.1},
+    {256, 32, 7168, 2048, 1033.4, 636.6, 295.9},
+    {512, 32, 7168, 2048, 2196.2, 1229.7, 563.3},
+});
 
 double LogDistance(int64_t a, int64_t b) {
   return std::fabs(std::log2(static_cast<double>(std::max<int64_t>(a, 1))) -
@@ -89,11 +107,27 @@ MoeGemmFp8Backend ChooseMoeGemmFp8Backend(int64_t tokens_per_expert_estimate, in
 namespace {
 
 // Median µs per call, 32 local experts with equal token counts, R1's expert shapes, all three
-// implementations in the same run of `moe_gemm_cutlass_int4_bench` (its "table:" rows have exactly
-// this form). Not yet measured: until a GPU run fills this, the INT4 choice is ours everywhere.
-// Rows go in as std::to_array<MoeGemmInt4Timing>({{tokens_per_expert, experts, n, k, ours,
-// decode, prefill}, ...}).
-constexpr std::array<MoeGemmInt4Timing, 0> kInt4Timings{};
+// implementations in the same run of `moe_gemm_cutlass_int4_bench` (its "table:" rows, same form
+// as above). Measured on an NVIDIA H100 80GB HBM3, 2026-12-07: ours is 1.1–1.6× faster up to 32
+// tokens per expert, CUTLASS's prefill tile 1.3–2.6× faster from 64.
+constexpr auto kInt4Timings = std::to_array<MoeGemmInt4Timing>({
+    {1, 32, 4096, 7168, 176.7, 253.7, 426.2},
+    {4, 32, 4096, 7168, 179.7, 250.2, 421.3},
+    {8, 32, 4096, 7168, 183.1, 254.5, 435.7},
+    {16, 32, 4096, 7168, 195.5, 258.7, 403.0},
+    {32, 32, 4096, 7168, 247.8, 280.2, 391.9},
+    {64, 32, 4096, 7168, 492.1, 524.3, 389.9},
+    {256, 32, 4096, 7168, 2133.4, 1857.8, 829.8},
+    {512, 32, 4096, 7168, 4197.9, 3685.7, 1667.0},
+    {1, 32, 7168, 2048, 92.0, 146.0, 234.8},
+    {4, 32, 7168, 2048, 92.8, 143.7, 225.4},
+    {8, 32, 7168, 2048, 93.0, 140.5, 251.8},
+    {16, 32, 7168, 2048, 104.9, 144.7, 280.5},
+    {32, 32, 7168, 2048, 134.1, 146.3, 240.4},
+    {64, 32, 7168, 2048, 262.7, 285.1, 204.0},
+    {256, 32, 7168, 2048, 1043.2, 997.5, 391.4},
+    {512, 32, 7168, 2048, 2039.0, 1905.1, 835.1},
+});
 
 }  // namespace
 

@@ -58,13 +58,26 @@ TEST(MoeGemmBackendTest, TiesGoToTheFirstRow) {
   EXPECT_EQ(ChooseMoeGemmFp8Backend(16, 4096, 7168, true, t), MoeGemmFp8Backend::kCutlassDecode);
 }
 
-// Until a GPU run fills the checked-in table, ours is chosen everywhere.
-TEST(MoeGemmBackendTest, UnmeasuredTableMeansOurs) {
-  EXPECT_TRUE(MoeGemmFp8Timings().empty());
-  for (int64_t tok : {1, 8, 32, 64, 256, 512}) {
-    EXPECT_EQ(ChooseMoeGemmFp8Backend(tok, 4096, 7168, true), MoeGemmFp8Backend::kOurs);
-    EXPECT_EQ(ChooseMoeGemmFp8Backend(tok, 7168, 2048, true), MoeGemmFp8Backend::kOurs);
+// The checked-in FP8 table (H100, 2026-12-07): ours where CUTLASS's decode tile gains less than
+// the margin (1 and 8 tokens per expert), CUTLASS's decode tile at 32, its prefill tile from 64.
+TEST(MoeGemmBackendTest, MeasuredTableChoice) {
+  ASSERT_EQ(MoeGemmFp8Timings().size(), 16u);
+  for (const MoeGemmFp8Timing& t : MoeGemmFp8Timings()) {
+    EXPECT_GT(t.ours_us, 0.0);
+    EXPECT_GT(t.cutlass_decode_us, 0.0);
+    EXPECT_GT(t.cutlass_prefill_us, 0.0);
   }
+  for (int64_t n_k : {0, 1}) {
+    const int64_t n = n_k == 0 ? 4096 : 7168, k = n_k == 0 ? 7168 : 2048;
+    EXPECT_EQ(ChooseMoeGemmFp8Backend(1, n, k, true), MoeGemmFp8Backend::kOurs);
+    EXPECT_EQ(ChooseMoeGemmFp8Backend(8, n, k, true), MoeGemmFp8Backend::kOurs);
+    EXPECT_EQ(ChooseMoeGemmFp8Backend(32, n, k, true), MoeGemmFp8Backend::kCutlassDecode);
+    for (int64_t tok : {64, 128, 256, 512, 4096}) {
+      EXPECT_EQ(ChooseMoeGemmFp8Backend(tok, n, k, true), MoeGemmFp8Backend::kCutlassPrefill);
+      EXPECT_EQ(ChooseMoeGemmFp8Backend(tok, n, k, false), MoeGemmFp8Backend::kOurs);
+    }
+  }
+  EXPECT_EQ(ChooseMoeGemmFp8Backend(256, 1024, 1024, true), MoeGemmFp8Backend::kOurs);  // no row
 }
 
 TEST(MoeGemmBackendTest, Int4WhatCanRun) {
@@ -112,12 +125,19 @@ TEST(MoeGemmBackendTest, Int4NearestMeasuredRowDecides) {
   EXPECT_EQ(ChooseMoeGemmInt4Backend(2, 4096, 7168, true, tie), MoeGemmInt4Backend::kCutlassDecode);
 }
 
-// Until a GPU run fills the checked-in INT4 table, ours is chosen everywhere.
-TEST(MoeGemmBackendTest, Int4UnmeasuredTableMeansOurs) {
-  EXPECT_TRUE(MoeGemmInt4Timings().empty());
-  for (int64_t tok : {1, 4, 8, 16, 32, 64, 256, 512}) {
-    EXPECT_EQ(ChooseMoeGemmInt4Backend(tok, 4096, 7168, true), MoeGemmInt4Backend::kOurs);
-    EXPECT_EQ(ChooseMoeGemmInt4Backend(tok, 7168, 2048, true), MoeGemmInt4Backend::kOurs);
+// The checked-in INT4 table (H100, 2026-12-07): ours up to 32 tokens per expert, CUTLASS's
+// prefill tile from 64.
+TEST(MoeGemmBackendTest, Int4MeasuredTableChoice) {
+  ASSERT_EQ(MoeGemmInt4Timings().size(), 16u);
+  for (int64_t n_k : {0, 1}) {
+    const int64_t n = n_k == 0 ? 4096 : 7168, k = n_k == 0 ? 7168 : 2048;
+    for (int64_t tok : {1, 4, 8, 16, 32}) {
+      EXPECT_EQ(ChooseMoeGemmInt4Backend(tok, n, k, true), MoeGemmInt4Backend::kOurs) << tok;
+    }
+    for (int64_t tok : {64, 256, 512}) {
+      EXPECT_EQ(ChooseMoeGemmInt4Backend(tok, n, k, true), MoeGemmInt4Backend::kCutlassPrefill);
+      EXPECT_EQ(ChooseMoeGemmInt4Backend(tok, n, k, false), MoeGemmInt4Backend::kOurs);
+    }
   }
 }
 
