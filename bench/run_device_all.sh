@@ -48,7 +48,9 @@ run() {
 }
 
 tests=$(ls "$dev"/bin/*_gpu_test | grep -v multi_gpu)
-benches=$(ls "$dev"/bin/*_bench | grep -v -e r1_rank_bench -e load_bench)  # those two: their own scripts
+# r1_rank_bench and load_bench have their own scripts; comm_bench and ep_moe_bench put two NCCL
+# ranks on one GPU (with $2, above).
+benches=$(ls "$dev"/bin/*_bench | grep -v -e r1_rank_bench -e load_bench -e comm_bench -e ep_moe_bench)
 # The work not yet run on a GPU first, so a short call still measures it.
 first="kernels_moe_gemm_cutlass_gpu_test kernels_mla_prefill_flashinfer_gpu_test kernels_moe_exchange_gpu_test \
   nccl_communicator_gpu_test cuda_model_r1_shaped_gpu_test \
@@ -67,7 +69,8 @@ first_benches="moe_gemm_cutlass_bench moe_gemm_cutlass_int4_bench mla_prefill_be
   run "$b" "$out/bench.txt" "${BENCH_TIMEOUT:-90}" "$dev/bin/$b"
 done
 if [ $rest = 1 ] && [ -n "$nccl" ]; then
-  for t in nccl_communicator_multi_gpu_test cuda_ep_moe_gpu_test; do
+  for t in nccl_communicator_multi_gpu_test cuda_ep_moe_gpu_test comm_bench ep_moe_bench; do
+    [ -x "$dev/bin/$t" ] || continue
     run "$t(nccl-multirank)" "$out/multirank.log" "${TEST_TIMEOUT:-150}" \
       env LD_LIBRARY_PATH="$nccl/lib:$LD_LIBRARY_PATH" NCCL_MULTI_RANK_GPU_ENABLE=1 \
       "$dev/bin/$t"

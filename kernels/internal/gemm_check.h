@@ -18,9 +18,11 @@ struct GemmCheck {
   int64_t bad = 0;
   int64_t first_bad = -1;
   double max_rel = 0;
+  double max_abs_over_rms = 0;  // largest |got - want| over the reference's RMS
   std::string Describe() const {
     return "bad=" + std::to_string(bad) + " first_bad=" + std::to_string(first_bad) +
-           " max_rel=" + std::to_string(max_rel);
+           " max_rel=" + std::to_string(max_rel) +
+           " max_abs/rms=" + std::to_string(max_abs_over_rms);
   }
 };
 
@@ -43,6 +45,7 @@ inline GemmCheck CheckBf16Close(const std::vector<uint16_t>& got, const std::vec
       if (c.bad++ == 0) c.first_bad = static_cast<int64_t>(i);
     }
     if (std::fabs(w) > rms * 1e-2) c.max_rel = std::max(c.max_rel, d / std::fabs(w));
+    if (rms > 0 && std::isfinite(d)) c.max_abs_over_rms = std::max(c.max_abs_over_rms, d / rms);
   }
   return c;
 }

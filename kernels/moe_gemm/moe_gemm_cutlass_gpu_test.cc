@@ -79,6 +79,19 @@ Inputs MakeInputs(const Case& c, unsigned seed) {
   return in;
 }
 
+// CUTLASS's blockwise-scaled kernel issues FP8 WGMMAs for a whole 128-wide K block before it
+// promotes the partial sum to fp32 with the block's scales; Hopper's FP8 tensor cores keep only
+// about 14 bits while they accumulate within the block (DeepSeek-V3 report, §3.3.2), so a few
+// outputs in a million land up to ~1.5e-3 of the output RMS from the exact reference (measured on
+// H100: 1–12 such values per case, the relative errors of small outputs up to 0.12). That is far
+// below the FP8 rounding of the inputs themselves (e4m3: 2^-4 relative); the absolute term is 4e-3
+// of the RMS instead of CheckBf16Close's 1e-3 — a wrong block, scale or row is off by the order of
+// the RMS.
+testing::GemmCheck CheckCutlassClose(const std::vector<uint16_t>& got,
+                                     const std::vector<uint16_t>& want) {
+  return testing::CheckBf16Close(got, want, /*rel=*/1e-2, /*rms_frac=*/4e-3);
+}
+
 // Runs one configuration on fresh device copies and checks against the reference.
 void RunAndCheck(CutlassMoeGemmFp8& gemm, const Case& c, const Inputs& in, CutlassMoeGemmTile tile,
                  bool token_major_scales, int id) {
@@ -101,13 +114,12 @@ void RunAndCheck(CutlassMoeGemmFp8& gemm, const Case& c, const Inputs& in, Cutla
   ASSERT_TRUE(gemm.Run(p, tile, nullptr, token_major_scales ? dtm.get() : nullptr).ok());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   const auto got = dout.Download();
-  const auto chk = testing::CheckBf16Close(got, in.want);
+  const auto chk = CheckCutlassClose(got, in.want);
   EXPECT_EQ(chk.bad, 0) << "case " << id << " tile " << CutlassMoeGemmTileName(tile)
                         << (token_major_scales ? " token-major scales" : "") << ": "
                         << chk.Describe();
   std::cout << "cutlass case " << id << " " << CutlassMoeGemmTileName(tile)
-            << (token_major_scales ? " (token-major scales)" : "") << " max_rel=" << chk.max_rel
-            << "\n";
+            << (token_major_scales ? " (token-major scales)" : "") << " " << chk.Describe() << "\n";
 }
 
 std::unique_ptr<CutlassMoeGemmFp8> MakeGemm() {
@@ -151,8 +163,12 @@ TEST(MoeGemmCutlassGpuTest, AgreesWithOurs) {
   p.out = lib.get();
   ASSERT_TRUE(gemm->Run(p, CutlassMoeGemmTile::kDecode, nullptr).ok());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  EXPECT_EQ(testing::CheckBf16Close(ours.Download(), in.want).bad, 0);
-  EXPECT_EQ(testing::CheckBf16Close(lib.Download(), in.want).bad, 0);
+  const auto ours_chk = testing::CheckBf16Close(ours.Download(), in.want);
+  const auto lib_chk = CheckCutlassClose(lib.Download(), in.want);
+  std::cout << "same inputs: ours " << ours_chk.Describe() << " | cutlass " << lib_chk.Describe()
+            << "\n";
+  EXPECT_EQ(ours_chk.bad, 0);
+  EXPECT_EQ(lib_chk.bad, 0);
 }
 
 TEST(MoeGemmCutlassGpuTest, RefusesWhatItCannotRun) {

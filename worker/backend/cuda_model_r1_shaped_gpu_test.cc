@@ -6,6 +6,7 @@
 //     FP8-activation mode;
 //   * a batched decode step of sequences of different lengths (1 to 3 KV blocks) gives the same
 //     logits with either kernel, and the kernel that ran is the one asked for.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -163,14 +164,25 @@ TEST(R1ShapedGpuTest, BatchedDecodeSameWithEitherKernel) {
   EXPECT_EQ(ran_fi, kernels::MlaDecodeBackend::kFlashInfer);
   Agreement a;
   ASSERT_TRUE(a.AddRows(fi, ours, c.vocab_size));
-  std::printf("batched decode, FlashInfer vs ours over %zu sequences: top-1 %.4f rel-L2 %.2e\n",
-              lens.size(), a.top1(), a.rel_l2());
+  // Per sequence too: a wrong page, length or stride spoils that sequence's row alone.
+  double worst_row = 0;
+  for (size_t r = 0; r < lens.size(); ++r) {
+    Agreement row;
+    row.Add(&fi[r * c.vocab_size], &ours[r * c.vocab_size], c.vocab_size);
+    worst_row = std::max(worst_row, row.rel_l2());
+  }
+  std::printf(
+      "batched decode, FlashInfer vs ours over %zu sequences: top-1 %.4f rel-L2 %.2e, worst "
+      "sequence rel-L2 %.2e\n",
+      lens.size(), a.top1(), a.rel_l2(), worst_row);
   // The kernels differ in summation order and where they round to bf16; with random FP8 weights
   // such differences flip activation quantisation steps and grow to a few percent over two layers
-  // (4.6e-2 measured on H100). A wrong page, length or stride gives an unrelated attention
-  // output instead: logits off by the order of their own size.
+  // (4.6e-2 and 6.0e-2 measured on H100). This random model's logits are nearly flat, so top-1
+  // over 8 rows is no measure (6 of 8 agreed in one H100 run at rel-L2 6.0e-2); a wrong page,
+  // length or stride gives an unrelated attention output for that sequence instead: its row's
+  // logits off by the order of their own size.
   EXPECT_LE(a.rel_l2(), 0.1);
-  EXPECT_GE(a.top1(), 0.99);
+  EXPECT_LE(worst_row, 0.2);
 }
 #endif  // R1_HAVE_FLASHINFER
 
