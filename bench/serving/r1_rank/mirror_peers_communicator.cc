@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 
 #include "absl/strings/str_cat.h"
+#include "bench/serving/r1_rank/hot_rank_copies.h"
+#include "bench/serving/r1_rank/hot_rank_copy_kernel.h"
 
 namespace r1 {
 namespace {
@@ -43,6 +45,22 @@ absl::Status MirrorPeersCommunicator::DoAllToAllV(const char* send,
                                                   char* recv,
                                                   const std::vector<int64_t>& recv_bytes,
                                                   absl::Duration) {
+  if (mode_ == MirrorMode::kHotRank) {
+    if (absl::Status st = health(); !st.ok()) return st;
+    absl::StatusOr<std::vector<HotRankCopy>> copies = HotRankCopies(size_, send_bytes, recv_bytes);
+    if (!copies.ok()) return copies.status();
+    last_alltoall_bytes_ = 0;
+    for (const HotRankCopy& c : *copies) {
+      if (absl::Status st = Copy(recv + c.dst_offset, send, c.copy_bytes); !st.ok()) return st;
+      const std::vector<char> zeros(c.zero_bytes, 0);
+      if (absl::Status st = Copy(recv + c.dst_offset + c.copy_bytes, zeros.data(), c.zero_bytes);
+          !st.ok()) {
+        return st;
+      }
+      last_alltoall_bytes_ += c.copy_bytes + c.zero_bytes;
+    }
+    return absl::OkStatus();
+  }
   absl::StatusOr<int64_t> total = MirroredBytes(send_bytes, recv_bytes);
   if (!total.ok()) return total.status();
   return Copy(recv, send, *total);
@@ -53,6 +71,14 @@ absl::Status MirrorPeersCommunicator::DoAllToAllVOnStream(const char* send,
                                                           char* recv,
                                                           const std::vector<int64_t>& recv_bytes,
                                                           void* stream, absl::Duration) {
+  if (mode_ == MirrorMode::kHotRank) {
+    if (absl::Status st = health(); !st.ok()) return st;
+    absl::StatusOr<std::vector<HotRankCopy>> copies = HotRankCopies(size_, send_bytes, recv_bytes);
+    if (!copies.ok()) return copies.status();
+    last_alltoall_bytes_ = 0;
+    for (const HotRankCopy& c : *copies) last_alltoall_bytes_ += c.copy_bytes + c.zero_bytes;
+    return LaunchHotRankCopies(send, recv, *copies, static_cast<cudaStream_t>(stream));
+  }
   absl::StatusOr<int64_t> total = MirroredBytes(send_bytes, recv_bytes);
   if (!total.ok()) return total.status();
   if (*total == 0 || recv == send) return absl::OkStatus();

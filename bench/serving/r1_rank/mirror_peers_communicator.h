@@ -9,6 +9,11 @@
 // exchange costs one device copy per collective, and the transport's time is added apart
 // (measured NCCL numbers, see bench/comm).
 //
+// MirrorMode::kHotRank instead makes this rank the group's hottest: every peer sends it this
+// rank's block for rank 0 (hot_rank_copies.h), so the local experts run W times the rows the
+// batch routes to them — with the router biased towards them (r1_rank_bench --hot_bias), the
+// rank that holds a group's hot experts. In that mode the combine's values are not the model's.
+//
 // Collectives take host or device buffers (cudaMemcpyDefault). AllReduce: sum multiplies by W
 // (every peer contributes the same), max/min leave the data. Stream-ordered like NCCL
 // (AllToAllVOnStream: one cudaMemcpyAsync on the caller's stream), so CudaEpMoe takes the same
@@ -25,9 +30,15 @@
 
 namespace r1 {
 
+enum class MirrorMode {
+  kBalanced,  // peer p sends back this rank's block for p: the load of the group's average rank
+  kHotRank,   // every peer sends this rank's block for rank 0: the load of the rank it favours
+};
+
 class MirrorPeersCommunicator final : public Communicator {
  public:
-  explicit MirrorPeersCommunicator(int size) : size_(size) {}
+  explicit MirrorPeersCommunicator(int size, MirrorMode mode = MirrorMode::kBalanced)
+      : size_(size), mode_(mode) {}
   int rank() const override { return 0; }
   int size() const override { return size_; }
   absl::Status health() const override;
@@ -49,12 +60,13 @@ class MirrorPeersCommunicator final : public Communicator {
   absl::Status DoBarrier(absl::Duration) override { return health(); }
 
  private:
-  // Checks that every peer sends back what it receives (health first); records and returns the
-  // total.
+  // Balanced: checks that every peer sends back what it receives (health first); records and
+  // returns the total.
   absl::StatusOr<int64_t> MirroredBytes(const std::vector<int64_t>& send_bytes,
                                         const std::vector<int64_t>& recv_bytes);
 
   int size_;
+  MirrorMode mode_;
   std::atomic<bool> aborted_{false};
   int64_t last_alltoall_bytes_ = 0;
 };

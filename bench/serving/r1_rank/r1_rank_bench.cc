@@ -2,7 +2,7 @@
 // (61 layers, or --layers for a shorter stack), this rank's 256/W routed experts per MoE layer
 // (FP8, or INT4 with --int4) and every other weight, synthetic and filled on the device — running
 // the expert work it would do in a group of W ranks (MirrorPeersCommunicator: peers' tokens route
-// like this rank's). Measures:
+// like this rank's; with --hot_bias, as the group's hottest rank). Measures:
 //   * decode: steps of B sequences, each with `--context` tokens already cached, through
 //     CudaModel::ForwardAndChoose (device sampling; one download of the token ids per step);
 //   * prefill: P prompts of `--context` tokens in one forward;
@@ -17,6 +17,7 @@
 //                 [--layers=0] [--batches=1,8,32,64,128] [--context=2048] [--steps=10]
 //                 [--prefill_prompts=2] [--exchange_us=0] [--json=out.jsonl] [--noprofile]
 //                 [--mla_decode=measured|ours|flashinfer] [--kv_fraction=0.75]
+//                 [--fixed_capacity_max_tokens=256] [--hot_bias=0]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -61,6 +62,11 @@ ABSL_FLAG(std::string, mla_decode, "measured",
 ABSL_FLAG(int64_t, fixed_capacity_max_tokens, 256,
           "CudaEpMoeOptions::fixed_capacity_max_tokens: steps of at most this many tokens send "
           "every peer a fixed number of records (no host wait per layer); 0: every step counted");
+ABSL_FLAG(double, hot_bias, 0.0,
+          "0: balanced routing (this rank carries the group's average load). Otherwise this rank "
+          "is the group's hottest: its experts' router bias is raised by this much in every MoE "
+          "layer and every simulated peer routes like this rank (MirrorMode::kHotRank); the "
+          "resulting share of token rows sent to this rank is printed (balanced: 1/W)");
 ABSL_FLAG(bool, profile, true,
           "after the timed steps, as many again with CUDA events at every phase boundary: the "
           "step-time breakdown by phase with each phase's roofline floor");
@@ -96,12 +102,25 @@ class PhaseTotals : public EpExchangeObserver {
     rows_received += s.capacity_rows > 0 ? s.capacity_rows * static_cast<int64_t>(ranks)
                                          : s.rows_received + s.local_rows;
     ++exchanges;
+    // Counted exchanges name the rows per destination: this rank's share of its own batch's.
+    if (!s.rows_to_rank.empty()) {
+      rows_to_self_total += s.rows_to_rank[0];
+      for (int64_t n : s.rows_to_rank) rows_routed_total += n;
+    }
   }
-  void Reset() { *this = PhaseTotals(ranks); }
+  void Reset() {
+    const int64_t self = rows_to_self_total, routed = rows_routed_total;
+    *this = PhaseTotals(ranks);
+    rows_to_self_total = self;
+    rows_routed_total = routed;
+  }
   explicit PhaseTotals(int group_size = 1) : ranks(group_size) {}
   int ranks;
   double counts = 0, dispatch = 0, experts = 0, combine = 0;
   int64_t rows_received = 0, exchanges = 0;
+  // Over the whole run (Reset keeps them): token rows this rank's batch sent to rank 0 (itself)
+  // and to every rank, in counted exchanges.
+  int64_t rows_to_self_total = 0, rows_routed_total = 0;
 };
 
 struct Rank {
@@ -187,6 +206,42 @@ std::string ProfiledSteps(Rank& r, std::vector<KvSequence>& seqs, int steps, int
   return json;
 }
 
+// Sets the router bias of the first `local` experts (this rank's, contiguous placement) to `bias`
+// in every MoE layer: the router then favours them, as a group's hot experts are favoured.
+absl::Status RaiseLocalRouterBias(CudaWeights& w, int local, double bias) {
+  const int64_t E = w.config.n_routed_experts;
+  std::vector<float> host(E, 0.0f);
+  for (int e = 0; e < local && e < E; ++e) host[e] = static_cast<float>(bias);
+  for (DeviceLayer& L : w.layers) {
+    if (!L.moe || L.router_bias == nullptr) continue;
+    if (cudaMemcpy(L.router_bias, host.data(), E * sizeof(float), cudaMemcpyHostToDevice) !=
+        cudaSuccess) {
+      return absl::InternalError("router bias upload");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// This rank's share of the token rows its batches routed in counted exchanges (a row goes once
+// to each rank holding any of the token's experts); 1/W is balanced.
+void PrintRoutingShare(const PhaseTotals& t, int ranks, std::FILE* json) {
+  if (t.rows_routed_total == 0) {
+    std::printf(
+        "routing share: no counted exchange yet (fixed-capacity steps keep their counts "
+        "on the device)\n");
+    return;
+  }
+  const double share = static_cast<double>(t.rows_to_self_total) / t.rows_routed_total;
+  std::printf(
+      "routing share: %.4f of token rows to this rank over counted exchanges (balanced "
+      "%.4f, %.2f× it)\n",
+      share, 1.0 / ranks, share * ranks);
+  if (json) {
+    std::fprintf(json, "{\"kind\":\"routing\",\"rank_share\":%.5f,\"balanced_share\":%.5f}\n",
+                 share, 1.0 / ranks);
+  }
+}
+
 int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int W = absl::GetFlag(FLAGS_ranks), context = absl::GetFlag(FLAGS_context),
@@ -222,7 +277,11 @@ int Main(int argc, char** argv) {
   lo.int4_experts = int4;
   lo.want_expert = placement.WantExpert(0);
   const absl::Time t_load = absl::Now();
-  r.weights = Must(SynthesizeCudaWeights(c, absl::GetFlag(FLAGS_seed), lo), "synthetic weights");
+  std::unique_ptr<CudaWeights> weights =
+      Must(SynthesizeCudaWeights(c, absl::GetFlag(FLAGS_seed), lo), "synthetic weights");
+  const double hot_bias = absl::GetFlag(FLAGS_hot_bias);
+  if (hot_bias != 0.0) Must(RaiseLocalRouterBias(*weights, E / W, hot_bias), "--hot_bias");
+  r.weights = std::move(weights);
   const double load_s = absl::ToDoubleSeconds(absl::Now() - t_load);
   size_t free1 = 0;
   cudaMemGetInfo(&free1, &total);
@@ -230,7 +289,14 @@ int Main(int argc, char** argv) {
               GiB(static_cast<double>(r.weights->arena.bytes())), load_s,
               GiB(static_cast<double>(total - free1)));
 
-  r.comm = std::make_unique<MirrorPeersCommunicator>(W);
+  r.comm = std::make_unique<MirrorPeersCommunicator>(
+      W, hot_bias != 0.0 ? MirrorMode::kHotRank : MirrorMode::kBalanced);
+  if (hot_bias != 0.0) {
+    std::printf(
+        "routing: hot rank (router bias %+.3f on this rank's %d experts per layer; every "
+        "simulated peer routes like this rank)\n",
+        hot_bias, E / W);
+  }
   CudaEpMoeOptions eo;
   eo.observer = &r.phases;
   eo.fixed_capacity_max_tokens = absl::GetFlag(FLAGS_fixed_capacity_max_tokens);
@@ -338,6 +404,7 @@ int Main(int argc, char** argv) {
   }
   std::printf("projection: tok/s/GPU = batch / (step + %d MoE layers × %.1f µs of transport)\n",
               r.moe_layers, absl::GetFlag(FLAGS_exchange_us));
+  PrintRoutingShare(r.phases, W, json);
 
   if (prompts > 0 && prompts * per_seq <= kv_blocks) {
     std::vector<double> times;
@@ -370,6 +437,7 @@ int Main(int argc, char** argv) {
                    prompts, context, t * 1e3, prompts * context / t);
     }
   }
+  if (prompts > 0) PrintRoutingShare(r.phases, W, json);
   if (json) std::fclose(json);
   return 0;
 }
