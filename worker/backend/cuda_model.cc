@@ -18,6 +18,7 @@
 #include "kernels/mla_decode/mla_decode_cuda.h"
 #include "kernels/mla_decode/mla_decode_flashinfer.h"
 #include "kernels/mla_prefill/mla_prefill_cuda.h"
+#include "kernels/mla_prefill/mla_prefill_flashinfer.h"
 #include "kernels/moe_gating/moe_gating_cuda.h"
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
 #include "kernels/rope/rope_cuda.h"
@@ -38,6 +39,14 @@ CudaModel::~CudaModel() {
 }
 
 void CudaModel::FlashInferMlaDecodeDeleter::operator()(kernels::FlashInferMlaDecode* p) const {
+#ifdef R1_HAVE_FLASHINFER
+  delete p;
+#else
+  (void)p;  // never created without FlashInfer
+#endif
+}
+
+void CudaModel::FlashInferMlaPrefillDeleter::operator()(kernels::FlashInferMlaPrefill* p) const {
 #ifdef R1_HAVE_FLASHINFER
   delete p;
 #else
@@ -100,6 +109,7 @@ absl::Status CudaModel::Init() {
     }
 #endif
   }
+  RETURN_IF_ERROR(InitFlashInferPrefill());
   // RoPE table: angles p·θ_i in fp32, as CpuModel's Rope computes them.
   const std::vector<double> theta = YarnInvFreq(c);
   const float scale = static_cast<float>(YarnCosSinScale(c));
@@ -118,6 +128,38 @@ absl::Status CudaModel::Init() {
   cos_ = {};
   sin_ = {};
   return absl::OkStatus();
+}
+
+absl::Status CudaModel::InitFlashInferPrefill() {
+  if (options_.mla_prefill == MlaPrefillSelect::kOurs) return absl::OkStatus();
+  const ModelDims D = ModelDims::Of(*weights_);
+  const bool widths = D.qk_nope + D.qk_rope == kernels::kMlaPrefillFlashInferQkDim &&
+                      D.v_head == kernels::kMlaPrefillFlashInferVDim && D.qk_nope % 8 == 0;
+  const bool wanted = options_.mla_prefill == MlaPrefillSelect::kFlashInfer;
+  if (!widths) {
+    return wanted ? absl::FailedPreconditionError(
+                        "CudaModel: MlaPrefillSelect::kFlashInfer, but FlashInfer's prefill runs "
+                        "only q/k width 192 and v width 128")
+                  : absl::OkStatus();
+  }
+  if (options_.flashinfer_prefill_max_positions <= 0) {
+    return absl::InvalidArgumentError("CudaModel: flashinfer_prefill_max_positions must be > 0");
+  }
+#ifdef R1_HAVE_FLASHINFER
+  auto fi =
+      kernels::FlashInferMlaPrefill::Create(options_.flashinfer_prefill_max_positions * D.heads);
+  if (!fi.ok()) {
+    return absl::Status(fi.status().code(),
+                        absl::StrCat("CudaModel: FlashInfer MLA prefill: ", fi.status().message()));
+  }
+  fi_prefill_.reset(fi->release());
+  return absl::OkStatus();
+#else
+  return wanted ? absl::FailedPreconditionError(
+                      "CudaModel: MlaPrefillSelect::kFlashInfer, but this build has no FlashInfer "
+                      "(scripts/install-deps.sh installs it when nvcc is present)")
+                : absl::OkStatus();
+#endif
 }
 
 absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logit_rows,
@@ -367,10 +409,7 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   const ModelDims D = ModelDims::Of(*weights_);
   CudaModelScratch& s = *scratch_;
   auto stream = static_cast<cudaStream_t>(stream_);
-  LayerPass pass(*weights_, &s, b.n, stream, static_cast<cublasHandle_t>(cublas_),
-                 options_.cublaslt_fp8, experts_.get(), options_.expert_executor,
-                 options_.profiler);
-  pass.UseFlashInferMlaDecode(b.fi_mla);
+  LayerPass pass = NewPass(b, b.n);
   RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
   kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.hidden, b.n, D.vocab, D.hidden};
   RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));
@@ -379,6 +418,7 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   }
   RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, weights_->final_norm, s.h, D.hidden, D.hidden));
   RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
+  last_mla_prefill_ = pass.last_mla_prefill();
   RETURN_IF_ERROR(LmHead(pass, head_rows, b.n).status());
   *logit_rows_out = static_cast<int64_t>(head_rows.size());
   return absl::OkStatus();
@@ -454,6 +494,16 @@ absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int6
   if (b->gather_rows > 0) RETURN_IF_ERROR(Upload(s.gather_slots, gather_slots));
   ASSIGN_OR_RETURN(b->fi_mla, PlanMlaDecode(seq_lens, max_len, s.max_pages));
   return absl::OkStatus();
+}
+
+LayerPass CudaModel::NewPass(const BatchLayout& b, int64_t n) {
+  LayerPass pass(*weights_, scratch_.get(), n, static_cast<cudaStream_t>(stream_),
+                 static_cast<cublasHandle_t>(cublas_), options_.cublaslt_fp8, experts_.get(),
+                 options_.expert_executor, options_.profiler);
+  pass.UseFlashInferMlaDecode(b.fi_mla);
+  pass.UseFlashInferMlaPrefill(fi_prefill_.get(),
+                               options_.mla_prefill == MlaPrefillSelect::kFlashInfer);
+  return pass;
 }
 
 absl::Status CudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v) {

@@ -37,6 +37,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/mla_decode/mla_decode.h"
+#include "kernels/mla_prefill/mla_prefill_backend.h"
 #include "worker/backend/cuda_routed_experts.h"
 #include "worker/backend/cuda_token_chooser.h"
 #include "worker/backend/cuda_weights.h"
@@ -51,7 +52,8 @@ struct BatchLayout;
 class LayerPass;
 namespace kernels {
 class FlashInferMlaDecode;
-}
+class FlashInferMlaPrefill;
+}  // namespace kernels
 
 // Which kernel runs the absorbed MLA decode of R1-sized attention.
 enum class MlaDecodeSelect {
@@ -61,6 +63,18 @@ enum class MlaDecodeSelect {
   kMeasured,
   kOurs,
   // Every step FlashInfer's (same condition on prefill chunks); Create fails without FlashInfer.
+  kFlashInfer,
+};
+
+// Which kernel runs the attention of prefill chunks in the naive form (kernels/mla_prefill).
+enum class MlaPrefillSelect {
+  // Per chunk: ChooseMlaPrefillBackend over the measured table, FlashInfer only when it is built,
+  // the model's widths are its (q/k 192, v 128) and the chunk's keys fit its packed-key buffer
+  // (CudaModelOptions::flashinfer_prefill_max_positions).
+  kMeasured,
+  kOurs,
+  // FlashInfer for every chunk it can run (the conditions above); ours for the rest. Create fails
+  // without FlashInfer or when the model's widths are not FlashInfer's.
   kFlashInfer,
 };
 
@@ -78,6 +92,11 @@ struct CudaModelOptions {
   // Times every forward by phase (step_profiler.h). Borrowed, nullable (off).
   StepProfiler* profiler = nullptr;
   MlaDecodeSelect mla_decode = MlaDecodeSelect::kMeasured;
+  MlaPrefillSelect mla_prefill = MlaPrefillSelect::kMeasured;
+  // FlashInfer's prefill packs a chunk's keys (q_start + tokens positions × heads × 192 bf16)
+  // into a buffer allocated once: this many positions (8192 × 128 heads: 384 MiB). Longer chunks
+  // run ours.
+  int64_t flashinfer_prefill_max_positions = 8192;
 };
 
 class CudaModel : public ForwardModel {
@@ -95,6 +114,8 @@ class CudaModel : public ForwardModel {
   bool uses_host_cache_rows() const override { return false; }
   // The MLA decode kernel of the last forward (kNone: no R1-sized absorbed decode ran).
   kernels::MlaDecodeBackend last_mla_decode() const { return last_mla_decode_; }
+  // The attention kernel of the last forward's last naive prefill chunk (kOurs also when none ran).
+  kernels::MlaPrefillBackend last_mla_prefill() const { return last_mla_prefill_; }
   // The routed experts' FP8 grouped GEMM of the last MoE layer this rank ran (kNone: none ran,
   // or INT4 experts).
   kernels::MoeGemmFp8Backend last_expert_gemm() const { return experts_->last_fp8_backend(); }
@@ -171,6 +192,11 @@ class CudaModel : public ForwardModel {
   // Picks this step's MLA decode kernel from the host lengths of its tokens (0 for tokens of
   // naive prefill chunks) and, for FlashInfer, plans it on the stream. Returns the planned
   // FlashInfer object, or null when ours runs.
+  // A layer pass over the scratch for `n` tokens of batch `b`, with the attention kernels chosen
+  // for it.
+  LayerPass NewPass(const BatchLayout& b, int64_t n);
+  // Creates fi_prefill_ as options_.mla_prefill asks (Init).
+  absl::Status InitFlashInferPrefill();
   absl::StatusOr<kernels::FlashInferMlaDecode*> PlanMlaDecode(const std::vector<int32_t>& seq_lens,
                                                               int64_t max_len, int64_t max_pages);
   absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows,
@@ -199,6 +225,13 @@ class CudaModel : public ForwardModel {
   };
   std::unique_ptr<kernels::FlashInferMlaDecode, FlashInferMlaDecodeDeleter> fi_mla_;
   kernels::MlaDecodeBackend last_mla_decode_ = kernels::MlaDecodeBackend::kNone;
+  // FlashInfer's prefill (its packed-key buffer); null when not built, not its widths or
+  // MlaPrefillSelect::kOurs.
+  struct FlashInferMlaPrefillDeleter {
+    void operator()(kernels::FlashInferMlaPrefill* p) const;
+  };
+  std::unique_ptr<kernels::FlashInferMlaPrefill, FlashInferMlaPrefillDeleter> fi_prefill_;
+  kernels::MlaPrefillBackend last_mla_prefill_ = kernels::MlaPrefillBackend::kOurs;
   CudaTokenChooser chooser_;
 };
 

@@ -117,10 +117,7 @@ absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
         cudaMemcpyAsync(s.y, h.data(), h.size() * sizeof(uint16_t), cudaMemcpyHostToDevice, stream),
         "MTP hidden states upload"));
   }
-  LayerPass pass(*weights_, &s, n, stream, static_cast<cublasHandle_t>(cublas_),
-                 options_.cublaslt_fp8, experts_.get(), options_.expert_executor,
-                 options_.profiler);
-  pass.UseFlashInferMlaDecode(b.fi_mla);
+  LayerPass pass = NewPass(b, n);
   RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
   const DeviceMtp& M = weights_->mtp[0];
   kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, D.hidden, n, D.vocab, D.hidden};

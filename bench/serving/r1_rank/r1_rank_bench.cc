@@ -17,7 +17,8 @@
 //                 [--layers=0] [--batches=1,8,32,64,128] [--context=2048] [--steps=10]
 //                 [--prefill_prompts=2] [--exchange_us=0] [--json=out.jsonl] [--noprofile]
 //                 [--mla_decode=measured|ours|flashinfer] [--kv_fraction=0.75]
-//                 [--fixed_capacity_max_tokens=256] [--hot_bias=0]
+//                 [--mla_prefill=measured|ours|flashinfer] [--fixed_capacity_max_tokens=256]
+//                 [--hot_bias=0]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -59,6 +60,9 @@ ABSL_FLAG(double, kv_fraction, 0.75,
           "H200");
 ABSL_FLAG(std::string, mla_decode, "measured",
           "MLA decode kernel: measured (per step from the measured table), ours, flashinfer");
+ABSL_FLAG(std::string, mla_prefill, "measured",
+          "MLA prefill attention kernel: measured (per chunk from the measured table), ours, "
+          "flashinfer");
 ABSL_FLAG(int64_t, fixed_capacity_max_tokens, 256,
           "CudaEpMoeOptions::fixed_capacity_max_tokens: steps of at most this many tokens send "
           "every peer a fixed number of records (no host wait per layer); 0: every step counted");
@@ -326,6 +330,14 @@ int Main(int argc, char** argv) {
   } else if (mla != "measured") {
     Fail("--mla_decode", absl::InvalidArgumentError("must be measured, ours or flashinfer"));
   }
+  const std::string mla_prefill = absl::GetFlag(FLAGS_mla_prefill);
+  if (mla_prefill == "ours") {
+    mo.mla_prefill = MlaPrefillSelect::kOurs;
+  } else if (mla_prefill == "flashinfer") {
+    mo.mla_prefill = MlaPrefillSelect::kFlashInfer;
+  } else if (mla_prefill != "measured") {
+    Fail("--mla_prefill", absl::InvalidArgumentError("must be measured, ours or flashinfer"));
+  }
   r.profiler.Enable(false);
   r.model = Must(CudaModel::Create(r.weights, kv_blocks, mo), "CudaModel");
   r.cache = std::make_unique<PagedKvCache>(c.num_hidden_layers, kv_blocks, r.model->row_size(),
@@ -426,9 +438,11 @@ int Main(int argc, char** argv) {
     std::sort(times.begin(), times.end());
     const double t = times[times.size() / 2];
     std::printf(
-        "\nprefill: %d prompts × %d tokens in %.1f ms: %.0f input tok/s/GPU (expert gemm %s)\n",
+        "\nprefill: %d prompts × %d tokens in %.1f ms: %.0f input tok/s/GPU (expert gemm %s, "
+        "attention %s)\n",
         prompts, context, t * 1e3, prompts * context / t,
-        kernels::MoeGemmFp8BackendName(r.model->last_expert_gemm()));
+        kernels::MoeGemmFp8BackendName(r.model->last_expert_gemm()),
+        kernels::MlaPrefillBackendName(r.model->last_mla_prefill()));
     if (json) {
       std::fprintf(json,
                    "{\"kind\":\"prefill\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"layers\":%d,"

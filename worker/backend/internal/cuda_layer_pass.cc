@@ -12,7 +12,9 @@
 #include "kernels/mla_attend/mla_attend_cuda.h"
 #include "kernels/mla_decode/mla_decode_cuda.h"
 #include "kernels/mla_decode/mla_decode_flashinfer.h"
+#include "kernels/mla_prefill/mla_prefill_backend.h"
 #include "kernels/mla_prefill/mla_prefill_cuda.h"
+#include "kernels/mla_prefill/mla_prefill_flashinfer.h"
 #include "kernels/moe_gating/moe_gating_cuda.h"
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
 #include "kernels/rope/rope_cuda.h"
@@ -299,6 +301,22 @@ absl::Status LayerPass::Attention(const DeviceLayer& L, uint16_t* cache, int64_t
   return Mark(StepPhase::kDenseGemm);
 }
 
+absl::Status LayerPass::RunMlaPrefill(const kernels::MlaPrefillParams& p) {
+  last_mla_prefill_ = kernels::MlaPrefillBackend::kOurs;
+#ifdef R1_HAVE_FLASHINFER
+  const bool fits = fi_prefill_ != nullptr &&
+                    (p.q_start + p.tokens) * p.heads <= fi_prefill_->key_capacity_rows();
+  const bool fi = fits && (fi_prefill_always_ ? kernels::CheckMlaPrefillFlashInfer(p).ok()
+                                              : kernels::ChooseMlaPrefillBackend(p, true) ==
+                                                    kernels::MlaPrefillBackend::kFlashInfer);
+  if (fi) {
+    last_mla_prefill_ = kernels::MlaPrefillBackend::kFlashInfer;
+    return fi_prefill_->Run(p, stream_);
+  }
+#endif
+  return kernels::LaunchMlaPrefill(p, stream_);
+}
+
 absl::Status LayerPass::NaivePrefill(const DeviceLayer& L, const uint16_t* cache, int64_t kv_blocks,
                                      float softmax_scale, const std::vector<NaiveChunk>& naive,
                                      int64_t gather_rows) {
@@ -346,7 +364,7 @@ absl::Status LayerPass::NaivePrefill(const DeviceLayer& L, const uint16_t* cache
     p.rope_dim = D_.qk_rope;
     p.v_dim = D_.v_head;
     p.softmax_scale = softmax_scale;
-    RETURN_IF_ERROR(kernels::LaunchMlaPrefill(p, stream_));
+    RETURN_IF_ERROR(RunMlaPrefill(p));
   }
   return absl::OkStatus();
 }

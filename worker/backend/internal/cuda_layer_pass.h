@@ -15,6 +15,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/mla_prefill/mla_prefill.h"
+#include "kernels/mla_prefill/mla_prefill_backend.h"
 #include "worker/backend/cuda_routed_experts.h"
 #include "worker/backend/cuda_weights.h"
 #include "worker/backend/device_arena.h"
@@ -24,7 +26,8 @@
 namespace r1 {
 namespace kernels {
 class FlashInferMlaDecode;
-}
+class FlashInferMlaPrefill;
+}  // namespace kernels
 
 inline int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -123,6 +126,15 @@ class LayerPass {
   // Runs the R1-sized absorbed decode through `fi` (planned by the caller for this batch's
   // lengths, borrowed) instead of our kernel; null (the default) runs ours.
   void UseFlashInferMlaDecode(kernels::FlashInferMlaDecode* fi) { fi_mla_ = fi; }
+  // Naive prefill chunks may run FlashInfer's prefill `fi` (borrowed, nullable: ours everywhere):
+  // per chunk by the measured table (ChooseMlaPrefillBackend), or, with `always`, wherever it
+  // can (its packed-key capacity covers the chunk).
+  void UseFlashInferMlaPrefill(kernels::FlashInferMlaPrefill* fi, bool always) {
+    fi_prefill_ = fi;
+    fi_prefill_always_ = always;
+  }
+  // The kernel that ran the last naive prefill chunk (kOurs when none ran).
+  kernels::MlaPrefillBackend last_mla_prefill() const { return last_mla_prefill_; }
 
   // Closes `phase` on the profiler, if any.
   absl::Status Mark(StepPhase phase) {
@@ -160,6 +172,9 @@ class LayerPass {
                             int64_t gather_rows);
 
  private:
+  // One chunk's attention through FlashInfer's prefill or ours (UseFlashInferMlaPrefill).
+  absl::Status RunMlaPrefill(const kernels::MlaPrefillParams& p);
+
   const CudaWeights& w_;
   CudaModelScratch& s_;
   int64_t n_;
@@ -168,9 +183,12 @@ class LayerPass {
   cudaStream_t stream_;
   cublasHandle_t cublas_;
   CudaRoutedExperts* experts_;
-  DeviceExpertExecutor* executor_;                  // nullable: every routed expert is local
-  StepProfiler* profiler_;                          // nullable
-  kernels::FlashInferMlaDecode* fi_mla_ = nullptr;  // nullable: our MLA decode kernel
+  DeviceExpertExecutor* executor_;                       // nullable: every routed expert is local
+  StepProfiler* profiler_;                               // nullable
+  kernels::FlashInferMlaDecode* fi_mla_ = nullptr;       // nullable: our MLA decode kernel
+  kernels::FlashInferMlaPrefill* fi_prefill_ = nullptr;  // nullable: our prefill kernel
+  bool fi_prefill_always_ = false;
+  kernels::MlaPrefillBackend last_mla_prefill_ = kernels::MlaPrefillBackend::kOurs;
 };
 
 }  // namespace r1
