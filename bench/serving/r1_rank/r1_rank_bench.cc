@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "absl/time/clock.h"
 #include "bench/serving/r1_rank/mirror_peers_communicator.h"
 #include "bench/serving/r1_rank/phase_floors.h"
+#include "bench/serving/r1_rank/speculative_steps.h"
 #include "common/expert_placement.h"
 #include "common/model_config.h"
 #include "worker/backend/cuda_ep_moe.h"
@@ -71,6 +73,14 @@ ABSL_FLAG(double, hot_bias, 0.0,
           "is the group's hottest: its experts' router bias is raised by this much in every MoE "
           "layer and every simulated peer routes like this rank (MirrorMode::kHotRank); the "
           "resulting share of token rows sent to this rank is printed (balanced: 1/W)");
+ABSL_FLAG(std::string, speculative, "",
+          "MTP draft counts k to time (e.g. 1,2,3; empty: none): loads the MTP module and runs "
+          "speculative steps (verify 1 + k tokens, k MTP passes) at --speculative_batches");
+ABSL_FLAG(std::string, speculative_batches, "1", "batch sizes of the speculative steps");
+ABSL_FLAG(double, mtp_acceptance, 0.85,
+          "acceptance rate of each draft given the ones before it, for the projected tokens per "
+          "step (synthetic weights draft nothing real; DeepSeek-V3 reports 85–90% for its "
+          "second-token prediction)");
 ABSL_FLAG(bool, profile, true,
           "after the timed steps, as many again with CUDA events at every phase boundary: the "
           "step-time breakdown by phase with each phase's roofline floor");
@@ -140,12 +150,12 @@ struct Rank {
   int moe_layers = 0;
 };
 
-std::vector<int> ParseList(const std::string& text) {
+std::vector<int> ParseList(const std::string& text, const std::string& flag = "--batches") {
   std::vector<int> out;
   for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     int v = 0;
     if (!absl::SimpleAtoi(s, &v) || v <= 0) {
-      Fail("--batches", absl::InvalidArgumentError(absl::StrCat("bad entry '", s, "'")));
+      Fail(flag, absl::InvalidArgumentError(absl::StrCat("bad entry '", s, "'")));
     }
     out.push_back(v);
   }
@@ -208,6 +218,51 @@ std::string ProfiledSteps(Rank& r, std::vector<KvSequence>& seqs, int steps, int
   absl::StrAppendFormat(&json, "},\"span_ms\":%.3f,\"wall_profiled_ms\":%.3f",
                         t.span_seconds / n * 1e3, wall / n * 1e3);
   return json;
+}
+
+// The speculative steps (--speculative): per batch and draft count k, the verify forward, the k
+// MTP passes and the step, with the projected tokens per user at --mtp_acceptance.
+void SpeculativeRows(Rank& r, const std::vector<int>& ks, const std::vector<int>& batches,
+                     const std::map<int, double>& plain_step, int context, int steps,
+                     int64_t per_seq, int kv_blocks, std::FILE* json, const char* gpu) {
+  const double a = absl::GetFlag(FLAGS_mtp_acceptance);
+  std::printf(
+      "\nspeculative decode (MTP, every draft verified; tokens per step projected at "
+      "acceptance %.2f: 1 + a + … + a^k)\n",
+      a);
+  std::printf("%6s %3s %10s %10s %10s %12s %14s %14s\n", "batch", "k", "verify ms", "drafts ms",
+              "step ms", "tok/step/seq", "tok/s per user", "vs plain step");
+  for (int B : batches) {
+    if (B * per_seq > kv_blocks) {
+      std::printf("%6d  skipped: %lld KV blocks needed, %d available\n", B,
+                  static_cast<long long>(B * per_seq), kv_blocks);
+      continue;
+    }
+    for (int k : ks) {
+      std::vector<KvSequence> seqs(B);
+      for (KvSequence& s : seqs) {
+        Must(r.cache->Reserve(&s, context + 2 * k + 2), "KV reserve");
+        s.length = context;
+      }
+      const SpeculativeStepTimes t =
+          Must(TimeSpeculativeSteps(*r.model, *r.cache, seqs, k, steps), "speculative steps");
+      for (KvSequence& s : seqs) r.cache->Release(&s);
+      const double tokens = ExpectedTokensPerStep(k, a);
+      const auto plain = plain_step.find(B);
+      const double speedup =
+          plain == plain_step.end() ? 0.0 : (tokens / t.step_s) / (1.0 / plain->second);
+      std::printf("%6d %3d %10.2f %10.2f %10.2f %12.3f %14.1f %13.2fx\n", B, k, t.verify_s * 1e3,
+                  t.draft_s * 1e3, t.step_s * 1e3, tokens, tokens / t.step_s, speedup);
+      if (json) {
+        std::fprintf(json,
+                     "{\"kind\":\"speculative\",\"gpu\":\"%s\",\"batch\":%d,\"k\":%d,"
+                     "\"verify_ms\":%.3f,\"draft_ms\":%.3f,\"step_ms\":%.3f,\"acceptance\":%.3f,"
+                     "\"tokens_per_step\":%.4f,\"tok_s_user\":%.2f,\"speedup_vs_plain\":%.3f}\n",
+                     gpu, B, k, t.verify_s * 1e3, t.draft_s * 1e3, t.step_s * 1e3, a, tokens,
+                     tokens / t.step_s, speedup);
+      }
+    }
+  }
 }
 
 // Sets the router bias of the first `local` experts (this rank's, contiguous placement) to `bias`
@@ -280,6 +335,13 @@ int Main(int argc, char** argv) {
   CudaLoadOptions lo;
   lo.int4_experts = int4;
   lo.want_expert = placement.WantExpert(0);
+  const std::vector<int> spec_ks = ParseList(absl::GetFlag(FLAGS_speculative), "--speculative");
+  const std::vector<int> spec_batches =
+      spec_ks.empty()
+          ? std::vector<int>{}
+          : ParseList(absl::GetFlag(FLAGS_speculative_batches), "--speculative_batches");
+  const int spec_k_max = spec_ks.empty() ? 0 : *std::max_element(spec_ks.begin(), spec_ks.end());
+  lo.load_mtp = !spec_ks.empty();
   const absl::Time t_load = absl::Now();
   std::unique_ptr<CudaWeights> weights =
       Must(SynthesizeCudaWeights(c, absl::GetFlag(FLAGS_seed), lo), "synthetic weights");
@@ -308,9 +370,11 @@ int Main(int argc, char** argv) {
   r.ep = Must(CudaEpMoe::Create(r.comm.get(), c, placement, int4, eo), "CudaEpMoe");
   // KV blocks: every batch's sequences at context + steps, or what fits in --kv_fraction of what
   // is left (the rest: the forward's scratch).
-  const int max_batch = std::max(*std::max_element(batches.begin(), batches.end()), prompts);
+  int max_batch = std::max(*std::max_element(batches.begin(), batches.end()), prompts);
+  for (int b : spec_batches) max_batch = std::max(max_batch, b);
   // Untimed, timed and profiled steps each add a token to every sequence.
-  const int64_t per_seq = (context + 2 * steps + 8 + kBlockTokens - 1) / kBlockTokens;
+  const int64_t per_seq =
+      (context + 2 * steps + 8 + 2 * spec_k_max + 2 + kBlockTokens - 1) / kBlockTokens;
   const int64_t row = c.kv_lora_rank + c.qk_rope_head_dim;
   const double block_bytes = static_cast<double>(c.num_hidden_layers) * kBlockTokens * row * 2;
   const double kv_fraction = absl::GetFlag(FLAGS_kv_fraction);
@@ -351,6 +415,7 @@ int Main(int argc, char** argv) {
   std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s %11s %16s\n", "batch", "step ms",
               "tok/s/GPU", "moe rows/L", "counts ms", "disp ms", "experts ms", "comb ms",
               "proj tok/s/GPU", "mla decode", "expert gemm");
+  std::map<int, double> plain_step;  // batch → median plain decode step (s)
   for (int B : batches) {
     if (B * per_seq > kv_blocks) {
       std::printf("%6d  skipped: %lld KV blocks needed, %d available\n", B,
@@ -389,6 +454,7 @@ int Main(int argc, char** argv) {
     for (KvSequence& s : seqs) r.cache->Release(&s);
     std::sort(times.begin(), times.end());
     const double step = times[times.size() / 2];
+    plain_step[B] = step;
     const double n = static_cast<double>(times.size());
     const double projected_step = step + r.moe_layers * absl::GetFlag(FLAGS_exchange_us) * 1e-6;
     const char* mla_ran = kernels::MlaDecodeBackendName(r.model->last_mla_decode());
@@ -417,6 +483,10 @@ int Main(int argc, char** argv) {
   std::printf("projection: tok/s/GPU = batch / (step + %d MoE layers × %.1f µs of transport)\n",
               r.moe_layers, absl::GetFlag(FLAGS_exchange_us));
   PrintRoutingShare(r.phases, W, json);
+  if (!spec_ks.empty()) {
+    SpeculativeRows(r, spec_ks, spec_batches, plain_step, context, steps, per_seq, kv_blocks, json,
+                    prop.name);
+  }
 
   if (prompts > 0 && prompts * per_seq <= kv_blocks) {
     std::vector<double> times;
