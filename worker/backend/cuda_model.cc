@@ -364,11 +364,10 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
   int64_t rows = 0;
   RETURN_IF_ERROR(ComputeLogits(items, &rows));
   const ModelDims D = ModelDims::Of(*weights_);
-  // One logits row per item; the chooser takes every row (an item without a spec is chosen
-  // greedily and its token dropped: cheaper than gathering the rows that need a choice).
+  // The chooser takes every logits row (a row of an item without a spec is chosen greedily and
+  // its token dropped: cheaper than gathering the rows that need a choice).
   const TokenChoiceSpec greedy;
-  std::vector<const TokenChoiceSpec*> specs;
-  for (const ForwardItem& it : items) specs.push_back(it.choose != nullptr ? it.choose : &greedy);
+  const std::vector<const TokenChoiceSpec*> specs = RowChoiceSpecs(items, &greedy);
   std::vector<TokenChoice> got;
   RETURN_IF_ERROR(DrainExchanges());
   std::vector<uint16_t> hidden;
@@ -383,9 +382,7 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
     RETURN_IF_ERROR(options_.profiler->End());
   }
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].choose != nullptr) (*chosen)[i] = std::move(got[i]);
-  }
+  KeepChosenRows(items, &got, chosen);
   return absl::OkStatus();
 }
 

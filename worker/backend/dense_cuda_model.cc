@@ -409,17 +409,14 @@ absl::Status DenseCudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, P
   RETURN_IF_ERROR(CheckItemsForChoice(items));
   int64_t rows = 0;
   RETURN_IF_ERROR(ComputeLogits(items, &rows));
-  // One logits row per item; an item without a spec is chosen greedily and its token dropped.
+  // Every logits row; a row of an item without a spec is chosen greedily and its token dropped.
   const TokenChoiceSpec greedy;
-  std::vector<const TokenChoiceSpec*> specs;
-  for (const ForwardItem& it : items) specs.push_back(it.choose != nullptr ? it.choose : &greedy);
+  const std::vector<const TokenChoiceSpec*> specs = RowChoiceSpecs(items, &greedy);
   std::vector<TokenChoice> got;
   RETURN_IF_ERROR(chooser_.Choose(scratch_->logits, vocab_ld_, dense_config().vocab_size,
                                   valid_vocab, specs, static_cast<cudaStream_t>(stream_), &got));
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].choose != nullptr) (*chosen)[i] = std::move(got[i]);
-  }
+  KeepChosenRows(items, &got, chosen);
   return absl::OkStatus();
 }
 

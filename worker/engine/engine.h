@@ -194,12 +194,19 @@ class Engine {
   int DraftsToVerify(const Sequence& s, int budget) const;
   // Drafts the MTP module may make for `s` now (0: none).
   int DraftBudget(const Sequence& s) const;
-  // Forward (host logits) and the choices: `chosen[i]` for items with one row to choose,
-  // `verified[i]` the verification of items that verify `verify[i]` drafts (greedy, or
-  // stochastic for a sampled sequence).
+  // The forward and the choices: `chosen[i]` for items with one row to choose, `verified[i]` the
+  // verification of items that verify `verify[i]` drafts (greedy, or stochastic for a sampled
+  // sequence). When every verifying item is plain greedy, ChooseAndVerifyGreedy; else the logits
+  // come to the host.
   absl::Status ForwardAndVerify(std::vector<ForwardItem>& items, const std::vector<int>& verify,
                                 std::vector<TokenChoice>* chosen,
                                 std::vector<SpeculativeResult>* verified);
+  // ForwardAndVerify through ForwardAndChoose: the model chooses every row's token (argmax for the
+  // verifying rows) and only the ids reach the host.
+  absl::Status ChooseAndVerifyGreedy(std::vector<ForwardItem>& items,
+                                     const std::vector<int>& verify,
+                                     std::vector<TokenChoice>* chosen,
+                                     std::vector<SpeculativeResult>* verified);
   // After a step: runs the MTP slots of the step's speculating sequences (their new cached
   // positions, `hidden` from the forward pass) and drafts for those decoding. In lockstep it
   // runs exactly spec_k_ MTP passes, empty where there is nothing to draft.

@@ -60,6 +60,16 @@ absl::Status Engine::ForwardAndVerify(std::vector<ForwardItem>& items,
                                       const std::vector<int>& verify,
                                       std::vector<TokenChoice>* chosen,
                                       std::vector<SpeculativeResult>* verified) {
+  // Greedy drafts verified greedily need only each row's argmax: the model chooses every row
+  // where the logits are (a device backend then downloads token ids, not k + 1 vocabulary rows
+  // per sequence). Sampled verification needs the target's distributions: the logits come back.
+  bool all_plain = true;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (verify[i] > 0 && items[i].choose != nullptr && !PlainGreedy(*items[i].choose)) {
+      all_plain = false;
+    }
+  }
+  if (all_plain) return ChooseAndVerifyGreedy(items, verify, chosen, verified);
   std::vector<std::vector<float>> logits;
   if (auto st = model_->Forward(items, cache_, &logits); !st.ok()) return st;
   const int64_t V = model_->config().vocab_size;
@@ -114,6 +124,35 @@ absl::Status Engine::ForwardAndVerify(std::vector<ForwardItem>& items,
     }
     if (!result.ok()) return result.status();  // sizes and ids are the engine's own: a bug
     (*verified)[i] = std::move(*result);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ChooseAndVerifyGreedy(std::vector<ForwardItem>& items,
+                                           const std::vector<int>& verify,
+                                           std::vector<TokenChoice>* chosen,
+                                           std::vector<SpeculativeResult>* verified) {
+  std::vector<TokenChoice> rows;
+  if (auto st = model_->ForwardAndChoose(items, cache_, options_.valid_vocab, &rows); !st.ok()) {
+    return st;
+  }
+  chosen->assign(items.size(), {});
+  verified->assign(items.size(), {});
+  size_t r = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const size_t n = items[i].all_logits ? items[i].tokens.size() : 1;
+    if (r + n > rows.size()) return absl::InternalError("verification: rows missing");
+    if (items[i].choose != nullptr && verify[i] > 0) {
+      const std::vector<int> drafts(items[i].tokens.begin() + 1, items[i].tokens.end());
+      std::vector<int> target;
+      for (size_t j = 0; j < n; ++j) target.push_back(rows[r + j].id);
+      absl::StatusOr<SpeculativeResult> result = VerifyGreedy(drafts, target);
+      if (!result.ok()) return result.status();  // sizes and ids are the engine's own: a bug
+      (*verified)[i] = std::move(*result);
+    } else if (items[i].choose != nullptr) {
+      (*chosen)[i] = std::move(rows[r + n - 1]);
+    }
+    r += n;
   }
   return absl::OkStatus();
 }

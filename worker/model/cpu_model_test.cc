@@ -136,6 +136,41 @@ TEST_F(CpuModelTest, RejectsBadItems) {
   cache_.Release(&kv);
 }
 
+// ForwardAndChoose over an all_logits item (draft verification) chooses every row: plain greedy
+// gives each row's argmax of Forward's logits; an item without a spec gets empty entries; any
+// other spec on an all_logits item is refused.
+TEST_F(CpuModelTest, ForwardAndChooseChoosesEveryRowOfAnAllLogitsItem) {
+  CpuModel m(SmallWeights(), {});
+  const std::vector<int> a = RandomTokens(9, 5), b = RandomTokens(4, 6);
+  const std::vector<float> want_a = Prefill(m, a);
+  const int64_t V = testing::SmallConfig().vocab_size;
+  KvSequence kv_a, kv_b, kv_c;
+  ASSERT_TRUE(cache_.Reserve(&kv_a, a.size()).ok());
+  ASSERT_TRUE(cache_.Reserve(&kv_b, b.size()).ok());
+  ASSERT_TRUE(cache_.Reserve(&kv_c, b.size()).ok());
+  const TokenChoiceSpec greedy;
+  std::vector<ForwardItem> items = {
+      {&kv_a, a, 0, true, &greedy}, {&kv_b, b, 0, false, &greedy}, {&kv_c, b, 0, true, nullptr}};
+  std::vector<TokenChoice> chosen;
+  ASSERT_TRUE(m.ForwardAndChoose(items, cache_, V, &chosen).ok());
+  ASSERT_EQ(chosen.size(), a.size() + 1 + b.size());
+  for (size_t t = 0; t < a.size(); ++t) {
+    const auto row = want_a.begin() + t * V;
+    EXPECT_EQ(chosen[t].id, std::max_element(row, row + V) - row) << "row " << t;
+  }
+  EXPECT_GE(chosen[a.size()].id, 0);
+  for (size_t r = a.size() + 1; r < chosen.size(); ++r) EXPECT_EQ(chosen[r].id, -1);
+
+  TokenChoiceSpec sampled;
+  sampled.temperature = 0.7f;
+  std::vector<ForwardItem> refused = {{&kv_a, a, 0, true, &sampled}};
+  const absl::Status st = m.ForwardAndChoose(refused, cache_, V, &chosen);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  cache_.Release(&kv_a);
+  cache_.Release(&kv_b);
+  cache_.Release(&kv_c);
+}
+
 // ---- broken checkpoints are refused with the tensor and the file named ----
 
 class BrokenCheckpointTest : public ::testing::Test {

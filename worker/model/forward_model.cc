@@ -5,42 +5,73 @@
 
 namespace r1 {
 
+bool PlainGreedy(const TokenChoiceSpec& spec) {
+  return spec.temperature <= 0 && !spec.penalized() && spec.bias.empty() && !spec.logprobs;
+}
+
+absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].all_logits && items[i].choose != nullptr && !PlainGreedy(*items[i].choose)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "forward item ", i, ": all_logits with a token choice that is not plain greedy"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<const TokenChoiceSpec*> RowChoiceSpecs(const std::vector<ForwardItem>& items,
+                                                   const TokenChoiceSpec* fallback) {
+  std::vector<const TokenChoiceSpec*> specs;
+  for (const ForwardItem& it : items) {
+    const size_t rows = it.all_logits ? it.tokens.size() : 1;
+    specs.insert(specs.end(), rows, it.choose != nullptr ? it.choose : fallback);
+  }
+  return specs;
+}
+
+void KeepChosenRows(const std::vector<ForwardItem>& items, std::vector<TokenChoice>* got,
+                    std::vector<TokenChoice>* chosen) {
+  chosen->clear();
+  size_t r = 0;
+  for (const ForwardItem& it : items) {
+    const size_t rows = it.all_logits ? it.tokens.size() : 1;
+    for (size_t k = 0; k < rows; ++k, ++r) {
+      chosen->push_back(it.choose != nullptr && r < got->size() ? std::move((*got)[r])
+                                                                : TokenChoice{});
+    }
+  }
+}
+
 absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t vocab,
                                   int64_t valid_vocab, std::vector<std::vector<float>>* logits,
                                   std::vector<TokenChoice>* chosen) {
-  chosen->assign(items.size(), {});
+  chosen->clear();
   if (logits->size() != items.size()) {
-    return absl::InternalError("token choice: one row of logits per item expected");
+    return absl::InternalError("token choice: the rows of every item expected");
   }
   // Gather the rows to choose from into one block (the kernels' [rows][vocab] layout).
-  std::vector<int> which;
+  std::vector<float> rows;
   std::vector<const TokenChoiceSpec*> specs;
   for (size_t i = 0; i < items.size(); ++i) {
+    const int64_t n = items[i].all_logits ? static_cast<int64_t>(items[i].tokens.size()) : 1;
     if (items[i].choose == nullptr) continue;
-    if (static_cast<int64_t>((*logits)[i].size()) != vocab) {
+    if (static_cast<int64_t>((*logits)[i].size()) != n * vocab) {
       return absl::InvalidArgumentError(
-          absl::StrCat("forward item ", i, ": token choice needs exactly one row of logits"));
+          absl::StrCat("forward item ", i, ": token choice needs ", n, " rows of logits"));
     }
-    which.push_back(static_cast<int>(i));
-    specs.push_back(items[i].choose);
-  }
-  std::vector<float> rows(which.size() * vocab);
-  for (size_t r = 0; r < which.size(); ++r) {
-    std::copy((*logits)[which[r]].begin(), (*logits)[which[r]].end(), rows.begin() + r * vocab);
+    rows.insert(rows.end(), (*logits)[i].begin(), (*logits)[i].end());
+    specs.insert(specs.end(), n, items[i].choose);
   }
   std::vector<TokenChoice> got;
   if (auto st = ChooseTokensOnHost(rows.data(), vocab, vocab, valid_vocab, specs, &got); !st.ok()) {
     return st;
   }
-  for (size_t r = 0; r < which.size(); ++r) (*chosen)[which[r]] = std::move(got[r]);
-  return absl::OkStatus();
-}
-
-absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items) {
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].all_logits) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("forward item ", i, ": all_logits with a token choice"));
+  // Back to one entry per row of every item (empty for items without a spec).
+  size_t r = 0;
+  for (const ForwardItem& it : items) {
+    const size_t n = it.all_logits ? it.tokens.size() : 1;
+    for (size_t k = 0; k < n; ++k) {
+      chosen->push_back(it.choose != nullptr ? std::move(got[r++]) : TokenChoice{});
     }
   }
   return absl::OkStatus();

@@ -55,10 +55,12 @@ class ForwardModel {
   // else 1). Positions [start, start+T) of each item are cached and kv->length advanced.
   virtual absl::Status Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,
                                std::vector<std::vector<float>>* logits) = 0;
-  // Runs the batch and chooses each item's next token from its last row as `item.choose` says
-  // (token_choice.h); `(*chosen)[i]` is meaningful for items with a spec. Ids ≥ valid_vocab are
-  // never chosen. Items must not ask for all_logits. This default runs Forward and chooses on
-  // the host; a device backend overrides it to keep the logits on the device.
+  // Runs the batch and chooses a token from each of its logits rows as the item's `choose` says
+  // (token_choice.h): one row per item, or one per token for an item with all_logits (draft
+  // verification: its spec must be plain greedy, CheckItemsForChoice). `chosen` gets one entry
+  // per row, items in order; entries of items without a spec are empty. Ids ≥ valid_vocab are
+  // never chosen. This default runs Forward and chooses on the host; a device backend overrides
+  // it to keep the logits on the device.
   virtual absl::Status ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
                                         int64_t valid_vocab, std::vector<TokenChoice>* chosen);
 
@@ -79,12 +81,27 @@ class ForwardModel {
 absl::StatusOr<std::vector<ForwardItem>> MtpSlotsAsForwardItems(const std::vector<MtpItem>& items,
                                                                 const ModelConfig& config);
 
-// InvalidArgument naming the item when one asks for all_logits: ForwardAndChoose works on each
-// item's last row only. Shared by every backend's ForwardAndChoose.
+// Whether `spec` chooses by argmax alone: greedy, no penalty, bias or logprobs (the same choice
+// at every row whatever came before it).
+bool PlainGreedy(const TokenChoiceSpec& spec);
+
+// InvalidArgument naming the item when one asks for all_logits with a spec that is not plain
+// greedy: a row's penalties, draws and logprobs would depend on the rows before it. Shared by
+// every backend's ForwardAndChoose.
 absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items);
 
-// Chooses the token of every item with a spec from `logits` as returned by Forward (one row per
-// item); the host half of ForwardModel::ForwardAndChoose. Rows are modified.
+// The spec of every logits row of ForwardAndChoose (items in order; `fallback` for rows of items
+// without one), and the row count.
+std::vector<const TokenChoiceSpec*> RowChoiceSpecs(const std::vector<ForwardItem>& items,
+                                                   const TokenChoiceSpec* fallback);
+
+// Moves the choices of `got` (one per row) into `chosen`, leaving the rows of items without a
+// spec empty.
+void KeepChosenRows(const std::vector<ForwardItem>& items, std::vector<TokenChoice>* got,
+                    std::vector<TokenChoice>* chosen);
+
+// Chooses the tokens of every item with a spec from `logits` as returned by Forward (the
+// item's rows); the host half of ForwardModel::ForwardAndChoose. Rows are modified.
 absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t vocab,
                                   int64_t valid_vocab, std::vector<std::vector<float>>* logits,
                                   std::vector<TokenChoice>* chosen);
