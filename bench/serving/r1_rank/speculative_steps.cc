@@ -33,6 +33,7 @@ absl::StatusOr<SpeculativeStepTimes> TimeSpeculativeSteps(CudaModel& model, Page
     return absl::FailedPreconditionError("speculative steps: the model has no MTP module");
   }
   const int64_t d = model.config().hidden_size;
+  const TokenChoiceSpec greedy;
   std::vector<double> verify, draft, whole;
   for (int it = 0; it < 2 + steps; ++it) {
     std::vector<int64_t> lengths;
@@ -42,14 +43,15 @@ absl::StatusOr<SpeculativeStepTimes> TimeSpeculativeSteps(CudaModel& model, Page
       lengths.push_back(seqs[i].length);
       std::vector<int> tokens(1 + k);
       for (int j = 0; j <= k; ++j) tokens[j] = 100 + 7 * j + static_cast<int>(i);
-      ForwardItem item{&seqs[i], std::move(tokens), seqs[i].length, /*all_logits=*/true};
+      ForwardItem item{&seqs[i], std::move(tokens), seqs[i].length, /*all_logits=*/true, &greedy};
       item.decode_attention = true;
       item.hidden = &hidden[i];
       items.push_back(std::move(item));
     }
-    std::vector<std::vector<float>> logits, mtp_logits, mtp_hidden;
+    std::vector<std::vector<float>> mtp_logits, mtp_hidden;
+    std::vector<TokenChoice> chosen;
     const absl::Time t0 = absl::Now();
-    RETURN_IF_ERROR(model.Forward(items, cache, &logits));
+    RETURN_IF_ERROR(model.ForwardAndChoose(items, cache, model.config().vocab_size, &chosen));
     const absl::Time t1 = absl::Now();
     // Catch-up: slots at the k + 1 positions just cached, each with the token after it.
     std::vector<MtpItem> slots;
