@@ -1,6 +1,7 @@
 // Timing of MTP speculative decode steps on a CudaModel (r1_rank_bench --speculative): per step
-// the calls Engine makes for sequences that verify k drafts — one forward of 1 + k tokens per
-// sequence (decode attention, logits of every position, final hidden states), then k MTP passes
+// the calls Engine makes for sequences that verify k greedy drafts — one forward of 1 + k tokens
+// per sequence (decode attention, every position's token chosen on the device, final hidden
+// states), then k MTP passes
 // (the catch-up over the k + 1 positions just cached, then k − 1 chained drafts). Every draft is
 // taken as accepted (the most rows every pass can have); the sequences' lengths are rolled back
 // after each step, so every step verifies at the same context. Synthetic weights make the drafts
