@@ -18,7 +18,8 @@ previous turn's prompt, not its reply.
 
 usage: bench/serving/multiturn_prefix.py [--users 4] [--turns 8] [--system_tokens 2048]
            [--workers 2] [--max_tokens 8] [--modes cache,noaffin,nocache]
-Needs a build (R1_BUILD_DIR, default build/) with r1-coordinator, r1-worker and r1ctl.
+Needs a build (R1_BUILD_DIR, default build/) with r1-coordinator, r1-worker and r1ctl, or those
+programs in R1_BIN_DIR (a device bundle's bin/). R1_WORKER_DEVICE=cuda runs the workers on the GPU.
 """
 from __future__ import annotations
 
@@ -151,7 +152,8 @@ def main() -> int:
     args = p.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="r1-multiturn-"))
     model = cluster_util.prepare_model(work)
-    print(f"model {model}; {args.workers} CPU workers; {args.users} users x {args.turns} turns; "
+    print(f"model {model}; {args.workers} {cluster_util.worker_device()} workers; "
+          f"{args.users} users x {args.turns} turns; "
           f"system prompt {args.system_tokens} tokens; logs in {work}")
     results = []
     for mode in args.modes.split(","):

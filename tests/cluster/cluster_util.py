@@ -26,6 +26,20 @@ def build_dir() -> pathlib.Path:
     return d
 
 
+def binary(path: str) -> pathlib.Path:
+    """A program by its path in the build tree ("worker/r1-worker"), or by its name in R1_BIN_DIR
+    when that is set (a flat folder of programs, as the GPU machine's bundle has)."""
+    flat = os.environ.get("R1_BIN_DIR")
+    if flat:
+        return pathlib.Path(flat) / pathlib.PurePath(path).name
+    return build_dir() / path
+
+
+def worker_device() -> str:
+    """The workers' --device: R1_WORKER_DEVICE (cuda on a GPU machine), else cpu."""
+    return os.environ.get("R1_WORKER_DEVICE", "cpu")
+
+
 def prepare_model(work: pathlib.Path) -> pathlib.Path:
     """The model the cluster serves: models/r1-tiny when it has weights, else a random model of
     the same architecture (deploy/local/r1-tiny-random.config.json) with r1-tiny's tokenizer."""
@@ -43,7 +57,7 @@ def prepare_random_model(work: pathlib.Path) -> pathlib.Path:
     out = work / "model"
     if not (out / "config.json").exists():
         subprocess.run(
-            [str(build_dir() / "r1ctl" / "r1ctl"), "gen-checkpoint", "--config",
+            [str(binary("r1ctl/r1ctl")), "gen-checkpoint", "--config",
              str(ROOT / "deploy" / "local" / "r1-tiny-random.config.json"), "--out", str(out),
              "--seed", "7"],
             check=True, stdout=subprocess.DEVNULL)
@@ -69,11 +83,10 @@ class Cluster:
         self.group_size = group_size
         self.workers: dict[str, subprocess.Popen] = {}
         self._logs = []
-        bd = build_dir()
         log = open(work / "coordinator.log", "wb")
         self._logs.append(work / "coordinator.log")
         self.coordinator = subprocess.Popen(
-            [str(bd / "coordinator" / "r1-coordinator"), f"--model={model}",
+            [str(binary("coordinator/r1-coordinator")), f"--model={model}",
              f"--group_size={group_size}", "--grpc_address=127.0.0.1:0",
              "--http_address=127.0.0.1:0", "--served_model_name=r1-tiny",
              "--heartbeat_timeout_s=5", *(extra_args or [])],
@@ -99,8 +112,8 @@ class Cluster:
         log = open(self.work / f"{name}.log", "wb")
         self._logs.append(self.work / f"{name}.log")
         self.workers[name] = subprocess.Popen(
-            [str(build_dir() / "worker" / "r1-worker"), f"--coordinator=127.0.0.1:{self.grpc_port}",
-             "--device=cpu", f"--worker_id={name}", "--kv_cache_mb=64",
+            [str(binary("worker/r1-worker")), f"--coordinator=127.0.0.1:{self.grpc_port}",
+             f"--device={worker_device()}", f"--worker_id={name}", "--kv_cache_mb=64",
              *(self.worker_args if args is None else args)],
             stdout=log, stderr=subprocess.STDOUT)
 
@@ -143,7 +156,7 @@ class Cluster:
     def status(self, *extra: str) -> str:
         """`r1ctl status` (with `extra` options, e.g. --experts)."""
         return subprocess.run(
-            [str(build_dir() / "r1ctl" / "r1ctl"), "status", *extra, "--coordinator",
+            [str(binary("r1ctl/r1ctl")), "status", *extra, "--coordinator",
              f"127.0.0.1:{self.grpc_port}", *self.r1ctl_args],
             check=True, capture_output=True, text=True).stdout
 
