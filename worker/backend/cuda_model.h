@@ -215,7 +215,9 @@ class CudaModel : public ForwardModel {
   std::unique_ptr<CudaModelScratch> scratch_;  // internal/cuda_layer_pass.h
   std::unique_ptr<CudaRoutedExperts> experts_;
   std::unique_ptr<DeviceArena> mtp_arena_;  // MtpForward's concatenation buffer (grow-only)
-  uint16_t* mtp_eh_ = nullptr;              // [mtp_rows_][2·hidden] bf16
+  // Outgrown MTP buffers the stream may still read; freed after MtpForward's synchronisation.
+  std::vector<std::unique_ptr<DeviceArena>> mtp_retired_;
+  uint16_t* mtp_eh_ = nullptr;  // [mtp_rows_][2·hidden] bf16
   int64_t mtp_rows_ = 0;
   // FlashInfer's MLA decode on this model's stream; null when not built, not R1-sized or
   // MlaDecodeSelect::kOurs.

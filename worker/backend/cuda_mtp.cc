@@ -59,9 +59,9 @@ void CudaModel::FillHidden(std::vector<ForwardItem>& items,
 
 absl::Status CudaModel::EnsureMtpScratch(int64_t rows) {
   if (rows <= mtp_rows_) return absl::OkStatus();
-  // The previous buffer may still be read by the stream's last MTP forward.
-  RETURN_IF_ERROR(
-      CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "MTP buffer resize"));
+  // The previous buffer may still be read by work on the stream (an MTP forward that failed
+  // before its closing synchronisation): it is retired, and freed after the next one.
+  if (mtp_arena_ != nullptr) mtp_retired_.push_back(std::move(mtp_arena_));
   mtp_arena_ = std::make_unique<DeviceArena>();
   mtp_rows_ = 0;
   ASSIGN_OR_RETURN(mtp_eh_, mtp_arena_->AllocArray<uint16_t>(rows * 2 * config().hidden_size));
@@ -158,6 +158,7 @@ absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
       "MTP hidden download"));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "MTP forward"));
   experts_->ReleaseRetired();
+  mtp_retired_.clear();
   if (options_.profiler != nullptr) {
     RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kHost));
     RETURN_IF_ERROR(options_.profiler->End());
