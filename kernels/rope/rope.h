@@ -33,10 +33,13 @@ struct YarnConfig {
   double mscale_all_dim = 1.0;
 };
 
-// θ_i for i < dim/2 (spec §6.4), computed in fp32 like the references.
+// θ_i for i < dim/2 (spec §6.4), computed in fp32 like the references. The one YaRN table of
+// the project: the CPU model (worker/model/rope.h: YarnConfigOf) and the CUDA backend use it.
 std::vector<float> YarnInvFreq(const YarnConfig& c);
 
-// cos/sin factor m(mscale)/m(mscale_all_dim) (1.0 for R1).
+// cos/sin factor (1.0 for R1), as transformers' YaRN computes its attention factor:
+// m(mscale)/m(mscale_all_dim) when both are non-zero, else m(1), with m(x) = 0.1·x·ln(factor) + 1
+// (1 when factor ≤ 1).
 float YarnCosSinScale(const YarnConfig& c);
 
 // Fills cos/sin [max_pos][dim/2]: angle = float(p)·θ_i in fp32, cos/sin evaluated in double and

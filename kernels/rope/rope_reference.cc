@@ -36,7 +36,10 @@ std::vector<float> YarnInvFreq(const YarnConfig& c) {
 }
 
 float YarnCosSinScale(const YarnConfig& c) {
-  return static_cast<float>(YarnM(c.factor, c.mscale) / YarnM(c.factor, c.mscale_all_dim));
+  if (c.mscale != 0.0 && c.mscale_all_dim != 0.0) {
+    return static_cast<float>(YarnM(c.factor, c.mscale) / YarnM(c.factor, c.mscale_all_dim));
+  }
+  return static_cast<float>(YarnM(c.factor, 1.0));
 }
 
 void BuildRopeTable(const YarnConfig& c, int64_t max_pos, std::vector<float>* cos_table,

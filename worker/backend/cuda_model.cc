@@ -110,23 +110,11 @@ absl::Status CudaModel::Init() {
 #endif
   }
   RETURN_IF_ERROR(InitFlashInferPrefill());
-  // RoPE table: angles p·θ_i in fp32, as CpuModel's Rope computes them.
-  const std::vector<double> theta = YarnInvFreq(c);
-  const float scale = static_cast<float>(YarnCosSinScale(c));
-  const int64_t half = static_cast<int64_t>(theta.size()), max_pos = c.max_position_embeddings;
-  cos_.resize(max_pos * half);
-  sin_.resize(max_pos * half);
-  for (int64_t p = 0; p < max_pos; ++p) {
-    for (int64_t i = 0; i < half; ++i) {
-      const float angle = static_cast<float>(p) * static_cast<float>(theta[i]);
-      cos_[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle))) * scale;
-      sin_[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle))) * scale;
-    }
-  }
-  ASSIGN_OR_RETURN(cos_table_, cache_arena_.UploadVector(cos_));
-  ASSIGN_OR_RETURN(sin_table_, cache_arena_.UploadVector(sin_));
-  cos_ = {};
-  sin_ = {};
+  // RoPE table: angles p·θ_i in fp32, θ as CpuModel's Rope has it (kernels/rope).
+  std::vector<float> cos, sin;
+  kernels::BuildRopeTable(YarnConfigOf(c), c.max_position_embeddings, &cos, &sin);
+  ASSIGN_OR_RETURN(cos_table_, cache_arena_.UploadVector(cos));
+  ASSIGN_OR_RETURN(sin_table_, cache_arena_.UploadVector(sin));
   return absl::OkStatus();
 }
 

@@ -209,7 +209,6 @@ class CudaModel : public ForwardModel {
   void* cublas_ = nullptr;  // cublasHandle_t
   DeviceArena cache_arena_;
   uint16_t* cache_ = nullptr;  // [layers][kv_blocks][64][row_size] bf16
-  std::vector<float> cos_, sin_;
   float* cos_table_ = nullptr;
   float* sin_table_ = nullptr;
   std::unique_ptr<CudaModelScratch> scratch_;  // internal/cuda_layer_pass.h

@@ -1,8 +1,10 @@
-// YaRN rotary position embedding on interleaved pairs (spec §6.3–6.4).
+// YaRN rotary position embedding on interleaved pairs (spec §6.3–6.4), for the CPU model.
 //
 // The checkpoint's RoPE dims rotate as pairs (2i, 2i+1) with frequency θ_i. θ follows YaRN with
 // the correction range computed from original_max_position_embeddings and the rope dim (never from
-// max_position_embeddings). Immutable after construction; thread-safe for concurrent reads.
+// max_position_embeddings). The table itself is kernels/rope's (YarnInvFreq, YarnCosSinScale,
+// BuildRopeTable) on the config's YarnConfigOf, so the CPU model and the CUDA backend rotate by
+// the same θ. Immutable after construction; thread-safe for concurrent reads.
 #ifndef R1_WORKER_MODEL_ROPE_H_
 #define R1_WORKER_MODEL_ROPE_H_
 
@@ -10,14 +12,12 @@
 #include <vector>
 
 #include "common/model_config.h"
+#include "kernels/rope/rope.h"
 
 namespace r1 {
 
-// θ_i for i in [0, rope_dim/2), in double precision (spec §6.4 table for R1).
-std::vector<double> YarnInvFreq(const ModelConfig& c);
-
-// The cos/sin multiplier: mscale(s, mscale) / mscale(s, mscale_all_dim); 1.0 for R1.
-double YarnCosSinScale(const ModelConfig& c);
+// The config's rope dims, θ base and YaRN scaling (factor 1 without rope_scaling).
+kernels::YarnConfig YarnConfigOf(const ModelConfig& c);
 
 // The attention softmax scale σ = qk_head_dim^-1/2 · m², m = 0.1·mscale_all_dim·ln(s) + 1
 // (0.13523378 for R1).

@@ -7,45 +7,41 @@
 namespace r1 {
 namespace {
 
-TEST(RopeTest, YarnThetaTableOfSpec) {
+// R1's config gives exactly the YaRN parameters kernels/rope's table (tested against the spec's
+// θ table there) is built for; without rope_scaling the frequencies are unscaled.
+TEST(RopeTest, YarnConfigOfR1) {
   auto c = LoadModelConfig("tests/fixtures/deepseek-r1-config.json");
   ASSERT_TRUE(c.ok());
-  const double want[32] = {1.0,
-                           7.498942093e-1,
-                           5.623413252e-1,
-                           4.216965034e-1,
-                           3.162277660e-1,
-                           2.371373706e-1,
-                           1.778279410e-1,
-                           1.333521432e-1,
-                           1.0e-1,
-                           7.498942093e-2,
-                           5.623413252e-2,
-                           3.900692657e-2,
-                           2.687936011e-2,
-                           1.837814622e-2,
-                           1.244795587e-2,
-                           8.334508951e-3,
-                           5.5e-3,
-                           3.561997494e-3,
-                           2.249365301e-3,
-                           1.370513636e-3,
-                           7.905694150e-4,
-                           4.149903985e-4,
-                           1.778279410e-4,
-                           3.333803580e-5,
-                           2.5e-5,
-                           1.874735523e-5,
-                           1.405853313e-5,
-                           1.054241259e-5,
-                           7.905694150e-6,
-                           5.928434264e-6,
-                           4.445698525e-6,
-                           3.333803580e-6};
-  std::vector<double> theta = YarnInvFreq(*c);
+  const kernels::YarnConfig y = YarnConfigOf(*c), spec;
+  EXPECT_EQ(y.dim, spec.dim);
+  EXPECT_EQ(y.base, spec.base);
+  EXPECT_EQ(y.factor, spec.factor);
+  EXPECT_EQ(y.beta_fast, spec.beta_fast);
+  EXPECT_EQ(y.beta_slow, spec.beta_slow);
+  EXPECT_EQ(y.original_max_pos, spec.original_max_pos);
+  EXPECT_EQ(y.mscale, spec.mscale);
+  EXPECT_EQ(y.mscale_all_dim, spec.mscale_all_dim);
+  EXPECT_EQ(kernels::YarnCosSinScale(y), 1.0f);
+  ModelConfig plain = *c;
+  plain.rope_scaling.reset();
+  const std::vector<float> theta = kernels::YarnInvFreq(YarnConfigOf(plain));
   ASSERT_EQ(theta.size(), 32u);
-  for (int i = 0; i < 32; ++i) EXPECT_NEAR(theta[i] / want[i], 1.0, 1e-8) << "i=" << i;
-  EXPECT_EQ(YarnCosSinScale(*c), 1.0);
+  for (int i = 0; i < 32; ++i) {
+    EXPECT_FLOAT_EQ(theta[i], 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / 64)) << i;
+  }
+}
+
+// transformers' YaRN attention factor: the mscale ratio only when both are set, else m(1).
+TEST(RopeTest, CosSinScaleFollowsTransformers) {
+  kernels::YarnConfig y;
+  y.factor = 40.0;
+  y.mscale = 0.707;
+  y.mscale_all_dim = 0.707;
+  EXPECT_FLOAT_EQ(kernels::YarnCosSinScale(y), 1.0f);
+  y.mscale_all_dim = 0.0;
+  EXPECT_FLOAT_EQ(kernels::YarnCosSinScale(y), static_cast<float>(0.1 * std::log(40.0) + 1.0));
+  y.factor = 1.0;
+  EXPECT_FLOAT_EQ(kernels::YarnCosSinScale(y), 1.0f);
 }
 
 TEST(RopeTest, SoftmaxScaleOfSpec) {
@@ -68,9 +64,9 @@ TEST(RopeTest, RotatesInterleavedPairs) {
   EXPECT_EQ(x, y);  // position 0 is the identity
   const int64_t pos = 1234;
   rope.Apply(y.data(), pos);
-  std::vector<double> theta = YarnInvFreq(*c);
+  const std::vector<float> theta = kernels::YarnInvFreq(YarnConfigOf(*c));
   for (int i = 0; i < 32; ++i) {
-    double a = static_cast<float>(pos) * static_cast<float>(theta[i]);
+    double a = static_cast<float>(pos) * theta[i];
     double e0 = x[2 * i] * std::cos(a) - x[2 * i + 1] * std::sin(a);
     double e1 = x[2 * i] * std::sin(a) + x[2 * i + 1] * std::cos(a);
     EXPECT_NEAR(y[2 * i], e0, 2e-4) << i;
