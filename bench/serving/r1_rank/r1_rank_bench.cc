@@ -266,12 +266,17 @@ void SpeculativeRows(Rank& r, const std::vector<int>& ks, const std::vector<int>
 }
 
 // Sets the router bias of the first `local` experts (this rank's, contiguous placement) to `bias`
-// in every MoE layer: the router then favours them, as a group's hot experts are favoured.
+// in every MoE layer (the MTP layer's too): the router then favours them, as a group's hot experts
+// are favoured.
 absl::Status RaiseLocalRouterBias(CudaWeights& w, int local, double bias) {
   const int64_t E = w.config.n_routed_experts;
   std::vector<float> host(E, 0.0f);
   for (int e = 0; e < local && e < E; ++e) host[e] = static_cast<float>(bias);
-  for (DeviceLayer& L : w.layers) {
+  std::vector<DeviceLayer*> layers;
+  for (DeviceLayer& L : w.layers) layers.push_back(&L);
+  for (DeviceMtp& m : w.mtp) layers.push_back(&m.layer);  // the MTP layer routes like the others
+  for (DeviceLayer* layer : layers) {
+    DeviceLayer& L = *layer;
     if (!L.moe || L.router_bias == nullptr) continue;
     if (cudaMemcpy(L.router_bias, host.data(), E * sizeof(float), cudaMemcpyHostToDevice) !=
         cudaSuccess) {
