@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/internal/cuda_status.h"
+#include "kernels/internal/cutlass_grouped.cuh"
 #include "kernels/moe_gemm/moe_gemm_cutlass.h"
 
 #if !defined(CUTLASS_ARCH_MMA_SM90_SUPPORTED) || \
@@ -187,13 +188,8 @@ __global__ void SetupKernel(SetupIn in, GroupArrays<C> g, typename C::StrideA da
   }
 }
 
-template <class T>
-absl::Status AllocArray(T** p, int64_t count, const char* what) {
-  R1_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(p), sizeof(T) * count), what);
-  return absl::OkStatus();
-}
-
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+using cutlass_grouped::Aligned16;
+using cutlass_grouped::AllocArray;
 
 // One configuration: its Gemm (holding CUTLASS's prepared kernel parameters), its per-group
 // arrays and its workspace.
@@ -253,29 +249,9 @@ class Impl {
     SetupKernel<C><<<blocks, threads, 0, stream>>>(in, g_, da, db, dd);
     R1_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "moe_gemm_cutlass: setup launch");
 
-    // CUTLASS's kernel parameters depend only on the group count (every pointer it is given is
-    // one of our fixed device arrays; the groups' shapes and strides are read on the device), so
-    // they are prepared once per experts count.
-    if (prepared_experts_ != in.experts) {
-      prepared_experts_ = -1;
-      const typename C::Gemm::Arguments args = Args(static_cast<int>(in.experts));
-      if (gemm_.can_implement(args) != cutlass::Status::kSuccess) {
-        return absl::InvalidArgumentError("moe_gemm_cutlass: CUTLASS cannot implement the call");
-      }
-      const cutlass::Status st = gemm_.initialize(args, workspace_, stream);
-      if (st != cutlass::Status::kSuccess) {
-        return absl::InternalError(
-            absl::StrCat("moe_gemm_cutlass: initialize: ", cutlass::cutlassGetStatusString(st)));
-      }
-      prepared_experts_ = in.experts;
-    }
-    const cutlass::Status st = gemm_.run(stream);
-    if (st != cutlass::Status::kSuccess) {
-      return absl::InternalError(
-          absl::StrCat("moe_gemm_cutlass: run: ", cutlass::cutlassGetStatusString(st)));
-    }
-    R1_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "moe_gemm_cutlass: launch");
-    return absl::OkStatus();
+    return cutlass_grouped::PrepareAndRun(gemm_, in.experts, &prepared_experts_, workspace_, stream,
+                                          "moe_gemm_cutlass",
+                                          [this](int groups) { return Args(groups); });
   }
 
  private:
@@ -286,13 +262,7 @@ class Impl {
         {g_.a, g_.da, g_.b, g_.db, g_.sfa, g_.lsfa, g_.sfb, g_.lsfb},
         {{}, nullptr, g_.dd, g_.d, g_.dd},  // no C operand (void); its stride array unused
         hw_};
-    auto& f = args.epilogue.thread;
-    f.alpha = 1.0f;
-    f.beta = 0.0f;
-    f.alpha_ptr = nullptr;
-    f.beta_ptr = nullptr;
-    f.alpha_ptr_array = nullptr;
-    f.beta_ptr_array = nullptr;
+    cutlass_grouped::SetAccumulatorOnlyEpilogue(args);
     return args;
   }
 
@@ -346,18 +316,8 @@ absl::StatusOr<std::unique_ptr<CutlassMoeGemmFp8>> CutlassMoeGemmFp8::Create(
   }
   auto s = std::make_unique<State>();
   s->cap = c;
-  R1_CUDA_RETURN_IF_ERROR(cudaGetDevice(&s->device), "moe_gemm_cutlass: device");
-  int major = 0, minor = 0;
-  R1_CUDA_RETURN_IF_ERROR(
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, s->device),
-      "moe_gemm_cutlass: capability");
-  R1_CUDA_RETURN_IF_ERROR(
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, s->device),
-      "moe_gemm_cutlass: capability");
-  if (major != 9 || minor != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("moe_gemm_cutlass: built for sm_90a only, device is sm_", major, minor));
-  }
+  if (auto st = cutlass_grouped::CurrentSm90Device("moe_gemm_cutlass", &s->device); !st.ok())
+    return st;
   const int64_t kb = c.max_k / kScaleBlock, nb = (c.max_n + kScaleBlock - 1) / kScaleBlock;
   s->x_scale_floats = static_cast<size_t>(std::max<int64_t>(c.max_tokens, 1) * kb);
   s->w_scale_floats = static_cast<size_t>(c.max_experts * nb * kb);

@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/int4_quant/int4_quant.h"
 #include "kernels/internal/cuda_status.h"
+#include "kernels/internal/cutlass_grouped.cuh"
 #include "kernels/moe_gemm/moe_gemm_cutlass_int4.h"
 
 #if !defined(CUTLASS_ARCH_MMA_SM90_SUPPORTED) || \
@@ -184,13 +185,8 @@ __global__ void PackNibblesKernel(const uint2* nibbles, int64_t words, uint32_t*
   }
 }
 
-template <class T>
-absl::Status AllocArray(T** p, int64_t count, const char* what) {
-  R1_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(p), sizeof(T) * count), what);
-  return absl::OkStatus();
-}
-
-bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+using cutlass_grouped::Aligned16;
+using cutlass_grouped::AllocArray;
 
 int GridFor(int64_t items, int threads) {
   return static_cast<int>(std::clamp<int64_t>((items + threads - 1) / threads, 1, 4096));
@@ -243,30 +239,9 @@ class Impl {
                                                                          db, dd, ds);
     R1_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "moe_gemm_cutlass_int4: setup launch");
 
-    // CUTLASS's kernel parameters depend only on the group count (every pointer it is given is
-    // one of our fixed device arrays; shapes, strides and layouts are read on the device), so
-    // they are prepared once per experts count.
-    if (prepared_experts_ != in.experts) {
-      prepared_experts_ = -1;
-      const typename C::Gemm::Arguments args = Args(static_cast<int>(in.experts));
-      if (gemm_.can_implement(args) != cutlass::Status::kSuccess) {
-        return absl::InvalidArgumentError(
-            "moe_gemm_cutlass_int4: CUTLASS cannot implement the call");
-      }
-      const cutlass::Status st = gemm_.initialize(args, workspace_, stream);
-      if (st != cutlass::Status::kSuccess) {
-        return absl::InternalError(absl::StrCat("moe_gemm_cutlass_int4: initialize: ",
-                                                cutlass::cutlassGetStatusString(st)));
-      }
-      prepared_experts_ = in.experts;
-    }
-    const cutlass::Status st = gemm_.run(stream);
-    if (st != cutlass::Status::kSuccess) {
-      return absl::InternalError(
-          absl::StrCat("moe_gemm_cutlass_int4: run: ", cutlass::cutlassGetStatusString(st)));
-    }
-    R1_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "moe_gemm_cutlass_int4: launch");
-    return absl::OkStatus();
+    return cutlass_grouped::PrepareAndRun(gemm_, in.experts, &prepared_experts_, workspace_, stream,
+                                          "moe_gemm_cutlass_int4",
+                                          [this](int groups) { return Args(groups); });
   }
 
  private:
@@ -277,13 +252,7 @@ class Impl {
         {g_.a, g_.la, g_.b, g_.db, g_.s, g_.ds, kGroup},
         {{}, nullptr, g_.dd, g_.d, g_.dd},  // no C operand (void); its stride array unused
         hw_};
-    auto& f = args.epilogue.thread;
-    f.alpha = 1.0f;
-    f.beta = 0.0f;
-    f.alpha_ptr = nullptr;
-    f.beta_ptr = nullptr;
-    f.alpha_ptr_array = nullptr;
-    f.beta_ptr_array = nullptr;
+    cutlass_grouped::SetAccumulatorOnlyEpilogue(args);
     return args;
   }
 
@@ -392,18 +361,8 @@ absl::StatusOr<std::unique_ptr<CutlassMoeGemmInt4>> CutlassMoeGemmInt4::Create(
   }
   auto s = std::make_unique<State>();
   s->cap = c;
-  R1_CUDA_RETURN_IF_ERROR(cudaGetDevice(&s->device), "moe_gemm_cutlass_int4: device");
-  int major = 0, minor = 0;
-  R1_CUDA_RETURN_IF_ERROR(
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, s->device),
-      "moe_gemm_cutlass_int4: capability");
-  R1_CUDA_RETURN_IF_ERROR(
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, s->device),
-      "moe_gemm_cutlass_int4: capability");
-  if (major != 9 || minor != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("moe_gemm_cutlass_int4: built for sm_90a only, device is sm_", major, minor));
-  }
+  if (auto st = cutlass_grouped::CurrentSm90Device("moe_gemm_cutlass_int4", &s->device); !st.ok())
+    return st;
   if (auto st = s->decode.Init(s->device, c.max_experts); !st.ok()) return st;
   if (auto st = s->prefill.Init(s->device, c.max_experts); !st.ok()) return st;
   return std::unique_ptr<CutlassMoeGemmInt4>(new CutlassMoeGemmInt4(std::move(s)));
