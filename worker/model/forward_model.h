@@ -91,7 +91,7 @@ bool PlainGreedy(const TokenChoiceSpec& spec);
 absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items);
 
 // The spec of every logits row of ForwardAndChoose (items in order; `fallback` for rows of items
-// without one), and the row count.
+// without one): a device backend chooses every row in one call.
 std::vector<const TokenChoiceSpec*> RowChoiceSpecs(const std::vector<ForwardItem>& items,
                                                    const TokenChoiceSpec* fallback);
 
