@@ -1,8 +1,10 @@
 #include "common/numeric.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -81,6 +83,78 @@ TEST(Fp8Test, EncodeIsNearestOnRandomInputs) {
       }
     }
   }
+}
+
+// The encoder as first written, by binary search over the decoded codes: nearest, ties to the
+// even code. The bit-level FloatToFp8E4m3 must agree with it everywhere.
+uint8_t SearchEncodeE4m3(float f) {
+  if (std::isnan(f)) return 0x7f;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+  const float a = std::fabs(f);
+  if (a >= 448.0f) return sign | 0x7e;
+  int lo = 0, hi = 0x7e;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (Fp8E4m3ToFloat(static_cast<uint8_t>(mid)) <= a) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  const float dlo = a - Fp8E4m3ToFloat(static_cast<uint8_t>(lo));
+  const float dhi = Fp8E4m3ToFloat(static_cast<uint8_t>(hi)) - a;
+  const int code = dlo < dhi ? lo : dhi < dlo ? hi : ((lo & 1) ? hi : lo);
+  return sign | static_cast<uint8_t>(code);
+}
+
+float FromBits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+uint32_t Bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+// Every code's value and every midpoint between neighbouring codes, ± 64 ulps, both signs; the
+// specials; and a stride through all 2^32 bit patterns.
+TEST(Fp8Test, EncodeEqualsTheSearchEncoderEverywhereThatMatters) {
+  std::vector<float> anchors = {0.0f,
+                                448.0f,
+                                464.0f,
+                                480.0f,
+                                1e-30f,
+                                1e-40f,
+                                std::numeric_limits<float>::max(),
+                                std::numeric_limits<float>::infinity(),
+                                std::numeric_limits<float>::quiet_NaN(),
+                                std::numeric_limits<float>::denorm_min()};
+  for (int c = 0; c < 0x7e; ++c) {
+    const float lo = Fp8E4m3ToFloat(static_cast<uint8_t>(c));
+    const float hi = Fp8E4m3ToFloat(static_cast<uint8_t>(c + 1));
+    anchors.push_back(lo);
+    anchors.push_back(0.5f * (lo + hi));  // exact: both have few significant bits
+  }
+  anchors.push_back(Fp8E4m3ToFloat(0x7e));
+  int64_t checked = 0;
+  for (float anchor : anchors) {
+    for (int d = -64; d <= 64; ++d) {
+      const uint32_t u = Bits(anchor) + static_cast<uint32_t>(d);
+      for (uint32_t sign : {0u, 0x80000000u}) {
+        const float f = FromBits((u & 0x7fffffffu) | sign);
+        ASSERT_EQ(FloatToFp8E4m3(f), SearchEncodeE4m3(f)) << "bits " << std::hex << Bits(f);
+        ++checked;
+      }
+    }
+  }
+  for (uint64_t u = 0; u < (uint64_t{1} << 32); u += 4093) {
+    const float f = FromBits(static_cast<uint32_t>(u));
+    ASSERT_EQ(FloatToFp8E4m3(f), SearchEncodeE4m3(f)) << "bits " << std::hex << u;
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000000);
 }
 
 TEST(Bf16Test, RoundTripsEveryBf16Pattern) {
