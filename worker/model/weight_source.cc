@@ -87,6 +87,28 @@ void QuantizeBlocks(const std::vector<float>& w, int64_t out, int64_t in, std::s
 
 }  // namespace
 
+std::shared_ptr<SyntheticWeightSource::Quantized> SyntheticWeightSource::QuantizedFor(
+    const PlannedTensor& weight) const {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, pair] : pending_) {
+      if (name == weight.name) return pair;
+    }
+  }
+  // Generated outside the lock (seconds for a large matrix); two threads asking for the same
+  // weight at once both generate it, identically, and the first one kept serves later calls.
+  auto pair = std::make_shared<Quantized>();
+  QuantizeBlocks(RandomValues(weight, seed_), weight.shape[0], weight.shape[1], &pair->codes,
+                 &pair->scales);
+  absl::MutexLock lock(&mu_);
+  for (const auto& [name, kept] : pending_) {
+    if (name == weight.name) return kept;
+  }
+  pending_.emplace_back(weight.name, pair);
+  if (pending_.size() > kMaxPending) pending_.pop_front();
+  return pair;
+}
+
 absl::StatusOr<TensorBytes> SyntheticWeightSource::Fetch(const PlannedTensor& t) const {
   TensorBytes b;
   b.origin = "synthetic";
@@ -101,13 +123,24 @@ absl::StatusOr<TensorBytes> SyntheticWeightSource::Fetch(const PlannedTensor& t)
       return absl::InvalidArgumentError(
           absl::StrCat("synthetic: tensor '", t.name, "': FP8 weights must be 2-D"));
     }
-    std::string q;
-    std::vector<float> scales;
-    QuantizeBlocks(RandomValues(weight, seed_), weight.shape[0], weight.shape[1], &q, &scales);
-    if (t.is_scale) {
-      b.owned.assign(reinterpret_cast<const char*>(scales.data()), scales.size() * 4);
-    } else {
-      b.owned = std::move(q);
+    const std::shared_ptr<Quantized> pair = QuantizedFor(weight);
+    {
+      absl::MutexLock lock(&mu_);
+      if (t.is_scale) {
+        b.owned.assign(reinterpret_cast<const char*>(pair->scales.data()), pair->scales.size() * 4);
+        pair->scales_served = true;
+      } else {
+        b.owned = pair->codes;
+        pair->codes_served = true;
+      }
+      if (pair->codes_served && pair->scales_served) {
+        for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+          if (it->second == pair) {
+            pending_.erase(it);
+            break;
+          }
+        }
+      }
     }
     b.data = reinterpret_cast<const uint8_t*>(b.owned.data());
     b.size = b.owned.size();

@@ -10,11 +10,15 @@
 #define R1_WORKER_MODEL_WEIGHT_SOURCE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/safetensors.h"
 #include "worker/model/weight_plan.h"
 
@@ -88,7 +92,21 @@ class SyntheticWeightSource : public WeightSource {
   std::string Describe() const override;
 
  private:
+  // An FP8 weight and its block scales come from one random matrix; a loader fetches them one
+  // after the other, so the quantised pair is kept until both have been served (at most
+  // kMaxPending pairs, oldest dropped first; a dropped pair is generated again if asked for).
+  struct Quantized {
+    std::string codes;
+    std::vector<float> scales;
+    bool codes_served = false, scales_served = false;
+  };
+  static constexpr size_t kMaxPending = 16;
+  std::shared_ptr<Quantized> QuantizedFor(const PlannedTensor& weight) const;
+
   uint64_t seed_;
+  mutable absl::Mutex mu_;
+  mutable std::deque<std::pair<std::string, std::shared_ptr<Quantized>>> pending_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace r1
