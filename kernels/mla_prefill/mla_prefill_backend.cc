@@ -32,13 +32,10 @@ bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 absl::Status CheckMlaPrefillFlashInfer(const MlaPrefillParams& p) {
   if (auto st = ValidateMlaPrefill(p); !st.ok()) return st;
-  if (p.nope_dim + p.rope_dim != kMlaPrefillFlashInferQkDim ||
-      p.v_dim != kMlaPrefillFlashInferVDim) {
+  if (!MlaPrefillFlashInferWidths(p.nope_dim, p.rope_dim, p.v_dim)) {
     return absl::InvalidArgumentError(
-        "mla_prefill_flashinfer: only nope_dim + rope_dim == 192 and v_dim == 128");
-  }
-  if (p.nope_dim % 8 != 0) {
-    return absl::InvalidArgumentError("mla_prefill_flashinfer: nope_dim must be a multiple of 8");
+        "mla_prefill_flashinfer: only nope_dim + rope_dim == 192, v_dim == 128 and nope_dim a "
+        "multiple of 8");
   }
   if (p.tokens == 0) return absl::OkStatus();  // nothing is read or written
   const bool rope = p.rope_dim > 0;

@@ -20,6 +20,14 @@ namespace r1::kernels {
 inline constexpr int64_t kMlaPrefillFlashInferQkDim = 192;
 inline constexpr int64_t kMlaPrefillFlashInferVDim = 128;
 
+// Whether a model's MLA widths are that instantiation's (nope + rope = 192, v = 128, nope a
+// multiple of 8): the width conditions of CheckMlaPrefillFlashInfer, for deciding before any
+// params exist (CudaModel).
+inline bool MlaPrefillFlashInferWidths(int64_t nope_dim, int64_t rope_dim, int64_t v_dim) {
+  return nope_dim + rope_dim == kMlaPrefillFlashInferQkDim && v_dim == kMlaPrefillFlashInferVDim &&
+         nope_dim % 8 == 0;
+}
+
 // OK when FlashInferMlaPrefill can run `p` (apart from its buffer capacity, which is per object),
 // else InvalidArgument naming the first condition that fails. Beyond ValidateMlaPrefill:
 //   - nope_dim + rope_dim == 192 and v_dim == 128 (the only instantiation), nope_dim % 8 == 0

@@ -121,8 +121,7 @@ absl::Status CudaModel::Init() {
 absl::Status CudaModel::InitFlashInferPrefill() {
   if (options_.mla_prefill == MlaPrefillSelect::kOurs) return absl::OkStatus();
   const ModelDims D = ModelDims::Of(*weights_);
-  const bool widths = D.qk_nope + D.qk_rope == kernels::kMlaPrefillFlashInferQkDim &&
-                      D.v_head == kernels::kMlaPrefillFlashInferVDim && D.qk_nope % 8 == 0;
+  const bool widths = kernels::MlaPrefillFlashInferWidths(D.qk_nope, D.qk_rope, D.v_head);
   const bool wanted = options_.mla_prefill == MlaPrefillSelect::kFlashInfer;
   if (!widths) {
     return wanted ? absl::FailedPreconditionError(
@@ -261,12 +260,7 @@ absl::Status CudaModel::DrainExchanges() {
 }
 
 absl::Status CudaModel::CheckAllocator(const PagedKvCache& cache) const {
-  if (cache.num_blocks() != kv_blocks_) {
-    return absl::FailedPreconditionError(absl::StrCat("CudaModel: the block allocator has ",
-                                                      cache.num_blocks(),
-                                                      " blocks, the device cache ", kv_blocks_));
-  }
-  return absl::OkStatus();
+  return CheckCacheBlocks(cache, kv_blocks_, "CudaModel");
 }
 
 absl::Status CudaModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,

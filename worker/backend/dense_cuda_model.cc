@@ -163,12 +163,7 @@ absl::Status DenseCudaModel::EnsureAttentionWorkspace(size_t bytes) {
 }
 
 absl::Status DenseCudaModel::CheckAllocator(const PagedKvCache& cache) const {
-  if (cache.num_blocks() != kv_blocks_) {
-    return absl::FailedPreconditionError(absl::StrCat("DenseCudaModel: the block allocator has ",
-                                                      cache.num_blocks(),
-                                                      " blocks, the device cache ", kv_blocks_));
-  }
-  return absl::OkStatus();
+  return CheckCacheBlocks(cache, kv_blocks_, "DenseCudaModel");
 }
 
 absl::Status DenseCudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v) {

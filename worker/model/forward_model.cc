@@ -5,6 +5,15 @@
 
 namespace r1 {
 
+absl::Status CheckCacheBlocks(const PagedKvCache& cache, int64_t device_blocks, const char* model) {
+  if (cache.num_blocks() != device_blocks) {
+    return absl::FailedPreconditionError(absl::StrCat(model, ": the block allocator has ",
+                                                      cache.num_blocks(),
+                                                      " blocks, the device cache ", device_blocks));
+  }
+  return absl::OkStatus();
+}
+
 bool PlainGreedy(const TokenChoiceSpec& spec) {
   return spec.temperature <= 0 && !spec.penalized() && spec.bias.empty() && !spec.logprobs;
 }

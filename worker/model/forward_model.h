@@ -81,6 +81,11 @@ class ForwardModel {
 absl::StatusOr<std::vector<ForwardItem>> MtpSlotsAsForwardItems(const std::vector<MtpItem>& items,
                                                                 const ModelConfig& config);
 
+// FailedPrecondition, naming `model`, unless the block allocator `cache` has exactly the
+// `device_blocks` blocks of a device backend's own KV cache (CudaModel, DenseCudaModel: the
+// allocator hands out ids into the device cache).
+absl::Status CheckCacheBlocks(const PagedKvCache& cache, int64_t device_blocks, const char* model);
+
 // Whether `spec` chooses by argmax alone: greedy, no penalty, bias or logprobs (the same choice
 // at every row whatever came before it).
 bool PlainGreedy(const TokenChoiceSpec& spec);
