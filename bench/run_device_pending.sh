@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# On a one-GPU machine: the runs built but not yet made on a GPU (as of 2026-12-07), most
-# important first, each under its own limit and all under TOTAL seconds (default 540): r1_rank at
-# full size with the fixed-capacity exchange and MTP speculative steps, the re-runs of the tests
+# On a one-GPU machine: the runs built but not yet made on a GPU (as of 2026-12-08), most
+# important first, each under its own limit and all under TOTAL seconds (default 540): the decode
+# CUDA graphs' test, r1_rank at full size with the fixed-capacity exchange, graphs and MTP
+# speculative steps, the same without graphs, the re-runs of the tests
 # changed after the H100 baseline, the expert-parallel group tests over two NCCL ranks per GPU,
 # r1_rank with the counted exchange and with skewed routing, the comm benches, the CUTLASS FP8
 # test, a larger batch and the full-size loader. Writes summary.txt, r1_rank.txt, tests.log,
 # multirank.log, load.txt and jsonl.tgz (r1_rank's JSON lines) to $OUT (a device call returns at
 # most 8 files).
 #
-# Expects the bundle at $1 (bin/, lib/, env.sh) with cuda_ep_moe_gpu_test,
+# Expects the bundle at $1 (bin/, lib/, env.sh) with cuda_model_graphs_gpu_test, cuda_ep_moe_gpu_test,
 # kernels_moe_gemm_cutlass_gpu_test, cuda_mtp_gpu_test, cuda_model_r1_shaped_gpu_test,
 # mirror_peers_communicator_gpu_test, r1_rank_bench, load_bench, comm_bench, ep_moe_bench and
 # r1ctl, and NCCL >= 2.30 at $2 (../shared/device's sm_90 build, unpacked):
@@ -23,6 +24,8 @@ S=$OUT/summary.txt
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem,clocks.sm,memory.total --format=csv > $S
 step() {  # name log limit cmd...
   local name=$1 log=$2 limit=$3; shift 3
+  # ONLY="name ...": run just those steps (a second call picks up where the first stopped).
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   local remain=$((total - ($(date +%s) - start)))
   if [ $remain -le 10 ]; then echo "skipped $name" >> $S; return; fi
   [ $limit -gt $remain ] && limit=$remain
@@ -34,7 +37,9 @@ step() {  # name log limit cmd...
 mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
 if [ "$mem" -gt 120000 ]; then B=1,8,32,64,128; BIG=256; else B=1,8,32,64; BIG=128; fi
 MR="env LD_LIBRARY_PATH=$N/lib:$LD_LIBRARY_PATH NCCL_MULTI_RANK_GPU_ENABLE=1"
+step graphs $OUT/tests.log 90 $D/bin/cuda_model_graphs_gpu_test
 step r1_rank_fc256 $OUT/r1_rank.txt 120 env TAG=fc256 FIXED_CAPACITY=256 OUT=$OUT BATCHES=$B STEPS=5 SPECULATIVE=1,2,3 bash bench/serving/r1_rank/run_device.sh $D
+step r1_rank_fc256_eager $OUT/r1_rank.txt 100 env TAG=fc256-eager GRAPHS=0 FIXED_CAPACITY=256 OUT=$OUT BATCHES=$B STEPS=5 bash bench/serving/r1_rank/run_device.sh $D
 step r1_shaped_batched $OUT/tests.log 40 $D/bin/cuda_model_r1_shaped_gpu_test --gtest_filter=*Batched*:*Prefill*
 step mirror $OUT/tests.log 30 $D/bin/mirror_peers_communicator_gpu_test
 step cuda_mtp $OUT/tests.log 90 $D/bin/cuda_mtp_gpu_test

@@ -151,6 +151,23 @@ absl::StatusOr<std::unique_ptr<FlashInferMlaDecode>> FlashInferMlaDecode::Create
   return std::unique_ptr<FlashInferMlaDecode>(new FlashInferMlaDecode(std::move(s)));
 }
 
+uint64_t FlashInferMlaDecode::layout_key() const {
+  const State& s = *s_;
+  if (!s.planned) return 0;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the plan's layout fields
+  auto mix = [&h](int64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= static_cast<uint64_t>(v >> (8 * i)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(s.batch);
+  mix(s.heads);
+  mix(s.bt_stride);
+  for (int64_t v : s.info.ToVector()) mix(v);
+  return h == 0 ? 1 : h;
+}
+
 size_t FlashInferMlaDecode::device_bytes() const { return s_->float_bytes + s_->int_bytes; }
 
 absl::Status FlashInferMlaDecode::Plan(const int32_t* host_seq_lens, int64_t batch, int64_t heads,

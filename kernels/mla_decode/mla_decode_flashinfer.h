@@ -64,6 +64,12 @@ class FlashInferMlaDecode {
   // p.block_table_stride must equal the planned ones; see the header comment for the rest.
   absl::Status Run(const MlaDecodeParams& p, cudaStream_t stream);
 
+  // What Run() takes from the last plan besides the work lists' contents — its grid and the
+  // lists' offsets in the workspaces — as one number (0 before a plan). A launch of Run()
+  // captured in a CUDA graph stays exact after any later Plan() with the same key and batch:
+  // Plan() rewrites the lists in place, on the stream, before the replay reads them.
+  uint64_t layout_key() const;
+
   // Bytes of device memory this object holds (both workspaces).
   size_t device_bytes() const;
 

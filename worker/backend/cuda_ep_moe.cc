@@ -143,6 +143,7 @@ struct CudaEpMoe::Buffers {
   // The fixed-capacity exchange's buffers, for `capacity` records per peer (R = W·capacity).
   struct Fixed {
     int64_t capacity = 0;
+    int top_k = 0;  // slots per record the buffers are sized for
     std::unique_ptr<DeviceArena> arena;
     int32_t* send_offsets = nullptr;  // [W + 1] the counts, on the device only
     int32_t* send_token = nullptr;    // [R]
@@ -195,6 +196,7 @@ CudaEpMoe::CudaEpMoe(Communicator* comm, const ModelConfig& config, EpPlacement 
       // The MTP layers (index num_hidden_layers on) are exchanged like the main MoE layers.
       layers_(static_cast<int>(config.num_hidden_layers + config.num_nextn_predict_layers)),
       placement_(std::move(placement)),
+      top_k_(static_cast<int>(config.num_experts_per_tok)),
       fp8_(fp8),
       options_(options),
       buffers_(std::make_unique<Buffers>()) {}
@@ -451,27 +453,11 @@ absl::Status CudaEpMoe::FixedExchange(int layer, const DeviceMoeTokens& t,
   const kernels::MoeRecordLayout layout =
       kernels::MakeMoeRecordLayout(fp8_ ? d : 2 * d, fp8_ ? d / 128 : 0, K);
   const int64_t rb = layout.record_bytes;
+  RETURN_IF_ERROR(EnsureFixedBuffers(capacity, K, stream_ptr, where));
   Buffers::Fixed& f = buffers_->fixed;
   EpExchangeStats stats;
   stats.layer = layer;
   stats.capacity_rows = capacity;
-  if (capacity > f.capacity) {  // grows once per new capacity; queued kernels may read the old
-    RETURN_IF_ERROR(WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
-                                           absl::StrCat(where, ": resize")));
-    f.arena = std::make_unique<DeviceArena>();
-    DeviceArena& a = *f.arena;
-    ASSIGN_OR_RETURN(f.send_offsets, a.AllocArray<int32_t>(W + 1));
-    ASSIGN_OR_RETURN(f.send_token, a.AllocArray<int32_t>(R));
-    ASSIGN_OR_RETURN(f.token_slot, a.AllocArray<int32_t>(capacity * W));
-    ASSIGN_OR_RETURN(f.send_records, a.AllocArray<uint8_t>(R * rb));
-    ASSIGN_OR_RETURN(f.back, a.AllocArray<uint16_t>(R * d));
-    ASSIGN_OR_RETURN(f.recv_records, a.AllocArray<uint8_t>(R * rb));
-    ASSIGN_OR_RETURN(f.recv_scale, a.AllocArray<float>(R * (d / 128)));
-    ASSIGN_OR_RETURN(f.recv_ids, a.AllocArray<int32_t>(R * K));
-    ASSIGN_OR_RETURN(f.recv_weights, a.AllocArray<float>(R * K));
-    ASSIGN_OR_RETURN(f.sums, a.AllocArray<uint16_t>(R * d));
-    f.capacity = capacity;
-  }
   ++exchanges_;
 
   // Plan and pack: destination p's rows at p·capacity, the rest of each block empty.
@@ -504,6 +490,51 @@ absl::Status CudaEpMoe::FixedExchange(int layer, const DeviceMoeTokens& t,
   stats.combine_seconds = SecondsSince(t3);
   stats_ = std::move(stats);
   return absl::OkStatus();
+}
+
+absl::Status CudaEpMoe::EnsureFixedBuffers(int64_t capacity, int top_k, void* stream_ptr,
+                                           const std::string& where) {
+  auto stream = static_cast<cudaStream_t>(stream_ptr);
+  Buffers::Fixed& f = buffers_->fixed;
+  if (capacity <= f.capacity && top_k <= f.top_k) return absl::OkStatus();
+  capacity = std::max(capacity, f.capacity);
+  const int W = comm_->size(), K = std::max(top_k, f.top_k);
+  const int64_t d = hidden_, R = W * capacity;
+  const int64_t rb =
+      kernels::MakeMoeRecordLayout(fp8_ ? d : 2 * d, fp8_ ? d / 128 : 0, K).record_bytes;
+  // Grows once per new capacity; queued kernels may read the old buffers.
+  RETURN_IF_ERROR(WaitForStreamWithPeers(stream, *comm_, absl::Now() + options_.timeout,
+                                         absl::StrCat(where, ": resize")));
+  f.arena = std::make_unique<DeviceArena>();
+  DeviceArena& a = *f.arena;
+  ASSIGN_OR_RETURN(f.send_offsets, a.AllocArray<int32_t>(W + 1));
+  ASSIGN_OR_RETURN(f.send_token, a.AllocArray<int32_t>(R));
+  ASSIGN_OR_RETURN(f.token_slot, a.AllocArray<int32_t>(capacity * W));
+  ASSIGN_OR_RETURN(f.send_records, a.AllocArray<uint8_t>(R * rb));
+  ASSIGN_OR_RETURN(f.back, a.AllocArray<uint16_t>(R * d));
+  ASSIGN_OR_RETURN(f.recv_records, a.AllocArray<uint8_t>(R * rb));
+  ASSIGN_OR_RETURN(f.recv_scale, a.AllocArray<float>(R * (d / 128)));
+  ASSIGN_OR_RETURN(f.recv_ids, a.AllocArray<int32_t>(R * K));
+  ASSIGN_OR_RETURN(f.recv_weights, a.AllocArray<float>(R * K));
+  ASSIGN_OR_RETURN(f.sums, a.AllocArray<uint16_t>(R * d));
+  f.capacity = capacity;
+  f.top_k = K;
+  ++fixed_generation_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> CudaEpMoe::BeginGraphStep(int64_t tokens, void* stream) {
+  if (!comm_->stream_ordered() || options_.fixed_capacity_max_tokens <= 0) return 0;
+  const std::string where = absl::StrCat("expert-parallel MoE, graph step, rank ", comm_->rank());
+  absl::Status st = step_capacity_ >= 0 ? absl::FailedPreconditionError(absl::StrCat(
+                                              where, ": the step's terms were already agreed"))
+                                        : AgreeStepCapacity(tokens, where);
+  if (st.ok() && step_capacity_ > 0) st = EnsureFixedBuffers(step_capacity_, top_k_, stream, where);
+  if (!st.ok()) {
+    comm_->Abort();
+    return st;
+  }
+  return step_capacity_;
 }
 
 }  // namespace r1

@@ -96,6 +96,12 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   absl::Status Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
                    void* stream) override;
   absl::Status Drain(void* stream) override;
+  // With the fixed-capacity exchange: agrees the step's capacity now (the step's one host
+  // all-reduce) and grows the buffers for it; returns the capacity, or 0 for a counted step (or
+  // without fixed capacity). Graph replays do not call Run, so last_stats() and the observer
+  // see only the steps that ran eagerly or were captured.
+  absl::StatusOr<int64_t> BeginGraphStep(int64_t tokens, void* stream) override;
+  uint64_t buffers_generation() const override { return fixed_generation_; }
 
   // The last successful Run (this rank's view).
   const EpExchangeStats& last_stats() const { return stats_; }
@@ -114,12 +120,17 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   absl::Status FixedExchange(int layer, const DeviceMoeTokens& tokens,
                              const LocalExpertsFn& experts, void* stream, int64_t capacity,
                              const std::string& where);
+  // The fixed-capacity buffers for `capacity` records per peer of `top_k` slots; growing waits
+  // (bounded) for the stream's queued work, which may read the old ones.
+  absl::Status EnsureFixedBuffers(int64_t capacity, int top_k, void* stream,
+                                  const std::string& where);
 
   Communicator* comm_;
   const int64_t hidden_;
   const int n_experts_;
   const int layers_;
   const EpPlacement placement_;
+  const int top_k_;
   const bool fp8_;
   const CudaEpMoeOptions options_;
   DeviceArena maps_arena_;
@@ -128,9 +139,10 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   int32_t* expert_local_ = nullptr;
   int32_t* host_offsets_ = nullptr;  // pinned [W + 1]
   std::unique_ptr<Buffers> buffers_;
-  uint64_t exchanges_ = 0;      // exchanges started (every rank of the group counts the same)
-  int64_t steps_ = 0;           // steps begun with a capacity agreement (the same on every rank)
-  int64_t step_capacity_ = -1;  // this step's agreed capacity (0: counted); −1: not yet agreed
+  uint64_t exchanges_ = 0;         // exchanges started (every rank of the group counts the same)
+  int64_t steps_ = 0;              // steps begun with a capacity agreement (the same on every rank)
+  int64_t step_capacity_ = -1;     // this step's agreed capacity (0: counted); −1: not yet agreed
+  uint64_t fixed_generation_ = 0;  // reallocations of the fixed-capacity buffers
   EpExchangeStats stats_;
 };
 

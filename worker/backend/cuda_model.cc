@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -22,6 +23,7 @@
 #include "kernels/moe_gating/moe_gating_cuda.h"
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
 #include "kernels/rope/rope_cuda.h"
+#include "worker/backend/decode_graphs.h"
 #include "worker/backend/internal/cuda_layer_pass.h"
 #include "worker/model/rope.h"
 
@@ -89,10 +91,18 @@ absl::Status CudaModel::Init() {
   RETURN_IF_ERROR(CublasStatus(cublasCreate(&handle), "cublasCreate"));
   cublas_ = handle;
   RETURN_IF_ERROR(CublasStatus(cublasSetStream(handle, stream), "cublasSetStream"));
-  // One cache layer per decoder layer, the MTP module's (num_hidden_layers) included.
-  const size_t cache_values = static_cast<size_t>(c.num_hidden_layers + mtp_layers()) * kv_blocks_ *
-                              kernels::kKvWritePageTokens * row_size();
+  // One cache layer per decoder layer, the MTP module's (num_hidden_layers) included; each with
+  // the filler block after the kv_blocks the caller allocates.
+  const size_t cache_values = static_cast<size_t>(c.num_hidden_layers + mtp_layers()) *
+                              cache_blocks() * kernels::kKvWritePageTokens * row_size();
   ASSIGN_OR_RETURN(cache_, cache_arena_.AllocArray<uint16_t>(cache_values));
+  // cuBLAS's workspace given once, so that a graph capture never has it allocate one (32 MiB:
+  // what cuBLAS documents for Hopper).
+  constexpr size_t kCublasWorkspace = size_t{32} << 20;
+  ASSIGN_OR_RETURN(void* cublas_ws, cache_arena_.Alloc(kCublasWorkspace));
+  RETURN_IF_ERROR(
+      CublasStatus(cublasSetWorkspace(handle, cublas_ws, kCublasWorkspace), "cublasSetWorkspace"));
+  if (options_.decode_graphs) graphs_ = std::make_unique<DecodeGraphs>();
   if (D.r1_attention() && options_.mla_decode != MlaDecodeSelect::kOurs) {
 #ifdef R1_HAVE_FLASHINFER
     auto fi = kernels::FlashInferMlaDecode::Create();
@@ -147,111 +157,6 @@ absl::Status CudaModel::InitFlashInferPrefill() {
                       "(scripts/install-deps.sh installs it when nvcc is present)")
                 : absl::OkStatus();
 #endif
-}
-
-absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logit_rows,
-                                      int64_t gather_rows) {
-  if (scratch_ != nullptr && n <= scratch_->tokens && max_pages <= scratch_->max_pages &&
-      logit_rows <= scratch_->logit_rows && gather_rows <= scratch_->gather_rows) {
-    return absl::OkStatus();
-  }
-  if (scratch_ != nullptr) {
-    n = std::max(n, scratch_->tokens);
-    max_pages = std::max(max_pages, scratch_->max_pages);
-    logit_rows = std::max(logit_rows, scratch_->logit_rows);
-    gather_rows = std::max(gather_rows, scratch_->gather_rows);
-  }
-  scratch_.reset();
-  auto s = std::make_unique<CudaModelScratch>();
-  const ModelDims D = ModelDims::Of(*weights_);
-  s->tokens = n;
-  s->max_pages = max_pages;
-  s->logit_rows = logit_rows;
-  s->gather_rows = gather_rows;
-  DeviceArena& a = s->arena;
-  const int64_t nk = n * std::max<int64_t>(D.top_k, 1);
-  const int64_t kmax = std::max({D.hidden, D.q_lora, D.attn_out_pad, D.ffn_inter_pad});
-  ASSIGN_OR_RETURN(s->ids, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->positions, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->slots, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->seq_lens, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->block_table, a.AllocArray<int32_t>(n * max_pages));
-  ASSIGN_OR_RETURN(s->x, a.AllocArray<uint16_t>(n * D.hidden));
-  ASSIGN_OR_RETURN(s->y, a.AllocArray<uint16_t>(n * D.hidden));
-  ASSIGN_OR_RETURN(s->h, a.AllocArray<uint16_t>(n * D.hidden));
-  ASSIGN_OR_RETURN(s->qa, a.AllocArray<uint16_t>(n * D.q_lora));
-  ASSIGN_OR_RETURN(s->q, a.AllocArray<uint16_t>(n * D.heads * D.qk_head));
-  ASSIGN_OR_RETURN(s->kva, a.AllocArray<uint16_t>(n * D.kv_row));
-  ASSIGN_OR_RETURN(s->ql, a.AllocArray<uint16_t>(n * D.heads * D.kv_row));
-  ASSIGN_OR_RETURN(s->lat, a.AllocArray<uint16_t>(n * D.heads * D.kv_lora));
-  ASSIGN_OR_RETURN(s->ao, a.AllocArray<uint16_t>(n * D.attn_out_pad));  // pad columns stay zero
-  ASSIGN_OR_RETURN(s->gu, a.AllocArray<uint16_t>(n * 2 * std::max<int64_t>(D.ffn_inter_pad, 128)));
-  ASSIGN_OR_RETURN(s->ys, a.AllocArray<uint16_t>(n * D.hidden));
-  ASSIGN_OR_RETURN(s->xq, a.AllocArray<uint8_t>(n * kmax));
-  ASSIGN_OR_RETURN(s->xs, a.AllocArray<float>((n + 1) * (kmax / 128)));
-  ASSIGN_OR_RETURN(s->hq, a.AllocArray<uint8_t>(n * std::max<int64_t>(D.ffn_inter_pad, 128)));
-  ASSIGN_OR_RETURN(s->hs,
-                   a.AllocArray<float>((n + 1) * std::max<int64_t>(D.ffn_inter_pad / 128, 1)));
-  ASSIGN_OR_RETURN(s->router_padded, a.AllocArray<float>(n * D.experts_ld));
-  ASSIGN_OR_RETURN(s->router, a.AllocArray<float>(n * std::max<int64_t>(D.experts, 1)));
-  ASSIGN_OR_RETURN(s->topk_w, a.AllocArray<float>(nk));
-  ASSIGN_OR_RETURN(s->topk_ids, a.AllocArray<int32_t>(nk));
-  ASSIGN_OR_RETURN(s->logits, a.AllocArray<float>(std::max<int64_t>(logit_rows, 1) * D.vocab_ld));
-  ASSIGN_OR_RETURN(s->head_rows, a.AllocArray<int32_t>(n));
-  const int64_t g = std::max<int64_t>(gather_rows, 1);
-  ASSIGN_OR_RETURN(s->gather_slots, a.AllocArray<int32_t>(g));
-  ASSIGN_OR_RETURN(s->ckv, a.AllocArray<uint16_t>(g * D.kv_row));
-  ASSIGN_OR_RETURN(s->kvx, a.AllocArray<uint16_t>(g * D.heads * (D.qk_nope + D.v_head)));
-  // FP8 GEMM workspace: the largest any linear of this model needs at n tokens.
-  size_t ws = 0;
-  const int64_t outs[] = {D.q_lora, D.heads * D.qk_head, D.kv_row, D.hidden, 2 * D.ffn_inter_pad};
-  for (int64_t o : outs) ws = std::max(ws, kernels::Fp8GemmWorkspaceBytes(n, o, kmax));
-  s->gemm_ws_bytes = ws;
-  ASSIGN_OR_RETURN(s->gemm_ws, a.Alloc(ws));
-  s->attn_ws_bytes = 0;
-  s->attn_ws = nullptr;
-  scratch_ = std::move(s);
-  return absl::OkStatus();
-}
-
-absl::Status CudaModel::EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_len) {
-  CudaModelScratch& s = *scratch_;
-  if (!ModelDims::Of(*weights_).r1_attention()) return absl::OkStatus();
-  // Exactly what kernels/mla_decode will pick for this call; grown on demand, so a large
-  // prefill (one split) does not reserve a worst-case split count for all of its tokens.
-  const auto cfg = kernels::ChooseMlaDecodeConfig(batch, ModelDims::Of(*weights_).heads,
-                                                  max_seq_len, kernels::internal::SmCount());
-  if (cfg.workspace_bytes <= s.attn_ws_bytes) return absl::OkStatus();
-  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)),
-                             "attention workspace resize"));
-  s.attn_arena = std::make_unique<DeviceArena>();
-  ASSIGN_OR_RETURN(s.attn_ws, s.attn_arena->Alloc(cfg.workspace_bytes));
-  s.attn_ws_bytes = cfg.workspace_bytes;
-  return absl::OkStatus();
-}
-
-absl::StatusOr<kernels::FlashInferMlaDecode*> CudaModel::PlanMlaDecode(
-    const std::vector<int32_t>& seq_lens, int64_t max_len, int64_t max_pages) {
-  const ModelDims D = ModelDims::Of(*weights_);
-  const int64_t n = static_cast<int64_t>(seq_lens.size());
-  last_mla_decode_ = kernels::MlaDecodeBackend::kNone;
-  if (!D.r1_attention()) return nullptr;
-  last_mla_decode_ = kernels::MlaDecodeBackend::kOurs;
-  if (fi_mla_ == nullptr) return nullptr;
-  // A length-0 entry (a token of a naive prefill chunk, whose rows NaivePrefill overwrites)
-  // must still come out finite: ours writes zeros, FlashInfer's does not promise anything.
-  if (std::any_of(seq_lens.begin(), seq_lens.end(), [](int32_t l) { return l <= 0; })) {
-    return nullptr;
-  }
-  const bool fi =
-      options_.mla_decode == MlaDecodeSelect::kFlashInfer ||
-      kernels::ChooseMlaDecodeBackend(n, D.heads, max_len, /*flashinfer_available=*/true,
-                                      /*bf16_out=*/true) == kernels::MlaDecodeBackend::kFlashInfer;
-  if (!fi) return nullptr;
-  RETURN_IF_ERROR(
-      fi_mla_->Plan(seq_lens.data(), n, D.heads, max_pages, static_cast<cudaStream_t>(stream_)));
-  last_mla_decode_ = kernels::MlaDecodeBackend::kFlashInfer;
-  return fi_mla_.get();
 }
 
 absl::Status CudaModel::DrainExchanges() {
@@ -369,8 +274,7 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
 }
 
 absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* logit_rows_out) {
-  const ModelConfig& c = config();
-  RETURN_IF_ERROR(ValidateForwardItems(items, c));
+  RETURN_IF_ERROR(ValidateForwardItems(items, config()));
   // Each item's last row through lm_head, or all of them with all_logits.
   std::vector<int32_t> head_rows;
   {
@@ -383,8 +287,57 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
       token0 += T;
     }
   }
+  *logit_rows_out = static_cast<int64_t>(head_rows.size());
+  last_decode_graph_ = DecodeGraphAction::kEager;
+  int64_t exchange_key = 0;
+  ASSIGN_OR_RETURN(const int64_t graph_tokens, GraphStepTokens(items, &exchange_key));
   BatchLayout b;
-  RETURN_IF_ERROR(PrepareBatch(items, static_cast<int64_t>(head_rows.size()), &b));
+  RETURN_IF_ERROR(
+      PrepareBatch(items, graph_tokens > 0 ? graph_tokens : static_cast<int64_t>(head_rows.size()),
+                   graph_tokens, &b));
+  if (graph_tokens == 0) return EnqueueForward(b, head_rows);
+  // A graph's step: every row, fillers included, goes through lm_head (no gather); the real rows
+  // come first.
+  head_rows.resize(graph_tokens);
+  std::iota(head_rows.begin(), head_rows.end(), 0);
+  last_mla_prefill_ = kernels::MlaPrefillBackend::kOurs;
+  DecodeGraphKey key;
+  key.tokens = graph_tokens;
+  key.max_len = b.fi_mla == nullptr ? b.max_len : 0;
+  key.attention = static_cast<int>(last_mla_decode_);
+#ifdef R1_HAVE_FLASHINFER
+  key.attention_plan = b.fi_mla != nullptr ? b.fi_mla->layout_key() : 0;
+#endif
+  key.exchange = exchange_key;
+  return graphs_->Run(
+      key, [this]() { return BufferGeneration(); }, static_cast<cudaStream_t>(stream_),
+      [&]() { return EnqueueForward(b, head_rows); }, &last_decode_graph_);
+}
+
+absl::StatusOr<int64_t> CudaModel::GraphStepTokens(const std::vector<ForwardItem>& items,
+                                                   int64_t* exchange_key) {
+  *exchange_key = 0;
+  if (graphs_ == nullptr || (options_.profiler != nullptr && options_.profiler->enabled())) {
+    return 0;
+  }
+  const int64_t tokens = DecodeGraphTokens(DecodeGraphStepTokens(items));
+  if (tokens == 0 || options_.expert_executor == nullptr) return tokens;
+  ASSIGN_OR_RETURN(*exchange_key, options_.expert_executor->BeginGraphStep(tokens, stream_));
+  return *exchange_key > 0 ? tokens : 0;
+}
+
+uint64_t CudaModel::BufferGeneration() const {
+  return buffer_generation_ + experts_->generation() +
+         (options_.expert_executor != nullptr ? options_.expert_executor->buffers_generation() : 0);
+}
+
+const DecodeGraphTable* CudaModel::decode_graph_table() const {
+  return graphs_ != nullptr ? &graphs_->table() : nullptr;
+}
+
+absl::Status CudaModel::EnqueueForward(const BatchLayout& b,
+                                       const std::vector<int32_t>& head_rows) {
+  const ModelConfig& c = config();
   const ModelDims D = ModelDims::Of(*weights_);
   CudaModelScratch& s = *scratch_;
   auto stream = static_cast<cudaStream_t>(stream_);
@@ -398,81 +351,7 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
   RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, weights_->final_norm, s.h, D.hidden, D.hidden));
   RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
   last_mla_prefill_ = pass.last_mla_prefill();
-  RETURN_IF_ERROR(LmHead(pass, head_rows, b.n).status());
-  *logit_rows_out = static_cast<int64_t>(head_rows.size());
-  return absl::OkStatus();
-}
-
-absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
-                                     BatchLayout* b) {
-  std::vector<int32_t> ids, positions, slots, seq_lens;
-  int64_t max_pages = 1, max_len = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const ForwardItem& it = items[i];
-    const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
-    for (int block : it.kv->blocks) {
-      if (block < 0 || block >= kv_blocks_) {
-        return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": KV block ", block,
-                                                       " outside [0, ", kv_blocks_, ")"));
-      }
-    }
-    max_pages = std::max<int64_t>(max_pages, static_cast<int64_t>(it.kv->blocks.size()));
-    max_len = std::max(max_len, end);
-    for (size_t t = 0; t < it.tokens.size(); ++t) {
-      const int64_t pos = it.start + static_cast<int64_t>(t);
-      ids.push_back(it.tokens[t]);
-      positions.push_back(static_cast<int32_t>(pos));
-      slots.push_back(static_cast<int32_t>(it.kv->blocks[pos / kBlockTokens] * kBlockTokens +
-                                           pos % kBlockTokens));
-      seq_lens.push_back(static_cast<int32_t>(pos + 1));
-    }
-  }
-  const int64_t n = static_cast<int64_t>(ids.size());
-  // Prefill chunks in the naive form, while their sequences' rows fit the option's bound. Items
-  // with decode_attention keep the absorbed form, every position attending as a decode token.
-  std::vector<int32_t> gather_slots;
-  b->naive.clear();
-  {
-    int64_t token0 = 0, rows = 0;
-    for (const ForwardItem& it : items) {
-      const int64_t T = static_cast<int64_t>(it.tokens.size()), end = it.start + T;
-      if (T > 1 && !it.decode_attention && rows + end <= options_.naive_prefill_max_rows) {
-        b->naive.push_back({token0, T, it.start, rows});
-        for (int64_t pos = 0; pos < end; ++pos) {
-          gather_slots.push_back(static_cast<int32_t>(
-              it.kv->blocks[pos / kBlockTokens] * kBlockTokens + pos % kBlockTokens));
-        }
-        for (int64_t t = 0; t < T; ++t) seq_lens[token0 + t] = 0;  // not the absorbed path's
-        rows += end;
-      }
-      token0 += T;
-    }
-  }
-  b->n = n;
-  b->max_len = max_len;
-  b->gather_rows = static_cast<int64_t>(gather_slots.size());
-  RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows, b->gather_rows));
-  RETURN_IF_ERROR(EnsureAttentionWorkspace(n, max_len));
-  CudaModelScratch& s = *scratch_;
-  std::vector<int32_t> table(n * s.max_pages, 0);
-  {
-    int64_t t = 0;
-    for (const ForwardItem& it : items) {
-      for (size_t j = 0; j < it.tokens.size(); ++j, ++t) {
-        std::copy(it.kv->blocks.begin(), it.kv->blocks.end(), &table[t * s.max_pages]);
-      }
-    }
-  }
-  auto stream = static_cast<cudaStream_t>(stream_);
-  if (options_.profiler != nullptr) RETURN_IF_ERROR(options_.profiler->Begin(stream));
-  RETURN_IF_ERROR(Upload(s.ids, ids));
-  RETURN_IF_ERROR(Upload(s.positions, positions));
-  RETURN_IF_ERROR(Upload(s.slots, slots));
-  RETURN_IF_ERROR(Upload(s.seq_lens, seq_lens));
-  RETURN_IF_ERROR(Upload(s.block_table, table));
-  if (b->gather_rows > 0) RETURN_IF_ERROR(Upload(s.gather_slots, gather_slots));
-  ASSIGN_OR_RETURN(b->fi_mla, PlanMlaDecode(seq_lens, max_len, s.max_pages));
-  return absl::OkStatus();
+  return LmHead(pass, head_rows, b.n).status();
 }
 
 LayerPass CudaModel::NewPass(const BatchLayout& b, int64_t n) {
@@ -485,12 +364,6 @@ LayerPass CudaModel::NewPass(const BatchLayout& b, int64_t n) {
   return pass;
 }
 
-absl::Status CudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v) {
-  return CudaStatus(cudaMemcpyAsync(dst, v.data(), v.size() * 4, cudaMemcpyHostToDevice,
-                                    static_cast<cudaStream_t>(stream_)),
-                    "forward metadata upload");
-}
-
 absl::Status CudaModel::RunLayer(LayerPass& pass, int layer, const DeviceLayer& L,
                                  const BatchLayout& b, bool first) {
   const ModelDims D = ModelDims::Of(*weights_);
@@ -500,9 +373,9 @@ absl::Status CudaModel::RunLayer(LayerPass& pass, int layer, const DeviceLayer& 
   RETURN_IF_ERROR(pass.Norm(first ? s.x : s.y, D.hidden, first ? nullptr : s.x, L.input_norm, s.h,
                             D.hidden, D.hidden));
   RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
-  const size_t layer_values = static_cast<size_t>(kv_blocks_) * kBlockTokens * row_size();
+  const size_t layer_values = static_cast<size_t>(cache_blocks()) * kBlockTokens * row_size();
   const float softmax_scale = static_cast<float>(SoftmaxScale(config()));
-  RETURN_IF_ERROR(pass.Attention(L, cache_ + layer * layer_values, kv_blocks_, cos_table_,
+  RETURN_IF_ERROR(pass.Attention(L, cache_ + layer * layer_values, cache_blocks(), cos_table_,
                                  sin_table_, b.max_len, softmax_scale, b.naive, b.gather_rows));
   RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, L.post_attention_norm, s.h, D.hidden, D.hidden));
   RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));

@@ -26,6 +26,11 @@
 // expert executor (CudaModelOptions::expert_executor), across the ranks of an expert-parallel
 // group, each rank running the experts it holds on the rows dispatched to it.
 //
+// Decode steps run as CUDA graphs (CudaModelOptions::decode_graphs, decode_graph_plan.h): the
+// step is padded to a bucket by filler tokens that use one cache block reserved beyond
+// kv_blocks; its host work (metadata upload, FlashInfer's plan, the exchange's step agreement,
+// the token choice) runs eagerly around the replay.
+//
 // Owns its stream, cuBLAS handle, cache and scratch; shares the weights. Thread-compatible: one
 // Forward at a time, from any thread, with the same CUDA device current as at construction.
 #ifndef R1_WORKER_BACKEND_CUDA_MODEL_H_
@@ -41,6 +46,7 @@
 #include "worker/backend/cuda_routed_experts.h"
 #include "worker/backend/cuda_token_chooser.h"
 #include "worker/backend/cuda_weights.h"
+#include "worker/backend/decode_graph_plan.h"
 #include "worker/backend/device_expert_executor.h"
 #include "worker/backend/step_profiler.h"
 #include "worker/model/cpu_model.h"
@@ -49,6 +55,7 @@ namespace r1 {
 
 struct CudaModelScratch;
 struct BatchLayout;
+class DecodeGraphs;
 class LayerPass;
 namespace kernels {
 class FlashInferMlaDecode;
@@ -97,6 +104,10 @@ struct CudaModelOptions {
   // into a buffer allocated once: this many positions (8192 × 128 heads: 384 MiB). Longer chunks
   // run ours.
   int64_t flashinfer_prefill_max_positions = 8192;
+  // Decode steps (and verification steps of draft tokens) of at most kMaxDecodeGraphTokens
+  // tokens run as CUDA graphs, one per padded batch size (decode_graph_plan.h), while the
+  // profiler is off; false: every step launches its kernels.
+  bool decode_graphs = true;
 };
 
 class CudaModel : public ForwardModel {
@@ -119,6 +130,12 @@ class CudaModel : public ForwardModel {
   // The routed experts' FP8 grouped GEMM of the last MoE layer this rank ran (kNone: none ran,
   // or INT4 experts).
   kernels::MoeGemmFp8Backend last_expert_gemm() const { return experts_->last_fp8_backend(); }
+  // How the last forward's layers ran: kEager (also every step that does not qualify for a
+  // graph), kCapture (captured into a graph, then replayed) or kReplay.
+  DecodeGraphAction last_decode_graph() const { return last_decode_graph_; }
+  // The captured graphs and their counts (captures, replays, failures); null without
+  // CudaModelOptions::decode_graphs.
+  const DecodeGraphTable* decode_graph_table() const;
 
   // As CpuModel::Forward: `logits[i]` gets [rows][vocab] f32 for item i (rows = tokens with
   // all_logits, else 1); positions [start, start+T) are written to the device cache and
@@ -169,8 +186,20 @@ class CudaModel : public ForwardModel {
   // The batch's metadata on the device (ids, positions, cache slots, lengths, block tables, the
   // naive chunks' gathered slots), the scratch and attention workspace grown to fit it and
   // `logit_rows` rows of logits, and its MLA decode planned; starts the profiler's step.
+  // `graph_tokens` > 0: the step runs as a graph of that many tokens (fillers after the items').
   absl::Status PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
-                            BatchLayout* b);
+                            int64_t graph_tokens, BatchLayout* b);
+  // The padded token count of a step that runs as a CUDA graph (0: eagerly) and the expert
+  // exchange's key for it; with an executor, this begins the group's step.
+  absl::StatusOr<int64_t> GraphStepTokens(const std::vector<ForwardItem>& items,
+                                          int64_t* exchange_key);
+  // The kernels of a prepared batch, from the embedding to lm_head on rows `head_rows`.
+  absl::Status EnqueueForward(const BatchLayout& b, const std::vector<int32_t>& head_rows);
+  // Counts every reallocation of a buffer the forward's kernels use (decode_graph_plan.h).
+  uint64_t BufferGeneration() const;
+  // The cache holds one block per layer beyond kv_blocks: the filler tokens' (PrepareBatch).
+  int64_t filler_block() const { return kv_blocks_; }
+  int64_t cache_blocks() const { return kv_blocks_ + 1; }
   absl::Status Upload(int32_t* dst, const std::vector<int32_t>& v);
   // One decoder layer over the batch: its input in Scratch::x (`first`: not yet normalised;
   // else the residual stream, with the previous layer's output in Scratch::y), its attention on
@@ -234,6 +263,9 @@ class CudaModel : public ForwardModel {
   std::unique_ptr<kernels::FlashInferMlaPrefill, FlashInferMlaPrefillDeleter> fi_prefill_;
   kernels::MlaPrefillBackend last_mla_prefill_ = kernels::MlaPrefillBackend::kOurs;
   CudaTokenChooser chooser_;
+  std::unique_ptr<DecodeGraphs> graphs_;  // null without CudaModelOptions::decode_graphs
+  DecodeGraphAction last_decode_graph_ = DecodeGraphAction::kEager;
+  uint64_t buffer_generation_ = 0;  // scratch and attention workspace reallocations
 };
 
 }  // namespace r1

@@ -99,7 +99,7 @@ absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
   const int64_t rows = static_cast<int64_t>(items.size());
   RETURN_IF_ERROR(EnsureMtpScratch(n));
   BatchLayout b;
-  RETURN_IF_ERROR(PrepareBatch(fitems, rows, &b));
+  RETURN_IF_ERROR(PrepareBatch(fitems, rows, /*graph_tokens=*/0, &b));
   const ModelDims D = ModelDims::Of(*weights_);
   CudaModelScratch& s = *scratch_;
   auto stream = static_cast<cudaStream_t>(stream_);

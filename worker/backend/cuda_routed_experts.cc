@@ -89,6 +89,7 @@ absl::Status CudaRoutedExperts::Ensure(int64_t rows, int top_k) {
 #endif
   }
   scratch_ = std::move(s);
+  ++generation_;
   return absl::OkStatus();
 }
 

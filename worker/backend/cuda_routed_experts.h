@@ -52,6 +52,9 @@ class CudaRoutedExperts {
   // Frees the scratch replaced by growth since the last call. Only when no queued kernel can
   // still use it (the stream Run enqueued on is idle).
   void ReleaseRetired() { retired_.clear(); }
+  // Counts the scratch reallocations (a CUDA graph captured on one scratch must not replay on
+  // another).
+  uint64_t generation() const { return generation_; }
 
   // The FP8 gate_up GEMM's implementation in the last Run (kNone: no FP8 GEMM ran).
   kernels::MoeGemmFp8Backend last_fp8_backend() const { return last_fp8_backend_; }
@@ -68,6 +71,7 @@ class CudaRoutedExperts {
   bool library_gemms_;
   kernels::MoeGemmFp8Backend last_fp8_backend_ = kernels::MoeGemmFp8Backend::kNone;
   std::shared_ptr<Scratch> scratch_;
+  uint64_t generation_ = 0;
   std::vector<std::shared_ptr<Scratch>> retired_;  // replaced, possibly still read by the device
 };
 

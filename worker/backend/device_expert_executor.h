@@ -15,6 +15,7 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace r1 {
 
@@ -70,6 +71,23 @@ class DeviceExpertExecutor {
   // hanging). The model calls it before its last host wait of a step. Any error breaks the
   // group's communicator.
   virtual absl::Status Drain(void* stream) = 0;
+
+  // CUDA graphs (decode_graph_plan.h). Called by a model that wants to capture the step it is
+  // about to run (`tokens` tokens, on `stream`), before that step's first Run, at most once per
+  // step; a step without this call agrees its terms in its first Run. Returns a key > 0 when every
+  // Run of this step will only enqueue work on the stream — no host wait, no allocation — so the
+  // step may be captured; the key names the step's terms (a graph captured under one key is
+  // replayed only under it). 0: this step's exchanges need the host (run it eagerly). May run
+  // host collectives with the group (it agrees the step's terms now); any error breaks the
+  // group's communicator. The default: never capturable.
+  virtual absl::StatusOr<int64_t> BeginGraphStep(int64_t tokens, void* stream) {
+    (void)tokens;
+    (void)stream;
+    return 0;
+  }
+  // Counts the reallocations of the device buffers Run's work points into: a graph captured at
+  // one count must not replay at another.
+  virtual uint64_t buffers_generation() const { return 0; }
 };
 
 }  // namespace r1

@@ -58,6 +58,7 @@ class StepProfiler {
   // While disabled (the default is enabled) Begin, Mark and End do nothing: a bench times the
   // same model with and without the events.
   void Enable(bool on) { enabled_ = on; }
+  bool enabled() const { return enabled_; }
 
   // Opens a forward on `stream` (records its first event).
   absl::Status Begin(CUstream_st* stream);

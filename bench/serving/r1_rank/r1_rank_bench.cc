@@ -81,6 +81,10 @@ ABSL_FLAG(double, mtp_acceptance, 0.85,
           "acceptance rate of each draft given the ones before it, for the projected tokens per "
           "step (synthetic weights draft nothing real; DeepSeek-V3 reports 85–90% for its "
           "second-token prediction)");
+ABSL_FLAG(bool, graphs, true,
+          "decode steps as CUDA graphs (CudaModelOptions::decode_graphs: a batch size's first "
+          "step warms up, the second captures, the rest replay; the exchange's per-layer columns "
+          "then count only the steps that were not replayed); false: every step launched");
 ABSL_FLAG(bool, profile, true,
           "after the timed steps, as many again with CUDA events at every phase boundary: the "
           "step-time breakdown by phase with each phase's roofline floor");
@@ -149,6 +153,17 @@ struct Rank {
   DeviceCeilings ceilings;  // of the GPU the bench runs on (roofline ratios)
   int moe_layers = 0;
 };
+
+const char* GraphActionName(DecodeGraphAction a) {
+  switch (a) {
+    case DecodeGraphAction::kReplay:
+      return "replay";
+    case DecodeGraphAction::kCapture:
+      return "capture";
+    default:
+      return "eager";
+  }
+}
 
 std::vector<int> ParseList(const std::string& text, const std::string& flag = "--batches") {
   std::vector<int> out;
@@ -391,6 +406,7 @@ int Main(int argc, char** argv) {
   CudaModelOptions mo;
   mo.expert_executor = r.ep.get();
   mo.profiler = &r.profiler;
+  mo.decode_graphs = absl::GetFlag(FLAGS_graphs);
   const std::string mla = absl::GetFlag(FLAGS_mla_decode);
   if (mla == "ours") {
     mo.mla_decode = MlaDecodeSelect::kOurs;
@@ -417,9 +433,9 @@ int Main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_json).empty()) json = std::fopen(absl::GetFlag(FLAGS_json).c_str(), "w");
 
   const TokenChoiceSpec greedy;
-  std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s %11s %16s\n", "batch", "step ms",
+  std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s %11s %16s %7s\n", "batch", "step ms",
               "tok/s/GPU", "moe rows/L", "counts ms", "disp ms", "experts ms", "comb ms",
-              "proj tok/s/GPU", "mla decode", "expert gemm");
+              "proj tok/s/GPU", "mla decode", "expert gemm", "graph");
   std::map<int, double> plain_step;  // batch → median plain decode step (s)
   for (int B : batches) {
     if (B * per_seq > kv_blocks) {
@@ -434,6 +450,7 @@ int Main(int argc, char** argv) {
     }
     std::vector<double> times;
     PhaseTotals sum(W);
+    DecodeGraphAction last_graph = DecodeGraphAction::kEager;
     for (int it = 0; it < 3 + steps; ++it) {
       std::vector<ForwardItem> items;
       for (KvSequence& s : seqs) items.push_back({&s, {17 + it}, s.length, false, &greedy});
@@ -442,6 +459,7 @@ int Main(int argc, char** argv) {
       const absl::Time t0 = absl::Now();
       Must(r.model->ForwardAndChoose(items, *r.cache, c.vocab_size, &chosen), "decode step");
       const double dt = absl::ToDoubleSeconds(absl::Now() - t0);
+      last_graph = r.model->last_decode_graph();
       if (it >= 3) {
         times.push_back(dt);
         sum.counts += r.phases.counts;
@@ -464,11 +482,12 @@ int Main(int argc, char** argv) {
     const double projected_step = step + r.moe_layers * absl::GetFlag(FLAGS_exchange_us) * 1e-6;
     const char* mla_ran = kernels::MlaDecodeBackendName(r.model->last_mla_decode());
     const char* gemm_ran = kernels::MoeGemmFp8BackendName(r.model->last_expert_gemm());
-    std::printf("%6d %10.2f %12.0f %12.0f %10.2f %10.2f %10.2f %10.2f %14.0f %11s %16s\n", B,
+    const char* graph = GraphActionName(last_graph);
+    std::printf("%6d %10.2f %12.0f %12.0f %10.2f %10.2f %10.2f %10.2f %14.0f %11s %16s %7s\n", B,
                 step * 1e3, B / step,
                 sum.exchanges ? sum.rows_received / static_cast<double>(sum.exchanges) : 0,
                 sum.counts / n * 1e3, sum.dispatch / n * 1e3, sum.experts / n * 1e3,
-                sum.combine / n * 1e3, B / projected_step, mla_ran, gemm_ran);
+                sum.combine / n * 1e3, B / projected_step, mla_ran, gemm_ran, graph);
     if (json) {
       std::fprintf(json,
                    "{\"kind\":\"decode\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"layers\":%d,"
@@ -476,12 +495,12 @@ int Main(int argc, char** argv) {
                    "\"tok_s_gpu\":%.1f,\"moe_counts_ms\":%.3f,\"moe_dispatch_ms\":%.3f,"
                    "\"moe_experts_ms\":%.3f,\"moe_combine_ms\":%.3f,\"exchange_us\":%.1f,"
                    "\"projected_tok_s_gpu\":%.1f,\"mla_decode\":\"%s\",\"expert_gemm\":\"%s\","
-                   "\"fixed_capacity_max_tokens\":%lld%s}\n",
+                   "\"fixed_capacity_max_tokens\":%lld,\"decode_graph\":\"%s\"%s}\n",
                    prop.name, W, int4 ? "true" : "false", static_cast<int>(c.num_hidden_layers), B,
                    context, step * 1e3, times.front() * 1e3, B / step, sum.counts / n * 1e3,
                    sum.dispatch / n * 1e3, sum.experts / n * 1e3, sum.combine / n * 1e3,
                    absl::GetFlag(FLAGS_exchange_us), B / projected_step, mla_ran, gemm_ran,
-                   static_cast<long long>(absl::GetFlag(FLAGS_fixed_capacity_max_tokens)),
+                   static_cast<long long>(absl::GetFlag(FLAGS_fixed_capacity_max_tokens)), graph,
                    breakdown_json.c_str());
     }
   }

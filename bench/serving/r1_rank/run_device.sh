@@ -9,6 +9,7 @@
 #   FIXED_CAPACITY=256 (steps of ≤ this many tokens per rank: fixed-capacity exchange; 0: off)
 #   HOT_BIAS=0 (else: this rank is the group's hottest, its experts' router bias raised by this)
 #   SPECULATIVE= (e.g. 1,2,3: MTP speculative steps with k drafts at SPECULATIVE_BATCHES=1)
+#   GRAPHS=1 (decode steps as CUDA graphs; 0: launched eagerly)
 set -uo pipefail
 dev=$1
 out=${OUT:-/tmp}
@@ -22,6 +23,6 @@ int4=$([ "${INT4:-0}" = 1 ] && echo --int4 || echo --noint4)
   "$int4" --layers="${LAYERS:-0}" --batches="${BATCHES:-1,8,32,64,128}" \
   --context="${CONTEXT:-2048}" --steps="${STEPS:-10}" --exchange_us="${EXCHANGE_US:-0}" \
   --kv_fraction="${KV_FRACTION:-0.75}" --fixed_capacity_max_tokens="${FIXED_CAPACITY:-256}" \
-  --hot_bias="${HOT_BIAS:-0}" --speculative="${SPECULATIVE:-}" \
+  --hot_bias="${HOT_BIAS:-0}" --speculative="${SPECULATIVE:-}" --graphs="${GRAPHS:-1}" \
   --speculative_batches="${SPECULATIVE_BATCHES:-1}" \
   --json="$out/r1_rank-$gpu-w$ranks${TAG:+-$TAG}.jsonl"

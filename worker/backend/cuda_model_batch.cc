@@ -1,0 +1,227 @@
+// CudaModel's batch metadata: the step's ids, positions, cache slots, lengths and block tables
+// on the device (with the filler tokens of a step run as a CUDA graph), the scratch and attention
+// workspace grown to fit it, and its MLA decode planned.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "kernels/fp8_gemm/fp8_gemm_cuda.h"
+#include "kernels/internal/cuda_status.h"
+#include "kernels/kv_write/kv_write_cuda.h"
+#include "kernels/mla_decode/mla_decode_cuda.h"
+#include "kernels/mla_decode/mla_decode_flashinfer.h"
+#include "worker/backend/cuda_model.h"
+#include "worker/backend/decode_graph_plan.h"
+#include "worker/backend/internal/cuda_layer_pass.h"
+
+namespace r1 {
+
+using kernels::internal::CudaStatus;
+
+absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logit_rows,
+                                      int64_t gather_rows) {
+  if (scratch_ != nullptr && n <= scratch_->tokens && max_pages <= scratch_->max_pages &&
+      logit_rows <= scratch_->logit_rows && gather_rows <= scratch_->gather_rows) {
+    return absl::OkStatus();
+  }
+  if (scratch_ != nullptr) {
+    n = std::max(n, scratch_->tokens);
+    max_pages = std::max(max_pages, scratch_->max_pages);
+    logit_rows = std::max(logit_rows, scratch_->logit_rows);
+    gather_rows = std::max(gather_rows, scratch_->gather_rows);
+  }
+  // The block table's width grows by powers of two: a growing context reallocates (and so
+  // invalidates the CUDA graphs, decode_graph_plan.h) a logarithmic number of times.
+  int64_t pages = 8;
+  while (pages < max_pages) pages *= 2;
+  max_pages = pages;
+  scratch_.reset();
+  ++buffer_generation_;
+  auto s = std::make_unique<CudaModelScratch>();
+  const ModelDims D = ModelDims::Of(*weights_);
+  s->tokens = n;
+  s->max_pages = max_pages;
+  s->logit_rows = logit_rows;
+  s->gather_rows = gather_rows;
+  DeviceArena& a = s->arena;
+  const int64_t nk = n * std::max<int64_t>(D.top_k, 1);
+  const int64_t kmax = std::max({D.hidden, D.q_lora, D.attn_out_pad, D.ffn_inter_pad});
+  ASSIGN_OR_RETURN(s->ids, a.AllocArray<int32_t>(n));
+  ASSIGN_OR_RETURN(s->positions, a.AllocArray<int32_t>(n));
+  ASSIGN_OR_RETURN(s->slots, a.AllocArray<int32_t>(n));
+  ASSIGN_OR_RETURN(s->seq_lens, a.AllocArray<int32_t>(n));
+  ASSIGN_OR_RETURN(s->block_table, a.AllocArray<int32_t>(n * max_pages));
+  ASSIGN_OR_RETURN(s->x, a.AllocArray<uint16_t>(n * D.hidden));
+  ASSIGN_OR_RETURN(s->y, a.AllocArray<uint16_t>(n * D.hidden));
+  ASSIGN_OR_RETURN(s->h, a.AllocArray<uint16_t>(n * D.hidden));
+  ASSIGN_OR_RETURN(s->qa, a.AllocArray<uint16_t>(n * D.q_lora));
+  ASSIGN_OR_RETURN(s->q, a.AllocArray<uint16_t>(n * D.heads * D.qk_head));
+  ASSIGN_OR_RETURN(s->kva, a.AllocArray<uint16_t>(n * D.kv_row));
+  ASSIGN_OR_RETURN(s->ql, a.AllocArray<uint16_t>(n * D.heads * D.kv_row));
+  ASSIGN_OR_RETURN(s->lat, a.AllocArray<uint16_t>(n * D.heads * D.kv_lora));
+  ASSIGN_OR_RETURN(s->ao, a.AllocArray<uint16_t>(n * D.attn_out_pad));  // pad columns stay zero
+  ASSIGN_OR_RETURN(s->gu, a.AllocArray<uint16_t>(n * 2 * std::max<int64_t>(D.ffn_inter_pad, 128)));
+  ASSIGN_OR_RETURN(s->ys, a.AllocArray<uint16_t>(n * D.hidden));
+  ASSIGN_OR_RETURN(s->xq, a.AllocArray<uint8_t>(n * kmax));
+  ASSIGN_OR_RETURN(s->xs, a.AllocArray<float>((n + 1) * (kmax / 128)));
+  ASSIGN_OR_RETURN(s->hq, a.AllocArray<uint8_t>(n * std::max<int64_t>(D.ffn_inter_pad, 128)));
+  ASSIGN_OR_RETURN(s->hs,
+                   a.AllocArray<float>((n + 1) * std::max<int64_t>(D.ffn_inter_pad / 128, 1)));
+  ASSIGN_OR_RETURN(s->router_padded, a.AllocArray<float>(n * D.experts_ld));
+  ASSIGN_OR_RETURN(s->router, a.AllocArray<float>(n * std::max<int64_t>(D.experts, 1)));
+  ASSIGN_OR_RETURN(s->topk_w, a.AllocArray<float>(nk));
+  ASSIGN_OR_RETURN(s->topk_ids, a.AllocArray<int32_t>(nk));
+  ASSIGN_OR_RETURN(s->logits, a.AllocArray<float>(std::max<int64_t>(logit_rows, 1) * D.vocab_ld));
+  ASSIGN_OR_RETURN(s->head_rows, a.AllocArray<int32_t>(n));
+  const int64_t g = std::max<int64_t>(gather_rows, 1);
+  ASSIGN_OR_RETURN(s->gather_slots, a.AllocArray<int32_t>(g));
+  ASSIGN_OR_RETURN(s->ckv, a.AllocArray<uint16_t>(g * D.kv_row));
+  ASSIGN_OR_RETURN(s->kvx, a.AllocArray<uint16_t>(g * D.heads * (D.qk_nope + D.v_head)));
+  // FP8 GEMM workspace: the largest any linear of this model needs at n tokens.
+  size_t ws = 0;
+  const int64_t outs[] = {D.q_lora, D.heads * D.qk_head, D.kv_row, D.hidden, 2 * D.ffn_inter_pad};
+  for (int64_t o : outs) ws = std::max(ws, kernels::Fp8GemmWorkspaceBytes(n, o, kmax));
+  s->gemm_ws_bytes = ws;
+  ASSIGN_OR_RETURN(s->gemm_ws, a.Alloc(ws));
+  s->attn_ws_bytes = 0;
+  s->attn_ws = nullptr;
+  scratch_ = std::move(s);
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::EnsureAttentionWorkspace(int64_t batch, int64_t max_seq_len) {
+  CudaModelScratch& s = *scratch_;
+  if (!ModelDims::Of(*weights_).r1_attention()) return absl::OkStatus();
+  // Exactly what kernels/mla_decode will pick for this call; grown on demand, so a large
+  // prefill (one split) does not reserve a worst-case split count for all of its tokens.
+  const auto cfg = kernels::ChooseMlaDecodeConfig(batch, ModelDims::Of(*weights_).heads,
+                                                  max_seq_len, kernels::internal::SmCount());
+  if (cfg.workspace_bytes <= s.attn_ws_bytes) return absl::OkStatus();
+  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)),
+                             "attention workspace resize"));
+  ++buffer_generation_;
+  s.attn_arena = std::make_unique<DeviceArena>();
+  ASSIGN_OR_RETURN(s.attn_ws, s.attn_arena->Alloc(cfg.workspace_bytes));
+  s.attn_ws_bytes = cfg.workspace_bytes;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<kernels::FlashInferMlaDecode*> CudaModel::PlanMlaDecode(
+    const std::vector<int32_t>& seq_lens, int64_t max_len, int64_t max_pages) {
+  const ModelDims D = ModelDims::Of(*weights_);
+  const int64_t n = static_cast<int64_t>(seq_lens.size());
+  last_mla_decode_ = kernels::MlaDecodeBackend::kNone;
+  if (!D.r1_attention()) return nullptr;
+  last_mla_decode_ = kernels::MlaDecodeBackend::kOurs;
+  if (fi_mla_ == nullptr) return nullptr;
+  // A length-0 entry (a token of a naive prefill chunk, whose rows NaivePrefill overwrites)
+  // must still come out finite: ours writes zeros, FlashInfer's does not promise anything.
+  if (std::any_of(seq_lens.begin(), seq_lens.end(), [](int32_t l) { return l <= 0; })) {
+    return nullptr;
+  }
+  const bool fi =
+      options_.mla_decode == MlaDecodeSelect::kFlashInfer ||
+      kernels::ChooseMlaDecodeBackend(n, D.heads, max_len, /*flashinfer_available=*/true,
+                                      /*bf16_out=*/true) == kernels::MlaDecodeBackend::kFlashInfer;
+  if (!fi) return nullptr;
+  RETURN_IF_ERROR(
+      fi_mla_->Plan(seq_lens.data(), n, D.heads, max_pages, static_cast<cudaStream_t>(stream_)));
+  last_mla_decode_ = kernels::MlaDecodeBackend::kFlashInfer;
+  return fi_mla_.get();
+}
+
+absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
+                                     int64_t graph_tokens, BatchLayout* b) {
+  std::vector<int32_t> ids, positions, slots, seq_lens;
+  int64_t max_pages = 1, max_len = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ForwardItem& it = items[i];
+    const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
+    for (int block : it.kv->blocks) {
+      if (block < 0 || block >= kv_blocks_) {  // (the filler block, kv_blocks_, is not theirs)
+        return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": KV block ", block,
+                                                       " outside [0, ", kv_blocks_, ")"));
+      }
+    }
+    max_pages = std::max<int64_t>(max_pages, static_cast<int64_t>(it.kv->blocks.size()));
+    max_len = std::max(max_len, end);
+    for (size_t t = 0; t < it.tokens.size(); ++t) {
+      const int64_t pos = it.start + static_cast<int64_t>(t);
+      ids.push_back(it.tokens[t]);
+      positions.push_back(static_cast<int32_t>(pos));
+      slots.push_back(static_cast<int32_t>(it.kv->blocks[pos / kBlockTokens] * kBlockTokens +
+                                           pos % kBlockTokens));
+      seq_lens.push_back(static_cast<int32_t>(pos + 1));
+    }
+  }
+  // A step run as a CUDA graph is padded to its bucket by filler tokens: token 0 at position 0,
+  // each writing and attending to row 0 of the filler block (the same row: equal values).
+  const int64_t real_n = static_cast<int64_t>(ids.size());
+  for (int64_t t = real_n; t < graph_tokens; ++t) {
+    ids.push_back(0);
+    positions.push_back(0);
+    slots.push_back(static_cast<int32_t>(filler_block() * kBlockTokens));
+    seq_lens.push_back(1);
+  }
+  const int64_t n = static_cast<int64_t>(ids.size());
+  // Prefill chunks in the naive form, while their sequences' rows fit the option's bound. Items
+  // with decode_attention keep the absorbed form, every position attending as a decode token.
+  std::vector<int32_t> gather_slots;
+  b->naive.clear();
+  {
+    int64_t token0 = 0, rows = 0;
+    for (const ForwardItem& it : items) {
+      const int64_t T = static_cast<int64_t>(it.tokens.size()), end = it.start + T;
+      if (T > 1 && !it.decode_attention && rows + end <= options_.naive_prefill_max_rows) {
+        b->naive.push_back({token0, T, it.start, rows});
+        for (int64_t pos = 0; pos < end; ++pos) {
+          gather_slots.push_back(static_cast<int32_t>(
+              it.kv->blocks[pos / kBlockTokens] * kBlockTokens + pos % kBlockTokens));
+        }
+        for (int64_t t = 0; t < T; ++t) seq_lens[token0 + t] = 0;  // not the absorbed path's
+        rows += end;
+      }
+      token0 += T;
+    }
+  }
+  b->n = n;
+  b->max_len = max_len;
+  b->gather_rows = static_cast<int64_t>(gather_slots.size());
+  // Inside a graph our MLA decode runs with a bucketed length bound (its split count), so the
+  // graph serves the sequences while they grow to it.
+  const int64_t graph_max_len = DecodeGraphMaxLen(max_len);
+  RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows, b->gather_rows));
+  RETURN_IF_ERROR(EnsureAttentionWorkspace(n, graph_tokens > 0 ? graph_max_len : max_len));
+  CudaModelScratch& s = *scratch_;
+  std::vector<int32_t> table(n * s.max_pages, 0);
+  {
+    int64_t t = 0;
+    for (const ForwardItem& it : items) {
+      for (size_t j = 0; j < it.tokens.size(); ++j, ++t) {
+        std::copy(it.kv->blocks.begin(), it.kv->blocks.end(), &table[t * s.max_pages]);
+      }
+    }
+    for (; t < n; ++t) table[t * s.max_pages] = static_cast<int32_t>(filler_block());
+  }
+  auto stream = static_cast<cudaStream_t>(stream_);
+  if (options_.profiler != nullptr) RETURN_IF_ERROR(options_.profiler->Begin(stream));
+  RETURN_IF_ERROR(Upload(s.ids, ids));
+  RETURN_IF_ERROR(Upload(s.positions, positions));
+  RETURN_IF_ERROR(Upload(s.slots, slots));
+  RETURN_IF_ERROR(Upload(s.seq_lens, seq_lens));
+  RETURN_IF_ERROR(Upload(s.block_table, table));
+  if (b->gather_rows > 0) RETURN_IF_ERROR(Upload(s.gather_slots, gather_slots));
+  ASSIGN_OR_RETURN(b->fi_mla, PlanMlaDecode(seq_lens, max_len, s.max_pages));
+  if (graph_tokens > 0 && b->fi_mla == nullptr) b->max_len = graph_max_len;
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v) {
+  return CudaStatus(cudaMemcpyAsync(dst, v.data(), v.size() * 4, cudaMemcpyHostToDevice,
+                                    static_cast<cudaStream_t>(stream_)),
+                    "forward metadata upload");
+}
+
+}  // namespace r1
