@@ -6,7 +6,8 @@
 //     FP8-activation mode;
 //   * a batched decode step of sequences of different lengths (1 to 3 KV blocks) gives the same
 //     logits with either kernel, and the kernel that ran is the one asked for;
-//   * prefills give the same logits with our MLA prefill and FlashInfer's (MlaPrefillSelect).
+//   * prefills give the same logits with our MLA prefill and FlashInfer's (MlaPrefillSelect);
+//   * decode steps as CUDA graphs give the logits of the same steps launched (either kernel).
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -119,7 +120,6 @@ INSTANTIATE_TEST_SUITE_P(Kernels, R1ShapedGpuTest, ::testing::ValuesIn(BuiltKern
                            return std::string(kernels::MlaDecodeBackendName(Expected(i.param)));
                          });
 
-#ifdef R1_HAVE_FLASHINFER  // (without it there is one kernel, nothing to compare)
 // Two kernels' logits rows [rows][V] for the same inputs agree: overall and row by row. The
 // kernels differ in summation order and where they round to bf16; with random FP8 weights such
 // differences flip activation quantisation steps and grow to a few percent over two layers
@@ -143,6 +143,57 @@ void ExpectSameLogits(const std::vector<float>& got, const std::vector<float>& w
   EXPECT_LE(worst_row, 0.2);
 }
 
+// Decode steps run as CUDA graphs (padded from 5 sequences to the bucket of 8, our kernel with
+// its bucketed length bound or FlashInfer with its plan rewritten before each replay) give the
+// logits of the same steps launched eagerly: within the bound above (split counts and work
+// partitions differ, not the math), while the sequences grow across a KV block boundary.
+TEST_P(R1ShapedGpuTest, DecodeGraphsAgreeWithLaunches) {
+  const ModelConfig c = R1ShapedConfig();
+  auto w = SynthesizeCudaWeights(c, 14);
+  ASSERT_TRUE(w.ok()) << w.status();
+  std::shared_ptr<const CudaWeights> weights(std::move(*w));
+  const std::vector<int> lens = {1, 60, 64, 130, 200};
+  std::vector<float> got[2];
+  CudaModel* graphed = nullptr;
+  std::vector<std::unique_ptr<CudaModel>> models;
+  for (bool graphs : {false, true}) {
+    CudaModelOptions o;
+    o.mla_decode = GetParam();
+    o.decode_graphs = graphs;
+    auto gpu = CudaModel::Create(weights, 32, o);
+    ASSERT_TRUE(gpu.ok()) << gpu.status();
+    CudaModel& m = **gpu;
+    BlockCounter blocks(m.kv_blocks());
+    std::vector<KvSequence> kv(lens.size());
+    std::vector<std::vector<float>> logits;
+    for (size_t i = 0; i < lens.size(); ++i) {
+      ASSERT_TRUE(blocks.Reserve(&kv[i], lens[i] + 8));
+      std::vector<int> prompt(lens[i]);
+      for (int t = 0; t < lens[i]; ++t) prompt[t] = (t * 131 + static_cast<int>(i) * 17) % 4096;
+      std::vector<ForwardItem> items = {{&kv[i], prompt, 0, false}};
+      ASSERT_TRUE(m.Forward(items, &logits).ok());
+    }
+    for (int step = 0; step < 8; ++step) {
+      std::vector<ForwardItem> items;
+      for (size_t i = 0; i < lens.size(); ++i) {
+        items.push_back({&kv[i], {static_cast<int>(7 + i + 5 * step)}, kv[i].length, false});
+      }
+      const absl::Status st = m.Forward(items, &logits);
+      ASSERT_TRUE(st.ok()) << st;
+      for (const auto& row : logits) got[graphs].insert(got[graphs].end(), row.begin(), row.end());
+      EXPECT_EQ(m.last_mla_decode(), Expected(GetParam()));
+    }
+    if (graphs) graphed = &m;
+    models.push_back(*std::move(gpu));
+  }
+  const DecodeGraphTable& t = *graphed->decode_graph_table();
+  EXPECT_EQ(t.failures(), 0);
+  EXPECT_EQ(t.captures(), 1);
+  EXPECT_EQ(t.replays(), 6);
+  ExpectSameLogits(got[1], got[0], c.vocab_size, "decode as CUDA graphs vs launches, sequence");
+}
+
+#ifdef R1_HAVE_FLASHINFER  // (without it there is one kernel, nothing to compare)
 // Logits of one batched decode step (one token for each of sequences of `lens` cached tokens,
 // after their prefills) from a fresh model on `weights` with `select`.
 std::vector<float> BatchedDecode(std::shared_ptr<const CudaWeights> weights, MlaDecodeSelect select,
