@@ -39,11 +39,11 @@ if [ "$mem" -gt 120000 ]; then B=1,8,32,64,128; BIG=256; else B=1,8,32,64; BIG=1
 MR="env LD_LIBRARY_PATH=$N/lib:$LD_LIBRARY_PATH NCCL_MULTI_RANK_GPU_ENABLE=1"
 step graphs $OUT/tests.log 90 $D/bin/cuda_model_graphs_gpu_test
 step r1_rank_fc256 $OUT/r1_rank.txt 120 env TAG=fc256 FIXED_CAPACITY=256 OUT=$OUT BATCHES=$B STEPS=5 SPECULATIVE=1,2,3 bash bench/serving/r1_rank/run_device.sh $D
-step r1_rank_fc256_eager $OUT/r1_rank.txt 100 env TAG=fc256-eager GRAPHS=0 FIXED_CAPACITY=256 OUT=$OUT BATCHES=$B STEPS=5 bash bench/serving/r1_rank/run_device.sh $D
-step r1_shaped_batched $OUT/tests.log 40 $D/bin/cuda_model_r1_shaped_gpu_test --gtest_filter=*Batched*:*Prefill*
-step mirror $OUT/tests.log 30 $D/bin/mirror_peers_communicator_gpu_test
-step cuda_mtp $OUT/tests.log 90 $D/bin/cuda_mtp_gpu_test
+step r1_shaped_batched $OUT/tests.log 60 $D/bin/cuda_model_r1_shaped_gpu_test --gtest_filter=*Batched*:*Prefill*:*Graphs*
 step cuda_ep_moe $OUT/multirank.log 150 $MR $D/bin/cuda_ep_moe_gpu_test
+step r1_rank_fc256_eager $OUT/r1_rank.txt 100 env TAG=fc256-eager GRAPHS=0 FIXED_CAPACITY=256 OUT=$OUT BATCHES=$B STEPS=5 bash bench/serving/r1_rank/run_device.sh $D
+step cuda_mtp $OUT/tests.log 90 $D/bin/cuda_mtp_gpu_test
+step mirror $OUT/tests.log 30 $D/bin/mirror_peers_communicator_gpu_test
 step r1_rank_fc0 $OUT/r1_rank.txt 120 env TAG=fc0 FIXED_CAPACITY=0 OUT=$OUT BATCHES=$B STEPS=5 bash bench/serving/r1_rank/run_device.sh $D
 step r1_rank_hot $OUT/r1_rank.txt 90 env TAG=hot03 HOT_BIAS=0.3 FIXED_CAPACITY=0 OUT=$OUT BATCHES=8,64 STEPS=3 bash bench/serving/r1_rank/run_device.sh $D
 step comm_bench $OUT/multirank.log 60 $MR $D/bin/comm_bench
