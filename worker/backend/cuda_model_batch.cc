@@ -134,28 +134,13 @@ absl::StatusOr<kernels::FlashInferMlaDecode*> CudaModel::PlanMlaDecode(
 
 absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
                                      int64_t graph_tokens, BatchLayout* b) {
-  std::vector<int32_t> ids, positions, slots, seq_lens;
-  int64_t max_pages = 1, max_len = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const ForwardItem& it = items[i];
-    const int64_t end = it.start + static_cast<int64_t>(it.tokens.size());
-    for (int block : it.kv->blocks) {
-      if (block < 0 || block >= kv_blocks_) {  // (the filler block, kv_blocks_, is not theirs)
-        return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": KV block ", block,
-                                                       " outside [0, ", kv_blocks_, ")"));
-      }
-    }
-    max_pages = std::max<int64_t>(max_pages, static_cast<int64_t>(it.kv->blocks.size()));
-    max_len = std::max(max_len, end);
-    for (size_t t = 0; t < it.tokens.size(); ++t) {
-      const int64_t pos = it.start + static_cast<int64_t>(t);
-      ids.push_back(it.tokens[t]);
-      positions.push_back(static_cast<int32_t>(pos));
-      slots.push_back(static_cast<int32_t>(it.kv->blocks[pos / kBlockTokens] * kBlockTokens +
-                                           pos % kBlockTokens));
-      seq_lens.push_back(static_cast<int32_t>(pos + 1));
-    }
-  }
+  // (The filler block, kv_blocks_, is not the items'.)
+  ASSIGN_OR_RETURN(BatchTokens bt, CollectBatchTokens(items, kv_blocks_));
+  std::vector<int32_t>& ids = bt.ids;
+  std::vector<int32_t>& positions = bt.positions;
+  std::vector<int32_t>& slots = bt.slots;
+  std::vector<int32_t>& seq_lens = bt.seq_lens;
+  const int64_t max_pages = bt.max_pages, max_len = bt.max_len;
   // A step run as a CUDA graph is padded to its bucket by filler tokens: token 0 at position 0,
   // each writing and attending to row 0 of the filler block (the same row: equal values).
   const int64_t real_n = static_cast<int64_t>(ids.size());

@@ -82,6 +82,24 @@ class DecodeGraphsGpuTest : public ::testing::Test {
     *logits = std::move(got[0]);
   }
 
+  // Blocks for prompt i + `room` tokens in each model's cache, and one prefill of every prompt.
+  void PrefillBoth(std::vector<Seq>* seqs, size_t room, std::vector<std::vector<float>>* logits) {
+    for (int m = 0; m < 2; ++m) {
+      for (size_t i = 0; i < seqs->size(); ++i) {
+        ASSERT_TRUE(blocks_[m].Reserve(&(*seqs)[i].kv[m], prompts_[i].size() + room));
+      }
+    }
+    ForwardBoth(
+        [&](int m) {
+          std::vector<ForwardItem> items;
+          for (size_t i = 0; i < seqs->size(); ++i) {
+            items.push_back({&(*seqs)[i].kv[m], prompts_[i], 0});
+          }
+          return items;
+        },
+        logits);
+  }
+
   int Argmax(const std::vector<float>& l, size_t row = 0) const {
     const int64_t V = config_.vocab_size;
     return static_cast<int>(std::max_element(l.begin() + row * V, l.begin() + (row + 1) * V) -
@@ -90,26 +108,15 @@ class DecodeGraphsGpuTest : public ::testing::Test {
 
   ModelConfig config_;
   std::unique_ptr<CudaModel> graphs_, eager_;
+  BlockCounter blocks_[2] = {BlockCounter(512), BlockCounter(512)};  // eager_, graphs_
   std::vector<std::vector<int>> prompts_;
 };
 
 TEST_F(DecodeGraphsGpuTest, DecodeStepsEqualEagerAcrossBuckets) {
-  BlockCounter blocks[2] = {BlockCounter(eager_->kv_blocks()), BlockCounter(graphs_->kv_blocks())};
   std::vector<Seq> seqs(prompts_.size());
   std::vector<int> next(prompts_.size());
   std::vector<std::vector<float>> logits;
-  for (int m = 0; m < 2; ++m) {
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      ASSERT_TRUE(blocks[m].Reserve(&seqs[i].kv[m], prompts_[i].size() + 64));
-    }
-  }
-  ForwardBoth(
-      [&](int m) {
-        std::vector<ForwardItem> items;
-        for (size_t i = 0; i < seqs.size(); ++i) items.push_back({&seqs[i].kv[m], prompts_[i], 0});
-        return items;
-      },
-      &logits);
+  ASSERT_NO_FATAL_FAILURE(PrefillBoth(&seqs, 64, &logits));
   for (size_t i = 0; i < seqs.size(); ++i) next[i] = Argmax(logits[i]);
   // 48 decode steps: 6 sequences (bucket 8), then 4 (bucket 4), then 3 (bucket 4).
   int replays = 0;
@@ -137,21 +144,9 @@ TEST_F(DecodeGraphsGpuTest, DecodeStepsEqualEagerAcrossBuckets) {
 }
 
 TEST_F(DecodeGraphsGpuTest, VerificationStepsEqualEager) {
-  BlockCounter blocks[2] = {BlockCounter(eager_->kv_blocks()), BlockCounter(graphs_->kv_blocks())};
   std::vector<Seq> seqs(3);
   std::vector<std::vector<float>> logits;
-  for (int m = 0; m < 2; ++m) {
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      ASSERT_TRUE(blocks[m].Reserve(&seqs[i].kv[m], prompts_[i].size() + 32));
-    }
-  }
-  ForwardBoth(
-      [&](int m) {
-        std::vector<ForwardItem> items;
-        for (size_t i = 0; i < seqs.size(); ++i) items.push_back({&seqs[i].kv[m], prompts_[i], 0});
-        return items;
-      },
-      &logits);
+  ASSERT_NO_FATAL_FAILURE(PrefillBoth(&seqs, 32, &logits));
   // Each step verifies 3 tokens per sequence (9 tokens: bucket 16): the last logits' argmax and
   // two more made up from it, as a draft would be.
   std::vector<int> last(seqs.size());

@@ -174,30 +174,10 @@ absl::Status DenseCudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v)
 
 absl::Status DenseCudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
                                           Batch* b) {
-  std::vector<int32_t> ids, positions, slots, seq_lens;
-  int64_t max_pages = 1;
-  b->max_len = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const ForwardItem& it = items[i];
-    for (int block : it.kv->blocks) {
-      if (block < 0 || block >= kv_blocks_) {
-        return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": KV block ", block,
-                                                       " outside [0, ", kv_blocks_, ")"));
-      }
-    }
-    max_pages = std::max<int64_t>(max_pages, static_cast<int64_t>(it.kv->blocks.size()));
-    b->max_len = std::max(b->max_len, it.start + static_cast<int64_t>(it.tokens.size()));
-    for (size_t t = 0; t < it.tokens.size(); ++t) {
-      const int64_t pos = it.start + static_cast<int64_t>(t);
-      ids.push_back(it.tokens[t]);
-      positions.push_back(static_cast<int32_t>(pos));
-      slots.push_back(static_cast<int32_t>(it.kv->blocks[pos / kBlockTokens] * kBlockTokens +
-                                           pos % kBlockTokens));
-      seq_lens.push_back(static_cast<int32_t>(pos + 1));
-    }
-  }
-  b->n = static_cast<int64_t>(ids.size());
-  RETURN_IF_ERROR(EnsureScratch(b->n, max_pages, logit_rows));
+  ASSIGN_OR_RETURN(BatchTokens bt, CollectBatchTokens(items, kv_blocks_));
+  b->max_len = bt.max_len;
+  b->n = static_cast<int64_t>(bt.ids.size());
+  RETURN_IF_ERROR(EnsureScratch(b->n, bt.max_pages, logit_rows));
   const DenseModelConfig& c = dense_config();
   const kernels::GqaAttendConfig ac = kernels::ChooseGqaAttendConfig(
       b->n, static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_key_value_heads),
@@ -211,10 +191,10 @@ absl::Status DenseCudaModel::PrepareBatch(const std::vector<ForwardItem>& items,
       std::copy(it.kv->blocks.begin(), it.kv->blocks.end(), &table[t * s.max_pages]);
     }
   }
-  RETURN_IF_ERROR(Upload(s.ids, ids));
-  RETURN_IF_ERROR(Upload(s.positions, positions));
-  RETURN_IF_ERROR(Upload(s.slots, slots));
-  RETURN_IF_ERROR(Upload(s.seq_lens, seq_lens));
+  RETURN_IF_ERROR(Upload(s.ids, bt.ids));
+  RETURN_IF_ERROR(Upload(s.positions, bt.positions));
+  RETURN_IF_ERROR(Upload(s.slots, bt.slots));
+  RETURN_IF_ERROR(Upload(s.seq_lens, bt.seq_lens));
   return Upload(s.block_table, table);
 }
 

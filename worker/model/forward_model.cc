@@ -14,6 +14,31 @@ absl::Status CheckCacheBlocks(const PagedKvCache& cache, int64_t device_blocks, 
   return absl::OkStatus();
 }
 
+absl::StatusOr<BatchTokens> CollectBatchTokens(const std::vector<ForwardItem>& items,
+                                               int64_t kv_blocks) {
+  BatchTokens b;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ForwardItem& it = items[i];
+    for (int block : it.kv->blocks) {
+      if (block < 0 || block >= kv_blocks) {
+        return absl::InvalidArgumentError(absl::StrCat("forward item ", i, ": KV block ", block,
+                                                       " outside [0, ", kv_blocks, ")"));
+      }
+    }
+    b.max_pages = std::max<int64_t>(b.max_pages, static_cast<int64_t>(it.kv->blocks.size()));
+    b.max_len = std::max(b.max_len, it.start + static_cast<int64_t>(it.tokens.size()));
+    for (size_t t = 0; t < it.tokens.size(); ++t) {
+      const int64_t pos = it.start + static_cast<int64_t>(t);
+      b.ids.push_back(it.tokens[t]);
+      b.positions.push_back(static_cast<int32_t>(pos));
+      b.slots.push_back(static_cast<int32_t>(it.kv->blocks[pos / kBlockTokens] * kBlockTokens +
+                                             pos % kBlockTokens));
+      b.seq_lens.push_back(static_cast<int32_t>(pos + 1));
+    }
+  }
+  return b;
+}
+
 bool PlainGreedy(const TokenChoiceSpec& spec) {
   return spec.temperature <= 0 && !spec.penalized() && spec.bias.empty() && !spec.logprobs;
 }

@@ -86,6 +86,18 @@ absl::StatusOr<std::vector<ForwardItem>> MtpSlotsAsForwardItems(const std::vecto
 // allocator hands out ids into the device cache).
 absl::Status CheckCacheBlocks(const PagedKvCache& cache, int64_t device_blocks, const char* model);
 
+// The per-token metadata of a forward's items, in batch order, as the device models upload it:
+// token ids, positions, cache slots (block · kBlockTokens + offset) and the sequence length each
+// token attends over (position + 1); the most blocks any item holds and the longest sequence
+// after the step. InvalidArgument naming the item when a block id is outside [0, kv_blocks).
+struct BatchTokens {
+  std::vector<int32_t> ids, positions, slots, seq_lens;
+  int64_t max_pages = 1;
+  int64_t max_len = 0;
+};
+absl::StatusOr<BatchTokens> CollectBatchTokens(const std::vector<ForwardItem>& items,
+                                               int64_t kv_blocks);
+
 // Whether `spec` chooses by argmax alone: greedy, no penalty, bias or logprobs (the same choice
 // at every row whatever came before it).
 bool PlainGreedy(const TokenChoiceSpec& spec);
