@@ -228,9 +228,15 @@ absl::Status CudaEpMoe::Init() {
 absl::Status CudaEpMoe::Run(int layer, const DeviceMoeTokens& tokens, const LocalExpertsFn& experts,
                             void* stream) {
   absl::Status st = Exchange(layer, tokens, experts, stream);
-  // Peers are (or will be) blocked in this layer's exchange: make them fail now.
+  // Peers are (or will be) blocked in this layer's exchange: make them fail now. Not while the
+  // stream is being captured into a CUDA graph: nothing of a capture runs, the model runs the
+  // step again eagerly (DecodeGraphs), and the peers see only that.
   if (!st.ok()) {
-    comm_->Abort();
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(static_cast<cudaStream_t>(stream), &capture) != cudaSuccess ||
+        capture == cudaStreamCaptureStatusNone) {
+      comm_->Abort();
+    }
     return st;
   }
   if (options_.observer != nullptr) options_.observer->OnExchange(stats_);
@@ -458,7 +464,8 @@ absl::Status CudaEpMoe::FixedExchange(int layer, const DeviceMoeTokens& t,
   EpExchangeStats stats;
   stats.layer = layer;
   stats.capacity_rows = capacity;
-  ++exchanges_;
+  // (Not counted in exchanges_: a replayed graph runs this layer without the host, and a
+  // captured one without running it. The step's agreement, made on every rank, checks drift.)
 
   // Plan and pack: destination p's rows at p·capacity, the rest of each block empty.
   const absl::Time t1 = absl::Now();

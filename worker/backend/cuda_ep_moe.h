@@ -139,9 +139,9 @@ class CudaEpMoe final : public DeviceExpertExecutor {
   int32_t* expert_local_ = nullptr;
   int32_t* host_offsets_ = nullptr;  // pinned [W + 1]
   std::unique_ptr<Buffers> buffers_;
-  uint64_t exchanges_ = 0;         // exchanges started (every rank of the group counts the same)
-  int64_t steps_ = 0;              // steps begun with a capacity agreement (the same on every rank)
-  int64_t step_capacity_ = -1;     // this step's agreed capacity (0: counted); −1: not yet agreed
+  uint64_t exchanges_ = 0;      // counted exchanges started (the same on every rank of the group)
+  int64_t steps_ = 0;           // steps begun with a capacity agreement (the same on every rank)
+  int64_t step_capacity_ = -1;  // this step's agreed capacity (0: counted); −1: not yet agreed
   uint64_t fixed_generation_ = 0;  // reallocations of the fixed-capacity buffers
   EpExchangeStats stats_;
 };
