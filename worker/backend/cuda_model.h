@@ -164,6 +164,10 @@ class CudaModel : public ForwardModel {
   absl::Status MtpForward(const std::vector<MtpItem>& items,
                           std::vector<std::vector<float>>* logits,
                           std::vector<std::vector<float>>* hidden);
+  // ForwardModel: the drafts chosen on the device (one argmax per item); only their ids and the
+  // hidden rows are copied to the host.
+  absl::Status MtpDraft(const std::vector<MtpItem>& items, PagedKvCache& cache, int64_t valid_vocab,
+                        std::vector<int>* drafts, std::vector<std::vector<float>>* hidden) override;
 
  private:
   CudaModel(std::shared_ptr<const CudaWeights> weights, int kv_blocks, CudaModelOptions options);
@@ -214,6 +218,14 @@ class CudaModel : public ForwardModel {
   // normed rows (Scratch::h) into `host`; FillHidden hands them out once the stream is synced.
   absl::Status DownloadHidden(const std::vector<ForwardItem>& items, std::vector<uint16_t>* host);
   void FillHidden(std::vector<ForwardItem>& items, const std::vector<uint16_t>& host) const;
+  // The MTP module over a non-empty batch of slots, on the stream: each item's last slot's logits
+  // in Scratch::logits, *normed = the rows lm_head read ([items][hidden] bf16).
+  absl::Status EnqueueMtp(const std::vector<MtpItem>& items, const uint16_t** normed);
+  // After an MTP pass's synchronisation: frees retired buffers, closes the profiler's step.
+  absl::Status EndMtp(StepPhase last);
+  // The downloaded bf16 hidden rows as floats, one vector per item.
+  void MtpHiddenRows(const std::vector<uint16_t>& host, int64_t rows,
+                     std::vector<std::vector<float>>* hidden) const;
   // Grows the MTP input buffer (MtpForward's [rows][2·hidden] concatenation).
   absl::Status EnsureMtpScratch(int64_t rows);
   // Grows the decode attention's workspace to what kernels/mla_decode needs for this call.

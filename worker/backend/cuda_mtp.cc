@@ -84,9 +84,87 @@ absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
   if (mtp_layers() == 0) return absl::FailedPreconditionError("the MTP module is not loaded");
   // An idle rank of an expert-parallel group still joins the MTP layer's exchange.
   if (items.empty()) return EmptyStep(/*mtp=*/true);
-  const ModelConfig& c = config();
-  const int64_t d = c.hidden_size, V = c.vocab_size;
+  const uint16_t* normed = nullptr;
+  RETURN_IF_ERROR(EnqueueMtp(items, &normed));
+  RETURN_IF_ERROR(DrainExchanges());
+  const ModelDims D = ModelDims::Of(*weights_);
+  const int64_t d = D.hidden, V = D.vocab, rows = static_cast<int64_t>(items.size());
+  auto stream = static_cast<cudaStream_t>(stream_);
+  std::vector<float> host_logits(rows * V);
+  std::vector<uint16_t> host_hidden(rows * d);
+  RETURN_IF_ERROR(
+      CudaStatus(cudaMemcpy2DAsync(host_logits.data(), V * 4, scratch_->logits, D.vocab_ld * 4,
+                                   V * 4, rows, cudaMemcpyDeviceToHost, stream),
+                 "MTP logits download"));
+  RETURN_IF_ERROR(CudaStatus(
+      cudaMemcpyAsync(host_hidden.data(), normed, rows * d * 2, cudaMemcpyDeviceToHost, stream),
+      "MTP hidden download"));
+  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "MTP forward"));
+  RETURN_IF_ERROR(EndMtp(StepPhase::kHost));
+  logits->assign(rows, {});
+  for (int64_t i = 0; i < rows; ++i) {
+    (*logits)[i].assign(host_logits.begin() + i * V, host_logits.begin() + (i + 1) * V);
+  }
+  MtpHiddenRows(host_hidden, rows, hidden);
+  return absl::OkStatus();
+}
 
+absl::Status CudaModel::MtpDraft(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                                 int64_t valid_vocab, std::vector<int>* drafts,
+                                 std::vector<std::vector<float>>* hidden) {
+  drafts->clear();
+  hidden->clear();
+  RETURN_IF_ERROR(CheckAllocator(cache));
+  if (mtp_layers() == 0) return absl::FailedPreconditionError("the MTP module is not loaded");
+  if (items.empty()) return EmptyStep(/*mtp=*/true);
+  if (valid_vocab <= 0 || valid_vocab > config().vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MTP draft: valid_vocab ", valid_vocab, " outside [1, vocab]"));
+  }
+  const uint16_t* normed = nullptr;
+  RETURN_IF_ERROR(EnqueueMtp(items, &normed));
+  RETURN_IF_ERROR(DrainExchanges());
+  const ModelDims D = ModelDims::Of(*weights_);
+  const int64_t d = D.hidden, rows = static_cast<int64_t>(items.size());
+  auto stream = static_cast<cudaStream_t>(stream_);
+  std::vector<uint16_t> host_hidden(rows * d);
+  RETURN_IF_ERROR(CudaStatus(
+      cudaMemcpyAsync(host_hidden.data(), normed, rows * d * 2, cudaMemcpyDeviceToHost, stream),
+      "MTP hidden download"));
+  // The drafts are greedy: one argmax per row on the device, ids the only logits-sized result
+  // that crosses to the host (Choose synchronises the stream, the hidden rows' copy included).
+  const TokenChoiceSpec greedy;
+  const std::vector<const TokenChoiceSpec*> specs(rows, &greedy);
+  std::vector<TokenChoice> got;
+  RETURN_IF_ERROR(
+      chooser_.Choose(scratch_->logits, D.vocab_ld, D.vocab, valid_vocab, specs, stream, &got));
+  RETURN_IF_ERROR(EndMtp(StepPhase::kSampling));
+  for (const TokenChoice& c : got) drafts->push_back(c.id);
+  MtpHiddenRows(host_hidden, rows, hidden);
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::EndMtp(StepPhase last) {
+  experts_->ReleaseRetired();
+  mtp_retired_.clear();
+  if (options_.profiler == nullptr) return absl::OkStatus();
+  RETURN_IF_ERROR(options_.profiler->Mark(last));
+  return options_.profiler->End();
+}
+
+void CudaModel::MtpHiddenRows(const std::vector<uint16_t>& host, int64_t rows,
+                              std::vector<std::vector<float>>* hidden) const {
+  const int64_t d = config().hidden_size;
+  hidden->assign(rows, {});
+  for (int64_t i = 0; i < rows; ++i) {
+    (*hidden)[i].resize(d);
+    for (int64_t j = 0; j < d; ++j) (*hidden)[i][j] = Bf16ToFloat(host[i * d + j]);
+  }
+}
+
+absl::Status CudaModel::EnqueueMtp(const std::vector<MtpItem>& items, const uint16_t** normed) {
+  const ModelConfig& c = config();
+  const int64_t d = c.hidden_size;
   // The slots as forward items at positions [start, start + m); each item's last slot goes
   // through lm_head.
   ASSIGN_OR_RETURN(std::vector<ForwardItem> fitems, MtpSlotsAsForwardItems(items, c));
@@ -145,31 +223,7 @@ absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
                            /*first=*/true));
   RETURN_IF_ERROR(pass.Norm(s.y, D.hidden, s.x, M.head_norm, s.h, D.hidden, D.hidden));
   RETURN_IF_ERROR(pass.Mark(StepPhase::kNorm));
-  ASSIGN_OR_RETURN(const uint16_t* normed, LmHead(pass, head_rows, n));
-  RETURN_IF_ERROR(DrainExchanges());
-
-  std::vector<float> host_logits(rows * V);
-  std::vector<uint16_t> host_hidden(rows * d);
-  RETURN_IF_ERROR(CudaStatus(cudaMemcpy2DAsync(host_logits.data(), V * 4, s.logits, D.vocab_ld * 4,
-                                               V * 4, rows, cudaMemcpyDeviceToHost, stream),
-                             "MTP logits download"));
-  RETURN_IF_ERROR(CudaStatus(
-      cudaMemcpyAsync(host_hidden.data(), normed, rows * d * 2, cudaMemcpyDeviceToHost, stream),
-      "MTP hidden download"));
-  RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "MTP forward"));
-  experts_->ReleaseRetired();
-  mtp_retired_.clear();
-  if (options_.profiler != nullptr) {
-    RETURN_IF_ERROR(options_.profiler->Mark(StepPhase::kHost));
-    RETURN_IF_ERROR(options_.profiler->End());
-  }
-  logits->assign(rows, {});
-  hidden->assign(rows, {});
-  for (int64_t i = 0; i < rows; ++i) {
-    (*logits)[i].assign(host_logits.begin() + i * V, host_logits.begin() + (i + 1) * V);
-    (*hidden)[i].resize(d);
-    for (int64_t j = 0; j < d; ++j) (*hidden)[i][j] = Bf16ToFloat(host_hidden[i * d + j]);
-  }
+  ASSIGN_OR_RETURN(*normed, LmHead(pass, head_rows, n));
   return absl::OkStatus();
 }
 

@@ -213,8 +213,9 @@ class Engine {
   void Draft(const std::vector<ForwardItem>& items, const std::vector<uint64_t>& item_ids,
              const std::vector<std::vector<float>>& hidden);
 
-  // One MtpForward; in lockstep a pass refused before its exchange is replaced by an empty one.
-  absl::Status MtpPass(const std::vector<MtpItem>& slots, std::vector<std::vector<float>>* logits,
+  // One MTP pass (ForwardModel::MtpDraft: greedy drafts); in lockstep a pass refused before its
+  // exchange is replaced by an empty one.
+  absl::Status MtpPass(const std::vector<MtpItem>& slots, std::vector<int>* drafts,
                        std::vector<std::vector<float>>* hidden);
 
   // The spec of a sequence's next token.

@@ -157,24 +157,28 @@ absl::Status Engine::ChooseAndVerifyGreedy(std::vector<ForwardItem>& items,
   return absl::OkStatus();
 }
 
-absl::Status Engine::MtpPass(const std::vector<MtpItem>& slots,
-                             std::vector<std::vector<float>>* logits,
+absl::Status Engine::MtpPass(const std::vector<MtpItem>& slots, std::vector<int>* drafts,
                              std::vector<std::vector<float>>* hidden) {
-  const absl::Status st = model_->MtpForward(slots, cache_, logits, hidden);
+  const absl::Status st = model_->MtpDraft(slots, cache_, options_.valid_vocab, drafts, hidden);
+  if (st.ok() && drafts->size() != slots.size()) {
+    return absl::InternalError("MTP pass: one draft per slot expected");  // a model bug
+  }
   if (!st.ok() && last_step_.draft_status.ok()) last_step_.draft_status = st;
   if (!st.ok() && options_.lockstep && !slots.empty()) {
     // Refused before its exchange (a bug in the slots), this rank would be one exchange behind
     // its peers: an empty pass takes its place. After a failed exchange the executor has aborted
     // the group's communicator, so this pass fails at once as well.
-    std::vector<std::vector<float>> unused_logits, unused_hidden;
-    model_->MtpForward({}, cache_, &unused_logits, &unused_hidden).IgnoreError();
+    std::vector<int> unused_drafts;
+    std::vector<std::vector<float>> unused_hidden;
+    model_->MtpDraft({}, cache_, options_.valid_vocab, &unused_drafts, &unused_hidden)
+        .IgnoreError();
   }
   return st;
 }
 
 void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint64_t>& item_ids,
                    const std::vector<std::vector<float>>& hidden) {
-  const int64_t d = model_->config().hidden_size, V = model_->config().vocab_size;
+  const int64_t d = model_->config().hidden_size;
   // In lockstep (an expert-parallel group) every MTP pass is an exchange of the MTP layer's MoE
   // that every rank joins: each step runs exactly spec_k_ passes (the catch-up and spec_k_ − 1
   // chained depths), with no slots where this rank has nothing to draft. Alone, passes without
@@ -207,8 +211,9 @@ void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint
     seqs.push_back(&s);
   }
   if (slots.empty() && !lockstep) return;
-  std::vector<std::vector<float>> logits, out;
-  if (!MtpPass(slots, &logits, &out).ok()) {
+  std::vector<int> drafted;
+  std::vector<std::vector<float>> out;
+  if (!MtpPass(slots, &drafted, &out).ok()) {
     for (Sequence* s : seqs) {
       s->mtp = false;
       ResetSpeculation(*s);
@@ -230,7 +235,7 @@ void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint
     if (!cache_.Reserve(&s.kv, s.kv.length + k + 1).ok()) {
       k = static_cast<int>(std::clamp<int64_t>(s.kv.capacity() - s.kv.length + 1, 1, k));
     }
-    s.drafts = ArgmaxRows(logits[j].data(), 1, V, options_.valid_vocab);
+    s.drafts = {drafted[j]};
     if (k > 1) {
       chain.push_back(&s);
       want.push_back(k);
@@ -248,14 +253,13 @@ void Engine::Draft(const std::vector<ForwardItem>& items, const std::vector<uint
       which.push_back(j);
     }
     if (slots.empty() && !lockstep) break;
-    if (!MtpPass(slots, &logits, &out).ok()) {
+    if (!MtpPass(slots, &drafted, &out).ok()) {
       if (!lockstep) break;  // keep the drafts so far
       chain.clear();
       continue;
     }
     for (size_t r = 0; r < which.size(); ++r) {
-      chain[which[r]]->drafts.push_back(
-          ArgmaxRows(logits[r].data(), 1, V, options_.valid_vocab)[0]);
+      chain[which[r]]->drafts.push_back(drafted[r]);
       chain_hidden[which[r]] = std::move(out[r]);
     }
   }

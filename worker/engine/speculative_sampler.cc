@@ -116,16 +116,6 @@ absl::StatusOr<SpeculativeResult> VerifyGreedy(const std::vector<int>& drafts,
   return r;
 }
 
-std::vector<int> ArgmaxRows(const float* logits, int64_t rows, int64_t stride,
-                            int64_t valid_vocab) {
-  std::vector<int> out(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = logits + r * stride;
-    out[r] = static_cast<int>(std::max_element(row, row + valid_vocab) - row);
-  }
-  return out;
-}
-
 absl::StatusOr<SpeculativeResult> VerifyStochastic(const std::vector<int>& drafts,
                                                    const std::vector<float>& p,
                                                    const std::vector<float>& q, int64_t vocab,

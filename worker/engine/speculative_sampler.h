@@ -32,10 +32,6 @@ struct SpeculativeResult {
 absl::StatusOr<SpeculativeResult> VerifyGreedy(const std::vector<int>& drafts,
                                                const std::vector<int>& target);
 
-// The greedy choice of each row of `logits` ([rows][stride]): the largest value among ids
-// [0, valid_vocab), the lowest such id on ties (as the greedy draw of token_choice.h).
-std::vector<int> ArgmaxRows(const float* logits, int64_t rows, int64_t stride, int64_t valid_vocab);
-
 // Stochastic verification. `p`: the target's probabilities, [k + 1][vocab]; `q`: the draft
 // distributions the drafts were drawn from, [k][vocab] (rows sum to 1 within rounding). The
 // draws for position j use (seed, offset + j). InvalidArgument for mismatched sizes, a draft id

@@ -198,12 +198,6 @@ TEST(SpeculativeSamplerTest, GreedyVerificationIsExact) {
   EXPECT_LT(steps, 250);  // fewer target passes than tokens
 }
 
-TEST(SpeculativeSamplerTest, ArgmaxRowsTakesTheLowestIdOnTiesWithinValidVocab) {
-  const std::vector<float> logits = {1, 3, 3, 9,  //
-                                     2, 0, 2, 0};
-  EXPECT_EQ(ArgmaxRows(logits.data(), 2, 4, 3), (std::vector<int>{1, 0}));
-}
-
 TEST(SpeculativeSamplerTest, SamplingDistributionIsWhatTheKernelDrawSamples) {
   const std::vector<float> logits = {0.3f, 2.0f, -1.0f, 1.2f, 2.0f, -5.0f, 0.9f, 1.7f};
   const int64_t V = static_cast<int64_t>(logits.size());

@@ -1,6 +1,9 @@
 #include "worker/model/forward_model.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "worker/model/cpu_ops.h"
 
 namespace r1 {
@@ -123,6 +126,27 @@ absl::Status ForwardModel::MtpForward(const std::vector<MtpItem>& items, PagedKv
                                       std::vector<std::vector<float>>* logits,
                                       std::vector<std::vector<float>>* hidden) {
   return absl::UnimplementedError("this model has no MTP module");
+}
+
+absl::Status ForwardModel::MtpDraft(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                                    int64_t valid_vocab, std::vector<int>* drafts,
+                                    std::vector<std::vector<float>>* hidden) {
+  drafts->clear();
+  const int64_t vocab = config().vocab_size;
+  if (valid_vocab <= 0 || valid_vocab > vocab) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MTP draft: valid_vocab ", valid_vocab, " outside [1, ", vocab, "]"));
+  }
+  std::vector<std::vector<float>> logits;
+  RETURN_IF_ERROR(MtpForward(items, cache, &logits, hidden));
+  for (const std::vector<float>& row : logits) {
+    if (static_cast<int64_t>(row.size()) < valid_vocab) {
+      return absl::InternalError("MTP draft: a logits row shorter than valid_vocab");
+    }
+    drafts->push_back(
+        static_cast<int>(std::max_element(row.begin(), row.begin() + valid_vocab) - row.begin()));
+  }
+  return absl::OkStatus();
 }
 
 void CpuHeadLogits(std::vector<ForwardItem>& items, const float* x, int64_t d,

@@ -73,6 +73,13 @@ class ForwardModel {
   virtual absl::Status MtpForward(const std::vector<MtpItem>& items, PagedKvCache& cache,
                                   std::vector<std::vector<float>>* logits,
                                   std::vector<std::vector<float>>* hidden);
+  // As MtpForward, but `drafts[i]` gets item i's greedy draft — the first id of the largest
+  // logit among ids [0, valid_vocab) of its last slot — instead of the logits row. The default
+  // runs MtpForward and takes the argmax on the host; a device backend chooses where the logits
+  // are and copies only ids.
+  virtual absl::Status MtpDraft(const std::vector<MtpItem>& items, PagedKvCache& cache,
+                                int64_t valid_vocab, std::vector<int>* drafts,
+                                std::vector<std::vector<float>>* hidden);
 };
 
 // The MTP items as forward items (kv, tokens = next_tokens, start): the slots the MTP layer runs,

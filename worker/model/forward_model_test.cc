@@ -1,5 +1,6 @@
 #include "worker/model/forward_model.h"
 
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -36,6 +37,49 @@ TEST(CollectBatchTokens, BlockOutsideTheCacheNamesTheItem) {
   b.blocks = {-1};
   EXPECT_FALSE(CollectBatchTokens(items, 10).ok());
   EXPECT_TRUE(CollectBatchTokens({}, 10).ok());
+}
+
+// An MTP module whose logits are given rows (one per item, whatever the items hold).
+class FixedMtp : public ForwardModel {
+ public:
+  explicit FixedMtp(std::vector<std::vector<float>> rows) : rows_(std::move(rows)) {
+    config_.vocab_size = 4;
+  }
+  const ModelConfig& config() const override { return config_; }
+  int row_size() const override { return 1; }
+  absl::Status Forward(std::vector<ForwardItem>&, PagedKvCache&,
+                       std::vector<std::vector<float>>*) override {
+    return absl::UnimplementedError("not used");
+  }
+  int mtp_layers() const override { return 1; }
+  absl::Status MtpForward(const std::vector<MtpItem>& items, PagedKvCache&,
+                          std::vector<std::vector<float>>* logits,
+                          std::vector<std::vector<float>>* hidden) override {
+    logits->assign(rows_.begin(), rows_.begin() + items.size());
+    hidden->assign(items.size(), {0.5f});
+    return absl::OkStatus();
+  }
+
+ private:
+  ModelConfig config_;
+  std::vector<std::vector<float>> rows_;
+};
+
+TEST(MtpDraft, DefaultTakesTheLowestIdOfTheLargestLogitWithinValidVocab) {
+  FixedMtp m({{1, 3, 3, 9}, {2, 0, 2, 0}});
+  PagedKvCache cache(1, 4, 1, /*bf16_values=*/false);
+  std::vector<MtpItem> items(2);
+  std::vector<int> drafts;
+  std::vector<std::vector<float>> hidden;
+  ASSERT_TRUE(m.MtpDraft(items, cache, 3, &drafts, &hidden).ok());
+  EXPECT_EQ(drafts, (std::vector<int>{1, 0}));  // 9 is past valid_vocab; ties: lowest id
+  EXPECT_EQ(hidden.size(), 2u);
+  ASSERT_TRUE(m.MtpDraft(items, cache, 4, &drafts, &hidden).ok());
+  EXPECT_EQ(drafts, (std::vector<int>{3, 0}));
+  EXPECT_EQ(m.MtpDraft(items, cache, 0, &drafts, &hidden).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(m.MtpDraft(items, cache, 5, &drafts, &hidden).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
