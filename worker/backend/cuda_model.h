@@ -130,8 +130,8 @@ class CudaModel : public ForwardModel {
   // The routed experts' FP8 grouped GEMM of the last MoE layer this rank ran (kNone: none ran,
   // or INT4 experts).
   kernels::MoeGemmFp8Backend last_expert_gemm() const { return experts_->last_fp8_backend(); }
-  // How the last forward's layers ran: kEager (also every step that does not qualify for a
-  // graph), kCapture (captured into a graph, then replayed) or kReplay.
+  // How the last forward's (or MTP pass's) layers ran: kEager (also every step that does not
+  // qualify for a graph), kCapture (captured into a graph, then replayed) or kReplay.
   DecodeGraphAction last_decode_graph() const { return last_decode_graph_; }
   // The captured graphs and their counts (captures, replays, failures); null without
   // CudaModelOptions::decode_graphs.
@@ -221,6 +221,10 @@ class CudaModel : public ForwardModel {
   // The MTP module over a non-empty batch of slots, on the stream: each item's last slot's logits
   // in Scratch::logits, *normed = the rows lm_head read ([items][hidden] bf16).
   absl::Status EnqueueMtp(const std::vector<MtpItem>& items, const uint16_t** normed);
+  // Its kernels over a prepared batch (the MTP layer's input rows in Scratch::y), from the
+  // embedding to lm_head on rows `head_rows`.
+  absl::Status EnqueueMtpLayers(const BatchLayout& b, const std::vector<int32_t>& head_rows,
+                                const uint16_t** normed);
   // After an MTP pass's synchronisation: frees retired buffers, closes the profiler's step.
   absl::Status EndMtp(StepPhase last);
   // The downloaded bf16 hidden rows as floats, one vector per item.

@@ -6,6 +6,7 @@
 //   * decode steps with the batch shrinking across buckets (6 → 4 → 3 sequences);
 //   * verification steps (3 tokens per item with decode_attention, every row's logits);
 //   * ForwardAndChoose (greedy on the device) through replayed graphs;
+//   * chained MTP draft passes (one slot per sequence; drafts chosen on the device);
 // and the table's counts show that graphs were captured and replayed, none failed.
 #include <algorithm>
 #include <cstdio>
@@ -18,6 +19,7 @@
 
 #include "nlohmann/json.hpp"
 #include "worker/backend/cuda_model.h"
+#include "worker/backend/cuda_weights.h"
 #include "worker/backend/testing/block_counter.h"
 #include "worker/backend/testing/gpu_model_util.h"
 #include "worker/kv_cache/kv_cache.h"
@@ -38,13 +40,21 @@ class DecodeGraphsGpuTest : public ::testing::Test {
     config_ = *cfg;
     auto src = CheckpointWeightSource::Open(kTiny);
     ASSERT_TRUE(src.ok()) << src.status();
+    // Both models share one copy of the weights, the MTP module's included.
+    CudaLoadOptions lo;
+    lo.load_mtp = true;
+    auto w = LoadCudaWeights(config_, **src, lo);
+    ASSERT_TRUE(w.ok()) << w.status();
+    std::shared_ptr<const CudaWeights> weights(std::move(*w));
     CudaModelOptions o{.cublaslt_fp8 = false, .naive_prefill_max_rows = 0};
     o.decode_graphs = true;
-    graphs_ = testing::MakeGpuModel(config_, **src, 512, o);
+    auto g = CudaModel::Create(weights, 512, o);
+    ASSERT_TRUE(g.ok()) << g.status();
+    graphs_ = *std::move(g);
     o.decode_graphs = false;
-    eager_ = testing::MakeGpuModel(config_, **src, 512, o);
-    ASSERT_NE(graphs_, nullptr);
-    ASSERT_NE(eager_, nullptr);
+    auto e = CudaModel::Create(weights, 512, o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    eager_ = *std::move(e);
     ASSERT_NE(graphs_->decode_graph_table(), nullptr);
     EXPECT_EQ(eager_->decode_graph_table(), nullptr);
     std::ifstream in(std::string(kTiny) + "/heldout.jsonl");
@@ -212,6 +222,63 @@ TEST_F(DecodeGraphsGpuTest, DeviceChoiceThroughReplayedGraphs) {
   EXPECT_EQ(out[0], out[1]);
   EXPECT_EQ(graphs_->last_decode_graph(), DecodeGraphAction::kReplay);
   EXPECT_EQ(graphs_->decode_graph_table()->replays(), 17);  // 19 decode steps: warm, capture
+}
+
+TEST_F(DecodeGraphsGpuTest, MtpDraftPassesEqualEager) {
+  auto cache = [this] {
+    return PagedKvCache(static_cast<int>(config_.num_hidden_layers) + 1, graphs_->kv_blocks(),
+                        graphs_->row_size(), /*bf16_values=*/true, /*hold_rows=*/false);
+  };
+  PagedKvCache caches[2] = {cache(), cache()};
+  CudaModel* models[2] = {eager_.get(), graphs_.get()};
+  std::vector<int> drafts[2];
+  std::vector<float> hiddens[2];
+  for (int m = 0; m < 2; ++m) {
+    // Three prompts with their final hidden states, then chained one-slot MTP passes: slot p
+    // takes the last hidden row and the last draft, as the engine's chained drafts do.
+    std::vector<KvSequence> kv(3);
+    std::vector<std::vector<float>> hidden(kv.size());
+    std::vector<ForwardItem> items;
+    for (size_t i = 0; i < kv.size(); ++i) {
+      ASSERT_TRUE(caches[m].Reserve(&kv[i], prompts_[i].size() + 16).ok());
+      ForwardItem it{&kv[i], prompts_[i], 0};
+      it.hidden = &hidden[i];
+      items.push_back(it);
+    }
+    std::vector<std::vector<float>> logits;
+    ASSERT_TRUE(models[m]->Forward(items, caches[m], &logits).ok());
+    const int64_t d = config_.hidden_size;
+    std::vector<std::vector<float>> last(kv.size());
+    std::vector<int> next(kv.size());
+    for (size_t i = 0; i < kv.size(); ++i) {
+      last[i].assign(hidden[i].end() - d, hidden[i].end());
+      next[i] = Argmax(logits[i]);
+    }
+    for (int depth = 0; depth < 6; ++depth) {
+      std::vector<MtpItem> slots;
+      for (size_t i = 0; i < kv.size(); ++i) {
+        slots.push_back({&kv[i], kv[i].length - 1 + depth, {next[i]}, last[i].data()});
+      }
+      std::vector<int> got;
+      std::vector<std::vector<float>> out;
+      const absl::Status st = models[m]->MtpDraft(slots, caches[m], config_.vocab_size, &got, &out);
+      ASSERT_TRUE(st.ok()) << st;
+      ASSERT_EQ(got.size(), kv.size());
+      for (size_t i = 0; i < kv.size(); ++i) {
+        next[i] = got[i];
+        last[i] = out[i];
+        drafts[m].push_back(got[i]);
+        hiddens[m].insert(hiddens[m].end(), out[i].begin(), out[i].end());
+      }
+    }
+  }
+  EXPECT_EQ(drafts[0], drafts[1]);
+  EXPECT_EQ(hiddens[0], hiddens[1]);
+  const DecodeGraphTable& t = *graphs_->decode_graph_table();
+  EXPECT_EQ(t.failures(), 0);
+  EXPECT_EQ(t.captures(), 1);  // the MTP pass's bucket of 4 (the prefill runs eagerly)
+  EXPECT_EQ(t.replays(), 4);
+  EXPECT_EQ(graphs_->last_decode_graph(), DecodeGraphAction::kReplay);
 }
 
 }  // namespace

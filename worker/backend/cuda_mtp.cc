@@ -12,13 +12,18 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <numeric>
+
 #include "absl/strings/str_cat.h"
 #include "common/numeric.h"
 #include "common/status_macros.h"
 #include "kernels/bf16_gemm/bf16_gemm_cuda.h"
 #include "kernels/embedding/embedding_cuda.h"
 #include "kernels/internal/cuda_status.h"
+#include "kernels/mla_decode/mla_decode_flashinfer.h"
 #include "worker/backend/cuda_model.h"
+#include "worker/backend/decode_graphs.h"
 #include "worker/backend/internal/cuda_layer_pass.h"
 
 namespace r1 {
@@ -63,6 +68,7 @@ absl::Status CudaModel::EnsureMtpScratch(int64_t rows) {
   // before its closing synchronisation): it is retired, and freed after the next one.
   if (mtp_arena_ != nullptr) mtp_retired_.push_back(std::move(mtp_arena_));
   mtp_arena_ = std::make_unique<DeviceArena>();
+  ++buffer_generation_;  // (a graph of an MTP pass points into it)
   mtp_rows_ = 0;
   ASSIGN_OR_RETURN(mtp_eh_, mtp_arena_->AllocArray<uint16_t>(rows * 2 * config().hidden_size));
   mtp_rows_ = rows;
@@ -174,15 +180,18 @@ absl::Status CudaModel::EnqueueMtp(const std::vector<MtpItem>& items, const uint
     n += static_cast<int64_t>(it.next_tokens.size());
     head_rows.push_back(static_cast<int32_t>(n - 1));
   }
-  const int64_t rows = static_cast<int64_t>(items.size());
-  RETURN_IF_ERROR(EnsureMtpScratch(n));
+  // A pass of one slot per sequence (a chained draft, or a catch-up after one accepted token)
+  // runs as a CUDA graph like a decode step (decode_graph_plan.h), padded with filler slots.
+  int64_t exchange_key = 0;
+  ASSIGN_OR_RETURN(const int64_t graph_tokens, GraphStepTokens(fitems, &exchange_key));
+  const int64_t rows = graph_tokens > 0 ? graph_tokens : static_cast<int64_t>(items.size());
+  RETURN_IF_ERROR(EnsureMtpScratch(std::max(n, graph_tokens)));
   BatchLayout b;
-  RETURN_IF_ERROR(PrepareBatch(fitems, rows, /*graph_tokens=*/0, &b));
-  const ModelDims D = ModelDims::Of(*weights_);
+  RETURN_IF_ERROR(PrepareBatch(fitems, rows, graph_tokens, &b));
   CudaModelScratch& s = *scratch_;
   auto stream = static_cast<cudaStream_t>(stream_);
-
-  // The incoming hidden states, as bf16 rows in Scratch::y (free until the layer's attention).
+  // The incoming hidden states, as bf16 rows in Scratch::y (free until the layer's attention);
+  // filler slots get zeros.
   {
     std::vector<uint16_t> h(n * d);
     int64_t row = 0;
@@ -194,7 +203,41 @@ absl::Status CudaModel::EnqueueMtp(const std::vector<MtpItem>& items, const uint
     RETURN_IF_ERROR(CudaStatus(
         cudaMemcpyAsync(s.y, h.data(), h.size() * sizeof(uint16_t), cudaMemcpyHostToDevice, stream),
         "MTP hidden states upload"));
+    if (b.n > n) {
+      RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(s.y + n * d, 0, (b.n - n) * d * 2, stream),
+                                 "MTP filler rows"));
+    }
   }
+  if (graph_tokens == 0) return EnqueueMtpLayers(b, head_rows, normed);
+  head_rows.resize(graph_tokens);
+  std::iota(head_rows.begin(), head_rows.end(), 0);
+  *normed = s.h;  // every row goes through lm_head: no gather
+  DecodeGraphKey key;
+  key.mtp = true;
+  key.tokens = graph_tokens;
+  key.max_len = b.fi_mla == nullptr ? b.max_len : 0;
+  key.attention = static_cast<int>(last_mla_decode_);
+#ifdef R1_HAVE_FLASHINFER
+  key.attention_plan = b.fi_mla != nullptr ? b.fi_mla->layout_key() : 0;
+#endif
+  key.exchange = exchange_key;
+  return graphs_->Run(
+      key, [this]() { return BufferGeneration(); }, stream,
+      [&]() {
+        const uint16_t* unused = nullptr;
+        return EnqueueMtpLayers(b, head_rows, &unused);
+      },
+      &last_decode_graph_);
+}
+
+absl::Status CudaModel::EnqueueMtpLayers(const BatchLayout& b,
+                                         const std::vector<int32_t>& head_rows,
+                                         const uint16_t** normed) {
+  const ModelConfig& c = config();
+  const ModelDims D = ModelDims::Of(*weights_);
+  CudaModelScratch& s = *scratch_;
+  auto stream = static_cast<cudaStream_t>(stream_);
+  const int64_t n = b.n;
   LayerPass pass = NewPass(b, n);
   RETURN_IF_ERROR(pass.Mark(StepPhase::kHost));
   const DeviceMtp& M = weights_->mtp[0];

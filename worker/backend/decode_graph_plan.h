@@ -5,11 +5,12 @@
 // A step qualifies when every token runs the absorbed attention (single-token items, or items with
 // decode_attention and all_logits: the verification of draft tokens), every row of the batch goes
 // through lm_head (so lm_head needs no row gather), and the batch has at most
-// kMaxDecodeGraphTokens tokens. Its tokens are padded to a bucket (DecodeGraphTokens) by filler
-// tokens that write and read a cache block reserved for them, so one graph serves every batch up
-// to its bucket. Everything host-side — the metadata uploads, FlashInfer's plan, the expert
-// exchange's step agreement, the token choice — runs eagerly around the replay; the graph holds
-// the kernels from the embedding to lm_head.
+// kMaxDecodeGraphTokens tokens. The MTP module's passes of one slot per sequence qualify the same
+// way (graphs of their own: DecodeGraphKey::mtp). Its tokens are padded to a bucket
+// (DecodeGraphTokens) by filler tokens that write and read a cache block reserved for them, so one
+// graph serves every batch up to its bucket. Everything host-side — the metadata uploads,
+// FlashInfer's plan, the expert exchange's step agreement, the token choice — runs eagerly around
+// the replay; the graph holds the kernels from the embedding to lm_head.
 //
 // Pure (no CUDA): the CUDA side is decode_graphs.h.
 #ifndef R1_WORKER_BACKEND_DECODE_GRAPH_PLAN_H_
@@ -48,13 +49,15 @@ struct DecodeGraphKey {
   int attention = 0;            // the MLA decode kernel (kernels::MlaDecodeBackend)
   uint64_t attention_plan = 0;  // FlashInfer's plan layout (FlashInferMlaDecode::layout_key)
   int64_t exchange = 0;         // the expert exchange's step key (0: no executor)
+  bool mtp = false;             // the MTP module's pass, not the main model's layers
   bool operator==(const DecodeGraphKey& o) const {
     return tokens == o.tokens && max_len == o.max_len && attention == o.attention &&
-           attention_plan == o.attention_plan && exchange == o.exchange;
+           attention_plan == o.attention_plan && exchange == o.exchange && mtp == o.mtp;
   }
   template <typename H>
   friend H AbslHashValue(H h, const DecodeGraphKey& k) {
-    return H::combine(std::move(h), k.tokens, k.max_len, k.attention, k.attention_plan, k.exchange);
+    return H::combine(std::move(h), k.tokens, k.max_len, k.attention, k.attention_plan, k.exchange,
+                      k.mtp);
   }
 };
 
