@@ -25,6 +25,7 @@
 #include "kernels/rope/rope_cuda.h"
 #include "worker/backend/decode_graphs.h"
 #include "worker/backend/internal/cuda_layer_pass.h"
+#include "worker/backend/pinned_upload.h"
 #include "worker/model/rope.h"
 
 namespace r1 {
@@ -103,6 +104,7 @@ absl::Status CudaModel::Init() {
   RETURN_IF_ERROR(
       CublasStatus(cublasSetWorkspace(handle, cublas_ws, kCublasWorkspace), "cublasSetWorkspace"));
   if (options_.decode_graphs) graphs_ = std::make_unique<DecodeGraphs>();
+  metadata_upload_ = std::make_unique<PinnedUpload>();
   if (D.r1_attention() && options_.mla_decode != MlaDecodeSelect::kOurs) {
 #ifdef R1_HAVE_FLASHINFER
     auto fi = kernels::FlashInferMlaDecode::Create();

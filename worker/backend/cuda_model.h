@@ -56,6 +56,7 @@ namespace r1 {
 struct CudaModelScratch;
 struct BatchLayout;
 class DecodeGraphs;
+class PinnedUpload;
 class LayerPass;
 namespace kernels {
 class FlashInferMlaDecode;
@@ -279,7 +280,8 @@ class CudaModel : public ForwardModel {
   std::unique_ptr<kernels::FlashInferMlaPrefill, FlashInferMlaPrefillDeleter> fi_prefill_;
   kernels::MlaPrefillBackend last_mla_prefill_ = kernels::MlaPrefillBackend::kOurs;
   CudaTokenChooser chooser_;
-  std::unique_ptr<DecodeGraphs> graphs_;  // null without CudaModelOptions::decode_graphs
+  std::unique_ptr<DecodeGraphs> graphs_;           // null without CudaModelOptions::decode_graphs
+  std::unique_ptr<PinnedUpload> metadata_upload_;  // PrepareBatch's one copy per step
   DecodeGraphAction last_decode_graph_ = DecodeGraphAction::kEager;
   uint64_t buffer_generation_ = 0;  // scratch and attention workspace reallocations
 };

@@ -15,10 +15,16 @@
 #include "worker/backend/cuda_model.h"
 #include "worker/backend/decode_graph_plan.h"
 #include "worker/backend/internal/cuda_layer_pass.h"
+#include "worker/backend/pinned_upload.h"
 
 namespace r1 {
 
 using kernels::internal::CudaStatus;
+
+namespace {
+// Per-token arrays before the block table in the metadata block: ids, positions, slots, lengths.
+constexpr int64_t kMetadataArrays = 4;
+}  // namespace
 
 absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logit_rows,
                                       int64_t gather_rows) {
@@ -48,11 +54,13 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   DeviceArena& a = s->arena;
   const int64_t nk = n * std::max<int64_t>(D.top_k, 1);
   const int64_t kmax = std::max({D.hidden, D.q_lora, D.attn_out_pad, D.ffn_inter_pad});
-  ASSIGN_OR_RETURN(s->ids, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->positions, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->slots, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->seq_lens, a.AllocArray<int32_t>(n));
-  ASSIGN_OR_RETURN(s->block_table, a.AllocArray<int32_t>(n * max_pages));
+  // The step's metadata in one block, uploaded in one copy (PrepareBatch): ids, positions, cache
+  // slots and lengths ([n] each), then the block table ([n][max_pages]).
+  ASSIGN_OR_RETURN(s->ids, a.AllocArray<int32_t>(n * (kMetadataArrays + max_pages)));
+  s->positions = s->ids + n;
+  s->slots = s->ids + 2 * n;
+  s->seq_lens = s->ids + 3 * n;
+  s->block_table = s->ids + kMetadataArrays * n;
   ASSIGN_OR_RETURN(s->x, a.AllocArray<uint16_t>(n * D.hidden));
   ASSIGN_OR_RETURN(s->y, a.AllocArray<uint16_t>(n * D.hidden));
   ASSIGN_OR_RETURN(s->h, a.AllocArray<uint16_t>(n * D.hidden));
@@ -180,23 +188,30 @@ absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int6
   RETURN_IF_ERROR(EnsureScratch(n, max_pages, logit_rows, b->gather_rows));
   RETURN_IF_ERROR(EnsureAttentionWorkspace(n, graph_tokens > 0 ? graph_max_len : max_len));
   CudaModelScratch& s = *scratch_;
-  std::vector<int32_t> table(n * s.max_pages, 0);
+  // The metadata block as the scratch lays it out (sections at its capacity's offsets), staged
+  // in pinned memory: one asynchronous copy per step.
+  const int64_t cap = s.tokens;
+  const size_t meta_ints = static_cast<size_t>(kMetadataArrays * cap + n * s.max_pages);
+  ASSIGN_OR_RETURN(void* staged, metadata_upload_->Stage(meta_ints * sizeof(int32_t)));
+  int32_t* meta = static_cast<int32_t*>(staged);
+  std::copy(ids.begin(), ids.end(), meta);
+  std::copy(positions.begin(), positions.end(), meta + cap);
+  std::copy(slots.begin(), slots.end(), meta + 2 * cap);
+  std::copy(seq_lens.begin(), seq_lens.end(), meta + 3 * cap);
+  int32_t* table = meta + kMetadataArrays * cap;
+  std::fill(table, table + n * s.max_pages, 0);
   {
     int64_t t = 0;
     for (const ForwardItem& it : items) {
       for (size_t j = 0; j < it.tokens.size(); ++j, ++t) {
-        std::copy(it.kv->blocks.begin(), it.kv->blocks.end(), &table[t * s.max_pages]);
+        std::copy(it.kv->blocks.begin(), it.kv->blocks.end(), table + t * s.max_pages);
       }
     }
     for (; t < n; ++t) table[t * s.max_pages] = static_cast<int32_t>(filler_block());
   }
   auto stream = static_cast<cudaStream_t>(stream_);
   if (options_.profiler != nullptr) RETURN_IF_ERROR(options_.profiler->Begin(stream));
-  RETURN_IF_ERROR(Upload(s.ids, ids));
-  RETURN_IF_ERROR(Upload(s.positions, positions));
-  RETURN_IF_ERROR(Upload(s.slots, slots));
-  RETURN_IF_ERROR(Upload(s.seq_lens, seq_lens));
-  RETURN_IF_ERROR(Upload(s.block_table, table));
+  RETURN_IF_ERROR(metadata_upload_->Upload(s.ids, meta_ints * sizeof(int32_t), stream));
   if (b->gather_rows > 0) RETURN_IF_ERROR(Upload(s.gather_slots, gather_slots));
   ASSIGN_OR_RETURN(b->fi_mla, PlanMlaDecode(seq_lens, max_len, s.max_pages));
   if (graph_tokens > 0 && b->fi_mla == nullptr) b->max_len = graph_max_len;

@@ -80,7 +80,7 @@ struct ModelDims {
 struct CudaModelScratch {
   int64_t tokens = 0, max_pages = 0, logit_rows = 0, gather_rows = 0;
   DeviceArena arena;
-  int32_t *ids, *positions, *slots, *seq_lens, *block_table;
+  int32_t *ids, *positions, *slots, *seq_lens, *block_table;  // one block, in this order
   uint16_t *x, *y, *h, *qa, *q, *kva, *ql, *lat, *ao, *gu, *ys;
   uint8_t *xq, *hq;
   float *xs, *hs;
