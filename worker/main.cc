@@ -30,6 +30,13 @@ ABSL_FLAG(std::string, ep_transport, "nccl",
           "(device -> host -> Gloo over TCP; several workers may share one GPU).");
 ABSL_FLAG(bool, dispatch_bf16, false,
           "cuda: dispatch MoE activations in BF16 instead of FP8 (INT4 experts always use BF16).");
+ABSL_FLAG(bool, cuda_graphs, true,
+          "cuda: run decode steps, draft verifications and MTP draft passes of up to 512 tokens "
+          "as CUDA graphs (one per batch bucket); false launches every kernel of every step.");
+ABSL_FLAG(int64_t, ep_fixed_capacity_tokens, 0,
+          "cuda, NCCL groups: steps in which no rank has more tokens than this exchange a fixed "
+          "number of MoE records per peer with no host wait (the exchange CUDA graphs need); "
+          "0: every step counts its rows on the host first. The same on every worker.");
 ABSL_FLAG(std::string, worker_id, "", "Stable worker id; default host:pid:device.");
 ABSL_FLAG(int64_t, kv_cache_mb, 0,
           "Upper bound on the KV cache in MiB; the coordinator's kv_cache_fraction applies within "
@@ -102,6 +109,12 @@ int main(int argc, char** argv) {
     co.host = absl::GetFlag(FLAGS_comm_host);
     co.iface = absl::GetFlag(FLAGS_comm_iface);
     co.dispatch_bf16 = absl::GetFlag(FLAGS_dispatch_bf16);
+    co.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
+    co.fixed_capacity_max_tokens = absl::GetFlag(FLAGS_ep_fixed_capacity_tokens);
+    if (co.fixed_capacity_max_tokens < 0) {
+      r1::log::Error({}, "--ep_fixed_capacity_tokens: must be >= 0");
+      return 2;
+    }
     o.backend = std::make_shared<r1::CudaBackend>(co);
     o.device_name = "cuda";
 #else

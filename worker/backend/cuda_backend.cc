@@ -80,11 +80,13 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
 
   ShardModel shard;
   CudaModelOptions mo;
+  mo.decode_graphs = options_.cuda_graphs;
   if (comm != nullptr) {
     CudaEpMoeOptions eo;
     eo.timeout = collective_timeout;
     eo.dispatch_bf16 = options_.dispatch_bf16;
     eo.observer = spec.ep_observer;
+    if (comm->stream_ordered()) eo.fixed_capacity_max_tokens = options_.fixed_capacity_max_tokens;
     ASSIGN_OR_RETURN(std::unique_ptr<CudaEpMoe> ep,
                      CudaEpMoe::Create(comm, spec.config, spec.placement, lo.int4_experts, eo));
     mo.expert_executor = ep.get();

@@ -34,6 +34,10 @@ struct CudaBackendOptions {
   std::string host = "127.0.0.1";
   std::string iface;
   bool dispatch_bf16 = false;  // dispatch activations in BF16 rather than FP8
+  bool cuda_graphs = true;     // CudaModelOptions::decode_graphs
+  // CudaEpMoeOptions::fixed_capacity_max_tokens for NCCL groups (0: counted exchanges only; the
+  // host-staged transport always counts).
+  int64_t fixed_capacity_max_tokens = 0;
 };
 
 class CudaBackend final : public Backend {
