@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -131,9 +132,12 @@ class CudaModel : public ForwardModel {
   // The routed experts' FP8 grouped GEMM of the last MoE layer this rank ran (kNone: none ran,
   // or INT4 experts).
   kernels::MoeGemmFp8Backend last_expert_gemm() const { return experts_->last_fp8_backend(); }
-  // How the last forward's (or MTP pass's) layers ran: kEager (also every step that does not
-  // qualify for a graph), kCapture (captured into a graph, then replayed) or kReplay.
-  DecodeGraphAction last_decode_graph() const { return last_decode_graph_; }
+  // ForwardModel: how the last forward's (or MTP pass's) layers ran — kEager also for every step
+  // that does not qualify for a graph; nullopt without CudaModelOptions::decode_graphs.
+  std::optional<DecodeGraphAction> last_decode_graph() const override {
+    if (graphs_ == nullptr) return std::nullopt;
+    return last_decode_graph_;
+  }
   // The captured graphs and their counts (captures, replays, failures); null without
   // CudaModelOptions::decode_graphs.
   const DecodeGraphTable* decode_graph_table() const;

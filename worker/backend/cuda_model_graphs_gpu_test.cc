@@ -86,7 +86,8 @@ class DecodeGraphsGpuTest : public ::testing::Test {
     ASSERT_EQ(got[0].size(), got[1].size());
     for (size_t i = 0; i < got[0].size(); ++i) {
       ASSERT_EQ(got[0][i], got[1][i])
-          << "item " << i << " differs after a " << static_cast<int>(graphs_->last_decode_graph())
+          << "item " << i << " differs after a "
+          << static_cast<int>(graphs_->last_decode_graph().value_or(DecodeGraphAction::kEager))
           << " step (0 eager, 1 capture, 2 replay)";
     }
     *logits = std::move(got[0]);

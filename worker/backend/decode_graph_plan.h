@@ -61,12 +61,7 @@ struct DecodeGraphKey {
   }
 };
 
-// What to do with a qualifying step.
-enum class DecodeGraphAction {
-  kEager,    // run the kernels directly (a first sighting warms the shape up; or capture failed)
-  kCapture,  // capture them into a graph now, then replay it
-  kReplay,   // replay the graph captured for this key
-};
+// What to do with a qualifying step: DecodeGraphAction (worker/model/forward_model.h).
 
 // The captured graphs by key, each valid for the buffer generation it was captured at: the model
 // counts every reallocation of a buffer a graph may point into (its scratch, the attention

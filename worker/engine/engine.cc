@@ -287,6 +287,7 @@ absl::StatusOr<std::vector<SequenceOutput>> Engine::Step() {
       spec_k_ > 0 ? ForwardAndVerify(items, verify, &chosen, &verified)
                   : model_->ForwardAndChoose(items, cache_, options_.valid_vocab, &chosen);
   last_step_.forward_seconds = SecondsSince(t1);
+  last_step_.decode_graph = model_->last_decode_graph();
   if (!st.ok()) {
     last_step_.forward_failed = true;
     ++forward_errors_;

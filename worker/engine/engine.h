@@ -28,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -78,6 +79,9 @@ struct EngineStepStats {
   double schedule_seconds = 0;  // cancellations, decode and prefill selection, KV reservation
   double forward_seconds = 0;
   double sample_seconds = 0;  // appending the chosen tokens and finishing sequences
+  // How the forward's kernels were launched (ForwardModel::last_decode_graph; nullopt for a model
+  // without CUDA graphs).
+  std::optional<DecodeGraphAction> decode_graph;
   // Speculative decoding: sequences that verified drafts, drafts verified, drafts accepted, and
   // the MTP forward passes' time (catching up and drafting).
   int speculative_sequences = 0;

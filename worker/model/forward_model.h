@@ -5,6 +5,7 @@
 #define R1_WORKER_MODEL_FORWARD_MODEL_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -44,6 +45,14 @@ struct MtpItem {
   const float* hidden = nullptr;  // borrowed: [m][hidden_size] final hidden states h_start..
 };
 
+// How a forward's kernels were launched by a backend that can run a step as a CUDA graph
+// (worker/backend/decode_graph_plan.h).
+enum class DecodeGraphAction {
+  kEager,    // each kernel launched (a shape's first sighting warms it up; or capture failed)
+  kCapture,  // captured into a graph now, then replayed
+  kReplay,   // a graph captured earlier, replayed
+};
+
 class ForwardModel {
  public:
   virtual ~ForwardModel() = default;
@@ -77,6 +86,10 @@ class ForwardModel {
   // logit among ids [0, valid_vocab) of its last slot — instead of the logits row. The default
   // runs MtpForward and takes the argmax on the host; a device backend chooses where the logits
   // are and copies only ids.
+  // How the last Forward or ForwardAndChoose launched its kernels; nullopt for a model that
+  // never runs graphs (every CPU model).
+  virtual std::optional<DecodeGraphAction> last_decode_graph() const { return std::nullopt; }
+
   virtual absl::Status MtpDraft(const std::vector<MtpItem>& items, PagedKvCache& cache,
                                 int64_t valid_vocab, std::vector<int>* drafts,
                                 std::vector<std::vector<float>>* hidden);

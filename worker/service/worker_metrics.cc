@@ -39,6 +39,8 @@ Histogram::BucketBoundaries PowersOfTwo(int max_exponent) {
 }
 
 constexpr std::array<const char*, 3> kPhases = {"schedule", "forward", "sample"};
+// How a forward's kernels were launched, in DecodeGraphAction's order.
+constexpr std::array<const char*, 3> kLaunches = {"eager", "graph_capture", "graph_replay"};
 
 }  // namespace
 
@@ -52,6 +54,7 @@ struct WorkerMetrics::Families {
   Family<Histogram>* tokens;
   Family<Counter>* prefill;
   Family<Counter>* decode;
+  Family<Counter>* launches;
   Family<Gauge>* running;
   Family<Gauge>* waiting;
   Family<Gauge>* queued;
@@ -93,6 +96,7 @@ struct WorkerMetrics::Scope {
   Histogram* tokens;
   Counter* prefill;
   Counter* decode;
+  std::array<Counter*, kLaunches.size()> launches;
   Gauge* running;
   Gauge* waiting;
   Gauge* queued;
@@ -144,6 +148,9 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Create(prometheus:
     f->tokens = histogram("r1_worker_step_tokens", "Tokens computed in a step.");
     f->prefill = counter("r1_worker_prefill_tokens_total", "Prompt tokens computed.");
     f->decode = counter("r1_worker_decode_tokens_total", "Decode tokens computed.");
+    f->launches = counter("r1_worker_forward_launches_total",
+                          "Forward passes by how their kernels were launched (CUDA workers): "
+                          "eager, graph_capture, graph_replay.");
     f->running = gauge("r1_worker_sequences_running", "Sequences holding KV blocks.");
     f->waiting = gauge("r1_worker_sequences_waiting", "Sequences queued for admission.");
     f->queued = gauge("r1_worker_queued_tokens", "Tokens known but not yet in the KV cache.");
@@ -225,6 +232,9 @@ void WorkerMetrics::SetAssignment(uint64_t group, int rank, int group_size) {
   s->tokens = &f_->tokens->Add(l, PowersOfTwo(14));
   s->prefill = &f_->prefill->Add(l);
   s->decode = &f_->decode->Add(l);
+  for (size_t i = 0; i < kLaunches.size(); ++i) {
+    s->launches[i] = &f_->launches->Add(with({{"launch", kLaunches[i]}}));
+  }
   s->running = &f_->running->Add(l);
   s->waiting = &f_->waiting->Add(l);
   s->queued = &f_->queued->Add(l);
@@ -270,6 +280,7 @@ void WorkerMetrics::ClearAssignment() {
   f_->tokens->Remove(s.tokens);
   f_->prefill->Remove(s.prefill);
   f_->decode->Remove(s.decode);
+  for (Counter* c : s.launches) f_->launches->Remove(c);
   f_->running->Remove(s.running);
   f_->waiting->Remove(s.waiting);
   f_->queued->Remove(s.queued);
@@ -321,6 +332,9 @@ void WorkerMetrics::ObserveStep(const EngineStepStats& step) {
   }
   s.prefill->Increment(static_cast<double>(step.prefill_tokens));
   s.decode->Increment(static_cast<double>(step.decode_tokens));
+  if (step.decode_graph.has_value()) {
+    s.launches[static_cast<size_t>(*step.decode_graph)]->Increment();
+  }
   if (step.speculative_sequences > 0) {
     s.spec_steps->Increment(step.speculative_sequences);
     s.spec_drafts->Increment(static_cast<double>(step.draft_tokens));

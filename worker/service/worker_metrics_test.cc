@@ -76,9 +76,10 @@ TEST(WorkerMetricsTest, StepsGaugesAndExchangesShowUpWithGroupLabels) {
   EXPECT_FALSE(HasPrefix(Scrape(registry), "r1_worker_steps_total"));
 
   m.SetAssignment(7, 1, 2);
-  m.ObserveStep(step);
+  m.ObserveStep(step);  // a model without graphs: no launch counted
   step.prefill_tokens = 0;
   step.decode_tokens = 3;
+  step.decode_graph = DecodeGraphAction::kReplay;
   m.ObserveStep(step);
   m.SetEngineGauges({3, 1, 12, 100, 75, 2});
   EpExchangeStats x;
@@ -99,6 +100,8 @@ TEST(WorkerMetricsTest, StepsGaugesAndExchangesShowUpWithGroupLabels) {
   EXPECT_EQ(Value(s, "r1_worker_steps_total{" + g + "}"), 2);
   EXPECT_EQ(Value(s, "r1_worker_prefill_tokens_total{" + g + "}"), 40);
   EXPECT_EQ(Value(s, "r1_worker_decode_tokens_total{" + g + "}"), 5);
+  EXPECT_EQ(Value(s, "r1_worker_forward_launches_total{" + g + ",launch=\"graph_replay\"}"), 1);
+  EXPECT_EQ(Value(s, "r1_worker_forward_launches_total{" + g + ",launch=\"eager\"}"), 0);
   EXPECT_EQ(Value(s, "r1_worker_step_sequences_count{" + g + "}"), 2);
   EXPECT_EQ(Value(s, "r1_worker_step_phase_duration_seconds_count{" + g + ",phase=\"forward\"}"),
             2);

@@ -459,7 +459,7 @@ int Main(int argc, char** argv) {
       const absl::Time t0 = absl::Now();
       Must(r.model->ForwardAndChoose(items, *r.cache, c.vocab_size, &chosen), "decode step");
       const double dt = absl::ToDoubleSeconds(absl::Now() - t0);
-      last_graph = r.model->last_decode_graph();
+      last_graph = r.model->last_decode_graph().value_or(DecodeGraphAction::kEager);
       if (it >= 3) {
         times.push_back(dt);
         sum.counts += r.phases.counts;
