@@ -41,6 +41,13 @@ def main() -> None:
             continue
         r0 = decode[0]
         label = f'{r0["gpu"]}, W={r0["ranks"]}, {"INT4" if r0["int4"] else "FP8"}, {r0["layers"]} layers'
+        # How the timed steps ran (results before CUDA graphs have no such field: launched).
+        if r0.get("decode_graph") == "replay":
+            label += ", CUDA graphs"
+        elif "decode_graph" in r0:
+            label += ", launched"
+        if r0.get("fixed_capacity_max_tokens", 0) == 0:
+            label += ", counted exchange"
         xs = [r["batch"] for r in decode]
         ax.plot(xs, [r["tok_s_gpu"] for r in decode], "o-", label=f"{label} (no transport)")
         if any(r["exchange_us"] > 0 for r in decode):
