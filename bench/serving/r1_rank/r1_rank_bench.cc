@@ -44,6 +44,7 @@
 #include "worker/backend/cuda_model.h"
 #include "worker/backend/cuda_weights.h"
 #include "worker/backend/step_profiler.h"
+#include "worker/model/memory_plan.h"
 
 ABSL_FLAG(std::string, config, "tests/fixtures/deepseek-r1-config.json", "R1's config.json");
 ABSL_FLAG(int, ranks, 8, "expert-parallel group size W (this rank holds 256/W experts/layer)");
@@ -374,6 +375,24 @@ int Main(int argc, char** argv) {
   std::printf("weights: %.2f GiB on the device in %.1f s (device memory used %.2f GiB)\n",
               GiB(static_cast<double>(r.weights->arena.bytes())), load_s,
               GiB(static_cast<double>(total - free1)));
+  // `r1ctl plan`'s prediction for this rank's weights against what the device gave up for them.
+  MemoryPlanInput plan_in;
+  plan_in.group_size = W;
+  plan_in.experts = int4 ? ExpertFormat::kInt4 : ExpertFormat::kCheckpoint;
+  plan_in.include_mtp = lo.load_mtp;
+  plan_in.layout = WeightLayout::kCuda;
+  plan_in.device_bytes = total;
+  const MemoryPlan plan = PlanMemory(c, plan_in);
+  const double planned = static_cast<double>(plan.replicated_bytes + plan.expert_bytes);
+  const double taken = static_cast<double>(free0) - static_cast<double>(free1);
+  const double plan_error = taken > 0 ? planned / taken - 1.0 : 0.0;
+  std::printf("r1ctl plan: %.2f GiB of weights predicted, %.2f GiB taken on the device (%+.2f%%)\n",
+              GiB(planned), GiB(taken), 100.0 * plan_error);
+  const std::string memory_json = absl::StrFormat(
+      "{\"kind\":\"memory\",\"gpu\":\"%s\",\"ranks\":%d,\"int4\":%s,\"mtp\":%s,"
+      "\"planned_weight_gib\":%.3f,\"device_taken_gib\":%.3f,\"plan_error\":%.4f}\n",
+      prop.name, W, int4 ? "true" : "false", lo.load_mtp ? "true" : "false", GiB(planned),
+      GiB(taken), plan_error);
 
   r.comm = std::make_unique<MirrorPeersCommunicator>(
       W, hot_bias != 0.0 ? MirrorMode::kHotRank : MirrorMode::kBalanced);
@@ -431,6 +450,7 @@ int Main(int argc, char** argv) {
               GiB(kv_blocks * block_bytes), static_cast<long long>(kv_blocks / per_seq), context);
   std::FILE* json = nullptr;
   if (!absl::GetFlag(FLAGS_json).empty()) json = std::fopen(absl::GetFlag(FLAGS_json).c_str(), "w");
+  if (json) std::fputs(memory_json.c_str(), json);
 
   const TokenChoiceSpec greedy;
   std::printf("\n%6s %10s %12s %12s %10s %10s %10s %10s %14s %11s %16s %7s\n", "batch", "step ms",
