@@ -26,7 +26,14 @@ __global__ void MoeGatingKernel(const MoeGatingParams p) {
   extern __shared__ float smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t t = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
-  if (t >= p.tokens) return;  // whole warp
+  if (t >= p.tokens) return;                                // whole warp
+  if (p.valid_tokens != nullptr && t >= *p.valid_tokens) {  // a filler row: no expert
+    for (int j = lane; j < p.top_k; j += 32) {
+      p.topk_ids[t * p.top_k + j] = -1;
+      p.topk_weights[t * p.top_k + j] = 0.0f;
+    }
+    return;
+  }
   float* s = smem + warp * (2 * p.experts + 32);
   float* b = s + p.experts;
   float* gs = b + p.experts;  // group scores (≤ 32 groups)

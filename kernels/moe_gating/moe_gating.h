@@ -30,6 +30,9 @@ struct MoeGatingParams {
   int top_k = 8;                  // num_experts_per_tok, ≤ topk_groups·experts/groups, ≤ 32
   bool normalize = true;          // norm_topk_prob
   float routed_scaling_factor = 2.5f;
+  // Nullable; one int32 in the same memory as the other pointers. Rows t ≥ *valid_tokens get ids
+  // −1 and weights 0 (no expert: the filler rows of a step padded to a CUDA graph's size).
+  const int32_t* valid_tokens = nullptr;
 };
 
 absl::Status ValidateMoeGating(const MoeGatingParams& p);

@@ -40,6 +40,24 @@ TEST(MoeGatingGpuTest, MatchesReference) {
     for (size_t i = 0; i < got_w.size(); ++i) {
       ASSERT_NEAR(got_w[i], want_w[i], 1e-5f * std::fabs(want_w[i]) + 1e-7f) << i;
     }
+    // With a device bound on the valid rows (a padded graph step's fillers): the rows past it
+    // route nowhere, as the reference says.
+    const int32_t valid = static_cast<int32_t>(tokens - 5);
+    MoeGatingParams h = p;
+    h.logits = logits.data();
+    h.bias = bias.data();
+    h.topk_ids = want_ids.data();
+    h.topk_weights = want_w.data();
+    h.valid_tokens = &valid;
+    ASSERT_TRUE(MoeGatingReference(h).ok());
+    DeviceBuffer<int32_t> dvalid(std::vector<int32_t>{valid});
+    p.valid_tokens = dvalid.get();
+    ASSERT_TRUE(LaunchMoeGating(p, nullptr).ok());
+    EXPECT_EQ(did.Download(), want_ids);
+    const auto bounded_w = dw.Download();  // zeros past the bound
+    for (size_t i = 0; i < bounded_w.size(); ++i) {
+      ASSERT_NEAR(bounded_w[i], want_w[i], 1e-5f * std::fabs(want_w[i]) + 1e-7f) << i;
+    }
   }
 }
 

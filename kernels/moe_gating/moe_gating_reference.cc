@@ -26,6 +26,13 @@ absl::Status MoeGatingReference(const MoeGatingParams& p) {
   std::vector<float> s(p.experts), b(p.experts), gs(p.groups);
   std::vector<bool> kept(p.groups);
   for (int64_t t = 0; t < p.tokens; ++t) {
+    if (p.valid_tokens != nullptr && t >= *p.valid_tokens) {  // a filler row: no expert
+      for (int j = 0; j < p.top_k; ++j) {
+        p.topk_ids[t * p.top_k + j] = -1;
+        p.topk_weights[t * p.top_k + j] = 0.0f;
+      }
+      continue;
+    }
     for (int e = 0; e < p.experts; ++e) {
       s[e] = 1.0f / (1.0f + std::exp(-p.logits[t * p.experts + e]));
       b[e] = s[e] + p.bias[e];

@@ -36,6 +36,31 @@ TEST(MoeGatingReferenceTest, HandBuiltCase) {
   EXPECT_NEAR(w[0], 2.5 * 0.5, 1e-5);
 }
 
+TEST(MoeGatingReferenceTest, RowsPastValidTokensRouteNowhere) {
+  std::vector<float> logits(3 * 8), bias(8, 0.0f);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = 0.1f * static_cast<float>(i % 7);
+  std::vector<int32_t> all_ids(6), ids(6);
+  std::vector<float> all_w(6), w(6);
+  MoeGatingParams p{logits.data(), bias.data(), all_ids.data(), all_w.data(), 3, 8, 4, 2, 2,
+                    true,          2.5f};
+  ASSERT_TRUE(MoeGatingReference(p).ok());
+  const int32_t valid = 2;
+  p.topk_ids = ids.data();
+  p.topk_weights = w.data();
+  p.valid_tokens = &valid;
+  ASSERT_TRUE(MoeGatingReference(p).ok());
+  // The first two rows as without the bound; the third routed nowhere.
+  EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + 4),
+            std::vector<int32_t>(all_ids.begin(), all_ids.begin() + 4));
+  EXPECT_EQ(std::vector<float>(w.begin(), w.begin() + 4),
+            std::vector<float>(all_w.begin(), all_w.begin() + 4));
+  EXPECT_EQ(ids[4], -1);
+  EXPECT_EQ(ids[5], -1);
+  EXPECT_EQ(w[4], 0.0f);
+  EXPECT_EQ(w[5], 0.0f);
+  EXPECT_GE(all_ids[4], 0);
+}
+
 TEST(MoeGatingReferenceTest, Validation) {
   MoeGatingParams p;
   p.tokens = 0;

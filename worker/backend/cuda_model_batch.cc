@@ -22,7 +22,9 @@ namespace r1 {
 using kernels::internal::CudaStatus;
 
 namespace {
-// Per-token arrays before the block table in the metadata block: ids, positions, slots, lengths.
+// The metadata block: a head (the valid token count, padded to 16 bytes), then the per-token
+// arrays before the block table: ids, positions, slots, lengths.
+constexpr int64_t kMetadataHead = 4;
 constexpr int64_t kMetadataArrays = 4;
 }  // namespace
 
@@ -54,9 +56,12 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
   DeviceArena& a = s->arena;
   const int64_t nk = n * std::max<int64_t>(D.top_k, 1);
   const int64_t kmax = std::max({D.hidden, D.q_lora, D.attn_out_pad, D.ffn_inter_pad});
-  // The step's metadata in one block, uploaded in one copy (PrepareBatch): ids, positions, cache
-  // slots and lengths ([n] each), then the block table ([n][max_pages]).
-  ASSIGN_OR_RETURN(s->ids, a.AllocArray<int32_t>(n * (kMetadataArrays + max_pages)));
+  // The step's metadata in one block, uploaded in one copy (PrepareBatch): the count of the
+  // items' tokens (the rest are a graph step's fillers; padded to 16 bytes), ids, positions,
+  // cache slots and lengths ([n] each), then the block table ([n][max_pages]).
+  ASSIGN_OR_RETURN(s->valid_tokens,
+                   a.AllocArray<int32_t>(kMetadataHead + n * (kMetadataArrays + max_pages)));
+  s->ids = s->valid_tokens + kMetadataHead;
   s->positions = s->ids + n;
   s->slots = s->ids + 2 * n;
   s->seq_lens = s->ids + 3 * n;
@@ -191,9 +196,11 @@ absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int6
   // The metadata block as the scratch lays it out (sections at its capacity's offsets), staged
   // in pinned memory: one asynchronous copy per step.
   const int64_t cap = s.tokens;
-  const size_t meta_ints = static_cast<size_t>(kMetadataArrays * cap + n * s.max_pages);
+  const size_t meta_ints =
+      static_cast<size_t>(kMetadataHead + kMetadataArrays * cap + n * s.max_pages);
   ASSIGN_OR_RETURN(void* staged, metadata_upload_->Stage(meta_ints * sizeof(int32_t)));
-  int32_t* meta = static_cast<int32_t*>(staged);
+  static_cast<int32_t*>(staged)[0] = static_cast<int32_t>(real_n);
+  int32_t* meta = static_cast<int32_t*>(staged) + kMetadataHead;
   std::copy(ids.begin(), ids.end(), meta);
   std::copy(positions.begin(), positions.end(), meta + cap);
   std::copy(slots.begin(), slots.end(), meta + 2 * cap);
@@ -211,7 +218,7 @@ absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int6
   }
   auto stream = static_cast<cudaStream_t>(stream_);
   if (options_.profiler != nullptr) RETURN_IF_ERROR(options_.profiler->Begin(stream));
-  RETURN_IF_ERROR(metadata_upload_->Upload(s.ids, meta_ints * sizeof(int32_t), stream));
+  RETURN_IF_ERROR(metadata_upload_->Upload(s.valid_tokens, meta_ints * sizeof(int32_t), stream));
   if (b->gather_rows > 0) RETURN_IF_ERROR(Upload(s.gather_slots, gather_slots));
   ASSIGN_OR_RETURN(b->fi_mla, PlanMlaDecode(seq_lens, max_len, s.max_pages));
   if (graph_tokens > 0 && b->fi_mla == nullptr) b->max_len = graph_max_len;

@@ -129,6 +129,7 @@ absl::Status LayerPass::Moe(int layer, const DeviceLayer& L, uint16_t* out) {
   g.top_k = static_cast<int>(D_.top_k);
   g.normalize = c.norm_topk_prob;
   g.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  g.valid_tokens = s_.valid_tokens;  // a graph step's filler rows run no routed expert
   RETURN_IF_ERROR(kernels::LaunchMoeGating(g, stream_));
   RETURN_IF_ERROR(Mark(StepPhase::kGating));
 

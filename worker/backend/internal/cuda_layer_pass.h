@@ -80,7 +80,9 @@ struct ModelDims {
 struct CudaModelScratch {
   int64_t tokens = 0, max_pages = 0, logit_rows = 0, gather_rows = 0;
   DeviceArena arena;
-  int32_t *ids, *positions, *slots, *seq_lens, *block_table;  // one block, in this order
+  // One block, in this order; valid_tokens: [1] the items' token count (the rest of the n are a
+  // graph step's fillers, whose MoE rows route nowhere).
+  int32_t *valid_tokens, *ids, *positions, *slots, *seq_lens, *block_table;
   uint16_t *x, *y, *h, *qa, *q, *kva, *ql, *lat, *ao, *gu, *ys;
   uint8_t *xq, *hq;
   float *xs, *hs;
