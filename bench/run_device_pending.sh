@@ -9,7 +9,8 @@
 # multirank.log, load.txt and jsonl.tgz (r1_rank's JSON lines) to $OUT (a device call returns at
 # most 8 files).
 #
-# Expects the bundle at $1 (bin/, lib/, env.sh) with cuda_model_graphs_gpu_test, cuda_ep_moe_gpu_test,
+# Expects the bundle at $1 (bin/, lib/, env.sh) with kernels_moe_gating_gpu_test,
+# cuda_model_graphs_gpu_test, cuda_ep_moe_gpu_test,
 # kernels_moe_gemm_cutlass_gpu_test, cuda_mtp_gpu_test, cuda_model_r1_shaped_gpu_test,
 # mirror_peers_communicator_gpu_test, r1_rank_bench, load_bench, comm_bench, ep_moe_bench and
 # r1ctl, and NCCL >= 2.30 at $2 (../shared/device's sm_90 build, unpacked):
@@ -37,6 +38,7 @@ step() {  # name log limit cmd...
 mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
 if [ "$mem" -gt 120000 ]; then B=1,8,32,64,128; BIG=256; else B=1,8,32,64; BIG=128; fi
 MR="env LD_LIBRARY_PATH=$N/lib:$LD_LIBRARY_PATH NCCL_MULTI_RANK_GPU_ENABLE=1"
+step gating $OUT/tests.log 20 $D/bin/kernels_moe_gating_gpu_test
 step graphs $OUT/tests.log 90 $D/bin/cuda_model_graphs_gpu_test
 step r1_rank_fc256 $OUT/r1_rank.txt 120 env TAG=fc256 FIXED_CAPACITY=256 OUT=$OUT BATCHES=$B STEPS=5 SPECULATIVE=1,2,3 bash bench/serving/r1_rank/run_device.sh $D
 step r1_shaped_batched $OUT/tests.log 60 $D/bin/cuda_model_r1_shaped_gpu_test --gtest_filter=*Batched*:*Prefill*:*Graphs*
