@@ -14,7 +14,7 @@
 # kernels_moe_gemm_cutlass_gpu_test, cuda_mtp_gpu_test, cuda_model_r1_shaped_gpu_test,
 # mirror_peers_communicator_gpu_test, r1_rank_bench, load_bench, comm_bench, ep_moe_bench and
 # r1ctl, and NCCL >= 2.30 at $2 (../shared/device's sm_90 build, unpacked):
-#   ../shared/tools/device-bundle.sh .device <those programs from build/>
+#   bash bench/pack_device_pending.sh    (here: packs them into .devpack5/dev.tar.xz)
 #   bash bench/run_device_pending.sh /tmp/d/.device /tmp/d/nccl-2.30.7-sm90
 set -uo pipefail
 start=$(date +%s); total=${TOTAL:-540}
