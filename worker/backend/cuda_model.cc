@@ -298,13 +298,20 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
       PrepareBatch(items, graph_tokens > 0 ? graph_tokens : static_cast<int64_t>(head_rows.size()),
                    graph_tokens, &b));
   if (graph_tokens == 0) return EnqueueForward(b, head_rows);
-  // A graph's step: every row, fillers included, goes through lm_head (no gather); the real rows
-  // come first.
-  head_rows.resize(graph_tokens);
-  std::iota(head_rows.begin(), head_rows.end(), 0);
   last_mla_prefill_ = kernels::MlaPrefillBackend::kOurs;
+  return RunAsGraph(b, exchange_key, /*mtp=*/false, &head_rows,
+                    [&]() { return EnqueueForward(b, head_rows); });
+}
+
+absl::Status CudaModel::RunAsGraph(const BatchLayout& b, int64_t exchange_key, bool mtp,
+                                   std::vector<int32_t>* head_rows,
+                                   const std::function<absl::Status()>& enqueue) {
+  // Every row, fillers included, goes through lm_head (no gather); the real rows come first.
+  head_rows->resize(b.n);
+  std::iota(head_rows->begin(), head_rows->end(), 0);
   DecodeGraphKey key;
-  key.tokens = graph_tokens;
+  key.mtp = mtp;
+  key.tokens = b.n;
   key.max_len = b.fi_mla == nullptr ? b.max_len : 0;
   key.attention = static_cast<int>(last_mla_decode_);
 #ifdef R1_HAVE_FLASHINFER
@@ -312,8 +319,8 @@ absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* 
 #endif
   key.exchange = exchange_key;
   return graphs_->Run(
-      key, [this]() { return BufferGeneration(); }, static_cast<cudaStream_t>(stream_),
-      [&]() { return EnqueueForward(b, head_rows); }, &last_decode_graph_);
+      key, [this]() { return BufferGeneration(); }, static_cast<cudaStream_t>(stream_), enqueue,
+      &last_decode_graph_);
 }
 
 absl::StatusOr<int64_t> CudaModel::GraphStepTokens(const std::vector<ForwardItem>& items,

@@ -37,6 +37,7 @@
 #define R1_WORKER_BACKEND_CUDA_MODEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -202,6 +203,11 @@ class CudaModel : public ForwardModel {
   // exchange's key for it; with an executor, this begins the group's step.
   absl::StatusOr<int64_t> GraphStepTokens(const std::vector<ForwardItem>& items,
                                           int64_t* exchange_key);
+  // Runs `enqueue` (the kernels of batch `b`, padded to a graph's size) as DecodeGraphs says:
+  // eagerly, captured then replayed, or replayed; `head_rows` becomes every row of the batch.
+  absl::Status RunAsGraph(const BatchLayout& b, int64_t exchange_key, bool mtp,
+                          std::vector<int32_t>* head_rows,
+                          const std::function<absl::Status()>& enqueue);
   // The kernels of a prepared batch, from the embedding to lm_head on rows `head_rows`.
   absl::Status EnqueueForward(const BatchLayout& b, const std::vector<int32_t>& head_rows);
   // Counts every reallocation of a buffer the forward's kernels use (decode_graph_plan.h).

@@ -209,25 +209,11 @@ absl::Status CudaModel::EnqueueMtp(const std::vector<MtpItem>& items, const uint
     }
   }
   if (graph_tokens == 0) return EnqueueMtpLayers(b, head_rows, normed);
-  head_rows.resize(graph_tokens);
-  std::iota(head_rows.begin(), head_rows.end(), 0);
   *normed = s.h;  // every row goes through lm_head: no gather
-  DecodeGraphKey key;
-  key.mtp = true;
-  key.tokens = graph_tokens;
-  key.max_len = b.fi_mla == nullptr ? b.max_len : 0;
-  key.attention = static_cast<int>(last_mla_decode_);
-#ifdef R1_HAVE_FLASHINFER
-  key.attention_plan = b.fi_mla != nullptr ? b.fi_mla->layout_key() : 0;
-#endif
-  key.exchange = exchange_key;
-  return graphs_->Run(
-      key, [this]() { return BufferGeneration(); }, stream,
-      [&]() {
-        const uint16_t* unused = nullptr;
-        return EnqueueMtpLayers(b, head_rows, &unused);
-      },
-      &last_decode_graph_);
+  return RunAsGraph(b, exchange_key, /*mtp=*/true, &head_rows, [&]() {
+    const uint16_t* unused = nullptr;
+    return EnqueueMtpLayers(b, head_rows, &unused);
+  });
 }
 
 absl::Status CudaModel::EnqueueMtpLayers(const BatchLayout& b,
