@@ -5,9 +5,11 @@
 # the NCCL 2.30.7 tarball at $NCCL_TARBALL (default .devpack/nccl-2.30.7-sm90.tar.xz) for the
 # NCCL variant; logs and answers go to $OUT (packed into $OUT/variants.tgz).
 #   REPEATS=3: baseline repeats (host-staged, the cluster script's worker flags)
-#   VARIANTS="staged steps256 blocking bf16 single nccl" (default: all): which to run
+#   VARIANTS="staged steps256 blocking bf16 single eager nccl nccl-fixed" (default: all): which to
+#   run (eager: one worker without CUDA graphs; nccl-fixed: the NCCL group with the fixed-capacity
+#   exchange, whose decode steps run as CUDA graphs)
 set -uo pipefail
-variants=" ${VARIANTS:-staged steps256 blocking bf16 single nccl} "
+variants=" ${VARIANTS:-staged steps256 blocking bf16 single eager nccl nccl-fixed} "
 want() { [[ "$variants" == *" $1 "* ]]; }
 dev=$1
 final=${OUT:-/tmp}
@@ -27,14 +29,18 @@ want blocking && run staged-blocking GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=6
   WORKER_ENV=CUDA_LAUNCH_BLOCKING=1
 want bf16 && run staged-bf16 GROUP_SIZE=2 TRANSPORT=staged CONCURRENCY=64 WORKER_FLAGS=--dispatch_bf16
 want single && run single-c64 GROUP_SIZE=1 CONCURRENCY=64
+want eager && run single-c64-eager GROUP_SIZE=1 CONCURRENCY=64 WORKER_FLAGS=--cuda_graphs=false
 tarball=${NCCL_TARBALL:-.devpack/nccl-2.30.7-sm90.tar.xz}
-if ! want nccl; then
+if ! want nccl && ! want nccl-fixed; then
   :
 elif [ -f "$tarball" ]; then
   nccl=$(mktemp -d)
   tar xJf "$tarball" -C "$nccl"
-  run nccl GROUP_SIZE=2 TRANSPORT=nccl CONCURRENCY=64 R1_NCCL_LIB="$nccl/nccl-2.30.7-sm90/lib" \
+  want nccl && run nccl GROUP_SIZE=2 TRANSPORT=nccl CONCURRENCY=64 R1_NCCL_LIB="$nccl/nccl-2.30.7-sm90/lib" \
     NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=VERSION NCCL_NVLS_ENABLE=0
+  want nccl-fixed && run nccl-fixed GROUP_SIZE=2 TRANSPORT=nccl CONCURRENCY=64 \
+    R1_NCCL_LIB="$nccl/nccl-2.30.7-sm90/lib" NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=VERSION \
+    NCCL_NVLS_ENABLE=0 WORKER_FLAGS=--ep_fixed_capacity_tokens=256
 else
   echo "== no NCCL 2.30.7 tarball at $tarball: the NCCL variant is not run"
 fi
