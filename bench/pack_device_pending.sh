@@ -32,7 +32,9 @@ pack .devpack5 \
   "$root/$build/bench/serving/r1_rank/load_bench" \
   "$root/$build/bench/comm/comm_bench" \
   "$root/$build/bench/comm/ep_moe_bench" \
-  "$root/$build/r1ctl/r1ctl"
+  "$root/$build/r1ctl/r1ctl" \
+  "$root/$build/worker/backend/dense_cuda_model_gpu_test" \
+  "$root/$build/bench/kernels/dense_decode_bench"
 pack .devpack-serving \
   "$root/$build/worker/r1-worker" \
   "$root/$build/coordinator/r1-coordinator" \

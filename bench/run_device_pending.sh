@@ -12,8 +12,9 @@
 # Expects the bundle at $1 (bin/, lib/, env.sh) with kernels_moe_gating_gpu_test,
 # cuda_model_graphs_gpu_test, cuda_ep_moe_gpu_test,
 # kernels_moe_gemm_cutlass_gpu_test, cuda_mtp_gpu_test, cuda_model_r1_shaped_gpu_test,
-# mirror_peers_communicator_gpu_test, r1_rank_bench, load_bench, comm_bench, ep_moe_bench and
-# r1ctl, and NCCL >= 2.30 at $2 (../shared/device's sm_90 build, unpacked):
+# mirror_peers_communicator_gpu_test, r1_rank_bench, load_bench, comm_bench, ep_moe_bench,
+# r1ctl, dense_cuda_model_gpu_test and dense_decode_bench, and NCCL >= 2.30 at $2
+# (../shared/device's sm_90 build, unpacked):
 #   bash bench/pack_device_pending.sh    (here: packs them into .devpack5/dev.tar.xz)
 #   bash bench/run_device_pending.sh /tmp/d/.device /tmp/d/nccl-2.30.7-sm90
 set -uo pipefail
@@ -46,6 +47,8 @@ step cuda_ep_moe $OUT/multirank.log 150 $MR $D/bin/cuda_ep_moe_gpu_test
 step r1_rank_fc256_eager $OUT/r1_rank.txt 100 env TAG=fc256-eager GRAPHS=0 FIXED_CAPACITY=256 OUT=$OUT BATCHES=$B STEPS=5 bash bench/serving/r1_rank/run_device.sh $D
 step cuda_mtp $OUT/tests.log 90 $D/bin/cuda_mtp_gpu_test
 step mirror $OUT/tests.log 30 $D/bin/mirror_peers_communicator_gpu_test
+step dense $OUT/tests.log 60 $D/bin/dense_cuda_model_gpu_test
+step dense_bench $OUT/tests.log 60 bash -c "$D/bin/dense_decode_bench --graphs=1 && $D/bin/dense_decode_bench --graphs=0"
 step r1_rank_fc0 $OUT/r1_rank.txt 120 env TAG=fc0 FIXED_CAPACITY=0 OUT=$OUT BATCHES=$B STEPS=5 bash bench/serving/r1_rank/run_device.sh $D
 step r1_rank_hot $OUT/r1_rank.txt 90 env TAG=hot03 HOT_BIAS=0.3 FIXED_CAPACITY=0 OUT=$OUT BATCHES=8,64 STEPS=3 bash bench/serving/r1_rank/run_device.sh $D
 step comm_bench $OUT/multirank.log 60 $MR $D/bin/comm_bench

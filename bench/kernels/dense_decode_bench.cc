@@ -7,7 +7,10 @@
 // (bench/serving/r1_rank/phase_floors.h: H200 measured 4.21 TB/s, H100 datasheet 3.35 TB/s) —
 // as a fraction of the measured time.
 //
-//   dense_decode_bench [--config=PATH] [--context=N] [--steps=N]
+//   dense_decode_bench [--config=PATH] [--context=N] [--steps=N] [--graphs=0|1]
+//
+// Decode steps run as CUDA graphs (after 3 untimed steps: warm-up, capture, replay) unless
+// --graphs=0, which launches every kernel of every step.
 //
 // The cache holds zeros (allocation zeroes it): attention reads the same bytes as with real
 // keys. The weights' values mean nothing; only their shapes and bytes do.
@@ -34,6 +37,7 @@ int Run(int argc, char** argv) {
   std::string config_path = "tests/fixtures/r1-distill-qwen-7b-config.json";
   int64_t context = 2048;
   int steps = 20;
+  bool graphs = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--config=", 0) == 0) {
@@ -42,8 +46,11 @@ int Run(int argc, char** argv) {
       context = std::stoll(a.substr(10));
     } else if (a.rfind("--steps=", 0) == 0) {
       steps = std::stoi(a.substr(8));
+    } else if (a == "--graphs=0" || a == "--graphs=1") {
+      graphs = a.back() == '1';
     } else {
-      std::fprintf(stderr, "usage: %s [--config=PATH] [--context=N] [--steps=N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--config=PATH] [--context=N] [--steps=N] [--graphs=0|1]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -62,8 +69,8 @@ int Run(int argc, char** argv) {
   auto w = SynthesizeDenseCudaWeights(*c, 1);
   bench::Check(w.status(), "synthetic weights");
   const int64_t weight_bytes = (*w)->StepWeightBytes();
-  auto m =
-      DenseCudaModel::Create(std::shared_ptr<const DenseCudaWeights>(std::move(*w)), kv_blocks);
+  auto m = DenseCudaModel::Create(std::shared_ptr<const DenseCudaWeights>(std::move(*w)), kv_blocks,
+                                  graphs);
   bench::Check(m.status(), "model");
   DenseCudaModel& model = **m;
   const double setup_s =
@@ -77,8 +84,9 @@ int Run(int argc, char** argv) {
               static_cast<long long>(c->vocab_size));
   std::printf(
       "# weights %.2f GB read per step (bf16), KV %.1f KB per cached position; "
-      "setup %.1f s; HBM ceiling %.2f TB/s (%s)\n",
-      weight_bytes / 1e9, kv_row_bytes / 1e3, setup_s, ceil.hbm_bytes_per_s / 1e12, ceil.source);
+      "setup %.1f s; HBM ceiling %.2f TB/s (%s); %s\n",
+      weight_bytes / 1e9, kv_row_bytes / 1e3, setup_s, ceil.hbm_bytes_per_s / 1e12, ceil.source,
+      graphs ? "CUDA graphs" : "launched");
   std::printf("%6s %8s %10s %10s %12s %12s %10s %9s\n", "batch", "context", "ms/step", "tok/s",
               "weights TB/s", "total TB/s", "floor ms", "of floor");
 

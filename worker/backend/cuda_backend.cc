@@ -52,7 +52,9 @@ absl::StatusOr<ShardModel> CudaBackend::Build(const ShardSpec& spec, Communicato
                                               absl::Duration collective_timeout) {
   RETURN_IF_ERROR(ValidateShardSpec(spec));
   RETURN_IF_ERROR(ValidateSpeculation(spec, kind()));
-  if (spec.dense.has_value()) return BuildDenseCudaShard(spec, comm, options_.kv_cache_bytes);
+  if (spec.dense.has_value()) {
+    return BuildDenseCudaShard(spec, comm, options_.kv_cache_bytes, options_.cuda_graphs);
+  }
   CudaLoadOptions lo;
   switch (spec.expert_dtype) {
     case r1::v1::WEIGHT_DTYPE_UNSPECIFIED:

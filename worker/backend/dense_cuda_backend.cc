@@ -14,7 +14,7 @@
 namespace r1 {
 
 absl::StatusOr<ShardModel> BuildDenseCudaShard(const ShardSpec& spec, Communicator* comm,
-                                               int64_t kv_cache_bytes) {
+                                               int64_t kv_cache_bytes, bool decode_graphs) {
   if (!spec.dense.has_value()) {
     return absl::InvalidArgumentError("BuildDenseCudaShard: not a dense assignment");
   }
@@ -49,7 +49,7 @@ absl::StatusOr<ShardModel> BuildDenseCudaShard(const ShardSpec& spec, Communicat
   ASSIGN_OR_RETURN(
       std::unique_ptr<DenseCudaModel> model,
       DenseCudaModel::Create(std::shared_ptr<const DenseCudaWeights>(std::move(loaded)),
-                             shard.kv_blocks));
+                             shard.kv_blocks, decode_graphs));
   shard.model = std::move(model);
   shard.description = absl::StrCat("cuda, dense ", ArchitectureName(c.architecture),
                                    ", bf16 weights, bf16 KV (", shard.kv_blocks, " blocks)");

@@ -12,9 +12,10 @@
 
 namespace r1 {
 
-// `spec.dense` must be set. `comm` must be null (a group of one).
+// `spec.dense` must be set. `comm` must be null (a group of one). `decode_graphs`: as
+// DenseCudaModel::Create's.
 absl::StatusOr<ShardModel> BuildDenseCudaShard(const ShardSpec& spec, Communicator* comm,
-                                               int64_t kv_cache_bytes);
+                                               int64_t kv_cache_bytes, bool decode_graphs = true);
 
 }  // namespace r1
 

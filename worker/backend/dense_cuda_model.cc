@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "common/numeric.h"
@@ -16,6 +17,7 @@
 #include "kernels/rmsnorm/rmsnorm_cuda.h"
 #include "kernels/rope/rope_cuda.h"
 #include "kernels/silu_mul/silu_mul_cuda.h"
+#include "worker/backend/decode_graphs.h"
 #include "worker/model/cpu_model.h"  // ValidateForwardItems
 #include "worker/model/dense_rope.h"
 
@@ -72,14 +74,24 @@ DenseCudaModel::~DenseCudaModel() {
 int DenseCudaModel::row_size() const { return static_cast<int>(dense_config().kv_row()); }
 
 absl::StatusOr<std::unique_ptr<DenseCudaModel>> DenseCudaModel::Create(
-    std::shared_ptr<const DenseCudaWeights> weights, int kv_blocks) {
+    std::shared_ptr<const DenseCudaWeights> weights, int kv_blocks, bool decode_graphs) {
   if (weights == nullptr || kv_blocks <= 0) {
     return absl::InvalidArgumentError("DenseCudaModel: need weights and kv_blocks > 0");
   }
   RETURN_IF_ERROR(CheckDenseCudaShapes(weights->config));
   std::unique_ptr<DenseCudaModel> m(new DenseCudaModel(std::move(weights), kv_blocks));
   RETURN_IF_ERROR(m->Init());
+  if (decode_graphs) m->graphs_ = std::make_unique<DecodeGraphs>();
   return m;
+}
+
+std::optional<DecodeGraphAction> DenseCudaModel::last_decode_graph() const {
+  if (graphs_ == nullptr) return std::nullopt;
+  return last_decode_graph_;
+}
+
+const DecodeGraphTable* DenseCudaModel::decode_graph_table() const {
+  return graphs_ != nullptr ? &graphs_->table() : nullptr;
 }
 
 absl::Status DenseCudaModel::Init() {
@@ -88,7 +100,8 @@ absl::Status DenseCudaModel::Init() {
   RETURN_IF_ERROR(
       CudaStatus(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"));
   stream_ = stream;
-  const size_t cache_values = static_cast<size_t>(c.num_hidden_layers) * kv_blocks_ *
+  // Each layer's kv_blocks and the filler block after them.
+  const size_t cache_values = static_cast<size_t>(c.num_hidden_layers) * cache_blocks() *
                               kernels::kKvWritePageTokens * row_size();
   ASSIGN_OR_RETURN(cache_, cache_arena_.AllocArray<uint16_t>(cache_values));
   // The CPU model's RoPE values, as tables (DenseRope::Table).
@@ -112,7 +125,13 @@ absl::Status DenseCudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t
     RETURN_IF_ERROR(
         CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "scratch resize"));
   }
+  // The block table's width grows by powers of two (a growing context re-captures graphs a
+  // logarithmic number of times).
+  int64_t pages = 8;
+  while (pages < max_pages) pages *= 2;
+  max_pages = pages;
   scratch_.reset();
+  ++buffer_generation_;
   auto s = std::make_unique<Scratch>();
   const DenseModelConfig& c = dense_config();
   const DenseCudaWeights& w = *weights_;
@@ -157,6 +176,7 @@ absl::Status DenseCudaModel::EnsureAttentionWorkspace(size_t bytes) {
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)),
                              "attention workspace resize"));
   s.attn_arena = std::make_unique<DeviceArena>();
+  ++buffer_generation_;
   ASSIGN_OR_RETURN(s.attn_ws, s.attn_arena->AllocArray<float>((bytes + 3) / 4));
   s.attn_ws_bytes = bytes;
   return absl::OkStatus();
@@ -173,9 +193,19 @@ absl::Status DenseCudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v)
 }
 
 absl::Status DenseCudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
-                                          Batch* b) {
+                                          int64_t graph_tokens, Batch* b) {
   ASSIGN_OR_RETURN(BatchTokens bt, CollectBatchTokens(items, kv_blocks_));
-  b->max_len = bt.max_len;
+  // A graph step's fillers: token 0 at position 0, writing and attending to row 0 of the filler
+  // block (the same row: equal values).
+  const int64_t real_n = static_cast<int64_t>(bt.ids.size());
+  for (int64_t t = real_n; t < graph_tokens; ++t) {
+    bt.ids.push_back(0);
+    bt.positions.push_back(0);
+    bt.slots.push_back(static_cast<int32_t>(filler_block() * kBlockTokens));
+    bt.seq_lens.push_back(1);
+  }
+  // Inside a graph the attention's split count follows a bucketed length bound.
+  b->max_len = graph_tokens > 0 ? DecodeGraphMaxLen(bt.max_len) : bt.max_len;
   b->n = static_cast<int64_t>(bt.ids.size());
   RETURN_IF_ERROR(EnsureScratch(b->n, bt.max_pages, logit_rows));
   const DenseModelConfig& c = dense_config();
@@ -191,6 +221,7 @@ absl::Status DenseCudaModel::PrepareBatch(const std::vector<ForwardItem>& items,
       std::copy(it.kv->blocks.begin(), it.kv->blocks.end(), &table[t * s.max_pages]);
     }
   }
+  for (; t < b->n; ++t) table[t * s.max_pages] = static_cast<int32_t>(filler_block());
   RETURN_IF_ERROR(Upload(s.ids, bt.ids));
   RETURN_IF_ERROR(Upload(s.positions, bt.positions));
   RETURN_IF_ERROR(Upload(s.slots, bt.slots));
@@ -258,8 +289,9 @@ absl::Status DenseCudaModel::RunLayer(int layer, const Batch& b) {
   RETURN_IF_ERROR(kernels::LaunchRope(rope, stream));
 
   const int64_t row = 2 * kvw;
-  uint16_t* cache = cache_ + static_cast<size_t>(layer) * kv_blocks_ * kBlockTokens * row;
-  kernels::KvWriteParams kw{s.qkv + qw, qkv_w, s.slots, cache, kv_blocks_, row, n};
+  uint16_t* cache = cache_ + static_cast<size_t>(layer) * cache_blocks() * kBlockTokens * row;
+  const int64_t pages = cache_blocks();
+  kernels::KvWriteParams kw{s.qkv + qw, qkv_w, s.slots, cache, pages, row, n};
   RETURN_IF_ERROR(kernels::LaunchKvWrite(kw, stream));
 
   kernels::GqaAttendParams ap;
@@ -269,7 +301,7 @@ absl::Status DenseCudaModel::RunLayer(int layer, const Batch& b) {
   ap.v_cache = cache + kvw;
   ap.page_stride = kBlockTokens * row;
   ap.row_stride = row;
-  ap.num_pages = kv_blocks_;
+  ap.num_pages = pages;
   ap.block_table = s.block_table;
   ap.block_table_stride = s.max_pages;
   ap.seq_lens = s.seq_lens;
@@ -296,7 +328,6 @@ absl::Status DenseCudaModel::RunLayer(int layer, const Batch& b) {
 
 absl::Status DenseCudaModel::ComputeLogits(const std::vector<ForwardItem>& items,
                                            int64_t* logit_rows) {
-  const DenseModelConfig& c = dense_config();
   RETURN_IF_ERROR(ValidateForwardItems(items, engine_config_));
   Batch b;
   {
@@ -309,11 +340,31 @@ absl::Status DenseCudaModel::ComputeLogits(const std::vector<ForwardItem>& items
       token0 += T;
     }
   }
-  const int64_t rows = static_cast<int64_t>(b.head_rows.size());
-  RETURN_IF_ERROR(PrepareBatch(items, rows, &b));
+  *logit_rows = static_cast<int64_t>(b.head_rows.size());
+  last_decode_graph_ = DecodeGraphAction::kEager;
+  // A qualifying step runs as a CUDA graph of its bucket's size (decode_graph_plan.h): every row,
+  // fillers included, through lm_head (no gather), the real rows first.
+  const int64_t graph_tokens =
+      graphs_ != nullptr ? DecodeGraphTokens(DecodeGraphStepTokens(items)) : 0;
+  RETURN_IF_ERROR(
+      PrepareBatch(items, graph_tokens > 0 ? graph_tokens : *logit_rows, graph_tokens, &b));
+  if (graph_tokens == 0) return EnqueueForward(b);
+  b.head_rows.resize(graph_tokens);
+  std::iota(b.head_rows.begin(), b.head_rows.end(), 0);
+  DecodeGraphKey key;
+  key.tokens = graph_tokens;
+  key.max_len = b.max_len;
+  return graphs_->Run(
+      key, [this]() { return buffer_generation_; }, static_cast<cudaStream_t>(stream_),
+      [&]() { return EnqueueForward(b); }, &last_decode_graph_);
+}
+
+absl::Status DenseCudaModel::EnqueueForward(const Batch& b) {
+  const DenseModelConfig& c = dense_config();
   Scratch& s = *scratch_;
   auto stream = static_cast<cudaStream_t>(stream_);
   const int64_t d = c.hidden_size;
+  const int64_t rows = static_cast<int64_t>(b.head_rows.size());
   kernels::EmbeddingParams ep{s.ids, weights_->embed, s.x, d, b.n, c.vocab_size, d};
   RETURN_IF_ERROR(kernels::LaunchEmbedding(ep, stream));
   for (int layer = 0; layer < c.num_hidden_layers; ++layer) RETURN_IF_ERROR(RunLayer(layer, b));
@@ -340,9 +391,7 @@ absl::Status DenseCudaModel::ComputeLogits(const std::vector<ForwardItem>& items
   g.k = d;
   g.workspace = s.gemm_ws;
   g.workspace_bytes = kGemmWorkspaceBytes;
-  RETURN_IF_ERROR(kernels::LaunchBf16Gemm(g, stream));
-  *logit_rows = rows;
-  return absl::OkStatus();
+  return kernels::LaunchBf16Gemm(g, stream);
 }
 
 absl::Status DenseCudaModel::Forward(std::vector<ForwardItem>& items, PagedKvCache& cache,

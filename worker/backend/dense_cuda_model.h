@@ -24,21 +24,28 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/backend/cuda_token_chooser.h"
+#include "worker/backend/decode_graph_plan.h"
 #include "worker/backend/dense_cuda_weights.h"
 #include "worker/backend/device_arena.h"
 #include "worker/model/forward_model.h"
 
 namespace r1 {
 
+class DecodeGraphs;
+
 class DenseCudaModel : public ForwardModel {
  public:
   // `weights` must live on the current device. Allocates the cache for `kv_blocks` blocks.
+  // `decode_graphs`: decode steps of at most kMaxDecodeGraphTokens tokens run as CUDA graphs, one
+  // per padded batch size, as CudaModel's do (decode_graph_plan.h): filler tokens write and read
+  // one cache block reserved past `kv_blocks`.
   static absl::StatusOr<std::unique_ptr<DenseCudaModel>> Create(
-      std::shared_ptr<const DenseCudaWeights> weights, int kv_blocks);
+      std::shared_ptr<const DenseCudaWeights> weights, int kv_blocks, bool decode_graphs = true);
   ~DenseCudaModel() override;
   DenseCudaModel(const DenseCudaModel&) = delete;
   DenseCudaModel& operator=(const DenseCudaModel&) = delete;
@@ -61,18 +68,29 @@ class DenseCudaModel : public ForwardModel {
   // ForwardModel: the token choice runs on the device; one download of the chosen ids.
   absl::Status ForwardAndChoose(std::vector<ForwardItem>& items, PagedKvCache& cache,
                                 int64_t valid_vocab, std::vector<TokenChoice>* chosen) override;
+  // ForwardModel: how the last forward's layers ran; nullopt without decode graphs.
+  std::optional<DecodeGraphAction> last_decode_graph() const override;
+  // The captured graphs and their counts; null without decode graphs.
+  const DecodeGraphTable* decode_graph_table() const;
 
  private:
   struct Scratch;
   struct Batch;
   DenseCudaModel(std::shared_ptr<const DenseCudaWeights> weights, int kv_blocks);
+  // The cache holds one block per layer beyond kv_blocks: a graph step's fillers'.
+  int64_t filler_block() const { return kv_blocks_; }
+  int64_t cache_blocks() const { return kv_blocks_ + 1; }
+  // Embedding, layers, final norm and lm_head of a prepared batch (on the stream).
+  absl::Status EnqueueForward(const Batch& b);
   absl::Status Init();
   absl::Status CheckAllocator(const PagedKvCache& cache) const;
   // Runs the layers and lm_head of a non-empty batch: Scratch::logits gets the wanted rows
   // ([*rows][vocab_ld] f32), on the stream, not synchronised. Does not advance kv->length.
   absl::Status ComputeLogits(const std::vector<ForwardItem>& items, int64_t* rows);
-  // The batch's metadata on the device and the scratch grown to fit it.
-  absl::Status PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows, Batch* b);
+  // The batch's metadata on the device and the scratch grown to fit it; `graph_tokens` > 0: padded
+  // with fillers to that many tokens, attention sized for a bucketed length bound.
+  absl::Status PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
+                            int64_t graph_tokens, Batch* b);
   absl::Status EnsureScratch(int64_t tokens, int64_t max_pages, int64_t logit_rows);
   absl::Status EnsureAttentionWorkspace(size_t bytes);
   absl::Status Upload(int32_t* dst, const std::vector<int32_t>& v);
@@ -94,6 +112,9 @@ class DenseCudaModel : public ForwardModel {
   float* sin_table_ = nullptr;
   std::unique_ptr<Scratch> scratch_;
   CudaTokenChooser chooser_;
+  std::unique_ptr<DecodeGraphs> graphs_;  // null without decode graphs
+  DecodeGraphAction last_decode_graph_ = DecodeGraphAction::kEager;
+  uint64_t buffer_generation_ = 0;  // scratch and attention workspace reallocations
 };
 
 }  // namespace r1

@@ -15,6 +15,7 @@
 //   * a mixed batch (prefill chunks and decode tokens of three sequences) against each alone;
 //   * the Engine (chunked prefill, continuous batching) serving tiny-qwen2 on the GPU, each
 //     token it chose a CPU argmax up to the bound;
+//   * decode steps as CUDA graphs against the same steps launched;
 //   * BuildDenseCudaShard (CudaBackend's dense path) on tiny-qwen2.
 #include "worker/backend/dense_cuda_model.h"
 
@@ -67,14 +68,16 @@ std::shared_ptr<const DenseWeights> Bf16Weights(const std::string& dir) {
   return std::shared_ptr<const DenseWeights>(std::move(*w));
 }
 
-std::unique_ptr<DenseCudaModel> GpuModel(const std::string& dir, const DenseModelConfig& c) {
+std::unique_ptr<DenseCudaModel> GpuModel(const std::string& dir, const DenseModelConfig& c,
+                                         bool decode_graphs = true) {
   auto ck = Checkpoint::Open(dir);
   EXPECT_TRUE(ck.ok()) << ck.status();
   if (!ck.ok()) return nullptr;
   auto w = LoadDenseCudaWeights(c, **ck);
   EXPECT_TRUE(w.ok()) << w.status();
   if (!w.ok()) return nullptr;
-  auto m = DenseCudaModel::Create(std::shared_ptr<const DenseCudaWeights>(std::move(*w)), kBlocks);
+  auto m = DenseCudaModel::Create(std::shared_ptr<const DenseCudaWeights>(std::move(*w)), kBlocks,
+                                  decode_graphs);
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? std::move(*m) : nullptr;
 }
@@ -203,6 +206,50 @@ TEST_P(DenseCudaModelGpuTest, GreedyTokensMatchCpuArgmax) {
 }
 
 // Sequence A: 70-token prompt, then one decode token; B: chunks of 20 and 50 tokens; C: 3 tokens.
+// Decode steps as CUDA graphs (3 sequences padded to 4) give the logits of the same steps
+// launched one kernel at a time, within the bound (the GEMMs may pick other algorithms for 4 rows
+// than for 3); one capture, then replays.
+TEST_P(DenseCudaModelGpuTest, DecodeGraphsMatchLaunches) {
+  const int64_t V = c_.vocab_size;
+  std::unique_ptr<DenseCudaModel> eager = GpuModel(GetParam(), c_, /*decode_graphs=*/false);
+  ASSERT_NE(eager, nullptr);
+  ASSERT_NE(gpu_->decode_graph_table(), nullptr);
+  EXPECT_EQ(eager->decode_graph_table(), nullptr);
+  PagedKvCache eager_cache(c_.num_hidden_layers, kBlocks, eager->row_size(), /*bf16_values=*/true,
+                           /*hold_rows=*/false);
+  DenseCudaModel* models[2] = {eager.get(), gpu_.get()};
+  PagedKvCache* caches[2] = {&eager_cache, gpu_cache_.get()};
+  std::vector<KvSequence> kv[2] = {std::vector<KvSequence>(3), std::vector<KvSequence>(3)};
+  std::vector<std::vector<int>> prompts = {Tokens(70, 4, V), Tokens(9, 5, V), Tokens(33, 6, V)};
+  std::vector<std::vector<float>> got[2];
+  for (int m = 0; m < 2; ++m) {
+    std::vector<ForwardItem> items;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      ASSERT_TRUE(caches[m]->Reserve(&kv[m][i], prompts[i].size() + 8).ok());
+      items.push_back({&kv[m][i], prompts[i], 0, false});
+    }
+    ASSERT_TRUE(models[m]->Forward(items, *caches[m], &got[m]).ok());
+  }
+  for (int step = 0; step < 8; ++step) {
+    for (int m = 0; m < 2; ++m) {
+      std::vector<ForwardItem> items;
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        items.push_back({&kv[m][i], {static_cast<int>((7 * step + 3 * i) % V)}, kv[m][i].length});
+      }
+      const absl::Status st = models[m]->Forward(items, *caches[m], &got[m]);
+      ASSERT_TRUE(st.ok()) << st;
+    }
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      ExpectRowsNear(got[1][i], got[0][i], V, "decode step " + std::to_string(step));
+    }
+  }
+  const DecodeGraphTable& t = *gpu_->decode_graph_table();
+  EXPECT_EQ(t.failures(), 0);
+  EXPECT_EQ(t.captures(), 1);
+  EXPECT_EQ(t.replays(), 6);
+  EXPECT_EQ(gpu_->last_decode_graph(), DecodeGraphAction::kReplay);
+}
+
 TEST_P(DenseCudaModelGpuTest, MixedBatchMatchesAlone) {
   const int64_t V = c_.vocab_size;
   const std::vector<int> a = Tokens(71, 1, V), b = Tokens(70, 2, V), c = Tokens(3, 3, V);
