@@ -40,11 +40,7 @@ absl::Status CudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t logi
     logit_rows = std::max(logit_rows, scratch_->logit_rows);
     gather_rows = std::max(gather_rows, scratch_->gather_rows);
   }
-  // The block table's width grows by powers of two: a growing context reallocates (and so
-  // invalidates the CUDA graphs, decode_graph_plan.h) a logarithmic number of times.
-  int64_t pages = 8;
-  while (pages < max_pages) pages *= 2;
-  max_pages = pages;
+  max_pages = DecodeGraphTableWidth(max_pages);
   scratch_.reset();
   ++buffer_generation_;
   auto s = std::make_unique<CudaModelScratch>();
@@ -154,15 +150,9 @@ absl::Status CudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int6
   std::vector<int32_t>& slots = bt.slots;
   std::vector<int32_t>& seq_lens = bt.seq_lens;
   const int64_t max_pages = bt.max_pages, max_len = bt.max_len;
-  // A step run as a CUDA graph is padded to its bucket by filler tokens: token 0 at position 0,
-  // each writing and attending to row 0 of the filler block (the same row: equal values).
+  // A step run as a CUDA graph is padded to its bucket by filler tokens.
   const int64_t real_n = static_cast<int64_t>(ids.size());
-  for (int64_t t = real_n; t < graph_tokens; ++t) {
-    ids.push_back(0);
-    positions.push_back(0);
-    slots.push_back(static_cast<int32_t>(filler_block() * kBlockTokens));
-    seq_lens.push_back(1);
-  }
+  PadWithFillers(&bt, graph_tokens, filler_block());
   const int64_t n = static_cast<int64_t>(ids.size());
   // Prefill chunks in the naive form, while their sequences' rows fit the option's bound. Items
   // with decode_attention keep the absorbed form, every position attending as a decode token.

@@ -22,6 +22,21 @@ int64_t DecodeGraphMaxLen(int64_t max_len) {
   return b;
 }
 
+int64_t DecodeGraphTableWidth(int64_t max_pages) {
+  int64_t pages = 8;
+  while (pages < max_pages) pages *= 2;
+  return pages;
+}
+
+void PadWithFillers(BatchTokens* t, int64_t tokens, int64_t filler_block) {
+  for (int64_t i = static_cast<int64_t>(t->ids.size()); i < tokens; ++i) {
+    t->ids.push_back(0);
+    t->positions.push_back(0);
+    t->slots.push_back(static_cast<int32_t>(filler_block * kBlockTokens));
+    t->seq_lens.push_back(1);
+  }
+}
+
 int64_t DecodeGraphStepTokens(const std::vector<ForwardItem>& items) {
   int64_t n = 0;
   for (const ForwardItem& it : items) {

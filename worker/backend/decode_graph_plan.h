@@ -39,6 +39,16 @@ int64_t DecodeGraphTokens(int64_t tokens);
 // while they grow to that length.
 int64_t DecodeGraphMaxLen(int64_t max_len);
 
+// The block table's width (pages per token row) for sequences of up to `max_pages` blocks: a
+// power of two ≥ 8, so that a growing context reallocates the table — and so re-captures the
+// graphs that point into it — a logarithmic number of times.
+int64_t DecodeGraphTableWidth(int64_t max_pages);
+
+// Pads a step's token metadata to `tokens` with filler tokens: token 0 at position 0, each
+// writing and attending to row 0 of `filler_block` (the same row: equal values). Nothing when
+// `tokens` ≤ the tokens already there.
+void PadWithFillers(BatchTokens* t, int64_t tokens, int64_t filler_block);
+
 // Tokens of `items` when they qualify for a graph (see the header comment), else 0.
 int64_t DecodeGraphStepTokens(const std::vector<ForwardItem>& items);
 

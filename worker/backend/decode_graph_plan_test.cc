@@ -39,6 +39,29 @@ TEST(DecodeGraphMaxLen, PowerOfTwoBoundAtLeast256) {
   EXPECT_EQ(DecodeGraphMaxLen(2049), 4096);
 }
 
+TEST(DecodeGraphTableWidth, PowersOfTwoFromEight) {
+  EXPECT_EQ(DecodeGraphTableWidth(1), 8);
+  EXPECT_EQ(DecodeGraphTableWidth(8), 8);
+  EXPECT_EQ(DecodeGraphTableWidth(9), 16);
+  EXPECT_EQ(DecodeGraphTableWidth(2560), 4096);
+}
+
+TEST(PadWithFillers, FillerTokensOnTheFillerBlocksFirstRow) {
+  BatchTokens t;
+  t.ids = {5};
+  t.positions = {70};
+  t.slots = {3 * kBlockTokens + 6};
+  t.seq_lens = {71};
+  PadWithFillers(&t, 3, 9);
+  EXPECT_EQ(t.ids, (std::vector<int32_t>{5, 0, 0}));
+  EXPECT_EQ(t.positions, (std::vector<int32_t>{70, 0, 0}));
+  EXPECT_EQ(t.slots,
+            (std::vector<int32_t>{3 * kBlockTokens + 6, 9 * kBlockTokens, 9 * kBlockTokens}));
+  EXPECT_EQ(t.seq_lens, (std::vector<int32_t>{71, 1, 1}));
+  PadWithFillers(&t, 2, 9);  // already longer: unchanged
+  EXPECT_EQ(t.ids.size(), 3u);
+}
+
 ForwardItem Item(int tokens, bool decode_attention = false, bool all_logits = false) {
   ForwardItem it;
   it.tokens.assign(tokens, 7);

@@ -125,11 +125,7 @@ absl::Status DenseCudaModel::EnsureScratch(int64_t n, int64_t max_pages, int64_t
     RETURN_IF_ERROR(
         CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "scratch resize"));
   }
-  // The block table's width grows by powers of two (a growing context re-captures graphs a
-  // logarithmic number of times).
-  int64_t pages = 8;
-  while (pages < max_pages) pages *= 2;
-  max_pages = pages;
+  max_pages = DecodeGraphTableWidth(max_pages);
   scratch_.reset();
   ++buffer_generation_;
   auto s = std::make_unique<Scratch>();
@@ -195,15 +191,7 @@ absl::Status DenseCudaModel::Upload(int32_t* dst, const std::vector<int32_t>& v)
 absl::Status DenseCudaModel::PrepareBatch(const std::vector<ForwardItem>& items, int64_t logit_rows,
                                           int64_t graph_tokens, Batch* b) {
   ASSIGN_OR_RETURN(BatchTokens bt, CollectBatchTokens(items, kv_blocks_));
-  // A graph step's fillers: token 0 at position 0, writing and attending to row 0 of the filler
-  // block (the same row: equal values).
-  const int64_t real_n = static_cast<int64_t>(bt.ids.size());
-  for (int64_t t = real_n; t < graph_tokens; ++t) {
-    bt.ids.push_back(0);
-    bt.positions.push_back(0);
-    bt.slots.push_back(static_cast<int32_t>(filler_block() * kBlockTokens));
-    bt.seq_lens.push_back(1);
-  }
+  PadWithFillers(&bt, graph_tokens, filler_block());  // a graph step's fillers
   // Inside a graph the attention's split count follows a bucketed length bound.
   b->max_len = graph_tokens > 0 ? DecodeGraphMaxLen(bt.max_len) : bt.max_len;
   b->n = static_cast<int64_t>(bt.ids.size());
