@@ -234,13 +234,7 @@ absl::Status CudaModel::Forward(std::vector<ForwardItem>& items,
   }
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
   FillHidden(items, hidden);
-  logits->assign(items.size(), {});
-  int64_t row0 = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const int64_t n = items[i].all_logits ? static_cast<int64_t>(items[i].tokens.size()) : 1;
-    (*logits)[i].assign(host.begin() + row0 * D.vocab, host.begin() + (row0 + n) * D.vocab);
-    row0 += n;
-  }
+  SplitLogitRows(items, host, D.vocab, logits);
   return absl::OkStatus();
 }
 
@@ -278,17 +272,7 @@ absl::Status CudaModel::ForwardAndChoose(std::vector<ForwardItem>& items, PagedK
 absl::Status CudaModel::ComputeLogits(std::vector<ForwardItem>& items, int64_t* logit_rows_out) {
   RETURN_IF_ERROR(ValidateForwardItems(items, config()));
   // Each item's last row through lm_head, or all of them with all_logits.
-  std::vector<int32_t> head_rows;
-  {
-    int64_t token0 = 0;
-    for (const ForwardItem& it : items) {
-      const int64_t T = static_cast<int64_t>(it.tokens.size());
-      for (int64_t t = it.all_logits ? 0 : T - 1; t < T; ++t) {
-        head_rows.push_back(static_cast<int32_t>(token0 + t));
-      }
-      token0 += T;
-    }
-  }
+  std::vector<int32_t> head_rows = LogitRows(items);
   *logit_rows_out = static_cast<int64_t>(head_rows.size());
   last_decode_graph_ = DecodeGraphAction::kEager;
   int64_t exchange_key = 0;

@@ -318,16 +318,7 @@ absl::Status DenseCudaModel::ComputeLogits(const std::vector<ForwardItem>& items
                                            int64_t* logit_rows) {
   RETURN_IF_ERROR(ValidateForwardItems(items, engine_config_));
   Batch b;
-  {
-    int64_t token0 = 0;
-    for (const ForwardItem& it : items) {
-      const int64_t T = static_cast<int64_t>(it.tokens.size());
-      for (int64_t t = it.all_logits ? 0 : T - 1; t < T; ++t) {
-        b.head_rows.push_back(static_cast<int32_t>(token0 + t));
-      }
-      token0 += T;
-    }
-  }
+  b.head_rows = LogitRows(items);
   *logit_rows = static_cast<int64_t>(b.head_rows.size());
   last_decode_graph_ = DecodeGraphAction::kEager;
   // A qualifying step runs as a CUDA graph of its bucket's size (decode_graph_plan.h): every row,
@@ -402,13 +393,7 @@ absl::Status DenseCudaModel::Forward(std::vector<ForwardItem>& items,
                              "logits download"));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "forward"));
   for (ForwardItem& it : items) it.kv->length = it.start + static_cast<int64_t>(it.tokens.size());
-  logits->assign(items.size(), {});
-  int64_t row0 = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const int64_t n = items[i].all_logits ? static_cast<int64_t>(items[i].tokens.size()) : 1;
-    (*logits)[i].assign(host.begin() + row0 * V, host.begin() + (row0 + n) * V);
-    row0 += n;
-  }
+  SplitLogitRows(items, host, V, logits);
   return absl::OkStatus();
 }
 

@@ -140,7 +140,7 @@ absl::Status Engine::ChooseAndVerifyGreedy(std::vector<ForwardItem>& items,
   verified->assign(items.size(), {});
   size_t r = 0;
   for (size_t i = 0; i < items.size(); ++i) {
-    const size_t n = items[i].all_logits ? items[i].tokens.size() : 1;
+    const size_t n = static_cast<size_t>(LogitRowCount(items[i]));
     if (r + n > rows.size()) return absl::InternalError("verification: rows missing");
     if (items[i].choose != nullptr && verify[i] > 0) {
       const std::vector<int> drafts(items[i].tokens.begin() + 1, items[i].tokens.end());

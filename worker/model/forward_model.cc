@@ -56,12 +56,39 @@ absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items) {
   return absl::OkStatus();
 }
 
+int64_t LogitRowCount(const ForwardItem& item) {
+  return item.all_logits ? static_cast<int64_t>(item.tokens.size()) : 1;
+}
+
+std::vector<int32_t> LogitRows(const std::vector<ForwardItem>& items) {
+  std::vector<int32_t> rows;
+  int64_t token0 = 0;
+  for (const ForwardItem& it : items) {
+    const int64_t T = static_cast<int64_t>(it.tokens.size());
+    for (int64_t t = T - LogitRowCount(it); t < T; ++t) {
+      rows.push_back(static_cast<int32_t>(token0 + t));
+    }
+    token0 += T;
+  }
+  return rows;
+}
+
+void SplitLogitRows(const std::vector<ForwardItem>& items, const std::vector<float>& rows,
+                    int64_t vocab, std::vector<std::vector<float>>* logits) {
+  logits->assign(items.size(), {});
+  int64_t row0 = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const int64_t n = LogitRowCount(items[i]);
+    (*logits)[i].assign(rows.begin() + row0 * vocab, rows.begin() + (row0 + n) * vocab);
+    row0 += n;
+  }
+}
+
 std::vector<const TokenChoiceSpec*> RowChoiceSpecs(const std::vector<ForwardItem>& items,
                                                    const TokenChoiceSpec* fallback) {
   std::vector<const TokenChoiceSpec*> specs;
   for (const ForwardItem& it : items) {
-    const size_t rows = it.all_logits ? it.tokens.size() : 1;
-    specs.insert(specs.end(), rows, it.choose != nullptr ? it.choose : fallback);
+    specs.insert(specs.end(), LogitRowCount(it), it.choose != nullptr ? it.choose : fallback);
   }
   return specs;
 }
@@ -71,8 +98,7 @@ void KeepChosenRows(const std::vector<ForwardItem>& items, std::vector<TokenChoi
   chosen->clear();
   size_t r = 0;
   for (const ForwardItem& it : items) {
-    const size_t rows = it.all_logits ? it.tokens.size() : 1;
-    for (size_t k = 0; k < rows; ++k, ++r) {
+    for (int64_t k = 0; k < LogitRowCount(it); ++k, ++r) {
       chosen->push_back(it.choose != nullptr && r < got->size() ? std::move((*got)[r])
                                                                 : TokenChoice{});
     }
@@ -90,7 +116,7 @@ absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t
   std::vector<float> rows;
   std::vector<const TokenChoiceSpec*> specs;
   for (size_t i = 0; i < items.size(); ++i) {
-    const int64_t n = items[i].all_logits ? static_cast<int64_t>(items[i].tokens.size()) : 1;
+    const int64_t n = LogitRowCount(items[i]);
     if (items[i].choose == nullptr) continue;
     if (static_cast<int64_t>((*logits)[i].size()) != n * vocab) {
       return absl::InvalidArgumentError(
@@ -106,8 +132,7 @@ absl::Status ChooseFromItemLogits(const std::vector<ForwardItem>& items, int64_t
   // Back to one entry per row of every item (empty for items without a spec).
   size_t r = 0;
   for (const ForwardItem& it : items) {
-    const size_t n = it.all_logits ? it.tokens.size() : 1;
-    for (size_t k = 0; k < n; ++k) {
+    for (int64_t k = 0; k < LogitRowCount(it); ++k) {
       chosen->push_back(it.choose != nullptr ? std::move(got[r++]) : TokenChoice{});
     }
   }
@@ -156,7 +181,7 @@ void CpuHeadLogits(std::vector<ForwardItem>& items, const float* x, int64_t d,
   int64_t offset = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const int64_t T = static_cast<int64_t>(items[i].tokens.size());
-    const int64_t rows = items[i].all_logits ? T : 1;
+    const int64_t rows = LogitRowCount(items[i]);
     const int64_t first = offset + T - rows;
     std::vector<float> normed(rows * d);
     cpu::RmsNorm(&x[first * d], final_norm, normed.data(), rows, d, eps);

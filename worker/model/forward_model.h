@@ -127,6 +127,15 @@ bool PlainGreedy(const TokenChoiceSpec& spec);
 // every backend's ForwardAndChoose.
 absl::Status CheckItemsForChoice(const std::vector<ForwardItem>& items);
 
+// Rows of logits a forward gives `item`: one per token with all_logits, else its last token's.
+int64_t LogitRowCount(const ForwardItem& item);
+// The batch rows (the items' tokens in order) whose logits a forward computes: each item's last
+// token, or every token of an all_logits item.
+std::vector<int32_t> LogitRows(const std::vector<ForwardItem>& items);
+// Splits `rows` ([LogitRows(items).size()][vocab], in that order) into one vector per item.
+void SplitLogitRows(const std::vector<ForwardItem>& items, const std::vector<float>& rows,
+                    int64_t vocab, std::vector<std::vector<float>>* logits);
+
 // The spec of every logits row of ForwardAndChoose (items in order; `fallback` for rows of items
 // without one): a device backend chooses every row in one call.
 std::vector<const TokenChoiceSpec*> RowChoiceSpecs(const std::vector<ForwardItem>& items,

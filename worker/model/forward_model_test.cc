@@ -8,6 +8,19 @@
 namespace r1 {
 namespace {
 
+TEST(LogitRows, LastTokenOrEveryTokenOfAllLogitsItems) {
+  KvSequence kv;
+  ForwardItem a{&kv, {1, 2, 3}, 0}, b{&kv, {4, 5}, 0, /*all_logits=*/true}, c{&kv, {6}, 0};
+  const std::vector<ForwardItem> items = {a, b, c};
+  EXPECT_EQ(LogitRowCount(a), 1);
+  EXPECT_EQ(LogitRowCount(b), 2);
+  EXPECT_EQ(LogitRows(items), (std::vector<int32_t>{2, 3, 4, 5}));
+  // Four rows of vocab 2, split back to their items.
+  std::vector<std::vector<float>> logits;
+  SplitLogitRows(items, {0, 1, 2, 3, 4, 5, 6, 7}, 2, &logits);
+  EXPECT_EQ(logits, (std::vector<std::vector<float>>{{0, 1}, {2, 3, 4, 5}, {6, 7}}));
+}
+
 TEST(CollectBatchTokens, SlotsPositionsAndLengthsInBatchOrder) {
   KvSequence a, b;
   a.blocks = {4, 9};  // 70 positions over two blocks
