@@ -236,6 +236,9 @@ class CudaModel : public ForwardModel {
   // embedding to lm_head on rows `head_rows`.
   absl::Status EnqueueMtpLayers(const BatchLayout& b, const std::vector<int32_t>& head_rows,
                                 const uint16_t** normed);
+  // EnqueueMtp, its exchanges drained, and the download of its hidden rows ([items][hidden]
+  // bf16) into `host_hidden` enqueued: valid after the stream's next synchronisation.
+  absl::Status RunMtpPass(const std::vector<MtpItem>& items, std::vector<uint16_t>* host_hidden);
   // After an MTP pass's synchronisation: frees retired buffers, closes the profiler's step.
   absl::Status EndMtp(StepPhase last);
   // The downloaded bf16 hidden rows as floats, one vector per item.

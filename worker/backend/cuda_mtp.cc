@@ -90,21 +90,16 @@ absl::Status CudaModel::MtpForward(const std::vector<MtpItem>& items,
   if (mtp_layers() == 0) return absl::FailedPreconditionError("the MTP module is not loaded");
   // An idle rank of an expert-parallel group still joins the MTP layer's exchange.
   if (items.empty()) return EmptyStep(/*mtp=*/true);
-  const uint16_t* normed = nullptr;
-  RETURN_IF_ERROR(EnqueueMtp(items, &normed));
-  RETURN_IF_ERROR(DrainExchanges());
+  std::vector<uint16_t> host_hidden;
+  RETURN_IF_ERROR(RunMtpPass(items, &host_hidden));
   const ModelDims D = ModelDims::Of(*weights_);
-  const int64_t d = D.hidden, V = D.vocab, rows = static_cast<int64_t>(items.size());
+  const int64_t V = D.vocab, rows = static_cast<int64_t>(items.size());
   auto stream = static_cast<cudaStream_t>(stream_);
   std::vector<float> host_logits(rows * V);
-  std::vector<uint16_t> host_hidden(rows * d);
   RETURN_IF_ERROR(
       CudaStatus(cudaMemcpy2DAsync(host_logits.data(), V * 4, scratch_->logits, D.vocab_ld * 4,
                                    V * 4, rows, cudaMemcpyDeviceToHost, stream),
                  "MTP logits download"));
-  RETURN_IF_ERROR(CudaStatus(
-      cudaMemcpyAsync(host_hidden.data(), normed, rows * d * 2, cudaMemcpyDeviceToHost, stream),
-      "MTP hidden download"));
   RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream), "MTP forward"));
   RETURN_IF_ERROR(EndMtp(StepPhase::kHost));
   logits->assign(rows, {});
@@ -123,20 +118,12 @@ absl::Status CudaModel::MtpDraft(const std::vector<MtpItem>& items, PagedKvCache
   RETURN_IF_ERROR(CheckAllocator(cache));
   if (mtp_layers() == 0) return absl::FailedPreconditionError("the MTP module is not loaded");
   if (items.empty()) return EmptyStep(/*mtp=*/true);
-  if (valid_vocab <= 0 || valid_vocab > config().vocab_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("MTP draft: valid_vocab ", valid_vocab, " outside [1, vocab]"));
-  }
-  const uint16_t* normed = nullptr;
-  RETURN_IF_ERROR(EnqueueMtp(items, &normed));
-  RETURN_IF_ERROR(DrainExchanges());
+  RETURN_IF_ERROR(CheckDraftVocab(valid_vocab, config()));
+  std::vector<uint16_t> host_hidden;
+  RETURN_IF_ERROR(RunMtpPass(items, &host_hidden));
   const ModelDims D = ModelDims::Of(*weights_);
-  const int64_t d = D.hidden, rows = static_cast<int64_t>(items.size());
+  const int64_t rows = static_cast<int64_t>(items.size());
   auto stream = static_cast<cudaStream_t>(stream_);
-  std::vector<uint16_t> host_hidden(rows * d);
-  RETURN_IF_ERROR(CudaStatus(
-      cudaMemcpyAsync(host_hidden.data(), normed, rows * d * 2, cudaMemcpyDeviceToHost, stream),
-      "MTP hidden download"));
   // The drafts are greedy: one argmax per row on the device, ids the only logits-sized result
   // that crosses to the host (Choose synchronises the stream, the hidden rows' copy included).
   const TokenChoiceSpec greedy;
@@ -148,6 +135,18 @@ absl::Status CudaModel::MtpDraft(const std::vector<MtpItem>& items, PagedKvCache
   for (const TokenChoice& c : got) drafts->push_back(c.id);
   MtpHiddenRows(host_hidden, rows, hidden);
   return absl::OkStatus();
+}
+
+absl::Status CudaModel::RunMtpPass(const std::vector<MtpItem>& items,
+                                   std::vector<uint16_t>* host_hidden) {
+  const uint16_t* normed = nullptr;
+  RETURN_IF_ERROR(EnqueueMtp(items, &normed));
+  RETURN_IF_ERROR(DrainExchanges());
+  const int64_t d = config().hidden_size, rows = static_cast<int64_t>(items.size());
+  host_hidden->resize(rows * d);
+  return CudaStatus(cudaMemcpyAsync(host_hidden->data(), normed, rows * d * 2,
+                                    cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream_)),
+                    "MTP hidden download");
 }
 
 absl::Status CudaModel::EndMtp(StepPhase last) {

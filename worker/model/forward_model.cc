@@ -153,15 +153,19 @@ absl::Status ForwardModel::MtpForward(const std::vector<MtpItem>& items, PagedKv
   return absl::UnimplementedError("this model has no MTP module");
 }
 
+absl::Status CheckDraftVocab(int64_t valid_vocab, const ModelConfig& config) {
+  if (valid_vocab <= 0 || valid_vocab > config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat("MTP draft: valid_vocab ", valid_vocab,
+                                                   " outside [1, ", config.vocab_size, "]"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ForwardModel::MtpDraft(const std::vector<MtpItem>& items, PagedKvCache& cache,
                                     int64_t valid_vocab, std::vector<int>* drafts,
                                     std::vector<std::vector<float>>* hidden) {
   drafts->clear();
-  const int64_t vocab = config().vocab_size;
-  if (valid_vocab <= 0 || valid_vocab > vocab) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("MTP draft: valid_vocab ", valid_vocab, " outside [1, ", vocab, "]"));
-  }
+  RETURN_IF_ERROR(CheckDraftVocab(valid_vocab, config()));
   std::vector<std::vector<float>> logits;
   RETURN_IF_ERROR(MtpForward(items, cache, &logits, hidden));
   for (const std::vector<float>& row : logits) {

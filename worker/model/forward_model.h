@@ -136,6 +136,10 @@ std::vector<int32_t> LogitRows(const std::vector<ForwardItem>& items);
 void SplitLogitRows(const std::vector<ForwardItem>& items, const std::vector<float>& rows,
                     int64_t vocab, std::vector<std::vector<float>>* logits);
 
+// InvalidArgument unless MtpDraft's `valid_vocab` lies in [1, config.vocab_size] (every
+// backend's MtpDraft checks it so).
+absl::Status CheckDraftVocab(int64_t valid_vocab, const ModelConfig& config);
+
 // The spec of every logits row of ForwardAndChoose (items in order; `fallback` for rows of items
 // without one): a device backend chooses every row in one call.
 std::vector<const TokenChoiceSpec*> RowChoiceSpecs(const std::vector<ForwardItem>& items,
