@@ -45,9 +45,7 @@ CudaTokenChooser::~CudaTokenChooser() {
   for (void* p : {device_in_, device_out_, device_raw_}) {
     if (p != nullptr) cudaFree(p);
   }
-  for (void* p : {host_in_, host_out_}) {
-    if (p != nullptr) cudaFreeHost(p);
-  }
+  if (host_out_ != nullptr) cudaFreeHost(host_out_);
 }
 
 absl::Status CudaTokenChooser::GrowDevice(void** buffer, size_t* capacity, size_t bytes) {
@@ -95,25 +93,23 @@ absl::Status CudaTokenChooser::Choose(float* logits, int64_t ld, int64_t vocab, 
                bias_offsets = in.Add<int32_t>(p.bias_offsets.size()),
                bias_ids = in.Add<int32_t>(p.bias_ids.size()),
                bias_values = in.Add<float>(p.bias_values.size());
-  RETURN_IF_ERROR(GrowPinned(&host_in_, &host_in_bytes_, in.bytes()));
+  ASSIGN_OR_RETURN(void* const staged, upload_.Stage(in.bytes()));
   RETURN_IF_ERROR(GrowDevice(&device_in_, &device_in_bytes_, in.bytes()));
-  Put(host_in_, temperature, p.temperature);
-  Put(host_in_, top_p, p.top_p);
-  Put(host_in_, top_k, p.top_k);
-  Put(host_in_, seed, p.seed);
-  Put(host_in_, offset, p.offset);
-  Put(host_in_, presence, p.presence_penalty);
-  Put(host_in_, frequency, p.frequency_penalty);
-  Put(host_in_, repetition, p.repetition_penalty);
-  Put(host_in_, history_offsets, p.history_offsets);
-  Put(host_in_, history_ids, p.history_ids);
-  Put(host_in_, history_counts, p.history_output_counts);
-  Put(host_in_, bias_offsets, p.bias_offsets);
-  Put(host_in_, bias_ids, p.bias_ids);
-  Put(host_in_, bias_values, p.bias_values);
-  RETURN_IF_ERROR(
-      CudaStatus(cudaMemcpyAsync(device_in_, host_in_, in.bytes(), cudaMemcpyHostToDevice, stream),
-                 "token choice upload"));
+  Put(staged, temperature, p.temperature);
+  Put(staged, top_p, p.top_p);
+  Put(staged, top_k, p.top_k);
+  Put(staged, seed, p.seed);
+  Put(staged, offset, p.offset);
+  Put(staged, presence, p.presence_penalty);
+  Put(staged, frequency, p.frequency_penalty);
+  Put(staged, repetition, p.repetition_penalty);
+  Put(staged, history_offsets, p.history_offsets);
+  Put(staged, history_ids, p.history_ids);
+  Put(staged, history_counts, p.history_output_counts);
+  Put(staged, bias_offsets, p.bias_offsets);
+  Put(staged, bias_ids, p.bias_ids);
+  Put(staged, bias_values, p.bias_values);
+  RETURN_IF_ERROR(upload_.Upload(device_in_, in.bytes(), stream));
 
   Layout res;
   const size_t ids = res.Add<int32_t>(rows), chosen_lp = res.Add<float>(lp_rows),

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "worker/backend/pinned_upload.h"
 #include "worker/model/token_choice.h"
 
 namespace r1 {
@@ -46,8 +47,7 @@ class CudaTokenChooser {
   size_t device_out_bytes_ = 0;
   void* device_raw_ = nullptr;  // raw rows of the rows that report logprobs
   size_t device_raw_bytes_ = 0;
-  void* host_in_ = nullptr;  // pinned
-  size_t host_in_bytes_ = 0;
+  PinnedUpload upload_;       // the packed specs' staging
   void* host_out_ = nullptr;  // pinned
   size_t host_out_bytes_ = 0;
 };
